@@ -1,0 +1,44 @@
+# sdp-eval: two commands do all the set-up on a fresh machine with Python 3.11 and make.
+#   make report   creates .venv if absent, installs the suite, runs the main job
+#   make test     same set-up, then the whole test suite (unit, property, notebooks under nbval, browser)
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JOBS   ?=
+
+.PHONY: report test notebooks validate synth bench clean-outputs setup
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sdp-eval)" >/dev/null
+	@touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+
+# Re-execute the three notebooks with their default parameters and store the outputs that nbval checks.
+notebooks: $(STAMP)
+	$(BIN)/sdp-eval refresh-notebooks
+
+validate: $(STAMP)
+	$(BIN)/sdp-eval validate
+
+synth: $(STAMP)
+	$(BIN)/sdp-eval synth --seed 20240731 --out data/synthetic
+
+bench: $(STAMP)
+	$(BIN)/python bench/batch.py
+
+clean-outputs:
+	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,160 @@
+"""Programme parameters (`params/programme.yaml`): a typed, validated model.
+
+YAML syntax errors, unknown keys and wrong types all become `Problem`s naming the file, the line (for
+syntax errors) and the key path, so the command line can list them without a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .validation import PERIOD_RE, Collector, Problem, ValidationFailed
+
+Screening = Literal["breast", "cervical", "bowel"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Partner(_Strict):
+    """A funded VCS partner and the WSIC proxy population used to track its uptake."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$", description="short id used in data files and output paths")
+    name: str = Field(min_length=1, max_length=200)
+    grant_gbp: float = Field(ge=0, le=10_000_000)
+    proxy_population: str = Field(min_length=1, max_length=300)
+    screening_focus: list[Screening] = Field(min_length=1)
+    residents_reached: int = Field(ge=0)
+    synthetic: bool = False
+
+    @field_validator("screening_focus")
+    @classmethod
+    def _unique_focus(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a screening is listed more than once")
+        return v
+
+
+class StatedFunding(_Strict):
+    """Funding as the programme page states it, kept so data-quality checks can test its consistency."""
+
+    min_gbp: float = Field(ge=0)
+    max_gbp: float = Field(ge=0)
+    total_gbp: float = Field(ge=0)
+    partners: int = Field(ge=1)
+
+
+class Programme(_Strict):
+    """The programme: its headline periods, confidence levels and partners."""
+
+    name: str = Field(min_length=1)
+    short_name: str = Field(min_length=1, max_length=30)
+    area: str = ""
+    programme_start: str
+    period_before: str = "2023-12"
+    period_after: str = "2024-07"
+    confidence_levels: list[float] = Field(default_factory=lambda: [0.95, 0.998], min_length=1)
+    stated_funding: StatedFunding | None = None
+    partners: list[Partner] = Field(min_length=1)
+
+    @field_validator("programme_start", "period_before", "period_after")
+    @classmethod
+    def _month(cls, v: str) -> str:
+        if not PERIOD_RE.match(v):
+            raise ValueError("must be a month written YYYY-MM, e.g. 2023-12")
+        return v
+
+    @field_validator("confidence_levels")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        for level in v:
+            if not 0.5 <= level < 1:
+                raise ValueError("each confidence level must be at least 0.5 and below 1, e.g. 0.95")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Programme":
+        ids = [p.id for p in self.partners]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"partner ids must be unique; repeated: {', '.join(dupes)}")
+        if self.period_before >= self.period_after:
+            raise ValueError("period_before must be earlier than period_after")
+        return self
+
+    @property
+    def confidence(self) -> float:
+        """The main confidence level (the first listed)."""
+        return self.confidence_levels[0]
+
+    @property
+    def partner_ids(self) -> list[str]:
+        return [p.id for p in self.partners]
+
+    def partner(self, partner_id: str) -> Partner:
+        """The partner with this id; KeyError listing the valid ids otherwise."""
+        for p in self.partners:
+            if p.id == partner_id:
+                return p
+        raise KeyError(f"unknown partner {partner_id!r}; valid ids: {', '.join(self.partner_ids)}")
+
+
+def load_yaml(path: Path, problems: Collector) -> Any:
+    """Read a YAML file, recording a missing file or a syntax error (with its line) as a problem."""
+    if not path.is_file():
+        problems.add(path.name, None, None, None, "file not found")
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        problems.add(path.name, None, None, None, "file is not UTF-8 text")
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.add(path.name, line, None, None, f"YAML syntax error: {what}")
+        return None
+
+
+def pydantic_problems(file: str, exc: ValidationError, data: Any = None) -> list[Problem]:
+    """Turn a pydantic ValidationError into Problems; `column` is the key path, e.g. partners[3].grant_gbp."""
+    out: list[Problem] = []
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        path = ""
+        for part in loc:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        value = err.get("input")
+        if err.get("type") == "extra_forbidden":
+            rule = "unknown key (check the spelling; see the README for the allowed keys)"
+        elif err.get("type") == "missing":
+            rule = "required key is missing"
+            value = None
+        else:
+            rule = re.sub(r"^Value error, ", "", err.get("msg", "invalid value"))
+        shown = None if value is None or isinstance(value, (dict, list)) else str(value)[:60]
+        out.append(Problem(file, None, path or None, shown, rule))
+    return out
+
+
+def load_programme(params_dir: str | Path) -> Programme:
+    """Load and validate `programme.yaml` from `params_dir`; raises ValidationFailed listing every problem."""
+    path = Path(params_dir) / "programme.yaml"
+    problems = Collector()
+    data = load_yaml(path, problems)
+    problems.raise_if_any()
+    if not isinstance(data, dict):
+        raise ValidationFailed([Problem(path.name, None, None, None, "expected a mapping of keys to values")])
+    try:
+        return Programme.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(pydantic_problems(path.name, exc, data)) from None

@@ -1,0 +1,57 @@
+"""Where the project's folders are, resolved from the project root.
+
+Notebooks, papermill, nbval and the command line all resolve paths through here, so a report runs the
+same from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT_ENV = "SDP_EVAL_ROOT"
+
+
+def project_root() -> Path:
+    """Return the project root: `$SDP_EVAL_ROOT` if set, else the nearest parent holding pyproject.toml.
+
+    The search starts at this file (an editable install) and then at the working directory.
+    """
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).resolve()
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "pyproject.toml").is_file() and (folder / "sdp_lib").is_dir():
+                return folder
+    return Path.cwd().resolve()
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """Resolve `path` against the project root unless it is absolute."""
+    p = Path(path)
+    return p if p.is_absolute() else project_root() / p
+
+
+def data_dir() -> Path:
+    """Default input data folder: the committed synthetic data set."""
+    return project_root() / "data" / "synthetic"
+
+
+def params_dir() -> Path:
+    """Default parameters folder."""
+    return project_root() / "params"
+
+
+def output_dir() -> Path:
+    """Default output folder (generated, never committed)."""
+    return project_root() / "outputs"
+
+
+def relative_to_root(path: str | os.PathLike[str]) -> str:
+    """Path as shown in reports: relative to the project root, never absolute."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(project_root()).as_posix()
+    except ValueError:
+        return p.name

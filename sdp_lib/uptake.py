@@ -1,0 +1,389 @@
+"""Screening uptake in each partner's proxy population: change, significance and difference-in-differences.
+
+From the validated WSIC batch-tracing extract (summed over any breakdown) this module computes, for each
+partner x screening, uptake before and after with Wilson intervals, the change in percentage points
+(Newcombe hybrid score interval) and relative change (log method), the test used (chi-square or Fisher),
+Holm and Benjamini-Hochberg adjusted p-values across the whole family, a difference-in-differences
+against the comparison population (binomial GLM, ratio of odds ratios, and the absolute DiD in pp), the
+minimum detectable difference, the Maryland Scientific Methods Scale level of the claim and a
+plain-English sentence. It also pools partners per screening (DerSimonian-Laird random effects) and
+reconciles the published WSIC table.
+
+WSIC "screened / eligible" is a coverage-type measure (people eligible who were screened within the
+programme's coverage window), not an invitation-based uptake measure. The Dec 2023 and Jul 2024
+populations are largely the same people, so the before/after tests, which treat them as independent
+samples, are an approximation: every sentence says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .params import Programme
+
+INDEPENDENCE_NOTE = (
+    "tests treat the two periods as independent samples, an approximation: they are largely the same people"
+)
+MEASURE_NOTE = "WSIC coverage-type measure: people eligible who were screened within the coverage window"
+
+SMS_LEVEL_TEXT = {
+    1: "Level 1 (before/after, no comparison group): association only",
+    3: "Level 3 (difference-in-differences against a comparison population)",
+}
+
+
+def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Monthly counts per partner x screening (and 'comparison' rows) summed over any breakdown columns.
+
+    Returns columns partner_id, screening, period, eligible, screened; comparison rows have
+    partner_id "comparison".
+    """
+    keys = ["partner_id", "screening", "period"]
+    agg = uptake.groupby(keys, as_index=False, sort=True)[["eligible", "screened"]].sum()
+    if comparison is not None:
+        comp = comparison.groupby(["screening", "period"], as_index=False, sort=True)[["eligible", "screened"]].sum()
+        comp.insert(0, "partner_id", "comparison")
+        agg = pd.concat([agg, comp], ignore_index=True)
+    agg["eligible"] = agg["eligible"].astype("int64")
+    agg["screened"] = agg["screened"].astype("int64")
+    return agg.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def monthly_uptake(
+    counts: pd.DataFrame, partner_id: str, screening: str, confidence: float = 0.95
+) -> pd.DataFrame:
+    """One partner's (or "comparison") monthly uptake with Wilson intervals, from `series` output."""
+    sel = counts[(counts["partner_id"] == partner_id) & (counts["screening"] == screening)].copy()
+    sel["uptake"] = sel["screened"] / sel["eligible"].where(sel["eligible"] > 0)
+    lower, upper = stats.wilson_ci(sel["screened"].to_numpy(), sel["eligible"].to_numpy(), confidence)
+    sel["lower"], sel["upper"] = lower, upper
+    return sel.reset_index(drop=True)
+
+
+def _at(counts: pd.DataFrame, partner_id: str, screening: str, period: str) -> tuple[int, int]:
+    row = counts[
+        (counts["partner_id"] == partner_id) & (counts["screening"] == screening) & (counts["period"] == period)
+    ]
+    if row.empty:
+        return 0, 0
+    return int(row["screened"].iloc[0]), int(row["eligible"].iloc[0])
+
+
+def _fmt_pp(x: float) -> str:
+    return f"{x:+.1f} pp" if np.isfinite(x) else "not estimable"
+
+
+def change_sentence(
+    name: str,
+    screening: str,
+    before: tuple[int, int],
+    after: tuple[int, int],
+    periods: tuple[str, str],
+    diff_pp: float,
+    lower_pp: float,
+    upper_pp: float,
+    p_adjusted: float,
+    did_pp: float | None,
+    did_lower_pp: float | None,
+    did_upper_pp: float | None,
+    confidence: float,
+    alpha: float = 0.05,
+) -> str:
+    """A plain-English sentence about one change that never calls a non-significant change an increase.
+
+    Significance is judged on the Holm-adjusted p-value; the interval shown is unadjusted.
+    """
+    (x1, n1), (x2, n2) = before, after
+    lvl = f"{round(confidence * 100, 1):g}%"
+    if n1 == 0 or n2 == 0:
+        return f"{name}, {screening} screening: no eligible people in one of the periods, so no change can be estimated."
+    p1, p2 = 100 * x1 / n1, 100 * x2 / n2
+    base = (
+        f"{name}, {screening} screening: uptake went from {p1:.1f}% ({x1} of {n1}) in {periods[0]} "
+        f"to {p2:.1f}% ({x2} of {n2}) in {periods[1]}, a change of {_fmt_pp(diff_pp)} "
+        f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f})."
+    )
+    if np.isfinite(p_adjusted) and p_adjusted < alpha:
+        direction = "increase" if diff_pp > 0 else "decrease"
+        verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons (Holm p = {p_adjusted:.3g})."
+    else:
+        verdict = (
+            " This change is not statistically significant after adjustment for multiple comparisons"
+            f" (Holm p = {p_adjusted:.3g}): the data are compatible with no change."
+        )
+    did = ""
+    if did_pp is not None and np.isfinite(did_pp):
+        did = (
+            f" Against the comparison population the difference-in-differences is {_fmt_pp(did_pp)}"
+            f" ({lvl} CI {did_lower_pp:+.1f} to {did_upper_pp:+.1f})."
+        )
+    return base + verdict + did + " Before/after " + INDEPENDENCE_NOTE + "."
+
+
+def uptake_changes(
+    programme: Programme,
+    uptake: pd.DataFrame,
+    comparison: pd.DataFrame | None,
+    period_before: str | None = None,
+    period_after: str | None = None,
+    confidence: float | None = None,
+) -> pd.DataFrame:
+    """One row per partner x screening (in the partner's screening focus and present in the data).
+
+    Columns follow docs/contracts.md (uptake_changes.csv): counts, uptake before/after with Wilson CIs,
+    change in pp with the Newcombe hybrid score CI, relative change with a log-method CI, p and test
+    (chi-square without continuity correction when all expected counts are >= 5, else Fisher's exact),
+    Holm and BH adjusted p across the whole family, DiD against the comparison population (binomial GLM,
+    ratio of odds ratios; absolute DiD in pp), minimum detectable difference at 80% power and alpha 0.05,
+    Maryland SMS level and a sentence. `pretrend_p` tests parallel pre-programme trends (group x month
+    interaction in a binomial GLM over the pre-programme months) where there are at least two.
+    """
+    pb = period_before or programme.period_before
+    pa = period_after or programme.period_after
+    conf = confidence if confidence is not None else programme.confidence
+    counts = series(uptake, comparison)
+    rows = []
+    for partner in programme.partners:
+        for screening in partner.screening_focus:
+            sel = counts[(counts["partner_id"] == partner.id) & (counts["screening"] == screening)]
+            if sel.empty:
+                continue
+            x1, n1 = _at(counts, partner.id, screening, pb)
+            x2, n2 = _at(counts, partner.id, screening, pa)
+            cx1, cn1 = _at(counts, "comparison", screening, pb)
+            cx2, cn2 = _at(counts, "comparison", screening, pa)
+            rows.append(_change_row(programme, partner.id, partner.name, screening, pb, pa,
+                                    (x1, n1, x2, n2), (cx1, cn1, cx2, cn2), conf, counts))
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["p_holm"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="holm")
+    out["p_bh"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="fdr_bh")
+    out["sentence"] = [
+        change_sentence(
+            r.partner_name, r.screening, (r.screened_before, r.eligible_before),
+            (r.screened_after, r.eligible_after), (pb, pa), r.diff_pp, r.diff_lower_pp, r.diff_upper_pp,
+            r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, conf,
+        )
+        for r in out.itertuples()
+    ]
+    cols = [c for c in CHANGE_COLUMNS if c in out.columns]
+    return out[cols]
+
+
+CHANGE_COLUMNS = [
+    "partner_id", "partner_name", "screening", "period_before", "period_after",
+    "eligible_before", "screened_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
+    "eligible_after", "screened_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
+    "diff_pp", "diff_lower_pp", "diff_upper_pp", "rel_change", "rel_change_lower", "rel_change_upper",
+    "p_value", "test", "p_holm", "p_bh", "comparison_before", "comparison_after",
+    "did_pp", "did_lower_pp", "did_upper_pp", "did_ror", "did_ror_lower", "did_ror_upper", "did_p_value",
+    "pretrend_p", "mdd_pp", "sms_level", "sentence",
+]
+
+
+def _pretrend_p(counts: pd.DataFrame, partner_id: str, screening: str, before: str) -> float:
+    """p-value of the group x month interaction over pre-programme months (binomial GLM, logit link).
+
+    A small p suggests the partner's and the comparison population's trends were not parallel before the
+    programme, which weakens the difference-in-differences. NaN when fewer than two pre months.
+    """
+    import statsmodels.api as sm
+
+    sel = counts[(counts["screening"] == screening) & (counts["period"] <= before)
+                 & counts["partner_id"].isin([partner_id, "comparison"])]
+    months = sorted(sel["period"].unique())
+    if len(months) < 2 or sel["partner_id"].nunique() < 2:
+        return float("nan")
+    t = sel["period"].map({m: i for i, m in enumerate(months)}).to_numpy(dtype=float)
+    g = (sel["partner_id"] == partner_id).to_numpy(dtype=float)
+    X = np.column_stack([np.ones_like(t), g, t, g * t])
+    y = np.column_stack([sel["screened"], sel["eligible"] - sel["screened"]]).astype(float)
+    if (sel["eligible"] == 0).any():
+        keep = (sel["eligible"] > 0).to_numpy()
+        X, y = X[keep], y[keep]
+    try:
+        fit = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+        return float(fit.pvalues[3])
+    except Exception:  # perfect separation or singular design on tiny counts
+        return float("nan")
+
+
+def _change_row(programme, pid, name, screening, pb, pa, own, comp, conf, counts) -> dict:
+    x1, n1, x2, n2 = own
+    cx1, cn1, cx2, cn2 = comp
+    row: dict = {
+        "partner_id": pid, "partner_name": name, "screening": screening,
+        "period_before": pb, "period_after": pa,
+        "eligible_before": n1, "screened_before": x1, "eligible_after": n2, "screened_after": x2,
+    }
+    nan = float("nan")
+    if n1 > 0 and n2 > 0:
+        lo1, hi1 = stats.wilson_ci(x1, n1, conf)
+        lo2, hi2 = stats.wilson_ci(x2, n2, conf)
+        cmp = stats.compare_proportions(x1, n1, x2, n2, conf)
+        row.update(
+            uptake_before=x1 / n1, uptake_before_lower=lo1, uptake_before_upper=hi1,
+            uptake_after=x2 / n2, uptake_after_lower=lo2, uptake_after_upper=hi2,
+            diff_pp=100 * cmp.diff, diff_lower_pp=100 * cmp.diff_lower, diff_upper_pp=100 * cmp.diff_upper,
+            rel_change=cmp.ratio - 1, rel_change_lower=cmp.ratio_lower - 1, rel_change_upper=cmp.ratio_upper - 1,
+            p_value=cmp.p_value, test=cmp.test,
+            mdd_pp=100 * stats.min_detectable_difference(x1 / n1, n1, n2),
+        )
+    else:
+        for c in ("uptake_before", "uptake_before_lower", "uptake_before_upper", "uptake_after",
+                  "uptake_after_lower", "uptake_after_upper", "diff_pp", "diff_lower_pp", "diff_upper_pp",
+                  "rel_change", "rel_change_lower", "rel_change_upper", "p_value", "mdd_pp"):
+            row[c] = nan
+        row["test"] = "none"
+    has_comp = cn1 > 0 and cn2 > 0 and n1 > 0 and n2 > 0
+    row["comparison_before"] = cx1 / cn1 if cn1 > 0 else nan
+    row["comparison_after"] = cx2 / cn2 if cn2 > 0 else nan
+    if has_comp:
+        did = stats.did_logit(x1, n1, x2, n2, cx1, cn1, cx2, cn2, conf)
+        row.update(did_pp=did.diff_pp, did_lower_pp=did.diff_lower_pp, did_upper_pp=did.diff_upper_pp,
+                   did_ror=did.ror, did_ror_lower=did.ror_lower, did_ror_upper=did.ror_upper,
+                   did_p_value=did.p_value)
+        row["pretrend_p"] = _pretrend_p(counts, pid, screening, pb)
+    else:
+        for c in ("did_pp", "did_lower_pp", "did_upper_pp", "did_ror", "did_ror_lower", "did_ror_upper",
+                  "did_p_value", "pretrend_p"):
+            row[c] = nan
+    row["sms_level"] = 3 if has_comp and np.isfinite(row["did_pp"]) else 1
+    return row
+
+
+# --------------------------------------------------------------------------------------------------
+# Pooling across partners
+
+
+def pooled_changes(changes: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Programme-wide change per screening: DerSimonian-Laird random effects over partners.
+
+    The effect is each partner's change in uptake (risk difference, pp) with its Wald variance
+    p1(1-p1)/n1 + p2(1-p2)/n2; a proportion of 0 or 1 uses (x + 0.5)/(n + 1) in the variance only, so a
+    partner with no one (or everyone) screened still has a finite weight. tau^2 and I^2 are clamped at 0
+    and a prediction interval is given (Higgins, Thompson & Spiegelhalter 2009) when there are at least
+    three partners.
+    """
+    rows = []
+    for screening in ("breast", "cervical", "bowel"):
+        sel = changes[(changes["screening"] == screening) & changes["diff_pp"].notna()]
+        if sel.empty:
+            continue
+        var = _rd_variance(sel["screened_before"], sel["eligible_before"]) + _rd_variance(
+            sel["screened_after"], sel["eligible_after"])
+        res = stats.pool_random_effects(sel["diff_pp"].to_numpy() / 100, var.to_numpy(), confidence)
+        rows.append({
+            "screening": screening, "k": len(sel),
+            "estimate_pp": 100 * res.estimate, "lower_pp": 100 * res.lower, "upper_pp": 100 * res.upper,
+            "tau2": res.tau2, "q": res.q, "i2": res.i2,
+            "pi_lower_pp": 100 * res.pi_lower, "pi_upper_pp": 100 * res.pi_upper,
+            "method": "DerSimonian-Laird random effects on risk differences",
+        })
+    return pd.DataFrame(rows)
+
+
+def _rd_variance(x: pd.Series, n: pd.Series) -> pd.Series:
+    x = x.astype(float)
+    n = n.astype(float)
+    p = x / n
+    edge = (p <= 0) | (p >= 1)
+    p = p.where(~edge, (x + 0.5) / (n + 1))
+    return p * (1 - p) / n
+
+
+def effect_variances(changes: pd.DataFrame) -> np.ndarray:
+    """Wald variance of each row's change in uptake (as a proportion), as used for pooling and forest plots."""
+    return (_rd_variance(changes["screened_before"], changes["eligible_before"])
+            + _rd_variance(changes["screened_after"], changes["eligible_after"])).to_numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# Reconciliation of the published WSIC table
+
+
+def _pct(text: str) -> float:
+    return float(str(text).strip().rstrip("%").replace(",", ""))
+
+
+def _count(text: str) -> int:
+    return int(str(text).strip().replace(",", ""))
+
+
+def whole_counts_for(percent: float, n: int, decimals: int = 1) -> list[int]:
+    """Every whole number x in 0..n such that 100 x / n rounds (half up) to `percent` at `decimals`."""
+    scale = 10**decimals
+    out = []
+    lo = max(0, math.floor((percent - 1) * n / 100))
+    hi = min(n, math.ceil((percent + 1) * n / 100))
+    for x in range(lo, hi + 1):
+        value = 100 * x / n
+        if math.floor(value * scale + 0.5 + 1e-9) / scale == round(percent, decimals):
+            out.append(x)
+    return out
+
+
+def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame) -> pd.DataFrame:
+    """Each published figure against our recomputation, and whether whole counts can give it.
+
+    For each published row: the eligible numbers and uptake percentages are compared with the data
+    (summed over breakdowns); the % change is recomputed from the published rates as (after / before - 1);
+    each published percentage is checked for a whole number of people screened that reproduces it.
+    """
+    counts = series(uptake)
+    rows = []
+    for rec in published.itertuples(index=False):
+        pid, scr = rec.partner_id, rec.screening
+        for label, period, elig_col, up_col in (
+            ("Dec 2023", "2023-12", "eligible_dec_2023", "uptake_dec_2023"),
+            ("Jul 2024", "2024-07", "eligible_jul_2024", "uptake_jul_2024"),
+        ):
+            x, n = _at(counts, pid, scr, period)
+            pub_n = _count(getattr(rec, elig_col))
+            rows.append(_recon(rec, pid, scr, f"eligible {label}", getattr(rec, elig_col), str(n),
+                               n == pub_n, None, "" if n == pub_n else "eligible count differs from the data"))
+            pub_p = _pct(getattr(rec, up_col))
+            ours = 100 * x / n if n else float("nan")
+            cands = whole_counts_for(pub_p, pub_n)
+            if cands:
+                note = f"{len(cands)} whole count(s) of {pub_n} give {pub_p:.1f}%: " + ", ".join(map(str, cands[:5]))
+            else:
+                near = [c for c in (math.floor(pub_p * pub_n / 100), math.ceil(pub_p * pub_n / 100)) if 0 <= c <= pub_n]
+                shown = ", ".join(f"{c} -> {100 * c / pub_n:.1f}%" for c in dict.fromkeys(near))
+                note = f"no whole number screened out of {pub_n} gives {pub_p:.1f}% (nearest: {shown})"
+            rows.append(_recon(rec, pid, scr, f"uptake {label}", getattr(rec, up_col), f"{ours:.1f}%",
+                               abs(round(ours, 1) - pub_p) < 1e-9, bool(cands), note))
+        p1, p2 = _pct(rec.uptake_dec_2023), _pct(rec.uptake_jul_2024)
+        rel = 100 * (p2 / p1 - 1)
+        pub_rel = _pct(rec.pct_change)
+        agree = abs(round(rel, 2) - pub_rel) < 1e-9
+        note = (f"relative change from the published rates is {rel:.2f}%; the absolute change is {p2 - p1:+.1f} pp"
+                + ("" if agree else f"; the published {pub_rel:.2f}% does not reproduce"))
+        rows.append(_recon(rec, pid, scr, "% change", rec.pct_change, f"{rel:.2f}%", agree, None, note))
+    return pd.DataFrame(rows)
+
+
+def _recon(rec, pid, scr, figure, published, recomputed, agrees, whole, note) -> dict:
+    return {
+        "organisation": rec.organisation, "partner_id": pid, "screening": scr, "figure": figure,
+        "published": str(published), "recomputed": recomputed, "agrees": bool(agrees),
+        "whole_count_consistent": "" if whole is None else ("yes" if whole else "no"), "note": note,
+    }
+
+
+def load_published(path: str | Path) -> pd.DataFrame:
+    """Read the published WSIC table verbatim (every cell as text)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def claim_level(row: pd.Series) -> str:
+    """Maryland SMS text for a row of `uptake_changes`."""
+    return SMS_LEVEL_TEXT[int(row["sms_level"])]
+
