@@ -1,0 +1,900 @@
+"""Statistical disclosure control for published tables.
+
+The default rule is NHS Digital's rule for published sub-national HES tables (since 2018):
+
+* 0 stays 0;
+* counts 1 to 7 are shown as ``*``;
+* every other count is rounded to the nearest 5 (half up: 12 -> 10, 13 -> 15);
+* a percentage, rate or interval is suppressed when its numerator or denominator is suppressed.
+
+Percentages that are not suppressed are kept as computed from the *true* counts (NHS Digital publishes
+rounded counts with percentages from unrounded data). ``derived_values: recompute_from_rounded`` in
+``params/disclosure.yaml`` recomputes them from the rounded counts instead.
+
+Two further protections stop a suppressed number being recovered by arithmetic:
+
+* secondary (complementary) suppression: when parts add up to a published total (a "Total" row, or
+  columns that sum to a total column), one suppressed part could be recovered as total minus the other
+  parts, so the next smallest part of the same group is suppressed as well;
+* complement protection: publishing ``screened`` and ``eligible`` publishes ``eligible - screened`` (the
+  people *not* screened). When that is between 1 and ``suppress_below - 1``, ``screened`` (and what is
+  derived from it) is suppressed.
+
+A table passes the rule only through `apply`, which returns a `ProtectedTable`; `write_published` and
+`published_html` accept nothing else, so a table that skipped the rule cannot be published through them.
+Every suppression is logged (`LogEntry`, `write_log`, `summarise_log`). `scan_for_disclosure` checks
+published CSV, HTML and text for small or unrounded counts.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .safe_output import html_table, neutralise_frame
+from .validation import Problem, ValidationFailed
+
+RULE_FILE = "disclosure.yaml"
+
+# Log rule texts (the summary counts suppressions by these).
+RULE_SECONDARY = "secondary (complementary) suppression"
+RULE_DERIVED = "derived value suppressed: its numerator or denominator is suppressed"
+RULE_ZERO = "primary suppression: zero (keep_zero is false)"
+
+
+def rule_primary(rule: "DisclosureRule") -> str:
+    return f"primary suppression: count between 1 and {rule.suppress_below - 1}"
+
+
+def rule_complement(rule: "DisclosureRule") -> str:
+    return (
+        f"complement suppression: total minus part (e.g. eligible minus screened, the people not screened) "
+        f"is between 1 and {rule.suppress_below - 1}"
+    )
+
+
+class DisclosureError(Exception):
+    """A table cannot be protected or published as asked."""
+
+
+class NotProtectedError(DisclosureError, TypeError):
+    """A plain DataFrame (or anything but a ProtectedTable) was handed to a publishing function."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The rule
+
+
+def round_half_up(n: int, base: int) -> int:
+    """Round a whole number n >= 0 to the nearest multiple of base, halves upward (12->10, 13->15)."""
+    if base <= 1:
+        return int(n)
+    return ((2 * int(n) + base) // (2 * base)) * base
+
+
+class DisclosureRule(BaseModel):
+    """Settings of the small-number rule. Defaults: NHS Digital HES rule (2018)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    rule_name: str = "NHS Digital HES small-number rule (2018)"
+    #: Counts from 1 to suppress_below - 1 are suppressed (8: 1-7 as NHS Digital; 5: Fingertips; 10: TRE).
+    #: 1 (or 0) suppresses nothing.
+    suppress_below: int = Field(default=8, ge=0)
+    #: Unsuppressed counts are rounded to the nearest multiple of this (half up); 1 = no rounding.
+    rounding_base: int = Field(default=5, ge=1)
+    suppressed_symbol: str = "*"
+    #: True: 0 is published as 0. False: 0 is suppressed too (structural zeros can be disclosive).
+    keep_zero: bool = True
+    #: keep_true: derived values (percentages, rates, intervals) are kept as computed from the true
+    #: counts, and suppressed when a count they come from is suppressed. recompute_from_rounded: they
+    #: are recomputed from the rounded counts by the table's `recompute` functions.
+    derived_values: Literal["keep_true", "recompute_from_rounded"] = "keep_true"
+    secondary_suppression: bool = True
+    complement_suppression: bool = True
+
+    @field_validator("suppressed_symbol")
+    @classmethod
+    def _symbol_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("suppressed_symbol must not be blank")
+        if any(ch.isdigit() for ch in v):
+            raise ValueError("suppressed_symbol must not contain digits (it would read as a number)")
+        if v[0] in "=+-@\t\r":
+            raise ValueError("suppressed_symbol must not start with = + - @ (a spreadsheet formula)")
+        return v
+
+    @model_validator(mode="after")
+    def _rounding_keeps_nonzero(self) -> "DisclosureRule":
+        # A published count must never round to 0 (that would claim nobody): the smallest count shown,
+        # max(suppress_below, 1), must round to at least one rounding_base.
+        smallest = max(self.suppress_below, 1)
+        if round_half_up(smallest, self.rounding_base) == 0:
+            raise ValueError(
+                f"rounding_base {self.rounding_base} would round the smallest published count "
+                f"({smallest}) to 0: raise suppress_below to at least {(self.rounding_base + 1) // 2}"
+            )
+        return self
+
+    def is_small(self, n: int) -> bool:
+        """True when a true count n must be suppressed (primary rule)."""
+        if n == 0:
+            return not self.keep_zero
+        return 1 <= n < self.suppress_below
+
+    def publish_count(self, n: int) -> str:
+        """The published text of a true count: the symbol, or the rounded count."""
+        if self.is_small(n):
+            return self.suppressed_symbol
+        return str(round_half_up(n, self.rounding_base))
+
+    def describe(self) -> str:
+        parts = []
+        parts.append("0 is shown as 0" if self.keep_zero else "0 is suppressed")
+        if self.suppress_below > 1:
+            parts.append(f"counts 1 to {self.suppress_below - 1} are shown as {self.suppressed_symbol!r}")
+        if self.rounding_base > 1:
+            parts.append(f"other counts are rounded to the nearest {self.rounding_base}")
+        return f"{self.rule_name}: " + "; ".join(parts)
+
+
+NHS_DIGITAL_RULE = DisclosureRule()
+
+
+def load_rule(params_dir: str | os.PathLike) -> DisclosureRule:
+    """Load ``disclosure.yaml`` from a params folder (or a path to the file itself).
+
+    A missing or empty file gives the NHS Digital default. Unknown keys and wrong types raise
+    `ValidationFailed` listing every problem.
+    """
+    path = Path(params_dir)
+    if path.is_dir():
+        path = path / RULE_FILE
+    name = path.name
+    if not path.is_file():
+        return DisclosureRule()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as exc:
+        raise ValidationFailed([Problem(name, None, None, None, f"not valid YAML ({exc})")]) from None
+    except UnicodeDecodeError:
+        raise ValidationFailed([Problem(name, None, None, None, "file is not UTF-8 text")]) from None
+    if data is None:
+        return DisclosureRule()
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            [Problem(name, None, None, _short(data), "expected settings written as 'key: value' lines")]
+        )
+    allowed = list(DisclosureRule.model_fields)
+    problems: list[Problem] = []
+    for key in data:
+        if key not in allowed:
+            problems.append(
+                Problem(name, None, str(key), _short(data[key]), f"unknown setting; allowed: {', '.join(allowed)}")
+            )
+    known = {k: v for k, v in data.items() if k in allowed}
+    try:
+        rule = DisclosureRule(**known)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else None
+            value = _short(known.get(key)) if key in known else None
+            problems.append(Problem(name, None, key, value, _explain(key, err)))
+        rule = None
+    if problems:
+        raise ValidationFailed(problems)
+    assert rule is not None
+    return rule
+
+
+_EXPECTED = {
+    "rule_name": "expected text",
+    "suppress_below": "expected a whole number, 0 or more (8 = NHS Digital, 5 = Fingertips, 10 = some TREs)",
+    "rounding_base": "expected a whole number, 1 or more (5 = NHS Digital, 1 = no rounding)",
+    "suppressed_symbol": "expected text such as '*'",
+    "keep_zero": "expected true or false",
+    "derived_values": "expected keep_true or recompute_from_rounded",
+    "secondary_suppression": "expected true or false",
+    "complement_suppression": "expected true or false",
+}
+
+
+def _explain(key: str | None, err: Mapping[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    if err.get("type") == "value_error":
+        return msg.removeprefix("Value error, ")
+    if key in _EXPECTED:
+        return f"{_EXPECTED[key]} ({msg})"
+    return msg
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --------------------------------------------------------------------------------------------------
+# Table specification
+
+
+@dataclass(frozen=True)
+class RowTotal:
+    """Rows whose `category_column` is `total_value` hold the sum of the other rows of their group.
+
+    Groups are rows sharing the values of `group_by` (all rows when empty). `columns` limits the count
+    columns the constraint applies to (all count columns when empty).
+    """
+
+    category_column: str
+    total_value: Any = "Total"
+    group_by: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ColumnTotal:
+    """In every row, the count columns `parts` add up to the count column `total`."""
+
+    parts: tuple[str, ...]
+    total: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What disclosure control needs to know about a table.
+
+    name: the table name used in the log (e.g. "uptake_changes").
+    count_columns: columns holding counts of people (published rounded or suppressed).
+    derived: derived column -> the columns it is computed from, e.g.
+        {"uptake_before": ("screened_before", "eligible_before")}. A derived column is suppressed when any
+        of its sources is suppressed. Sources may be count columns or other derived columns.
+    key_columns: columns that name a row in the log ("advocacy_project / breast"); the index when empty.
+    complements: (part, whole) count-column pairs where whole - part is a number of people that
+        publishing both would reveal, e.g. ("screened_before", "eligible_before").
+    totals: RowTotal / ColumnTotal constraints for secondary suppression.
+    recompute: derived column -> function of its sources' rounded values (in `derived` order), used
+        when the rule says recompute_from_rounded. `ratio` is the usual one for proportions.
+    """
+
+    name: str
+    count_columns: tuple[str, ...]
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    key_columns: tuple[str, ...] = ()
+    complements: tuple[tuple[str, str], ...] = ()
+    totals: tuple[RowTotal | ColumnTotal, ...] = ()
+    recompute: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "count_columns", tuple(self.count_columns))
+        object.__setattr__(self, "key_columns", tuple(self.key_columns))
+        object.__setattr__(self, "complements", tuple(tuple(p) for p in self.complements))
+        object.__setattr__(self, "totals", tuple(self.totals))
+        object.__setattr__(
+            self, "derived", MappingProxyType({k: tuple(v) for k, v in dict(self.derived).items()})
+        )
+        object.__setattr__(self, "recompute", MappingProxyType(dict(self.recompute)))
+        if not self.name:
+            raise DisclosureError("TableSpec needs a table name")
+        overlap = set(self.derived) & set(self.count_columns)
+        if overlap:
+            raise DisclosureError(f"columns both count and derived: {sorted(overlap)}")
+        for pair in self.complements:
+            if len(pair) != 2:
+                raise DisclosureError(f"complements entries are (part, whole) pairs, got {pair!r}")
+
+    def columns_used(self) -> list[str]:
+        cols: list[str] = list(self.count_columns) + list(self.derived) + list(self.key_columns)
+        for srcs in self.derived.values():
+            cols += list(srcs)
+        for part, whole in self.complements:
+            cols += [part, whole]
+        for t in self.totals:
+            if isinstance(t, RowTotal):
+                cols += [t.category_column, *t.group_by, *t.columns]
+            else:
+                cols += [*t.parts, t.total]
+        return list(dict.fromkeys(cols))
+
+
+def ratio(numerator: Any, denominator: Any) -> float:
+    """numerator / denominator, NaN when the denominator is 0 or missing (for `TableSpec.recompute`)."""
+    try:
+        if denominator in (0, None) or pd.isna(denominator) or pd.isna(numerator):
+            return math.nan
+        return float(numerator) / float(denominator)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# --------------------------------------------------------------------------------------------------
+# Log
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One suppressed cell: which table, which row (its key as text), which column, and why."""
+
+    table: str
+    row: str
+    column: str
+    rule: str
+
+
+LOG_COLUMNS = ["table", "row", "column", "rule"]
+
+
+def log_frame(entries: Iterable[LogEntry]) -> pd.DataFrame:
+    rows = [(e.table, e.row, e.column, e.rule) for e in entries]
+    return pd.DataFrame(rows, columns=LOG_COLUMNS, dtype=object)
+
+
+def write_log(entries: Iterable[LogEntry], path: str | os.PathLike) -> Path:
+    """Write the suppression log (``disclosure_log.csv``: table,row,column,rule) atomically."""
+    df = neutralise_frame(log_frame(entries))
+    return _atomic_write_csv(df, Path(path))
+
+
+def summarise_log(entries: Iterable[LogEntry]) -> pd.DataFrame:
+    """Suppressions counted by table and rule: columns table, rule, suppressed_cells."""
+    df = log_frame(entries)
+    if df.empty:
+        return pd.DataFrame({"table": [], "rule": [], "suppressed_cells": []}).astype(
+            {"table": object, "rule": object, "suppressed_cells": "int64"}
+        )
+    out = df.groupby(["table", "rule"], sort=True).size().rename("suppressed_cells").reset_index()
+    out["suppressed_cells"] = out["suppressed_cells"].astype("int64")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The protected table
+
+_TOKEN = object()
+
+
+@dataclass(frozen=True, eq=False)
+class ProtectedTable:
+    """A table that has been through `apply`: the only thing the publishing functions accept.
+
+    Made only by `apply` (constructing one directly raises DisclosureError). `data` returns a copy so
+    the protected values cannot be changed in place.
+    """
+
+    _frame: pd.DataFrame = field(repr=False)
+    name: str
+    rule: DisclosureRule
+    spec: TableSpec = field(repr=False)
+    log: tuple[LogEntry, ...] = ()
+    _token: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._token is not _TOKEN:
+            raise DisclosureError("a ProtectedTable is made only by sdp_lib.disclosure.apply()")
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self._frame.copy()
+
+    @property
+    def count_columns(self) -> tuple[str, ...]:
+        return self.spec.count_columns
+
+    def __len__(self) -> int:
+        return len(self._frame)
+
+
+# --------------------------------------------------------------------------------------------------
+# apply
+
+
+def _as_counts(table: pd.DataFrame, col: str) -> list[int | None]:
+    out: list[int | None] = []
+    bad: list[str] = []
+    for v in table[col].tolist():
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out.append(None)
+            continue
+        if isinstance(v, bool):
+            bad.append(repr(v))
+            out.append(None)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            bad.append(repr(v))
+            out.append(None)
+            continue
+        if not math.isfinite(f) or f < 0 or f != int(f):
+            bad.append(repr(v))
+            out.append(None)
+            continue
+        out.append(int(f))
+    if bad:
+        raise DisclosureError(
+            f"count column {col!r} must hold whole numbers >= 0 (or be missing); found {', '.join(bad[:5])}"
+        )
+    return out
+
+
+def _row_keys(table: pd.DataFrame, spec: TableSpec) -> list[str]:
+    if spec.key_columns:
+        cols = [table[c].tolist() for c in spec.key_columns]
+        return [" / ".join("" if _missing(v) else str(v) for v in vals) for vals in zip(*cols)]
+    return [str(i) for i in table.index]
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _constraint_groups(
+    table: pd.DataFrame, spec: TableSpec, counts: Mapping[str, list[int | None]]
+) -> list[tuple[list[tuple[int, str]], tuple[int, str]]]:
+    """Each additive constraint as (part cells, total cell); cells are (row position, column)."""
+    groups: list[tuple[list[tuple[int, str]], tuple[int, str]]] = []
+    n = len(table)
+    for t in spec.totals:
+        if isinstance(t, ColumnTotal):
+            for r in range(n):
+                groups.append(([(r, c) for c in t.parts], (r, t.total)))
+            continue
+        cols = list(t.columns) or list(spec.count_columns)
+        cat = table[t.category_column].tolist()
+        if t.group_by:
+            keys = list(zip(*[table[g].tolist() for g in t.group_by]))
+        else:
+            keys = [()] * n
+        members: dict[tuple, list[int]] = {}
+        for r, k in enumerate(keys):
+            members.setdefault(tuple("" if _missing(x) else x for x in k), []).append(r)
+        for k, rows in members.items():
+            totals = [r for r in rows if str(cat[r]) == str(t.total_value)]
+            parts = [r for r in rows if str(cat[r]) != str(t.total_value)]
+            if len(totals) > 1:
+                raise DisclosureError(
+                    f"table {spec.name!r}: more than one {t.total_value!r} row in group {k!r}"
+                )
+            if not totals or not parts:
+                continue
+            for c in cols:
+                groups.append(([(r, c) for r in parts], (totals[0], c)))
+    return groups
+
+
+def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = None) -> ProtectedTable:
+    """Apply the disclosure rule to a table; returns the only kind of table that can be published.
+
+    Count columns become text: the rounded count or the suppression symbol (missing stays missing).
+    Derived columns keep their values (or are recomputed, per the rule) unless suppressed, when they
+    become the symbol. Every suppressed cell is logged.
+    """
+    if rule is None:
+        rule = NHS_DIGITAL_RULE
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"apply needs a pandas DataFrame, got {type(table).__name__}")
+    if not isinstance(spec, TableSpec):
+        raise TypeError(f"apply needs a TableSpec, got {type(spec).__name__}")
+    if not isinstance(rule, DisclosureRule):
+        raise TypeError(f"apply needs a DisclosureRule, got {type(rule).__name__}")
+    missing = [c for c in spec.columns_used() if c not in table.columns]
+    if missing:
+        raise DisclosureError(f"table {spec.name!r} lacks columns named in its TableSpec: {missing}")
+    for t in spec.totals:
+        cols = [*t.parts, t.total] if isinstance(t, ColumnTotal) else list(t.columns)
+        not_counts = [c for c in cols if c not in spec.count_columns]
+        if not_counts:
+            raise DisclosureError(f"totals must be over count columns; not count columns: {not_counts}")
+    for part, whole in spec.complements:
+        if part not in spec.count_columns or whole not in spec.count_columns:
+            raise DisclosureError(f"complements must pair count columns; got ({part!r}, {whole!r})")
+    if rule.derived_values == "recompute_from_rounded":
+        lacking = [c for c in spec.derived if c not in spec.recompute]
+        if lacking:
+            raise DisclosureError(
+                f"the rule recomputes derived values from rounded counts, but table {spec.name!r} gives "
+                f"no recompute function for: {lacking}"
+            )
+
+    n = len(table)
+    keys = _row_keys(table, spec)
+    counts = {c: _as_counts(table, c) for c in spec.count_columns}
+    reason: dict[tuple[int, str], str] = {}  # suppressed cells -> first reason
+
+    def suppress(r: int, c: str, why: str) -> bool:
+        if (r, c) in reason:
+            return False
+        reason[(r, c)] = why
+        return True
+
+    # 1. primary suppression
+    for c in spec.count_columns:
+        for r, v in enumerate(counts[c]):
+            if v is not None and rule.is_small(v):
+                suppress(r, c, RULE_ZERO if v == 0 else rule_primary(rule))
+
+    # 2. complement and secondary suppression, until nothing changes
+    groups = _constraint_groups(table, spec, counts) if rule.secondary_suppression else []
+    changed = True
+    while changed:
+        changed = False
+        if rule.complement_suppression:
+            for part, whole in spec.complements:
+                for r in range(n):
+                    p, w = counts[part][r], counts[whole][r]
+                    if p is None or w is None or (r, part) in reason or (r, whole) in reason:
+                        continue
+                    d = w - p
+                    if d >= 0 and rule.is_small(d):
+                        changed |= suppress(r, part, rule_complement(rule))
+        for parts, total in groups:
+            cells = [cell for cell in [*parts, total] if counts[cell[1]][cell[0]] is not None]
+            hidden = [cell for cell in cells if cell in reason]
+            if len(hidden) != 1:
+                continue
+            open_parts = [cell for cell in parts if cell in cells and cell not in reason]
+            if open_parts:
+                nonzero = [cell for cell in open_parts if counts[cell[1]][cell[0]] != 0]
+                pool = nonzero or open_parts
+                pick = min(pool, key=lambda cell: (counts[cell[1]][cell[0]], cell[0]))
+            elif total in cells and total not in reason:
+                pick = total
+            else:
+                continue
+            changed |= suppress(pick[0], pick[1], RULE_SECONDARY)
+
+    # 3. derived values
+    changed = True
+    while changed:
+        changed = False
+        for d, srcs in spec.derived.items():
+            for r in range(n):
+                if (r, d) not in reason and any((r, s) in reason for s in srcs):
+                    changed |= suppress(r, d, RULE_DERIVED)
+
+    # 4. the published frame
+    out = table.copy()
+    sym = rule.suppressed_symbol
+    for c in spec.count_columns:
+        vals: list[Any] = []
+        for r, v in enumerate(counts[c]):
+            if (r, c) in reason:
+                vals.append(sym)
+            elif v is None:
+                vals.append(None)
+            else:
+                vals.append(str(round_half_up(v, rule.rounding_base)))
+        out[c] = pd.Series(vals, index=out.index, dtype=object)
+    for d, srcs in spec.derived.items():
+        orig = table[d].tolist()
+        vals = []
+        for r in range(n):
+            if (r, d) in reason:
+                vals.append(sym)
+            elif rule.derived_values == "recompute_from_rounded":
+                args = [
+                    round_half_up(counts[s][r], rule.rounding_base)
+                    if s in counts and counts[s][r] is not None
+                    else (None if s in counts else table[s].iloc[r])
+                    for s in srcs
+                ]
+                vals.append(spec.recompute[d](*args))
+            else:
+                vals.append(orig[r])
+        out[d] = pd.Series(vals, index=out.index, dtype=object)
+
+    col_order = {c: i for i, c in enumerate(table.columns)}
+    entries = tuple(
+        LogEntry(spec.name, keys[r], c, why)
+        for (r, c), why in sorted(reason.items(), key=lambda kv: (kv[0][0], col_order[kv[0][1]]))
+    )
+    return ProtectedTable(out, spec.name, rule, spec, entries, _TOKEN)
+
+
+# --------------------------------------------------------------------------------------------------
+# Publishing
+
+
+def _require_protected(obj: Any, what: str) -> ProtectedTable:
+    if not isinstance(obj, ProtectedTable):
+        raise NotProtectedError(
+            f"{what} publishes only a ProtectedTable made by sdp_lib.disclosure.apply(table, spec, rule); "
+            f"got {type(obj).__name__}. Run the table through the disclosure rule first."
+        )
+    return obj
+
+
+def _check_clean(protected: ProtectedTable, frame: pd.DataFrame) -> None:
+    findings = scan_for_disclosure(frame, protected.rule, count_columns=protected.count_columns)
+    if findings:
+        listed = "; ".join(str(f) for f in findings[:5])
+        raise DisclosureError(f"table {protected.name!r} failed the final disclosure scan: {listed}")
+
+
+def _atomic_write_csv(df: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            df.to_csv(fh, index=False, lineterminator="\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_published(protected: ProtectedTable, path: str | os.PathLike) -> Path:
+    """Write a protected table as CSV (atomically) with spreadsheet formulas neutralised.
+
+    Raises NotProtectedError (a DisclosureError and a TypeError) for anything but a ProtectedTable, and
+    DisclosureError if the final scan still finds a small or unrounded count. The index is not written.
+    """
+    protected = _require_protected(protected, "write_published")
+    frame = neutralise_frame(protected.data)
+    _check_clean(protected, frame)
+    return _atomic_write_csv(frame, Path(path))
+
+
+def published_html(protected: ProtectedTable, **kwargs: Any) -> str:
+    """An escaped HTML table of a protected table (see `sdp_lib.safe_output.html_table`)."""
+    protected = _require_protected(protected, "published_html")
+    frame = protected.data
+    _check_clean(protected, frame)
+    return html_table(frame, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scanning published output
+
+#: Column names taken as counts of people when a scan is not told which columns are counts.
+COUNT_COLUMN_PATTERN = re.compile(
+    r"^(n|count|counts|number|numerator|denominator|eligible|screened|b|c)$"
+    r"|(^|_)(n|count|eligible|screened|numerator|denominator|favourable|answering|pairs|unpaired|people"
+    r"|respondents|participants|patients)(_|$)",
+    re.IGNORECASE,
+)
+
+#: Words after "X of Y" / "n = X" that show the numbers are not people (not flagged).
+NOT_PEOPLE = (
+    "partner", "partners", "organisation", "organisations", "organization", "organizations",
+    "screenings", "screening programmes", "programmes", "programs", "questions", "items", "months", "weeks",
+    "years", "days", "points", "sessions", "periods", "wards", "areas", "practices", "quintiles", "rules",
+    "tests", "outcomes", "indicators", "measures", "languages", "boroughs", "steps", "pages", "tables",
+)
+PEOPLE_WORDS = (
+    "people", "persons", "patients", "women", "men", "residents", "respondents", "participants",
+    "individuals", "clients", "adults", "children", "service users", "screened", "eligible",
+)
+
+_NUM = r"\d{1,3}(?:,\d{3})+|\d+"
+_NOT_PEOPLE_RE = r"(?!\s+(?:" + "|".join(re.escape(w) for w in NOT_PEOPLE) + r")\b)"
+_X_OF_Y = re.compile(
+    rf"(?<![\d.,/£$€])(?P<a>{_NUM})\s*(?:out\s+of|of|/)\s*(?P<b>{_NUM})(?![\d]|[.,/]\d|\s*%){_NOT_PEOPLE_RE}",
+    re.IGNORECASE,
+)
+_N_EQUALS = re.compile(rf"\b[nN]\s*(?:=|:)\s*(?P<a>{_NUM})(?![\d]|[.,]\d){_NOT_PEOPLE_RE}")
+_N_PEOPLE = re.compile(
+    rf"(?<![\d.,/£$€])(?P<a>{_NUM})\s+(?:" + "|".join(re.escape(w) for w in PEOPLE_WORDS) + r")\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A number in published output that breaks the rule."""
+
+    where: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.value!r} {self.reason}"
+
+
+def _count_problem(text: str, rule: DisclosureRule) -> str | None:
+    """Why a published count breaks the rule (None when it is fine)."""
+    t = text.strip()
+    if t == "" or t == rule.suppressed_symbol:
+        return None
+    t = t.lstrip("'")  # a neutralised cell
+    t2 = t.replace(",", "")
+    try:
+        f = float(t2)
+    except ValueError:
+        return "is not a count or the suppression symbol"
+    if not math.isfinite(f) or f != int(f):
+        return "is not a whole number"
+    v = int(f)
+    if v < 0:
+        return "is negative"
+    if v == 0:
+        return None if rule.keep_zero else "is a zero that the rule suppresses"
+    if v < rule.suppress_below:
+        return f"is a small count (1 to {rule.suppress_below - 1}) that should be suppressed"
+    if v % rule.rounding_base:
+        return f"is not rounded to a multiple of {rule.rounding_base}"
+    return None
+
+
+def _scan_frame(df: pd.DataFrame, rule: DisclosureRule, count_columns: Iterable[str] | None, label: str) -> list[Finding]:
+    if count_columns is None:
+        cols = [c for c in df.columns if isinstance(c, str) and COUNT_COLUMN_PATTERN.search(c.strip())]
+    else:
+        wanted = set(count_columns)
+        cols = [c for c in df.columns if c in wanted or (isinstance(c, str) and c.strip() in wanted)]
+    findings: list[Finding] = []
+    for c in cols:
+        for i, v in enumerate(df[c].tolist()):
+            if _missing(v):
+                continue
+            text = str(v)
+            if isinstance(v, float) and v == int(v):
+                text = str(int(v))
+            why = _count_problem(text, rule)
+            if why:
+                findings.append(Finding(f"{label}column {c!r}, data row {i + 1}", text, why))
+    return findings
+
+
+class _HTMLTables(HTMLParser):
+    """Collects the text of the page (outside script/style) and every table's header and cells."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.tables: list[list[list[tuple[str, bool]]]] = []
+        self._stack: list[list[list[tuple[str, bool]]]] = []
+        self._cell: list[str] | None = None
+        self._cell_is_th = False
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag == "table":
+            self._stack.append([])
+        elif tag == "tr" and self._stack:
+            self._stack[-1].append([])
+        elif tag in ("td", "th") and self._stack:
+            self._cell = []
+            self._cell_is_th = tag == "th"
+        if tag in ("br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "table"):
+            self.text.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in ("td", "th") and self._stack and self._cell is not None:
+            if not self._stack[-1]:
+                self._stack[-1].append([])
+            self._stack[-1][-1].append(("".join(self._cell).strip(), self._cell_is_th))
+            self._cell = None
+        elif tag == "table" and self._stack:
+            self.tables.append(self._stack.pop())
+        if tag in ("p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "table"):
+            self.text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables_as_frames(tables: list[list[list[tuple[str, bool]]]]) -> list[pd.DataFrame]:
+    frames = []
+    for rows in tables:
+        rows = [r for r in rows if r]
+        if not rows:
+            continue
+        header_rows = [r for r in rows if all(is_th for _, is_th in r)]
+        if not header_rows:
+            continue
+        header = [t for t, _ in header_rows[-1]]
+        body = [[t for t, _ in r] for r in rows if r is not header_rows[-1] and not all(th for _, th in r)]
+        width = len(header)
+        body = [(r + [""] * width)[:width] for r in body]
+        frames.append(pd.DataFrame(body, columns=header, dtype=object))
+    return frames
+
+
+def _scan_text(text: str, rule: DisclosureRule, allow: set[str], label: str) -> list[Finding]:
+    findings: list[Finding] = []
+
+    def check(m: re.Match, numbers: Sequence[str], what: str) -> None:
+        matched = " ".join(m.group(0).split())
+        if matched.lower() in allow:
+            return
+        for num in numbers:
+            why = _count_problem(num, rule)
+            if why:
+                start = max(0, m.start() - 30)
+                context = " ".join(text[start : m.end() + 30].split())
+                findings.append(Finding(f"{label}text near {context!r} ({what})", matched, f"{num} {why}"))
+                return
+
+    for m in _X_OF_Y.finditer(text):
+        check(m, [m.group("a"), m.group("b")], "'X of Y'")
+    for m in _N_EQUALS.finditer(text):
+        check(m, [m.group("a")], "'n = X'")
+    for m in _N_PEOPLE.finditer(text):
+        check(m, [m.group("a")], "count of people")
+    return findings
+
+
+def scan_for_disclosure(
+    text_or_df: str | os.PathLike | pd.DataFrame | ProtectedTable,
+    rule: DisclosureRule | None = None,
+    *,
+    count_columns: Iterable[str] | None = None,
+    allow: Iterable[str] = (),
+) -> list[Finding]:
+    """Find small or unrounded counts in published output.
+
+    - DataFrame / ProtectedTable / path to a .csv file: every cell of the count columns must be empty,
+      the suppression symbol, 0 (when the rule keeps zeros) or a multiple of the rounding base at least
+      `suppress_below`. `count_columns` names them; by default columns whose names look like counts
+      (`COUNT_COLUMN_PATTERN`: eligible_*, screened_*, n_*, count, ...).
+    - HTML or plain text (a string, or a path to another file): every table in the HTML is checked as
+      above (by its header row), and the text is searched for "27 of 30", "27 out of 30", "27/30",
+      "n = 6" and "6 people"/"6 women"/"6 screened"... in which a number is small or unrounded.
+      "3 of 16 partners"-style phrases about things that are not people are not flagged. `allow` lists
+      exact phrases (e.g. "137 residents") to let through.
+    """
+    if rule is None:
+        rule = NHS_DIGITAL_RULE
+    allow_set = {" ".join(a.split()).lower() for a in allow}
+    if isinstance(text_or_df, ProtectedTable):
+        cols = count_columns if count_columns is not None else text_or_df.count_columns
+        return _scan_frame(text_or_df.data, rule, cols, f"{text_or_df.name}: ")
+    if isinstance(text_or_df, pd.DataFrame):
+        return _scan_frame(text_or_df, rule, count_columns, "")
+    if isinstance(text_or_df, os.PathLike):
+        path = Path(text_or_df)
+        if path.suffix.lower() == ".csv":
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            return _scan_frame(df, rule, count_columns, f"{path.name}: ")
+        text = path.read_text(encoding="utf-8-sig")
+        label = f"{path.name}: "
+    elif isinstance(text_or_df, str):
+        text = text_or_df
+        label = ""
+    else:
+        raise TypeError(f"scan_for_disclosure needs text, a path or a DataFrame, got {type(text_or_df).__name__}")
+    findings: list[Finding] = []
+    if re.search(r"<[a-zA-Z!/]", text):
+        parser = _HTMLTables()
+        parser.feed(text)
+        parser.close()
+        for i, frame in enumerate(_tables_as_frames(parser.tables), start=1):
+            findings += _scan_frame(frame, rule, count_columns, f"{label}HTML table {i}, ")
+        plain = "".join(parser.text)
+    else:
+        plain = _html.unescape(text)
+    findings += _scan_text(plain, rule, allow_set, label)
+    return findings

@@ -1,0 +1,205 @@
+"""Figures for the reports: a fixed style, deterministic saving, and the theory-of-change diagram.
+
+Every report figure should be drawn after `set_style()` and saved with `save_figure`, which strips the
+metadata that would change from run to run (software version, creation date), so that the same inputs
+give the same bytes. The diagram is pure matplotlib (no graphviz binary).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still wins
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+#: rcParams applied by `set_style`: fixed fonts and sizes, 100 dpi, a fixed SVG hash salt.
+STYLE: dict[str, Any] = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "figure.figsize": (10.0, 5.0),
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "figure.titlesize": 13,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "svg.hashsalt": "sdp-eval",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+    "path.simplify": True,
+    "image.cmap": "viridis",
+    "axes.prop_cycle": matplotlib.cycler(color=["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]),
+}
+
+#: Metadata passed to savefig per format so that no timestamp or version string is embedded.
+METADATA: dict[str, dict[str, None]] = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+}
+
+#: Colour, line style and width of a link arrow per evidence status (line style keeps it readable in
+#: greyscale and for colour-blind readers).
+EVIDENCE_STYLE: dict[str, dict[str, Any]] = {
+    "supported": {"color": "#1a9850", "linestyle": "solid", "linewidth": 2.6,
+                  "label": "supported (significant favourable change)"},
+    "suggestive": {"color": "#e08214", "linestyle": (0, (6, 3)), "linewidth": 2.0,
+                   "label": "suggestive (favourable, not significant, or a level only)"},
+    "inconclusive": {"color": "#6a51a3", "linestyle": (0, (7, 2, 1.5, 2, 1.5, 2)), "linewidth": 1.6,
+                     "label": "inconclusive (tested, no favourable change)"},
+    "contradicted": {"color": "#d73027", "linestyle": (0, (8, 2, 2, 2)), "linewidth": 2.6,
+                     "label": "contradicted (significant unfavourable change)"},
+    "untested": {"color": "#9e9e9e", "linestyle": (0, (1.5, 2)), "linewidth": 1.4,
+                 "label": "untested (no data)"},
+}
+
+STAGE_FILL = ["#eef3fb", "#eaf5ea", "#fdf3e3", "#f3ecf8", "#fbeaea", "#eeeeee", "#e8f4f4", "#f6f6e6"]
+
+
+def set_style() -> None:
+    """Apply the fixed report style (`STYLE`) to matplotlib's rcParams."""
+    matplotlib.rcParams.update(STYLE)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], fmt: str | None = None, **kwargs: Any) -> Path:
+    """Save `fig` deterministically (no date or software metadata) and atomically (temp file + os.replace)."""
+    target = Path(path)
+    fmt = (fmt or target.suffix.lstrip(".") or "png").lower()
+    meta = METADATA.get(fmt)
+    if meta is not None:
+        kwargs.setdefault("metadata", meta)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, **kwargs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _stage_title(stage: str) -> str:
+    text = stage.replace("_", "-")
+    return text[:1].upper() + text[1:]
+
+
+def _statuses(toc: Any, evidence: pd.DataFrame | None) -> dict[str, str]:
+    out = {f"{lk.from_}->{lk.to}": "untested" for lk in toc.links}
+    if evidence is None or len(evidence) == 0:
+        return out
+    if "partner_id" in evidence.columns and evidence["partner_id"].nunique() > 1:
+        raise ValueError("toc_diagram needs the link evidence of one partner (or the programme): "
+                         f"got partner ids {', '.join(map(str, evidence['partner_id'].unique()))}")
+    for src, dst, status in zip(evidence["from"].astype(str), evidence["to"].astype(str),
+                                evidence["status"].astype(str)):
+        key = f"{src}->{dst}"
+        if key in out:
+            out[key] = status if status in EVIDENCE_STYLE else "untested"
+    return out
+
+
+def toc_diagram(toc: Any, link_evidence: pd.DataFrame | None = None, title: str = "Theory of change",
+                wrap: int = 20) -> Figure:
+    """Draw the theory of change: stages as columns (left to right), nodes as boxes, links as arrows.
+
+    `link_evidence` is `sdp_lib.toc.link_evidence(...)` filtered to one partner (or to "ALL"): columns
+    from, to, status. Links it does not mention are drawn as untested. Each arrow is a FancyArrowPatch
+    with gid "link:<from>-><to>" (boxes have gid "node:<id>"), coloured and dashed by evidence status,
+    with a legend. Sized for about 1000 px wide at 100 dpi. Deterministic.
+    """
+    statuses = _statuses(toc, link_evidence)
+    stages = list(toc.stages)
+    columns = {s: [n for n in toc.nodes if n.stage == s] for s in stages}
+    rows = max([len(v) for v in columns.values()] + [1])
+    height = max(4.8, 1.3 + 1.05 * rows)
+    fig = Figure(figsize=(10.0, height), dpi=100)
+    legend_in, title_in = 1.0, 0.45  # inches kept free below (legend) and above (title)
+    ax = fig.add_axes((0.01, legend_in / height, 0.98, 1 - (legend_in + title_in) / height))
+    ax.set_xlim(-0.5, len(stages) - 0.5)
+    ax.set_ylim(-0.1, rows + 0.35)
+    ax.axis("off")
+    fig.suptitle(title, fontsize=13, y=0.985)
+
+    box_w, box_h = 0.84, 0.80
+    pos: dict[str, tuple[float, float]] = {}
+    for i, stage in enumerate(stages):
+        nodes = columns[stage]
+        ax.add_patch(FancyBboxPatch((i - 0.48, -0.05), 0.96, rows + 0.05, boxstyle="round,pad=0,rounding_size=0.03",
+                                    facecolor=STAGE_FILL[i % len(STAGE_FILL)], edgecolor="none", zorder=0,
+                                    gid=f"stage:{stage}"))
+        ax.text(i, rows + 0.17, _stage_title(stage), ha="center", va="center", fontsize=10, fontweight="bold")
+        offset = (rows - len(nodes)) / 2
+        for j, node in enumerate(nodes):
+            y = rows - offset - j - 0.5
+            pos[node.id] = (float(i), y)
+            ax.add_patch(FancyBboxPatch((i - box_w / 2, y - box_h / 2), box_w, box_h,
+                                        boxstyle="round,pad=0,rounding_size=0.06", facecolor="white",
+                                        edgecolor="#4d4d4d", linewidth=1.0, zorder=2, gid=f"node:{node.id}"))
+            ax.text(i, y, textwrap.fill(node.label, wrap), ha="center", va="center", fontsize=7.6, zorder=3,
+                    linespacing=1.15)
+
+    counts = {s: 0 for s in EVIDENCE_STYLE}
+    stage_index = {s: i for i, s in enumerate(stages)}
+    for link in toc.links:
+        key = f"{link.from_}->{link.to}"
+        status = statuses.get(key, "untested")
+        counts[status] += 1
+        style = EVIDENCE_STYLE[status]
+        (x0, y0), (x1, y1) = pos[link.from_], pos[link.to]
+        same = stage_index[toc.node(link.from_).stage] == stage_index[toc.node(link.to).stage]
+        if same and abs(y1 - y0) < 1.5:
+            # neighbours within a stage: straight down (or up) between the boxes
+            sign = -1 if y1 < y0 else 1
+            start, end = (x0, y0 + sign * box_h / 2), (x1, y1 - sign * box_h / 2)
+            conn = "arc3,rad=0"
+        elif same:
+            # farther apart within a stage: leave and enter on the right-hand side, bulging outwards
+            start, end = (x0 + box_w / 2, y0), (x1 + box_w / 2, y1)
+            conn = f"arc3,rad={0.35 if y1 < y0 else -0.35}"
+        else:
+            start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1)
+            skip = abs(x1 - x0) > 1
+            conn = "arc3,rad=0.2" if skip else "arc3,rad=0"
+        zorder = 1.5 if status == "untested" else 4
+        arrow = FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11, connectionstyle=conn,
+                                color=style["color"], linestyle=style["linestyle"], linewidth=style["linewidth"],
+                                shrinkA=1, shrinkB=2, zorder=zorder, gid=f"link:{key}")
+        ax.add_patch(arrow)
+
+    handles = [Line2D([0, 1], [0, 0], color=s["color"], linestyle=s["linestyle"], linewidth=s["linewidth"],
+                      label=f"{s['label']}: {counts[name]}")
+               for name, s in EVIDENCE_STYLE.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=8.5,
+               title="Evidence for each link (judged on the indicators of the node it points to)",
+               title_fontsize=8.5, handlelength=3.2)
+    return fig
+
+
+def close(fig: Figure) -> None:
+    """Release a figure made with pyplot (figures from `toc_diagram` are not registered with pyplot)."""
+    plt.close(fig)

@@ -1,0 +1,1277 @@
+"""Partner surveys of knowledge, attitude, intention, behaviour and experience.
+
+Questions and their scoring rules live in `params/survey.yaml`, free-text themes in `params/codebook.yaml`;
+answers in `survey.csv` (one row per respondent x wave). This module
+
+- loads and checks both parameter files (`load_questions`, `load_codebook`),
+- checks `survey.csv` against them and returns a typed frame (`validate_survey_file`),
+- summarises each item with a Wilson interval and a headline that never rounds up (`item_summary`,
+  `headline`),
+- tests change among respondents answering both before and after (`paired_tests`: McNemar for yes/no
+  items, Wilcoxon signed-rank for Likert items, Holm and Benjamini-Hochberg across the family),
+- scores domains per respondent and tests their change (`domain_scores`, `domain_changes`),
+- scores configured multi-item scales such as MAKS or RIBS (`scale_scores`),
+- counts free-text themes per partner without ever putting the text in a table (`code_themes`),
+- and writes the four survey tables deterministically and atomically (`survey_tables`,
+  `write_survey_tables`, `run_survey`).
+
+Answer coding. likert5: 1 (strongly disagree) .. 5 (strongly agree), plus `dont_know`, which counts as
+an answer but is never favourable and is never scored as the neutral 3. yes_no: yes / no. yes_no_unsure:
+yes / no / unsure (unsure, like dont_know, counts as answering and not favourable). A blank cell means
+"not answered" and is left out of every denominator.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from . import stats
+from .params import Programme, load_yaml, pydantic_problems
+from .validation import (
+    Collector,
+    Problem,
+    ValidationFailed,
+    check_allowed,
+    check_columns,
+    check_duplicates,
+    read_table,
+)
+
+SURVEY_FILE = "survey.csv"
+QUESTIONS_FILE = "survey.yaml"
+CODEBOOK_FILE = "codebook.yaml"
+
+DOMAINS: tuple[str, ...] = ("knowledge", "attitude", "intention", "behaviour", "experience")
+QUESTION_TYPES: tuple[str, ...] = ("likert5", "yes_no", "yes_no_unsure", "text")
+WAVES: tuple[str, ...] = ("pre", "post", "post_only")
+KEY_COLUMNS: tuple[str, ...] = ("partner_id", "respondent_id", "wave")
+DONT_KNOW = "dont_know"
+UNSURE = "unsure"
+#: partner_id of programme-wide rows
+ALL = "ALL"
+#: Every answer code each question type accepts (blank = not answered is always accepted).
+SCALE_CODES: dict[str, tuple[str, ...]] = {
+    "likert5": ("1", "2", "3", "4", "5", DONT_KNOW),
+    "yes_no": ("yes", "no"),
+    "yes_no_unsure": ("yes", "no", UNSURE),
+}
+#: Suffixes of the typed columns `validate_survey_file` adds for each question.
+SCORE_SUFFIX = "__score"
+FAV_SUFFIX = "__fav"
+
+EVIDENCE_PAIRED = "paired pre/post"
+EVIDENCE_POST_INTENTION = "post-only self-reported intention (weaker evidence)"
+EVIDENCE_POST = "post-only self-report"
+EVIDENCE_PRE_ONLY = "pre-only (baseline) self-report"
+
+TEST_MCNEMAR_EXACT = "McNemar exact (binomial, two-sided)"
+TEST_MCNEMAR_CHI2 = "McNemar chi-square (continuity corrected)"
+TEST_MCNEMAR_NONE = "McNemar (no discordant pairs: p = 1)"
+TEST_WILCOXON = "Wilcoxon signed-rank"
+
+ITEM_COLUMNS = [
+    "partner_id", "question_id", "domain", "wave", "n_answering", "n_favourable", "pct_favourable",
+    "lower", "upper", "headline", "evidence_label", "n_dont_know", "n_blank",
+]
+PAIRED_COLUMNS = [
+    "partner_id", "question_id", "test", "n_pairs", "n_unpaired", "pre_favourable", "post_favourable",
+    "b", "c", "statistic", "p_value", "effect_size", "p_holm", "p_bh", "n_excluded",
+]
+DOMAIN_SCORE_COLUMNS = ["partner_id", "respondent_id", "wave", "domain", "score", "n_items"]
+DOMAIN_CHANGE_COLUMNS = [
+    "partner_id", "domain", "n_items", "n_pairs", "n_unpaired", "mean_pre", "mean_post", "mean_change",
+    "statistic", "p_value", "effect_size", "p_holm", "p_bh",
+]
+THEME_COLUMNS = ["partner_id", "theme", "n_comments", "n_mentioning", "pct"]
+SCALE_SCORE_COLUMNS = ["partner_id", "respondent_id", "wave", "scale", "score", "n_items"]
+
+TABLE_FILES: tuple[str, ...] = ("survey_items.csv", "survey_paired.csv", "survey_themes.csv", "survey_domains.csv")
+
+_WAVE_ORDER = {w: i for i, w in enumerate(WAVES)}
+_DOMAIN_ORDER = {d: i for i, d in enumerate(DOMAINS)}
+
+Domain = Literal["knowledge", "attitude", "intention", "behaviour", "experience"]
+QuestionType = Literal["likert5", "yes_no", "yes_no_unsure", "text"]
+Wave = Literal["pre", "post", "post_only"]
+Screening = Literal["breast", "cervical", "bowel"]
+_ID_PATTERN = r"^[a-z0-9_]+$"
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameter models
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _favourable_problems(q: "Question") -> list[str]:
+    """What is wrong with a question's favourable/reverse settings, in plain English."""
+    out: list[str] = []
+    fav = list(q.favourable)
+    if q.type == "text":
+        if fav:
+            out.append("a text question has no favourable answers: remove 'favourable'")
+        if q.reverse:
+            out.append("'reverse' applies only to likert5 questions")
+        return out
+    if not fav:
+        out.append(f"list the favourable answers, e.g. {'[4, 5]' if q.type == 'likert5' else '[yes]'}")
+        return out
+    if len(set(map(str, fav))) != len(fav):
+        out.append("a favourable answer is listed more than once")
+    if q.type == "likert5":
+        for a in fav:
+            if a == DONT_KNOW:
+                out.append("dont_know cannot be favourable: it is kept apart from every point of the scale")
+            elif not isinstance(a, int) or not 1 <= a <= 5:
+                out.append(f"favourable answer {a!r} is outside the likert5 scale: use whole numbers 1 to 5")
+        nums = [a for a in fav if isinstance(a, int) and 1 <= a <= 5]
+        if len(set(nums)) == 5:
+            out.append("every answer 1-5 is listed as favourable: the item could not discriminate")
+        if q.reverse and any(a > 3 for a in nums):
+            out.append(
+                "reverse: true means agreeing is unfavourable, so favourable answers are the disagree end "
+                "(e.g. [1, 2]), written as the respondent ticked them"
+            )
+        if not q.reverse and any(a < 3 for a in nums):
+            out.append(
+                "favourable answers at the disagree end (1 or 2) need reverse: true (agreeing is unfavourable)"
+            )
+    else:
+        if q.reverse:
+            out.append("'reverse' applies only to likert5 questions")
+        for a in fav:
+            if a == UNSURE and q.type == "yes_no_unsure":
+                out.append("unsure cannot be favourable: it is kept apart from yes and no")
+            elif a not in ("yes", "no"):
+                out.append(f"favourable answer {a!r} is outside the {q.type} scale: use yes or no")
+        if set(fav) >= {"yes", "no"}:
+            out.append("both yes and no are listed as favourable: the item could not discriminate")
+    return out
+
+
+class Question(_Strict):
+    """One survey question: its column id, wording, domain, answer type and scoring rules."""
+
+    id: str = Field(pattern=_ID_PATTERN, max_length=60)
+    text: str = Field(min_length=1, max_length=500)
+    domain: Domain
+    type: QuestionType
+    favourable: list[int | str] = Field(default_factory=list)
+    reverse: bool = False
+    screening: Screening | None = None
+    partners: list[str] | None = None
+    waves: list[Wave] | None = None
+
+    @field_validator("favourable", mode="before")
+    @classmethod
+    def _favourable_before(cls, v: Any) -> Any:
+        # YAML reads an unquoted yes/no as a boolean; a Likert answer may be quoted ("4").
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            v = [v]
+        out = []
+        for item in v:
+            if isinstance(item, bool):
+                out.append("yes" if item else "no")
+            elif isinstance(item, str) and item.strip().isdigit():
+                out.append(int(item.strip()))
+            elif isinstance(item, str):
+                out.append(item.strip())
+            else:
+                out.append(item)
+        return out
+
+    @field_validator("partners")
+    @classmethod
+    def _partners(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("an empty partners list: omit 'partners' to mean every partner")
+            dupes = sorted({p for p in v if v.count(p) > 1})
+            if dupes:
+                raise ValueError(f"partner listed more than once: {', '.join(dupes)}")
+        return v
+
+    @field_validator("waves")
+    @classmethod
+    def _waves(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("an empty waves list: omit 'waves' to mean every wave")
+            if len(set(v)) != len(v):
+                raise ValueError("a wave is listed more than once")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Question":
+        msgs: list[str] = []
+        if self.id in KEY_COLUMNS:
+            msgs.append(f"'{self.id}' is a reserved column name of survey.csv: choose another id")
+        if self.id.startswith("_") or "__" in self.id:
+            msgs.append("ids may not start with _ or contain __ (reserved for computed columns)")
+        msgs += _favourable_problems(self)
+        if msgs:
+            raise ValueError(f"question '{self.id}': " + "; ".join(msgs))
+        return self
+
+    # convenience -----------------------------------------------------------------------------------
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Accepted answer codes (empty for text questions: any text)."""
+        return SCALE_CODES.get(self.type, ())
+
+    @property
+    def favourable_codes(self) -> tuple[str, ...]:
+        return tuple(str(a) for a in self.favourable)
+
+    def asked_by(self, partner_id: str) -> bool:
+        return self.partners is None or partner_id in self.partners
+
+    def asked_in(self, wave: str) -> bool:
+        return self.waves is None or wave in self.waves
+
+    @property
+    def paired_design(self) -> bool:
+        """Asked both before and after, so change can be tested among the same respondents."""
+        return self.asked_in("pre") and self.asked_in("post")
+
+
+class Scale(_Strict):
+    """A multi-item scale scored as the sum of its items (reverse-coded items scored 6 - x)."""
+
+    id: str = Field(pattern=_ID_PATTERN, max_length=60)
+    label: str = ""
+    domain: Domain | None = None
+    items: list[str] = Field(min_length=1)
+    score_range: tuple[int, int]
+    dont_know_score: int | None = Field(default=None, ge=1, le=5)
+
+
+def _cross_problems(model: "Questions", programme: Programme | None = None) -> list[tuple[str, str | None, str]]:
+    """Checks across questions and scales: (column path, value, rule) for each problem."""
+    out: list[tuple[str, str | None, str]] = []
+    first: dict[str, int] = {}
+    for i, q in enumerate(model.questions):
+        if q.id in first:
+            out.append((f"questions[{i}].id", q.id, f"duplicate question id (first used by questions[{first[q.id]}])"))
+        else:
+            first[q.id] = i
+        if programme is not None and q.partners is not None:
+            valid = programme.partner_ids
+            for pid in q.partners:
+                if pid not in valid:
+                    out.append((f"questions[{i}].partners", pid, f"unknown partner id; valid ids: {', '.join(valid)}"))
+    by_id = {q.id: q for q in model.questions}
+    seen_scales: dict[str, int] = {}
+    for i, s in enumerate(model.scales):
+        if s.id in seen_scales:
+            out.append((f"scales[{i}].id", s.id, f"duplicate scale id (first used by scales[{seen_scales[s.id]}])"))
+        else:
+            seen_scales[s.id] = i
+        for item in s.items:
+            if s.items.count(item) > 1:
+                out.append((f"scales[{i}].items", item, "item listed more than once in the scale"))
+            elif item not in by_id:
+                out.append((f"scales[{i}].items", item, "not a question id in survey.yaml"))
+            elif by_id[item].type != "likert5":
+                out.append((f"scales[{i}].items", item, "scale items must be likert5 questions"))
+        k = len(s.items)
+        lo, hi = s.score_range
+        if (lo, hi) != (k, 5 * k):
+            out.append((
+                f"scales[{i}].score_range", f"[{lo}, {hi}]",
+                f"a sum of {k} items scored 1-5 ranges from {k} to {5 * k}: set score_range: [{k}, {5 * k}]",
+            ))
+    return out
+
+
+class Questions(_Strict):
+    """The questionnaire: every question (in order) and optional multi-item scales."""
+
+    questions: list[Question] = Field(min_length=1)
+    scales: list[Scale] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross(self, info: ValidationInfo) -> "Questions":
+        if info.context and info.context.get("defer_cross_checks"):
+            return self  # load_questions reports these one by one
+        found = _cross_problems(self)
+        if found:
+            raise ValueError("; ".join(f"{col}: {val!r}: {rule}" for col, val, rule in found))
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        return [q.id for q in self.questions]
+
+    def get(self, question_id: str) -> Question:
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        raise KeyError(f"unknown question {question_id!r}; valid ids: {', '.join(self.ids)}")
+
+    @property
+    def rated(self) -> list[Question]:
+        """Questions with a scale (every type but text), in questionnaire order."""
+        return [q for q in self.questions if q.type != "text"]
+
+    @property
+    def text(self) -> list[Question]:
+        return [q for q in self.questions if q.type == "text"]
+
+
+class Theme(_Strict):
+    """A free-text theme: whole-word keywords (trailing * = any ending) and/or regular expressions."""
+
+    id: str = Field(pattern=_ID_PATTERN, max_length=60)
+    label: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, v: list[str]) -> list[str]:
+        for k in v:
+            if not k.strip() or not k.strip().rstrip("*").strip():
+                raise ValueError("keywords must not be blank")
+        return v
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"pattern {p!r} is not a valid regular expression ({exc})") from None
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> "Theme":
+        if not self.keywords and not self.patterns:
+            raise ValueError(f"theme '{self.id}' needs at least one keyword or pattern")
+        return self
+
+    def matcher(self) -> re.Pattern[str]:
+        """One case-insensitive regular expression matching any keyword or pattern of the theme."""
+        parts = [_keyword_regex(k) for k in self.keywords] + [f"(?:{p})" for p in self.patterns]
+        return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _keyword_regex(keyword: str) -> str:
+    k = keyword.strip().lower().replace("\u2019", "'")
+    wildcard = k.endswith("*")
+    k = k.rstrip("*").strip()
+    body = r"\s+".join(re.escape(w) for w in k.split())
+    return rf"(?:\b{body}\w*)" if wildcard else rf"(?:\b{body}\b)"
+
+
+class Codebook(_Strict):
+    themes: list[Theme] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Codebook":
+        ids = [t.id for t in self.themes]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"theme ids must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading parameters
+
+
+def load_questions(
+    params_dir: str | Path, problems: Collector, programme: Programme | None = None
+) -> Questions | None:
+    """Load `survey.yaml`; every problem goes to `problems` and None is returned if there were any.
+
+    Reported: YAML syntax errors (with line), unknown keys, wrong types, ids not matching [a-z0-9_]+,
+    duplicate question or scale ids, favourable answers outside the question type's scale (or listing
+    dont_know/unsure), reverse-coding inconsistent with the favourable answers, scale items that are not
+    likert5 questions, a scale's score_range that does not match its item count and, when `programme`
+    is given, partner ids unknown to programme.yaml.
+    """
+    path = Path(params_dir) / QUESTIONS_FILE
+    start = len(problems.problems)
+    data = load_yaml(path, problems)
+    if len(problems.problems) > start:
+        return None
+    if not isinstance(data, dict):
+        problems.add(path.name, None, None, None, "expected a mapping with a 'questions' list")
+        return None
+    try:
+        model = Questions.model_validate(data, context={"defer_cross_checks": True})
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(path.name, exc, data))
+        return None
+    for column, value, rule in _cross_problems(model, programme):
+        problems.add(path.name, None, column, value, rule)
+    return None if len(problems.problems) > start else model
+
+
+def load_codebook(params_dir: str | Path, problems: Collector) -> Codebook | None:
+    """Load `codebook.yaml` (themes -> keywords / regular expressions); None with problems if invalid."""
+    path = Path(params_dir) / CODEBOOK_FILE
+    start = len(problems.problems)
+    data = load_yaml(path, problems)
+    if len(problems.problems) > start:
+        return None
+    if not isinstance(data, dict):
+        problems.add(path.name, None, None, None, "expected a mapping with a 'themes' list")
+        return None
+    try:
+        return Codebook.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(path.name, exc, data))
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# survey.csv
+
+
+def _answer_rule(q: Question, value: str) -> str:
+    codes = list(q.codes)
+    expected = ", ".join(codes[:-1]) + f" or {codes[-1]}"
+    rule = f"answer outside the {q.type} scale of '{q.id}': expected {expected}, or blank if not answered"
+    low = value.lower().replace("\u2019", "'")
+    if q.type == "likert5" and low in ("don't know", "dont know", "don't_know", "dk", "d/k", "not sure", "dont_know"):
+        rule += "; write don't know as dont_know"
+    elif value.lower() in codes:
+        rule += "; codes are lower case"
+    elif q.type == "likert5" and re.fullmatch(r"[1-5]\.0+", value):
+        rule += "; write whole numbers, e.g. 4 not 4.0"
+    elif q.type == "likert5" and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
+        rule += " (1 strongly disagree .. 5 strongly agree)"
+    return rule
+
+
+def validate_survey_file(
+    path: str | Path,
+    questions: Questions,
+    programme: Programme,
+    problems: Collector,
+    display_name: str | None = None,
+) -> pd.DataFrame | None:
+    """Check `survey.csv` against survey.yaml and programme.yaml; return a typed frame, or None.
+
+    Every problem is added to `problems` (file, spreadsheet row, column, value, rule), all at once:
+    missing key columns, columns that are not question ids, unknown partners, blank respondent ids,
+    waves other than pre / post / post_only, the same partner x respondent x wave twice, a respondent
+    who is post_only and also pre or post, answers outside a question's scale, and answers to a
+    question from a partner (or in a wave) that survey.yaml says did not ask it. The last is an error,
+    not a warning: the data and the parameters contradict each other, and silently dropping or
+    including such answers would change the headline denominators. Blank cells are always allowed.
+    Question columns may be absent from the file (all answers blank).
+
+    The frame returned has, in file order: partner_id, respondent_id, wave, `_row` (spreadsheet row),
+    then for each question in survey.yaml
+      `<id>`         the raw answer code as text (pandas "string" dtype), <NA> when blank;
+                     "dont_know" / "unsure" stay as codes, never turned into 3;
+      `<id>__score`  (likert5 only) Int64 1-5 as ticked (not reverse-coded), <NA> for dont_know or blank;
+      `<id>__fav`    (non-text only) boolean: True favourable, False answered but not favourable
+                     (including dont_know and unsure), <NA> blank.
+    """
+    name = display_name or Path(path).name
+    start = len(problems.problems)
+    df = read_table(Path(path), problems, name)
+    if df is None:
+        return None
+    present = [c for c in df.columns if c != "_row"]
+    check_columns(df, name, list(KEY_COLUMNS), questions.ids, problems)
+    valid_partners = programme.partner_ids
+
+    if "partner_id" in present:
+        for value, row in zip(df["partner_id"], df["_row"]):
+            if value == "":
+                problems.add(name, row, "partner_id", value, "missing: every row needs a partner id from programme.yaml")
+            elif value not in valid_partners:
+                problems.add(
+                    name, row, "partner_id", value,
+                    f"partner unknown to params/programme.yaml; valid ids: {', '.join(valid_partners)}",
+                )
+    if "respondent_id" in present:
+        for value, row in zip(df["respondent_id"], df["_row"]):
+            if value == "":
+                problems.add(name, row, "respondent_id", value, "missing: every row needs a respondent id, e.g. MOS-0001")
+    if "wave" in present:
+        check_allowed(df, name, "wave", list(WAVES), problems)
+    if all(c in present for c in KEY_COLUMNS):
+        keyed = df[(df["respondent_id"] != "") & (df["partner_id"] != "")]
+        check_duplicates(keyed, name, list(KEY_COLUMNS), problems)
+        # A respondent is in the paired design (pre and/or post) or post_only, never both.
+        first_paired: dict[tuple[str, str], int] = {}
+        for pid, rid, wave, row in zip(keyed["partner_id"], keyed["respondent_id"], keyed["wave"], keyed["_row"]):
+            if wave in ("pre", "post"):
+                first_paired.setdefault((pid, rid), int(row))
+        for pid, rid, wave, row in zip(keyed["partner_id"], keyed["respondent_id"], keyed["wave"], keyed["_row"]):
+            if wave == "post_only" and (pid, rid) in first_paired:
+                problems.add(
+                    name, row, "wave", wave,
+                    f"respondent {rid} of {pid} is post_only here but has a pre/post row (row "
+                    f"{first_paired[(pid, rid)]}): a respondent is either paired (pre and post) or post_only",
+                )
+
+    has_partner = "partner_id" in present
+    has_wave = "wave" in present
+    for q in questions.questions:
+        if q.id not in present:
+            continue
+        for i, (value, row) in enumerate(zip(df[q.id], df["_row"])):
+            if value == "":
+                continue
+            pid = df["partner_id"].iat[i] if has_partner else None
+            wave = df["wave"].iat[i] if has_wave else None
+            if pid in valid_partners and not q.asked_by(pid):
+                problems.add(
+                    name, row, q.id, value,
+                    f"partner {pid} did not ask this question according to survey.yaml (partners: "
+                    f"{', '.join(q.partners or [])}): clear the answer or add {pid} to the question's partners",
+                )
+                continue
+            if wave in WAVES and not q.asked_in(wave):
+                problems.add(
+                    name, row, q.id, value,
+                    f"this question is not asked in the {wave} wave according to survey.yaml (waves: "
+                    f"{', '.join(q.waves or [])}): clear the answer or add {wave} to the question's waves",
+                )
+                continue
+            if q.type != "text" and value not in q.codes:
+                problems.add(name, row, q.id, value, _answer_rule(q, value))
+
+    if len(problems.problems) > start:
+        return None
+    return _typed(df, questions)
+
+
+def _typed(df: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            "partner_id": df["partner_id"].astype(str).to_numpy(),
+            "respondent_id": df["respondent_id"].astype(str).to_numpy(),
+            "wave": df["wave"].astype(str).to_numpy(),
+            "_row": pd.array(df["_row"].to_numpy(), dtype="Int64"),
+        }
+    )
+    n = len(df)
+    cols: dict[str, Any] = {}
+    for q in questions.questions:
+        raw = df[q.id].to_list() if q.id in df.columns else [""] * n
+        cols[q.id] = pd.array([None if v == "" else v for v in raw], dtype="string")
+        if q.type == "likert5":
+            cols[q.id + SCORE_SUFFIX] = pd.array(
+                [int(v) if v in ("1", "2", "3", "4", "5") else None for v in raw], dtype="Int64"
+            )
+        if q.type != "text":
+            fav = q.favourable_codes
+            cols[q.id + FAV_SUFFIX] = pd.array([None if v == "" else (v in fav) for v in raw], dtype="boolean")
+    if cols:
+        out = pd.concat([out, pd.DataFrame(cols)], axis=1)
+    return out
+
+
+def empty_survey(questions: Questions) -> pd.DataFrame:
+    """A typed survey frame with no rows (the columns `validate_survey_file` returns)."""
+    header = pd.DataFrame({c: pd.Series([], dtype=object) for c in KEY_COLUMNS})
+    header["_row"] = pd.Series([], dtype="Int64")
+    return _typed(header, questions)
+
+
+def typed_survey(raw: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    """Type an already-checked raw frame (text cells, "" = blank), e.g. from `survey_synthetic`.
+
+    No checking is done: use `validate_survey_file` for user input.
+    """
+    df = raw.copy()
+    for c in df.columns:
+        df[c] = df[c].fillna("").astype(str)
+    if "_row" not in df.columns:
+        df["_row"] = np.arange(2, len(df) + 2)
+    return _typed(df, questions)
+
+
+def load_survey(
+    data_dir: str | Path, params_dir: str | Path, programme: Programme | None = None
+) -> tuple[pd.DataFrame, Questions, Codebook]:
+    """Load survey.yaml, codebook.yaml and survey.csv, raising ValidationFailed with every problem."""
+    from .params import load_programme
+
+    if programme is None:
+        programme = load_programme(params_dir)
+    problems = Collector()
+    questions = load_questions(params_dir, problems, programme)
+    codebook = load_codebook(params_dir, problems)
+    survey = None
+    if questions is not None:
+        survey = validate_survey_file(Path(data_dir) / SURVEY_FILE, questions, programme, problems)
+    problems.raise_if_any()
+    assert questions is not None and codebook is not None and survey is not None
+    return survey, questions, codebook
+
+
+# --------------------------------------------------------------------------------------------------
+# Headlines
+
+
+def _confidence_label(confidence: float) -> str:
+    return f"{round(confidence * 100, 6):g}%"
+
+
+def round_half_away(x: float) -> int:
+    """Round to the nearest whole number, halves away from zero (74.5 -> 75, not banker's 74)."""
+    d = Decimal(repr(round(float(x), 9)))
+    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _wilson(x: int, n: int, confidence: float) -> tuple[float, float]:
+    if n <= 0:
+        return (math.nan, math.nan)
+    lo, hi = stats.wilson_ci(x, n, confidence)
+    return float(np.asarray(lo).reshape(-1)[0]), float(np.asarray(hi).reshape(-1)[0])
+
+
+def k_in_10(x: int, n: int) -> int:
+    """The k of "k in 10": floor(10 x / n) in exact integer arithmetic, so it never rounds up."""
+    x, n = operator.index(x), operator.index(n)
+    if n <= 0 or not 0 <= x <= n:
+        raise ValueError(f"need 0 <= x <= n and n > 0, got {x} of {n}")
+    return (10 * x) // n
+
+
+def headline(x: int, n: int, confidence: float = 0.95) -> str:
+    """A plain-English headline for x favourable of n answering, with its Wilson interval.
+
+    - n == 0: "no answers".
+    - n < 10: too few for a rate: "7 of 9 respondents (95% CI 40% to 97%)".
+    - x == n: "all 12 respondents (12 of 12; 95% CI 76% to 100%)" (never "100%" or "all" alone).
+    - x == 0: "none of 14 respondents (0 of 14; 95% CI 0% to 22%)".
+    - otherwise "k in 10 (x of n; 95% CI a% to b%)" where k = floor(10 x / n): the phrase never claims
+      more than the data (26 of 30 = 86.7% is "8 in 10"; 17 of 20 = 0.85 is "8 in 10"; 19 of 20 = 0.95
+      is "9 in 10"; 9 of 10 is "9 in 10"); below 1 in 10 it says "fewer than 1 in 10".
+    The interval bounds are percentages rounded half away from zero (they describe uncertainty, so
+    they are not pushed in either direction).
+    """
+    x, n = operator.index(x), operator.index(n)
+    if n < 0 or not 0 <= x <= max(n, 0):
+        raise ValueError(f"need 0 <= x <= n, got {x} of {n}")
+    if n == 0:
+        return "no answers"
+    lo, hi = _wilson(x, n, confidence)
+    return _headline_text(x, n, lo, hi, confidence)
+
+
+def _headline_text(x: int, n: int, lo: float, hi: float, confidence: float) -> str:
+    if n == 0:
+        return "no answers"
+    ci = f"{_confidence_label(confidence)} CI {round_half_away(100 * lo)}% to {round_half_away(100 * hi)}%"
+    if n < 10:
+        noun = "respondent" if n == 1 else "respondents"
+        return f"{x} of {n} {noun} ({ci})"
+    if x == n:
+        return f"all {n} respondents ({x} of {n}; {ci})"
+    if x == 0:
+        return f"none of {n} respondents (0 of {n}; {ci})"
+    k = k_in_10(x, n)
+    if k == 0:
+        return f"fewer than 1 in 10 ({x} of {n}; {ci})"
+    return f"{k} in 10 ({x} of {n}; {ci})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Item summaries
+
+
+def _paired_respondents(survey: pd.DataFrame) -> set[tuple[str, str]]:
+    pre = survey.loc[survey["wave"] == "pre", ["partner_id", "respondent_id"]]
+    post = survey.loc[survey["wave"] == "post", ["partner_id", "respondent_id"]]
+    both = pre.merge(post, on=["partner_id", "respondent_id"], how="inner")
+    return set(zip(both["partner_id"], both["respondent_id"]))
+
+
+def evidence_label(q: Question, wave: str, has_pairs: bool) -> str:
+    """How strong the evidence of a row is: paired pre/post, post-only intention, or post-only self-report.
+
+    "paired pre/post" needs the question asked at both pre and post and at least one respondent in the
+    group answering both waves. Otherwise post-wave rows are post-only: a retrospective "since the
+    session, I am more likely to ..." item asked only after the session is self-reported intention even
+    in a partner that ran a pre/post survey.
+    """
+    if wave in ("pre", "post") and q.paired_design and has_pairs:
+        return EVIDENCE_PAIRED
+    if wave == "pre":
+        return EVIDENCE_PRE_ONLY
+    return EVIDENCE_POST_INTENTION if q.domain == "intention" else EVIDENCE_POST
+
+
+def _item_counts(pid: str, q: Question, wave: str, n_rows: int, n_ans: int, n_fav: int, n_dk: int,
+                 has_pairs: bool) -> dict:
+    return {
+        "partner_id": pid,
+        "question_id": q.id,
+        "domain": q.domain,
+        "wave": wave,
+        "n_answering": n_ans,
+        "n_favourable": n_fav,
+        "evidence_label": evidence_label(q, wave, has_pairs),
+        "n_dont_know": n_dk,
+        "n_blank": n_rows - n_ans,
+    }
+
+
+def _partner_key(pid: str) -> tuple[int, str]:
+    return (1, "") if pid == ALL else (0, pid)
+
+
+def item_summary(survey: pd.DataFrame, questions: Questions, confidence: float = 0.95) -> pd.DataFrame:
+    """Favourable answers per partner x question x wave, with Wilson intervals and headline phrases.
+
+    One row for each partner that asked the question and has respondents in the wave (rows with no
+    answers say "no answers"); plus partner_id "ALL" rows pooling the respondents of every partner that
+    asked it, when at least two partners have answers in that wave. Headlines use the post and post_only
+    waves; pre rows are included for paired partners. `n_answering` excludes blanks; dont_know / unsure
+    count as answering but not favourable (`n_dont_know`). pct_favourable, lower and upper are
+    proportions 0-1.
+    """
+    paired = _paired_respondents(survey)
+    partners_with_pairs = {pid for pid, _ in paired}
+    rows: list[dict] = []
+    for q in questions.rated:
+        fav = survey[q.id + FAV_SUFFIX].fillna(False).astype(bool)
+        counts = pd.DataFrame(
+            {
+                "partner_id": survey["partner_id"],
+                "wave": survey["wave"],
+                "rows": 1,
+                "ans": survey[q.id].notna().astype("int64"),
+                "fav": fav.astype("int64"),
+                "dk": survey[q.id].isin([DONT_KNOW, UNSURE]).fillna(False).astype("int64"),
+            }
+        ).groupby(["wave", "partner_id"], sort=True).sum()
+        for wave in WAVES:
+            if not q.asked_in(wave) or wave not in counts.index.get_level_values(0):
+                continue
+            per = counts.loc[wave]
+            partner_rows = [
+                _item_counts(pid, q, wave, int(r.rows), int(r.ans), int(r.fav), int(r.dk), pid in partners_with_pairs)
+                for pid, r in per.iterrows()
+                if q.asked_by(pid)
+            ]
+            rows += partner_rows
+            if sum(1 for r in partner_rows if r["n_answering"] > 0) >= 2:
+                asking = [r["partner_id"] for r in partner_rows]
+                tot = per.loc[asking].sum()
+                rows.append(_item_counts(
+                    ALL, q, wave, int(tot.rows), int(tot.ans), int(tot.fav), int(tot.dk),
+                    any(p in partners_with_pairs for p in asking),
+                ))
+    out = pd.DataFrame(rows, columns=[c for c in ITEM_COLUMNS if c not in ("pct_favourable", "lower", "upper", "headline")])
+    n = out["n_answering"].to_numpy(dtype=float)
+    x = out["n_favourable"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["pct_favourable"] = np.where(n > 0, x / np.where(n > 0, n, 1), np.nan)
+    if len(out):
+        lo, hi = stats.wilson_ci(x, n, confidence)  # NaN where n == 0
+        out["lower"], out["upper"] = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    else:
+        out["lower"], out["upper"] = [], []
+    out["headline"] = [
+        _headline_text(int(a), int(b), lo_, hi_, confidence)
+        for a, b, lo_, hi_ in zip(out["n_favourable"], out["n_answering"], out["lower"], out["upper"])
+    ]
+    out = out[ITEM_COLUMNS]
+    for col in ("n_answering", "n_favourable", "n_dont_know", "n_blank"):
+        out[col] = out[col].astype("int64")
+    return _sort(out, questions, ["partner_id", "question_id", "wave"])
+
+
+def _sort(df: pd.DataFrame, questions: Questions, keys: Sequence[str]) -> pd.DataFrame:
+    """Deterministic order: partner id (ALL last), questionnaire order, wave order, domain order, theme."""
+    if df.empty:
+        return df.reset_index(drop=True)
+    qorder = {qid: i for i, qid in enumerate(questions.ids)}
+
+    def key(col: pd.Series) -> pd.Series:
+        if col.name == "partner_id":
+            return col.map(lambda p: _partner_key(p))
+        if col.name == "question_id":
+            return col.map(lambda q: qorder.get(q, len(qorder)))
+        if col.name == "wave":
+            return col.map(lambda w: _WAVE_ORDER.get(w, 99))
+        if col.name == "domain":
+            return col.map(lambda d: _DOMAIN_ORDER.get(d, 99))
+        return col
+
+    return df.sort_values(list(keys), key=key, kind="mergesort").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Paired tests
+
+
+def _pairs(survey: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Pre and post rows of respondents with both (suffixes _pre / _post), and unpaired counts per partner.
+
+    Unpaired = respondents of a partner with a pre row or a post row but not both (post_only respondents
+    are a different design and are not counted).
+    """
+    pre = survey[survey["wave"] == "pre"]
+    post = survey[survey["wave"] == "post"]
+    both = pre.merge(post, on=["partner_id", "respondent_id"], how="inner", suffixes=("_pre", "_post"))
+    both = both.sort_values(["partner_id", "respondent_id"], kind="mergesort").reset_index(drop=True)
+    unpaired: dict[str, int] = {}
+    for pid in sorted(set(pre["partner_id"]) | set(post["partner_id"])):
+        a = set(pre.loc[pre["partner_id"] == pid, "respondent_id"])
+        b = set(post.loc[post["partner_id"] == pid, "respondent_id"])
+        unpaired[pid] = len(a ^ b)
+    return both, unpaired
+
+
+def _wilcoxon(pre: np.ndarray, post: np.ndarray) -> tuple[float, float, float]:
+    """(statistic W+, p, effect size) of stats.wilcoxon_paired; NaN when there are no pairs at all.
+
+    With pairs but no non-zero difference stats gives p = 1, W+ = 0, effect size 0.
+    """
+    if len(pre) == 0:
+        return (math.nan, math.nan, math.nan)
+    res = stats.wilcoxon_paired(pre, post)
+    return (float(res.statistic), float(res.p_value), float(res.effect_size))
+
+
+_MCNEMAR_LABELS = {
+    "exact binomial": TEST_MCNEMAR_EXACT,
+    "chi2 (continuity corrected)": TEST_MCNEMAR_CHI2,
+    "no discordant pairs": TEST_MCNEMAR_NONE,
+}
+
+
+def _paired_row(pid: str, q: Question, both: pd.DataFrame, n_unpaired: int) -> dict:
+    n_total = len(both)
+    fav_pre = both[q.id + FAV_SUFFIX + "_pre"]
+    fav_post = both[q.id + FAV_SUFFIX + "_post"]
+    if q.type == "likert5":
+        s_pre = both[q.id + SCORE_SUFFIX + "_pre"]
+        s_post = both[q.id + SCORE_SUFFIX + "_post"]
+        valid = (s_pre.notna() & s_post.notna()).to_numpy(dtype=bool)
+    else:
+        valid = (fav_pre.notna() & fav_post.notna()).to_numpy(dtype=bool)
+    fp = fav_pre.to_numpy(dtype=bool, na_value=False)[valid]
+    fq = fav_post.to_numpy(dtype=bool, na_value=False)[valid]
+    n = int(valid.sum())
+    b = int((fp & ~fq).sum())
+    c = int((~fp & fq).sum())
+    row = {
+        "partner_id": pid,
+        "question_id": q.id,
+        "n_pairs": n,
+        "n_unpaired": n_unpaired,
+        "pre_favourable": float(fp.mean()) if n else math.nan,
+        "post_favourable": float(fq.mean()) if n else math.nan,
+        "b": b,
+        "c": c,
+        "n_excluded": n_total - n,
+    }
+    if q.type == "likert5":
+        x = s_pre.to_numpy(dtype=float, na_value=np.nan)[valid]
+        y = s_post.to_numpy(dtype=float, na_value=np.nan)[valid]
+        if q.reverse:
+            x, y = 6 - x, 6 - y
+        stat, p, eff = _wilcoxon(x, y)
+        row.update(test=TEST_WILCOXON, statistic=stat, p_value=p, effect_size=eff)
+    else:
+        if n == 0:
+            row.update(test=TEST_MCNEMAR_EXACT, statistic=math.nan, p_value=math.nan, effect_size=math.nan)
+        else:
+            res = stats.mcnemar_test(b, c)  # exact when b + c < 25, as stats.mcnemar
+            row.update(
+                test=_MCNEMAR_LABELS.get(res.method, f"McNemar ({res.method})"),
+                statistic=float(res.statistic),
+                p_value=float(res.p_value),
+                effect_size=(c - b) / (b + c) if b + c else math.nan,
+            )
+    return row
+
+
+def _adjust(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df["p_holm"] = math.nan
+    df["p_bh"] = math.nan
+    ok = df["p_value"].notna().to_numpy()
+    if ok.any():
+        p = df.loc[ok, "p_value"].to_numpy(dtype=float)
+        df.loc[ok, "p_holm"] = np.asarray(stats.adjust_pvalues(p, method="holm"), dtype=float)
+        df.loc[ok, "p_bh"] = np.asarray(stats.adjust_pvalues(p, method="fdr_bh"), dtype=float)
+    return df
+
+
+def paired_tests(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    """Change among respondents answering both pre and post (same partner_id + respondent_id).
+
+    yes/no items: McNemar on favourable (b = favourable pre, not post; c = not favourable pre,
+    favourable post), exact binomial when b + c < 25, otherwise chi-square with continuity correction;
+    effect size (c - b) / (b + c), the matched-pairs rank-biserial for a binary item; unsure counts as
+    not favourable, blank on either wave excludes the pair. Likert items: Wilcoxon signed-rank on the
+    1-5 scores (reverse-coded as 6 - x where configured, so a positive change is always favourable);
+    pairs with dont_know or blank on either wave are excluded and counted in `n_excluded`; effect size
+    the matched-pairs rank-biserial. b, c, pre_favourable and post_favourable (proportions 0-1) are
+    reported for every item among the pairs tested. One row per partner with pre/post respondents and
+    per question asked at both pre and post, and "ALL" rows pooling pairs of every partner that asked
+    it when two or more partners have pairs. Holm and Benjamini-Hochberg adjust across the whole family
+    (every row with a p-value, partner and ALL rows together).
+    """
+    both, unpaired = _pairs(survey)
+    rows: list[dict] = []
+    for q in questions.rated:
+        if not q.paired_design:
+            continue
+        cols = ["partner_id"] + [
+            q.id + suffix + wave
+            for suffix in ((FAV_SUFFIX, SCORE_SUFFIX) if q.type == "likert5" else (FAV_SUFFIX,))
+            for wave in ("_pre", "_post")
+        ]
+        bq = both[cols]
+        by_partner = {pid: g for pid, g in bq.groupby("partner_id", sort=True)}
+        partner_rows: list[dict] = []
+        asking: list[str] = []
+        for pid in sorted(unpaired):
+            if not q.asked_by(pid):
+                continue
+            asking.append(pid)
+            partner_rows.append(_paired_row(pid, q, by_partner.get(pid, bq.iloc[0:0]), unpaired[pid]))
+        rows += partner_rows
+        if sum(1 for r in partner_rows if r["n_pairs"] > 0) >= 2:
+            sel = bq[bq["partner_id"].isin(asking)]
+            rows.append(_paired_row(ALL, q, sel, sum(unpaired[p] for p in asking)))
+    out = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ("p_holm", "p_bh")])
+    out = _adjust(out)[PAIRED_COLUMNS]
+    for col in ("n_pairs", "n_unpaired", "b", "c", "n_excluded"):
+        out[col] = out[col].astype("int64")
+    return _sort(out, questions, ["partner_id", "question_id"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Domain scores
+
+
+def _scored(survey: pd.DataFrame, q: Question) -> pd.Series:
+    """Likert scores with reverse coding applied (6 - x), so higher is always more favourable."""
+    s = survey[q.id + SCORE_SUFFIX].astype("Float64")
+    return 6 - s if q.reverse else s
+
+
+def domain_scores(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    """Per respondent x wave x domain: the mean of the domain's answered Likert items.
+
+    Reverse-coded items are scored 6 - x; dont_know and blank are left out (not scored as 3). Domains
+    with no Likert item (e.g. behaviour, asked yes/no) have no score. Columns partner_id, respondent_id,
+    wave, domain, score (1-5, higher = more favourable), n_items (items answered).
+    """
+    frames = []
+    for domain in DOMAINS:
+        items = [q for q in questions.rated if q.type == "likert5" and q.domain == domain]
+        if not items:
+            continue
+        m = pd.concat([_scored(survey, q).rename(q.id) for q in items], axis=1)
+        n_items = m.notna().sum(axis=1).astype("int64")
+        score = m.astype(float).mean(axis=1, skipna=True)
+        f = pd.DataFrame(
+            {
+                "partner_id": survey["partner_id"],
+                "respondent_id": survey["respondent_id"],
+                "wave": survey["wave"],
+                "domain": domain,
+                "score": score,
+                "n_items": n_items,
+            }
+        )
+        frames.append(f[f["n_items"] > 0])
+    if not frames:
+        return pd.DataFrame(columns=DOMAIN_SCORE_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    return _sort(out, questions, ["partner_id", "respondent_id", "wave", "domain"])
+
+
+def _score_cols(both: pd.DataFrame, q: Question, suffix: str) -> np.ndarray:
+    s = both[q.id + SCORE_SUFFIX + suffix].to_numpy(dtype=float, na_value=np.nan)
+    return 6 - s if q.reverse else s
+
+
+def _domain_items(questions: Questions, domain: str, partner_id: str) -> list[Question]:
+    """Likert items of a domain asked at both pre and post by this partner."""
+    return [
+        q for q in questions.rated
+        if q.type == "likert5" and q.domain == domain and q.paired_design and q.asked_by(partner_id)
+    ]
+
+
+def _pair_means(d: pd.DataFrame, items: list[Question]) -> tuple[list[float], list[float]]:
+    """Per paired respondent: mean pre and post score over the items answered 1-5 at both waves."""
+    if not items or not len(d):
+        return [], []
+    pre = np.column_stack([_score_cols(d, q, "_pre") for q in items])
+    post = np.column_stack([_score_cols(d, q, "_post") for q in items])
+    common = ~np.isnan(pre) & ~np.isnan(post)
+    keep = common.any(axis=1)
+    with np.errstate(invalid="ignore"):
+        pre_m = np.where(common, pre, 0.0).sum(axis=1) / common.sum(axis=1)
+        post_m = np.where(common, post, 0.0).sum(axis=1) / common.sum(axis=1)
+    return pre_m[keep].tolist(), post_m[keep].tolist()
+
+
+def _domain_change_row(
+    pid: str, domain: str, n_items: int, pre_means: list[float], post_means: list[float], n_unpaired: int
+) -> dict:
+    x, y = np.asarray(pre_means, dtype=float), np.asarray(post_means, dtype=float)
+    stat, p, eff = _wilcoxon(x, y)
+    n = len(x)
+    return {
+        "partner_id": pid,
+        "domain": domain,
+        "n_items": n_items,
+        "n_pairs": n,
+        "n_unpaired": n_unpaired,
+        "mean_pre": float(x.mean()) if n else math.nan,
+        "mean_post": float(y.mean()) if n else math.nan,
+        "mean_change": float((y - x).mean()) if n else math.nan,
+        "statistic": stat,
+        "p_value": p,
+        "effect_size": eff,
+    }
+
+
+def domain_changes(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    """Mean change in each domain score among paired respondents, per partner x domain (and "ALL").
+
+    For each respondent with both pre and post, the domain score at each wave is the mean of the
+    domain's Likert items (reverse-coded as configured) answered 1-5 at BOTH waves, so a change is never
+    produced by answering different items. Only items asked at both pre and post count (`n_items`).
+    Wilcoxon signed-rank on the two means (stats.wilcoxon_paired), effect size matched-pairs
+    rank-biserial; Holm and Benjamini-Hochberg across the domain family (separate from the items').
+    "ALL" rows pool the paired respondents of every partner asking the domain's items, when two or more
+    partners have pairs.
+    """
+    both, unpaired = _pairs(survey)
+    by_partner = {pid: g for pid, g in both.groupby("partner_id", sort=True)}
+    rows: list[dict] = []
+    for domain in DOMAINS:
+        partner_rows: list[dict] = []
+        pooled_pre: list[float] = []
+        pooled_post: list[float] = []
+        pooled_items: list[str] = []
+        asking: list[str] = []
+        for pid in sorted(unpaired):
+            items = _domain_items(questions, domain, pid)
+            if not items:
+                continue
+            asking.append(pid)
+            pre_m, post_m = _pair_means(by_partner.get(pid, both.iloc[0:0]), items)
+            partner_rows.append(_domain_change_row(pid, domain, len(items), pre_m, post_m, unpaired[pid]))
+            pooled_pre += pre_m
+            pooled_post += post_m
+            pooled_items += [q.id for q in items if q.id not in pooled_items]
+        rows += partner_rows
+        if sum(1 for r in partner_rows if r["n_pairs"] > 0) >= 2:
+            rows.append(_domain_change_row(
+                ALL, domain, len(pooled_items), pooled_pre, pooled_post, sum(unpaired[p] for p in asking)
+            ))
+    out = pd.DataFrame(rows, columns=[c for c in DOMAIN_CHANGE_COLUMNS if c not in ("p_holm", "p_bh")])
+    out = _adjust(out)[DOMAIN_CHANGE_COLUMNS]
+    for col in ("n_items", "n_pairs", "n_unpaired"):
+        out[col] = out[col].astype("int64")
+    return _sort(out, questions, ["partner_id", "domain"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Scales (e.g. MAKS, RIBS for Community Solutions 2025-27)
+
+
+def scale_scores(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    """Per respondent x wave x scale: the sum of the scale's items (reverse-coded items scored 6 - x).
+
+    dont_know is scored as the scale's `dont_know_score` when configured (MAKS and RIBS score it as 3),
+    otherwise it leaves the respondent's score missing, as does any blank item. Every score is checked to
+    lie in the configured score_range. Rows with a missing score are kept (score NaN) with n_items the
+    number of items answered 1-5 (or dont_know when scored).
+    """
+    frames = []
+    for s in questions.scales:
+        cols = []
+        for item in s.items:
+            q = questions.get(item)
+            v = survey[q.id + SCORE_SUFFIX].astype("Float64")
+            if s.dont_know_score is not None:
+                is_dk = survey[q.id].eq(DONT_KNOW).fillna(False).astype(bool)
+                v = v.mask(is_dk, float(s.dont_know_score))
+            cols.append((6 - v if q.reverse else v).astype(float).rename(q.id))
+        m = pd.concat(cols, axis=1)
+        n_items = m.notna().sum(axis=1).astype("int64")
+        score = m.sum(axis=1, min_count=len(s.items))
+        score = score.where(n_items == len(s.items))
+        lo, hi = s.score_range
+        bad = score.notna() & ((score < lo) | (score > hi))
+        if bad.any():  # pragma: no cover - guaranteed by the range check in the loader
+            raise AssertionError(f"scale {s.id}: a score lies outside {lo}-{hi}")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "partner_id": survey["partner_id"],
+                    "respondent_id": survey["respondent_id"],
+                    "wave": survey["wave"],
+                    "scale": s.id,
+                    "score": score,
+                    "n_items": n_items,
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=SCALE_SCORE_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    return _sort(out, questions, ["partner_id", "respondent_id", "wave"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Free-text themes
+
+
+def _redactor():
+    """`sdp_lib.redact.redact` if that module exists, else None."""
+    try:
+        from .redact import redact  # type: ignore[attr-defined]
+    except ModuleNotFoundError as exc:
+        if exc.name in ("sdp_lib.redact", __package__ + ".redact"):
+            return None
+        raise
+    return redact
+
+
+def _redacted(text: str, redact) -> str:
+    if redact is None:
+        return text
+    out = redact(text)
+    if isinstance(out, str):
+        return out
+    if isinstance(out, tuple) and out and isinstance(out[0], str):
+        return out[0]
+    for attr in ("text", "redacted"):
+        if isinstance(getattr(out, attr, None), str):
+            return getattr(out, attr)
+    raise TypeError("sdp_lib.redact.redact returned something other than text")
+
+
+def theme_matches(text: str, codebook: Codebook) -> list[str]:
+    """Ids of the themes a single comment mentions (in codebook order)."""
+    norm = text.replace("\u2019", "'").replace("\u2018", "'")
+    return [t.id for t in codebook.themes if t.matcher().search(norm)]
+
+
+def code_themes(survey: pd.DataFrame, questions: Questions, codebook: Codebook) -> pd.DataFrame:
+    """Theme counts per partner (and "ALL"): partner_id, theme, n_comments, n_mentioning, pct (0-1).
+
+    A comment is one non-blank answer to a `text` question. Each comment is redacted
+    (`sdp_lib.redact.redact`, when that module exists) before the codebook's keywords and patterns are
+    matched; a comment can mention several themes. Only counts leave this function: the text never goes
+    into any table. Every partner present in the survey gets a row per theme (n_comments may be 0, pct
+    then NaN).
+    """
+    redact = _redactor()
+    matchers = [(t.id, t.matcher()) for t in codebook.themes]
+    per_partner: dict[str, list[int]] = {}
+    n_comments: dict[str, int] = {}
+    partners = sorted(survey["partner_id"].unique()) if len(survey) else []
+    for pid in partners:
+        per_partner[pid] = [0] * len(matchers)
+        n_comments[pid] = 0
+    for q in questions.text:
+        for pid, value in zip(survey["partner_id"], survey[q.id]):
+            if value is pd.NA or value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            text = str(value).strip()
+            if not text:
+                continue
+            n_comments[pid] += 1
+            norm = _redacted(text, redact).replace("\u2019", "'").replace("\u2018", "'")
+            for j, (_, rx) in enumerate(matchers):
+                if rx.search(norm):
+                    per_partner[pid][j] += 1
+    rows = []
+    for pid in partners + ([ALL] if partners else []):
+        for j, (tid, _) in enumerate(matchers):
+            if pid == ALL:
+                n = sum(n_comments.values())
+                k = sum(v[j] for v in per_partner.values())
+            else:
+                n, k = n_comments[pid], per_partner[pid][j]
+            rows.append({"partner_id": pid, "theme": tid, "n_comments": n, "n_mentioning": k,
+                         "pct": k / n if n else math.nan})
+    out = pd.DataFrame(rows, columns=THEME_COLUMNS)
+    order = {t.id: i for i, t in enumerate(codebook.themes)}
+    if out.empty:
+        return out
+    out["_t"] = out["theme"].map(order)
+    out = _sort(out, questions, ["partner_id", "_t"]).drop(columns="_t")
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+
+
+def survey_tables(
+    survey: pd.DataFrame, questions: Questions, codebook: Codebook, confidence: float = 0.95
+) -> dict[str, pd.DataFrame]:
+    """The four survey tables, keyed by file name (survey_items.csv, survey_paired.csv, survey_themes.csv,
+    survey_domains.csv)."""
+    return {
+        "survey_items.csv": item_summary(survey, questions, confidence),
+        "survey_paired.csv": paired_tests(survey, questions),
+        "survey_themes.csv": code_themes(survey, questions, codebook),
+        "survey_domains.csv": domain_changes(survey, questions),
+    }
+
+
+def write_survey_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, Path]:
+    """Write the tables to `out_dir` (e.g. outputs/tables) atomically with a fixed float format."""
+    from .outputs import write_table
+
+    out: dict[str, Path] = {}
+    for name in TABLE_FILES:
+        if name in tables:
+            out[name] = write_table(tables[name], Path(out_dir) / name)
+    return out
+
+
+def run_survey(
+    data_dir: str | Path, params_dir: str | Path, out_dir: str | Path, confidence: float | None = None
+) -> dict[str, Path]:
+    """Load and check the inputs (ValidationFailed lists every problem), compute and write the tables."""
+    from .params import load_programme
+
+    programme = load_programme(params_dir)
+    survey, questions, codebook = load_survey(data_dir, params_dir, programme)
+    conf = programme.confidence if confidence is None else confidence
+    return write_survey_tables(survey_tables(survey, questions, codebook, conf), out_dir)
+
+
+__all__ = [
+    "ALL", "Codebook", "DOMAINS", "Question", "Questions", "Scale", "Theme", "WAVES",
+    "code_themes", "domain_changes", "domain_scores", "empty_survey", "evidence_label", "headline",
+    "item_summary", "k_in_10", "load_codebook", "load_questions", "load_survey", "paired_tests",
+    "round_half_away", "run_survey", "scale_scores", "survey_tables", "theme_matches", "typed_survey",
+    "validate_survey_file", "write_survey_tables",
+]
+
+# Problem and ValidationFailed are re-exported for callers that only import this module.
+_ = (Problem, ValidationFailed)

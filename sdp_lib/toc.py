@@ -1,0 +1,1015 @@
+"""Theory of change: the programme's causal chain, its indicators and the evidence for each link.
+
+`params/toc.yaml` describes the chain as nodes in ordered stages (inputs -> activities -> outputs ->
+short_term -> medium_term -> impact), links between nodes (each with the assumption it rests on) and
+indicators (a node's measurable signs, each naming a *measure* the library computes). This module
+
+* loads and checks toc.yaml (`load_toc`), reporting every problem at once through `Problem`s;
+* turns the result tables (uptake_changes, survey_items, survey_paired, activities) and the programme
+  parameters into one long table of metrics per partner and programme-wide (`metrics_long`);
+* scores each indicator against its target with a RAG colour (`indicator_results`);
+* judges the evidence for each link from its downstream node's indicators (`link_evidence`);
+* writes toc_indicators.csv and toc_links.csv (`toc_tables`).
+
+Measures (the `measure` of an indicator; `<s>` is breast, cervical, bowel or any; `<q>` a survey.yaml
+question id; `<type>` an activity_type of activities.csv):
+
+=================================  ========  =====================================================
+measure                            unit      meaning
+=================================  ========  =====================================================
+grant.total                        gbp       partner's grant; programme-wide: sum of grants
+grant.per_partner                  gbp       partner's grant; programme-wide: mean grant per partner
+activities.residents_reached       people    `residents_reached` in programme.yaml (sum programme-wide)
+activities.sessions[:<type>]       sessions  sessions in activities.csv (all types, or one type)
+activities.participants[:<type>]   people    participants in activities.csv (may overlap)
+activities.languages               languages distinct languages in activities.csv (case-insensitive)
+survey.favourable:<q>              percent   % favourable among post / post_only answers (a level)
+survey.paired_change:<q>           pp        change in % favourable, paired pre -> post respondents
+uptake.diff:<s>                    pp        uptake change before -> after (no comparison group)
+uptake.did:<s>                     pp        difference-in-differences against the comparison
+uptake.level:<s>                   percent   uptake in the after period
+none                               none      not measurable within the evaluation (RAG grey)
+=================================  ========  =====================================================
+
+`uptake.*:any` pools a partner's screenings (all its rows of uptake_changes); programme-wide ("ALL")
+`uptake.*:<s>` pools every partner's row for that screening and `uptake.*:any` pools every row. Pooling
+sums counts (`level`, `diff`: Wilson interval for the level, Newcombe hybrid score interval and
+chi-square/Fisher test for the change, via `sdp_lib.stats.compare_proportions`) or, for `did`, averages
+the rows' DiDs weighted by eligible_after (see `pool_uptake`). Pooled denominators count
+screening-episodes, not people: a woman eligible for breast and cervical screening counts twice, and
+partners' proxy populations may overlap. If uptake_changes already has partner_id "ALL" rows they are
+used for the programme-wide figures instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .params import Programme, load_yaml, pydantic_problems
+from .validation import ACTIVITY_TYPES, SCREENINGS, Collector, Problem
+
+TOC_FILE = "toc.yaml"
+PROGRAMME_ID = "ALL"
+DEFAULT_STAGES: tuple[str, ...] = ("inputs", "activities", "outputs", "short_term", "medium_term", "impact")
+UNITS: tuple[str, ...] = ("gbp", "people", "sessions", "languages", "percent", "pp", "none")
+
+#: Evidence statuses for links and indicators, strongest claim first.
+EVIDENCE_STATUSES: tuple[str, ...] = ("supported", "suggestive", "inconclusive", "contradicted", "untested")
+RAG_COLOURS: tuple[str, ...] = ("green", "amber", "red", "grey")
+
+METRIC_COLUMNS = [
+    "partner_id", "measure", "value", "lower", "upper", "p_value", "p_adjusted", "significant", "n",
+    "unit", "kind", "design", "note",
+]
+
+ALLOWED_MEASURE_FORMS: tuple[str, ...] = (
+    "grant.total",
+    "grant.per_partner",
+    "activities.residents_reached",
+    "activities.sessions",
+    "activities.sessions:<activity_type>",
+    "activities.participants",
+    "activities.participants:<activity_type>",
+    "activities.languages",
+    "survey.favourable:<question_id>",
+    "survey.paired_change:<question_id>",
+    "uptake.diff:<breast|cervical|bowel|any>",
+    "uptake.did:<breast|cervical|bowel|any>",
+    "uptake.level:<breast|cervical|bowel|any>",
+    "none",
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Measures
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """A parsed measure: `family.name[:arg]`, its unit and kind (count, level, change or none)."""
+
+    measure: str
+    family: str
+    name: str
+    arg: str | None
+    unit: str
+    kind: Literal["count", "level", "change", "none"]
+
+
+_QID_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_SIMPLE: dict[str, tuple[str, str]] = {
+    "grant.total": ("gbp", "count"),
+    "grant.per_partner": ("gbp", "count"),
+    "activities.residents_reached": ("people", "count"),
+    "activities.sessions": ("sessions", "count"),
+    "activities.participants": ("people", "count"),
+    "activities.languages": ("languages", "count"),
+    "none": ("none", "none"),
+}
+
+
+def parse_measure(measure: str) -> MeasureSpec | None:
+    """Parse a measure string; None if it is not one of `ALLOWED_MEASURE_FORMS`."""
+    text = str(measure).strip()
+    base, _, arg = text.partition(":")
+    family, _, name = base.partition(".")
+    if text in _SIMPLE:
+        unit, kind = _SIMPLE[text]
+        return MeasureSpec(text, family or text, name, None, unit, kind)  # type: ignore[arg-type]
+    if not arg:
+        return None
+    if base in ("activities.sessions", "activities.participants"):
+        if arg not in ACTIVITY_TYPES:
+            return None
+        unit = "sessions" if name == "sessions" else "people"
+        return MeasureSpec(text, family, name, arg, unit, "count")
+    if base in ("survey.favourable", "survey.paired_change"):
+        if not _QID_RE.match(arg):
+            return None
+        if name == "favourable":
+            return MeasureSpec(text, family, name, arg, "percent", "level")
+        return MeasureSpec(text, family, name, arg, "pp", "change")
+    if base in ("uptake.diff", "uptake.did", "uptake.level"):
+        if arg not in (*SCREENINGS, "any"):
+            return None
+        if name == "level":
+            return MeasureSpec(text, family, name, arg, "percent", "level")
+        return MeasureSpec(text, family, name, arg, "pp", "change")
+    return None
+
+
+DESIGN_TEXT = {
+    "uptake.did": "difference-in-differences against the comparison population (Maryland level 3)",
+    "uptake.diff": "before/after change, no comparison group (Maryland level 1)",
+    "uptake.level": "uptake level after the programme (no comparison)",
+    "survey.paired_change": "paired pre/post survey, self-report (Maryland level 1)",
+    "survey.favourable": "post-programme survey level, no comparison (weaker evidence)",
+    "count": "monitoring count",
+    "none": "not measurable within the evaluation",
+}
+
+
+def _design(spec: MeasureSpec) -> str:
+    if spec.kind in ("count", "none"):
+        return DESIGN_TEXT[spec.kind]
+    return DESIGN_TEXT[f"{spec.family}.{spec.name}"]
+
+
+# --------------------------------------------------------------------------------------------------
+# toc.yaml model
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Node(_Strict):
+    """A box in the theory of change."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    label: str = Field(min_length=1, max_length=200)
+    stage: str = Field(min_length=1)
+
+
+class Link(_Strict):
+    """An arrow `from` -> `to` and the assumption that must hold for it to work."""
+
+    from_: str = Field(alias="from", min_length=1)
+    to: str = Field(min_length=1)
+    assumption: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.from_}->{self.to}"
+
+
+class Indicator(_Strict):
+    """A measurable sign that a node has happened.
+
+    `target` applies to every partner row and `programme_target` (if given) to the programme-wide
+    ("ALL") row, since counts such as sessions differ in scale between one partner and the programme.
+    `baseline` is the reference that decides "the right direction" for amber/red (default 0: a change
+    above 0 pp, a count above 0); set it for levels, e.g. 50 for a % favourable.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    node: str = Field(min_length=1)
+    label: str = Field(min_length=1, max_length=200)
+    measure: str = Field(min_length=1)
+    target: float | None = None
+    programme_target: float | None = None
+    baseline: float = 0.0
+    unit: Literal["gbp", "people", "sessions", "languages", "percent", "pp", "none"]
+    direction: Literal["increase", "decrease"] = "increase"
+
+    def target_for(self, partner_id: str) -> float | None:
+        if partner_id == PROGRAMME_ID and self.programme_target is not None:
+            return self.programme_target
+        return self.target
+
+
+class TheoryOfChange(_Strict):
+    """The whole theory of change (params/toc.yaml)."""
+
+    name: str = ""
+    stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES), min_length=2)
+    nodes: list[Node] = Field(min_length=1)
+    links: list[Link] = Field(default_factory=list)
+    indicators: list[Indicator] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(f"unknown node {node_id!r}")
+
+    def stage_index(self, node_id: str) -> int:
+        return self.stages.index(self.node(node_id).stage)
+
+    def indicators_for(self, node_id: str) -> list[Indicator]:
+        return [i for i in self.indicators if i.node == node_id]
+
+    def nodes_in_stage(self, stage: str) -> list[Node]:
+        return [n for n in self.nodes if n.stage == stage]
+
+
+def survey_question_ids(params_dir: str | Path) -> list[str] | None:
+    """Question (and scale) ids in `params_dir/survey.yaml`, or None when the file is absent or unreadable."""
+    path = Path(params_dir) / "survey.yaml"
+    if not path.is_file():
+        return None
+    data = load_yaml(path, Collector())
+    if not isinstance(data, dict):
+        return None
+    ids = []
+    for key in ("questions", "scales"):
+        for q in data.get(key) or []:
+            if isinstance(q, dict) and q.get("id") is not None:
+                ids.append(str(q["id"]))
+    return ids
+
+
+def load_toc(
+    params_dir: str | Path, problems: Collector, question_ids: Iterable[str] | None = None
+) -> TheoryOfChange | None:
+    """Load and check `params_dir/toc.yaml`; every problem found is added to `problems`.
+
+    Returns the model, or None when the file has any problem (so a bad theory of change is never used
+    by accident: call `problems.raise_if_any()` after loading everything). `question_ids` are the
+    survey question ids that `survey.*:<question_id>` measures may name; when None they are read from
+    `params_dir/survey.yaml` if it exists, and not checked if it does not.
+    """
+    path = Path(params_dir) / TOC_FILE
+    before = len(problems.problems)
+    data = load_yaml(path, problems)
+    if len(problems.problems) > before:
+        return None
+    if not isinstance(data, dict):
+        problems.add(TOC_FILE, None, None, None, "expected a mapping with keys stages, nodes, links, indicators")
+        return None
+    try:
+        toc = TheoryOfChange.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(TOC_FILE, exc, data))
+        return None
+    if question_ids is None:
+        question_ids = survey_question_ids(params_dir)
+    found = check_toc(toc, question_ids)
+    problems.extend(found)
+    return None if found else toc
+
+
+def check_toc(toc: TheoryOfChange, question_ids: Iterable[str] | None = None) -> list[Problem]:
+    """Every structural problem of a theory of change (empty list when it is sound)."""
+    out: list[Problem] = []
+
+    def add(column: str | None, value: Any, rule: str) -> None:
+        shown = None if value is None else str(value)[:60]
+        out.append(Problem(TOC_FILE, None, column, shown, rule))
+
+    stages = list(toc.stages)
+    for s in sorted({s for s in stages if stages.count(s) > 1}):
+        add("stages", s, "stage listed more than once")
+    order = {s: i for i, s in enumerate(dict.fromkeys(stages))}
+
+    ids = [n.id for n in toc.nodes]
+    seen: set[str] = set()
+    for i, n in enumerate(toc.nodes):
+        if n.id in seen:
+            add(f"nodes[{i}].id", n.id, "duplicate node id: each node needs its own id")
+        seen.add(n.id)
+        if n.stage not in order:
+            add(f"nodes[{i}].stage", n.stage, f"unknown stage; stages are, in order: {', '.join(order)}")
+    known = set(ids)
+    stage_of = {n.id: n.stage for n in toc.nodes}
+
+    pairs: set[tuple[str, str]] = set()
+    for i, link in enumerate(toc.links):
+        ok = True
+        for end, col in ((link.from_, "from"), (link.to, "to")):
+            if end not in known:
+                add(f"links[{i}].{col}", end, f"link to an unknown node; known nodes: {', '.join(ids)}")
+                ok = False
+        if (link.from_, link.to) in pairs:
+            add(f"links[{i}]", link.key, "duplicate link: the same from -> to is listed twice")
+        pairs.add((link.from_, link.to))
+        if ok and link.from_ == link.to:
+            continue  # reported as a cycle below
+        if ok and stage_of[link.from_] in order and stage_of[link.to] in order:
+            a, b = order[stage_of[link.from_]], order[stage_of[link.to]]
+            if b < a:
+                add(
+                    f"links[{i}]", link.key,
+                    f"link goes backwards in stage order: {link.from_} ({stage_of[link.from_]}) -> "
+                    f"{link.to} ({stage_of[link.to]}); links must go to the same or a later stage "
+                    f"({' -> '.join(order)})",
+                )
+    for cycle in find_cycles([(lk.from_, lk.to) for lk in toc.links if lk.from_ in known and lk.to in known]):
+        add("links", " -> ".join(cycle), "links form a cycle: " + " -> ".join(cycle)
+            + "; a theory of change must be acyclic")
+
+    qset = None if question_ids is None else set(question_ids)
+    iseen: set[str] = set()
+    for i, ind in enumerate(toc.indicators):
+        if ind.id in iseen:
+            add(f"indicators[{i}].id", ind.id, "duplicate indicator id: each indicator needs its own id")
+        iseen.add(ind.id)
+        if ind.node not in known:
+            add(f"indicators[{i}].node", ind.node, f"indicator on an unknown node; known nodes: {', '.join(ids)}")
+        spec = parse_measure(ind.measure)
+        if spec is None:
+            add(f"indicators[{i}].measure", ind.measure,
+                "unknown measure; allowed forms: " + ", ".join(ALLOWED_MEASURE_FORMS))
+            continue
+        if spec.unit != ind.unit:
+            add(f"indicators[{i}].unit", ind.unit, f"unit does not match the measure {spec.measure}: use {spec.unit}")
+        if spec.kind == "none":
+            if ind.target is not None or ind.programme_target is not None:
+                add(f"indicators[{i}].target", ind.target, "measure none has no target: leave target out")
+        elif ind.target is None:
+            add(f"indicators[{i}].target", None, "target is required for a measurable indicator")
+        if spec.family == "survey" and qset is not None and spec.arg not in qset:
+            add(f"indicators[{i}].measure", ind.measure,
+                f"unknown survey question id {spec.arg!r}; survey.yaml has: {', '.join(sorted(qset))}")
+    return out
+
+
+def find_cycles(edges: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """One cycle (as a closed path a -> b -> ... -> a) per strongly connected component that has one."""
+    graph: dict[str, list[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, []).append(b)
+        graph.setdefault(b, [])
+    # Tarjan's strongly connected components (graphs here are small; recursion depth is fine)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    comps: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            comps.append(comp)
+
+    for v in graph:
+        if v not in index:
+            strong(v)
+    cycles = []
+    first_seen = {v: i for i, v in enumerate(graph)}
+    for comp in comps:
+        members = set(comp)
+        start = min(comp, key=first_seen.__getitem__)
+        if len(comp) == 1 and start not in graph[start]:
+            continue
+        # walk inside the component until a node repeats
+        path = [start]
+        pos = {start: 0}
+        v = start
+        while True:
+            nxt = next(w for w in graph[v] if w in members)
+            if nxt in pos:
+                cycles.append(path[pos[nxt]:] + [nxt])
+                break
+            pos[nxt] = len(path)
+            path.append(nxt)
+            v = nxt
+    return cycles
+
+
+# --------------------------------------------------------------------------------------------------
+# Uptake pooling (shared with sdp_lib.value)
+
+
+def _f(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in df.columns:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+
+
+def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | str]:
+    """Pool rows of uptake_changes (one partner's screenings, or many partners) into one estimate.
+
+    * level and change: counts are summed (screening-episodes, not people); uptake after with a Wilson
+      interval, change after - before with the Newcombe hybrid score interval and a chi-square (all
+      expected counts >= 5) or Fisher test, both treating the periods as independent (an approximation:
+      they are largely the same people). A single row is used as it stands.
+    * DiD: the rows' absolute DiDs averaged with weights w_i = eligible_after_i / sum(eligible_after),
+      so that sum(w_i did_i) x sum(eligible_after) / 100 is exactly the sum of each row's additional
+      people screened. Its variance is sum(w_i^2 v_i) + sum over screenings of (sum of that screening's
+      w_i)^2 c_s, where v_i = p1(1-p1)/n1 + p2(1-p2)/n2 is the row's own binomial variance and c_s the
+      comparison population's, shared by every row of screening s: a row's Wald DiD interval is the sum
+      of the four binomial variances, so c_s = (half-width / z)^2 - v_i (v_i capped at the row's total,
+      so c_s >= 0; the median over the screening's rows). The p-value is a two-sided z test. Rows
+      without a DiD are left out (`did_note` says how many).
+    """
+    from . import stats
+
+    out: dict[str, float | str] = {k: math.nan for k in (
+        "eligible_before", "screened_before", "eligible_after", "screened_after",
+        "level", "level_lower", "level_upper", "diff_pp", "diff_lower_pp", "diff_upper_pp", "diff_p",
+        "did_pp", "did_lower_pp", "did_upper_pp", "did_p", "did_eligible_after")}
+    out["test"] = ""
+    out["did_note"] = ""
+    if rows is None or len(rows) == 0:
+        return out
+    n1, x1, n2, x2 = (_num(rows, c) for c in ("eligible_before", "screened_before", "eligible_after", "screened_after"))
+    z = stats.z_value(confidence)
+    if len(rows) == 1:
+        r = rows.iloc[0]
+        out.update(
+            eligible_before=n1[0], screened_before=x1[0], eligible_after=n2[0], screened_after=x2[0],
+            level=100 * _f(r.get("uptake_after")), level_lower=100 * _f(r.get("uptake_after_lower")),
+            level_upper=100 * _f(r.get("uptake_after_upper")), diff_pp=_f(r.get("diff_pp")),
+            diff_lower_pp=_f(r.get("diff_lower_pp")), diff_upper_pp=_f(r.get("diff_upper_pp")),
+            diff_p=_f(r.get("p_value")), test=str(r.get("test", "") or ""),
+            did_pp=_f(r.get("did_pp")), did_lower_pp=_f(r.get("did_lower_pp")),
+            did_upper_pp=_f(r.get("did_upper_pp")), did_p=_f(r.get("did_p_value")),
+        )
+        if math.isnan(out["level"]) and n2[0] > 0:  # table without the uptake columns
+            lo, hi = stats.wilson_ci(x2[0], n2[0], confidence)
+            out.update(level=100 * x2[0] / n2[0], level_lower=100 * lo, level_upper=100 * hi)
+        out["did_eligible_after"] = n2[0] if np.isfinite(out["did_pp"]) else math.nan
+        if not np.isfinite(out["did_pp"]):
+            out["did_note"] = "no difference-in-differences (no comparison data)"
+        return out
+
+    ok = np.isfinite(n1) & np.isfinite(x1) & np.isfinite(n2) & np.isfinite(x2)
+    N1, X1, N2, X2 = (float(a[ok].sum()) for a in (n1, x1, n2, x2))
+    out.update(eligible_before=N1, screened_before=X1, eligible_after=N2, screened_after=X2)
+    if N2 > 0:
+        lo, hi = stats.wilson_ci(X2, N2, confidence)
+        out.update(level=100 * X2 / N2, level_lower=100 * lo, level_upper=100 * hi)
+    if N1 > 0 and N2 > 0:
+        cmp = stats.compare_proportions(X1, N1, X2, N2, confidence)
+        out.update(diff_pp=100 * cmp.diff, diff_lower_pp=100 * cmp.diff_lower,
+                   diff_upper_pp=100 * cmp.diff_upper, diff_p=cmp.p_value, test=cmp.test)
+
+    did, dlo, dhi = _num(rows, "did_pp"), _num(rows, "did_lower_pp"), _num(rows, "did_upper_pp")
+    use = np.isfinite(did) & np.isfinite(dlo) & np.isfinite(dhi) & (n1 > 0) & (n2 > 0)
+    dropped = int(len(rows) - use.sum())
+    if not use.any():
+        out["did_note"] = "no difference-in-differences (no comparison data)"
+        return out
+    w = n2[use] / n2[use].sum()
+    p1, p2 = x1[use] / n1[use], x2[use] / n2[use]
+    own = p1 * (1 - p1) / n1[use] + p2 * (1 - p2) / n2[use]
+    row_var = ((dhi[use] - dlo[use]) / (2 * z * 100)) ** 2
+    own = np.minimum(own, row_var)  # never more than the row's own interval implies
+    comp = row_var - own
+    screening = rows["screening"].to_numpy()[use] if "screening" in rows.columns else np.array(["?"] * int(use.sum()))
+    var = float(np.sum(w**2 * own))
+    for s in dict.fromkeys(screening.tolist()):
+        m = screening == s
+        var += float(w[m].sum()) ** 2 * float(np.median(comp[m]))
+    est = float(np.sum(w * did[use]))
+    se = 100 * math.sqrt(var)
+    from scipy.stats import norm
+
+    out.update(did_pp=est, did_lower_pp=est - z * se, did_upper_pp=est + z * se,
+               did_p=float(2 * norm.sf(abs(est) / se)) if se > 0 else math.nan,
+               did_eligible_after=float(n2[use].sum()))
+    if dropped:
+        out["did_note"] = f"{dropped} of {len(rows)} rows have no difference-in-differences and are left out"
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+
+
+def _row(partner_id: str, measure: str, value: float = math.nan, lower: float = math.nan,
+         upper: float = math.nan, p_value: float = math.nan, n: float = math.nan, note: str = "",
+         family: str = "") -> dict[str, Any]:
+    spec = parse_measure(measure)
+    assert spec is not None, measure
+    return {
+        "partner_id": partner_id, "measure": measure, "value": _f(value), "lower": _f(lower),
+        "upper": _f(upper), "p_value": _f(p_value), "p_adjusted": math.nan, "significant": False,
+        "n": _f(n), "unit": spec.unit, "kind": spec.kind, "design": _design(spec), "note": note,
+        "_family": family,
+    }
+
+
+def _activity_frame(activities: pd.DataFrame | None) -> pd.DataFrame:
+    if activities is None or len(activities) == 0 or "partner_id" not in activities.columns:
+        return pd.DataFrame({"partner_id": pd.Series(dtype=object), "activity_type": pd.Series(dtype=object),
+                             "sessions": pd.Series(dtype=float), "participants": pd.Series(dtype=float),
+                             "languages": pd.Series(dtype=object)})
+    df = pd.DataFrame({"partner_id": activities["partner_id"].astype(str).to_numpy()})
+    df["activity_type"] = activities["activity_type"].astype(str).to_numpy() if "activity_type" in activities else ""
+    df["sessions"] = _num(activities, "sessions")
+    df["participants"] = _num(activities, "participants")
+    df["languages"] = activities["languages"].to_numpy() if "languages" in activities else ""
+    return df
+
+
+def _languages(values: Iterable[Any]) -> set[str]:
+    out: set[str] = set()
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        for part in str(v).split(";"):
+            part = part.strip()
+            if part:
+                out.add(part.casefold())
+    return out
+
+
+def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: float,
+                   grant_per_partner: float) -> list[dict[str, Any]]:
+    rows = [
+        _row(pid, "grant.total", grant_total),
+        _row(pid, "grant.per_partner", grant_per_partner),
+        _row(pid, "activities.residents_reached", reached,
+             note="residents_reached from programme.yaml"),
+    ]
+    has = len(acts) > 0
+    note = "" if has else "no rows in activities.csv"
+    rows.append(_row(pid, "activities.sessions", acts["sessions"].sum(min_count=1) if has else math.nan, note=note))
+    for t in ACTIVITY_TYPES:
+        sel = acts[acts["activity_type"] == t]
+        rows.append(_row(pid, f"activities.sessions:{t}",
+                         (sel["sessions"].sum() if len(sel) else 0.0) if has else math.nan, note=note))
+    rows.append(_row(pid, "activities.participants",
+                     acts["participants"].sum(min_count=1) if has else math.nan,
+                     note=note or "participants may overlap between activities"))
+    for t in ACTIVITY_TYPES:
+        sel = acts[acts["activity_type"] == t]
+        rows.append(_row(pid, f"activities.participants:{t}",
+                         (sel["participants"].sum() if len(sel) else 0.0) if has else math.nan, note=note))
+    rows.append(_row(pid, "activities.languages", len(_languages(acts["languages"])) if has else math.nan,
+                     note=note))
+    return rows
+
+
+def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, scope: str) -> list[dict[str, Any]]:
+    rows = []
+    for s in (*SCREENINGS, "any"):
+        g = groups.get(s)
+        pooled = pool_uptake(g, confidence) if g is not None else pool_uptake(pd.DataFrame(), confidence)
+        fam = f"{scope}-{'any' if s == 'any' else 'screening'}"
+        none_note = "" if g is not None and len(g) else "no uptake data"
+        rows.append(_row(pid, f"uptake.level:{s}", pooled["level"], pooled["level_lower"], pooled["level_upper"],
+                         n=pooled["eligible_after"], note=none_note))
+        rows.append(_row(pid, f"uptake.diff:{s}", pooled["diff_pp"], pooled["diff_lower_pp"],
+                         pooled["diff_upper_pp"], pooled["diff_p"], n=pooled["eligible_after"],
+                         note=none_note or f"test: {pooled['test']}; periods treated as independent (approximation)",
+                         family=f"uptake.diff/{fam}"))
+        rows.append(_row(pid, f"uptake.did:{s}", pooled["did_pp"], pooled["did_lower_pp"], pooled["did_upper_pp"],
+                         pooled["did_p"], n=pooled["did_eligible_after"], note=none_note or str(pooled["did_note"]),
+                         family=f"uptake.did/{fam}"))
+    return rows
+
+
+def _post_wave(values: pd.Series) -> np.ndarray:
+    text = values.astype(str).str.strip().str.lower()
+    return (text.str.contains("post") & ~text.isin(["pre"])).to_numpy(dtype=bool)
+
+
+def _survey_tables(survey_items: pd.DataFrame | None, survey_paired: pd.DataFrame | None):
+    items = survey_items if survey_items is not None and len(survey_items) else None
+    paired = survey_paired if survey_paired is not None and len(survey_paired) else None
+    qids: list[str] = []
+    for t in (items, paired):
+        if t is not None and "question_id" in t.columns:
+            qids += [str(q) for q in t["question_id"].tolist()]
+    qids = list(dict.fromkeys(qids))
+    if items is not None:
+        items = items.copy()
+        if "wave" in items.columns:
+            items = items[_post_wave(items["wave"])]
+        items["_ans"] = _num(items, "n_answering")
+        items["_fav"] = _num(items, "n_favourable")
+        items["partner_id"] = items["partner_id"].astype(str)
+        items["question_id"] = items["question_id"].astype(str)
+    if paired is not None:
+        paired = paired.copy()
+        paired["partner_id"] = paired["partner_id"].astype(str)
+        paired["question_id"] = paired["question_id"].astype(str)
+        n = _num(paired, "n_pairs")
+        # pre_favourable / post_favourable are proportions 0-1 among the n_pairs pairs (contract)
+        pre, post = _num(paired, "pre_favourable") * n, _num(paired, "post_favourable") * n
+        paired["_n"], paired["_pre"], paired["_post"] = n, pre, post
+        paired["_b"], paired["_c"] = _num(paired, "b"), _num(paired, "c")
+        paired["_p"] = _num(paired, "p_value")
+        paired["_test"] = paired["test"].astype(str) if "test" in paired.columns else ""
+    return items, paired, qids
+
+
+def _favourable_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float) -> dict[str, Any]:
+    from . import stats
+
+    m = f"survey.favourable:{qid}"
+    if sel is None or len(sel) == 0:
+        return _row(pid, m, note="no survey answers")
+    ans, fav = float(np.nansum(sel["_ans"])), float(np.nansum(sel["_fav"]))
+    if ans <= 0:
+        return _row(pid, m, n=ans, note="no post-programme answers")
+    lo, hi = stats.wilson_ci(fav, ans, confidence)
+    waves = ", ".join(sorted(set(sel["wave"].astype(str)))) if "wave" in sel.columns else "post"
+    return _row(pid, m, 100 * fav / ans, 100 * lo, 100 * hi, n=ans,
+                note=f"{int(fav)} of {int(ans)} favourable ({waves}); a level with no comparison")
+
+
+def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float, family: str) -> dict[str, Any]:
+    from . import stats
+
+    m = f"survey.paired_change:{qid}"
+    if sel is None or len(sel) == 0:
+        return _row(pid, m, note="no paired answers", family=family)
+    n, pre, post = (float(np.nansum(sel[c])) for c in ("_n", "_pre", "_post"))
+    if not n > 0:
+        return _row(pid, m, n=n, note="no paired answers", family=family)
+    d = (post - pre) / n
+    b, c = sel["_b"].to_numpy(), sel["_c"].to_numpy()
+    lo = hi = math.nan
+    if np.all(np.isfinite(b)) and np.all(np.isfinite(c)):
+        bs, cs = float(b.sum()), float(c.sum())
+        # Wald interval for a difference of paired proportions: Var = ((b + c) - (c - b)^2 / n) / n^2,
+        # with c - b = post - pre favourable counts (so the labelling of b and c does not matter)
+        var = max((bs + cs) - (post - pre) ** 2 / n, 0.0) / n**2
+        z = stats.z_value(confidence)
+        lo, hi = d - z * math.sqrt(var), d + z * math.sqrt(var)
+    if len(sel) == 1:
+        p = float(sel["_p"].iloc[0])
+        test = str(sel["_test"].iloc[0])
+    else:
+        tests = set(sel["_test"].str.lower())
+        if all("mcnemar" in t for t in tests) and np.all(np.isfinite(b)) and np.all(np.isfinite(c)):
+            p, test = stats.mcnemar_test(float(b.sum()), float(c.sum())).p_value, "McNemar (pooled counts)"
+        else:
+            p, test = math.nan, "not pooled (tests differ)"
+    return _row(pid, m, 100 * d, 100 * lo, 100 * hi, p, n=n, family=family,
+                note=f"{int(pre)} -> {int(post)} favourable of {int(n)} pairs; test: {test}")
+
+
+def _select(table: pd.DataFrame | None, qid: str, pid: str, partner_ids: list[str]) -> pd.DataFrame | None:
+    """Rows of a survey table for one question and partner; programme-wide, the question's "ALL" rows
+    if the table has any, else every partner's rows (summed by the caller)."""
+    if table is None:
+        return None
+    rows = table[table["question_id"] == qid]
+    if pid != PROGRAMME_ID:
+        return rows[rows["partner_id"] == pid]
+    own = rows[rows["partner_id"] == PROGRAMME_ID]
+    return own if len(own) else rows[rows["partner_id"].isin(partner_ids)]
+
+
+def metrics_long(
+    programme: Programme,
+    uptake_changes: pd.DataFrame | None,
+    survey_items: pd.DataFrame | None,
+    survey_paired: pd.DataFrame | None,
+    activities: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Every measure for every partner and programme-wide ("ALL"), as one long table.
+
+    Columns: partner_id, measure, value, lower, upper, p_value, p_adjusted, significant, n, unit, kind
+    (count | level | change), design (the evidence design, with its Maryland level), note. Rows come in
+    programme order (partners, then ALL), measures in a fixed order; missing data give NaN, never an
+    error. Any input table may be None.
+
+    * Intervals are at `programme.confidence` (the first confidence level, normally 95%); values in
+      `unit` (percent and pp are 0-100 scales).
+    * `p_adjusted` is Holm-adjusted within each family of tests: uptake.diff, uptake.did and
+      survey.paired_change, each split into partner x screening/question rows, partner ":any" rows and
+      programme-wide rows. `significant` is `p_adjusted < 1 - confidence`; for a change with no p-value
+      but an interval, it is "the interval excludes 0". Levels and counts are never significant.
+    * survey.favourable pools the rows of survey_items whose wave contains "post" (post, post_only),
+      using sum(n_favourable) / sum(n_answering) with a Wilson interval. Programme-wide: the question's
+      "ALL" rows if survey_items has them, else the partners' counts summed.
+    * survey.paired_change is 100 x (post_favourable - pre_favourable), the change in the proportion
+      favourable among the n_pairs respondents answering both waves (survey_paired gives proportions
+      0-1), with a Wald interval for paired proportions from b and c, and the table's p_value (McNemar
+      for yes/no items, Wilcoxon signed-rank on the full 1-5 scale for Likert items). Programme-wide:
+      the question's "ALL" row if present, else the partners' pairs summed, tested with McNemar on the
+      summed discordant pairs only when every partner used McNemar (otherwise no p-value).
+    """
+    from . import stats
+
+    conf = programme.confidence
+    alpha = 1 - conf
+    acts = _activity_frame(activities)
+    rows: list[dict[str, Any]] = []
+
+    uc = uptake_changes if uptake_changes is not None and len(uptake_changes) else None
+    if uc is not None:
+        uc = uc.copy()
+        uc["partner_id"] = uc["partner_id"].astype(str)
+        uc["screening"] = uc["screening"].astype(str)
+    items, paired, qids = _survey_tables(survey_items, survey_paired)
+
+    partner_ids = programme.partner_ids
+    for pid in [*partner_ids, PROGRAMME_ID]:
+        if pid == PROGRAMME_ID:
+            grants = [p.grant_gbp for p in programme.partners]
+            reached = float(sum(p.residents_reached for p in programme.partners))
+            a = acts[acts["partner_id"].isin(partner_ids)]
+            rows += _activity_rows(pid, a, reached, float(sum(grants)), float(np.mean(grants)))
+        else:
+            p = programme.partner(pid)
+            rows += _activity_rows(pid, acts[acts["partner_id"] == pid], float(p.residents_reached),
+                                   float(p.grant_gbp), float(p.grant_gbp))
+        # uptake
+        groups: dict[str, pd.DataFrame] = {}
+        if uc is not None:
+            if pid != PROGRAMME_ID:
+                mine = uc[uc["partner_id"] == pid]
+            elif (uc["partner_id"] == PROGRAMME_ID).any():
+                mine = uc[uc["partner_id"] == PROGRAMME_ID]
+            else:
+                mine = uc[uc["partner_id"].isin(partner_ids)]
+            for s in SCREENINGS:
+                g = mine[mine["screening"] == s]
+                if len(g):
+                    groups[s] = g
+            if len(mine[mine["screening"].isin(SCREENINGS)]):
+                groups["any"] = mine[mine["screening"].isin(SCREENINGS)]
+        rows += _uptake_rows(pid, groups, conf, "programme" if pid == PROGRAMME_ID else "partner")
+        # survey
+        for q in qids:
+            sel = _select(items, q, pid, partner_ids)
+            rows.append(_favourable_row(pid, q, sel, conf))
+            psel = _select(paired, q, pid, partner_ids)
+            fam = "survey.paired_change/" + ("programme" if pid == PROGRAMME_ID else "partner")
+            rows.append(_paired_row(pid, q, psel, conf, fam))
+
+    df = pd.DataFrame(rows)
+    for fam, idx in df.groupby("_family", sort=True).groups.items():
+        if not fam:
+            continue
+        df.loc[idx, "p_adjusted"] = stats.adjust_pvalues(df.loc[idx, "p_value"].to_numpy(dtype=float), "holm")
+    p_adj = df["p_adjusted"].to_numpy(dtype=float)
+    lo, hi = df["lower"].to_numpy(dtype=float), df["upper"].to_numpy(dtype=float)
+    is_change = (df["kind"] == "change").to_numpy()
+    with np.errstate(invalid="ignore"):
+        sig = np.where(np.isfinite(p_adj), p_adj < alpha,
+                       np.isfinite(lo) & np.isfinite(hi) & ((lo > 0) | (hi < 0)))
+    df["significant"] = (sig & is_change).astype(bool)
+    return df[METRIC_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Indicators and RAG
+
+INDICATOR_COLUMNS = [
+    "indicator_id", "node", "stage", "label", "measure", "partner_id", "value", "lower", "upper", "p_value",
+    "p_adjusted", "significant", "n", "unit", "kind", "design", "direction", "target", "baseline",
+    "achievement", "achievement_unit", "rag", "rag_reason", "evidence", "evidence_reason",
+]
+
+
+def _fmt(value: float, unit: str) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if unit == "pp":
+        return f"{value:+.1f} pp"
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit == "gbp":
+        return f"£{value:,.0f}"
+    return f"{value:,.0f} {unit}"
+
+
+def rag_status(value: float, target: float | None, baseline: float, direction: str) -> tuple[str, str]:
+    """RAG colour and reason: green met target; amber not met but on the right side of the baseline;
+    red at or on the wrong side of the baseline; grey no value or no target."""
+    if target is None or not np.isfinite(_f(target)):
+        return "grey", "no target (not measurable within the evaluation)"
+    if not np.isfinite(value):
+        return "grey", "no data"
+    up = direction == "increase"
+    if (value >= target) if up else (value <= target):
+        return "green", "target met"
+    if (value > baseline) if up else (value < baseline):
+        return "amber", "target not met but in the right direction"
+    return "red", "no movement or the wrong direction"
+
+
+def indicator_evidence(kind: str, value: float, lower: float, upper: float, p_value: float,
+                       significant: bool, rag: str, baseline: float, direction: str) -> tuple[str, str]:
+    """Evidence status of one indicator row (see `link_evidence` for the rules)."""
+    if kind == "none" or not np.isfinite(value):
+        return "untested", "no data"
+    up = direction == "increase"
+    if kind == "change":
+        favourable = (value > baseline) if up else (value < baseline)
+        tested = np.isfinite(p_value) or (np.isfinite(lower) and np.isfinite(upper))
+        if not tested:
+            return ("suggestive", "favourable change, no test possible") if favourable else (
+                "inconclusive", "no favourable change, no test possible")
+        if favourable and significant:
+            return "supported", "statistically significant favourable change"
+        if favourable:
+            return "suggestive", "favourable change, not statistically significant"
+        if significant:
+            return "contradicted", "statistically significant unfavourable change"
+        return "inconclusive", "no favourable change, and no significant unfavourable one"
+    # levels and counts cannot show change
+    if rag in ("green", "amber"):
+        return "suggestive", f"a {kind} with no comparison (target {'met' if rag == 'green' else 'not met'}): suggestive at most"
+    return "inconclusive", f"a {kind} with no comparison, at or below its baseline"
+
+
+def indicator_results(toc: TheoryOfChange, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per indicator x partner (partners in the order of `metrics`, programme-wide "ALL" last).
+
+    * target: `programme_target` for the ALL row when given, else `target`.
+    * achievement: for percent and pp units, value - target in percentage points (positive = above
+      target); for counts (gbp, people, sessions, languages), value / target as a ratio (1 = target
+      met exactly); `achievement_unit` says which. NaN when there is no value or target.
+    * rag: green = target met (value >= target for direction increase, <= for decrease); amber = not met
+      but on the right side of `baseline` (above it for increase, below for decrease; baseline defaults
+      to 0, i.e. any rise); red = at or on the wrong side of the baseline; grey = no data, or measure
+      `none` (not measurable within the evaluation).
+    * evidence: the indicator's evidence status (see `link_evidence`).
+    """
+    partners = list(dict.fromkeys(metrics["partner_id"].astype(str).tolist())) if len(metrics) else [PROGRAMME_ID]
+    partners = [p for p in partners if p != PROGRAMME_ID] + [PROGRAMME_ID]
+    lookup = {(str(r.partner_id), str(r.measure)): r for r in metrics.itertuples(index=False)}
+    rows = []
+    stage_of = {n.id: n.stage for n in toc.nodes}
+    for ind in toc.indicators:
+        spec = parse_measure(ind.measure)
+        for pid in partners:
+            r = lookup.get((pid, ind.measure))
+            value = _f(r.value) if r is not None else math.nan
+            lower = _f(r.lower) if r is not None else math.nan
+            upper = _f(r.upper) if r is not None else math.nan
+            p = _f(r.p_value) if r is not None else math.nan
+            p_adj = _f(r.p_adjusted) if r is not None else math.nan
+            sig = bool(r.significant) if r is not None else False
+            n = _f(r.n) if r is not None else math.nan
+            kind = spec.kind if spec else "none"
+            target = ind.target_for(pid) if kind != "none" else None
+            rag, reason = rag_status(value, target, ind.baseline, ind.direction)
+            if kind == "none":
+                rag, reason = "grey", "not measurable within the evaluation"
+            ach, ach_unit = math.nan, ""
+            if target is not None and np.isfinite(value):
+                if ind.unit in ("pp", "percent"):
+                    ach, ach_unit = value - target, "pp"
+                elif ind.unit != "none":
+                    ach, ach_unit = (value / target if target else math.nan), "ratio"
+            if rag in ("green", "amber", "red"):
+                reason = f"{reason}: {_fmt(value, ind.unit)} against target {_fmt(_f(target), ind.unit)}"
+            ev, ev_reason = indicator_evidence(kind, value, lower, upper, p, sig, rag, ind.baseline, ind.direction)
+            rows.append({
+                "indicator_id": ind.id, "node": ind.node, "stage": stage_of.get(ind.node, ""), "label": ind.label,
+                "measure": ind.measure, "partner_id": pid, "value": value, "lower": lower, "upper": upper,
+                "p_value": p, "p_adjusted": p_adj, "significant": sig, "n": n, "unit": ind.unit, "kind": kind,
+                "design": _design(spec) if spec else "", "direction": ind.direction,
+                "target": _f(target), "baseline": ind.baseline, "achievement": ach, "achievement_unit": ach_unit,
+                "rag": rag, "rag_reason": reason, "evidence": ev, "evidence_reason": ev_reason,
+            })
+    return pd.DataFrame(rows, columns=INDICATOR_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Links
+
+LINK_COLUMNS = [
+    "link", "from", "to", "from_stage", "to_stage", "assumption", "partner_id", "status", "n_indicators",
+    "n_with_data", "basis",
+]
+_STATUS_ORDER = ("contradicted", "supported", "suggestive", "inconclusive", "untested")
+
+
+def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.DataFrame:
+    """Evidence status of each link x partner, judged on the indicators of the link's downstream node.
+
+    Each downstream indicator gets a status:
+
+    * supported: a change measure (uptake diff or DiD, paired survey change) moved in the favourable
+      direction and is statistically significant (Holm-adjusted, see `metrics_long`);
+    * suggestive: a favourable change that is not significant (or cannot be tested); or a *level or
+      count* (post-only % favourable, uptake after, sessions, people reached) that met its target or is
+      on the right side of its baseline. A level with no comparison cannot show change, so levels and
+      counts are suggestive at most: "9 in 10 said they are more likely to be screened" after a session
+      says nothing about what they thought before;
+    * contradicted: a change that is statistically significant in the unfavourable direction;
+    * inconclusive: tested but neither favourable nor significantly unfavourable (e.g. a non-significant
+      fall), or a level at or below its baseline;
+    * untested: no data, or the measure is `none` (not measurable within the evaluation).
+
+    The link takes the strongest status over its downstream indicators in this order: contradicted (a
+    significant unfavourable result is a red flag even if another indicator supports the link; `basis`
+    lists both), supported, suggestive, inconclusive, untested. A node without indicators leaves its
+    incoming links untested. The status says whether the downstream node moved as the link predicts;
+    it is not proof that the upstream node caused it (before/after designs are Maryland level 1,
+    difference-in-differences level 3).
+    """
+    partners = list(dict.fromkeys(indicator_results["partner_id"].astype(str).tolist())) if len(
+        indicator_results) else [PROGRAMME_ID]
+    stage_of = {n.id: n.stage for n in toc.nodes}
+    by_key = {}
+    for r in indicator_results.itertuples(index=False):
+        by_key.setdefault((str(r.partner_id), str(r.node)), []).append(r)
+    rows = []
+    for link in toc.links:
+        for pid in partners:
+            inds = by_key.get((pid, link.to), [])
+            statuses = [str(r.evidence) for r in inds]
+            status = next((s for s in _STATUS_ORDER if s in statuses), "untested")
+            basis = "; ".join(f"{r.indicator_id}: {r.evidence}" for r in inds) or f"no indicator on node {link.to}"
+            rows.append({
+                "link": link.key, "from": link.from_, "to": link.to, "from_stage": stage_of.get(link.from_, ""),
+                "to_stage": stage_of.get(link.to, ""), "assumption": link.assumption, "partner_id": pid,
+                "status": status, "n_indicators": len(inds),
+                "n_with_data": sum(1 for s in statuses if s != "untested"), "basis": basis,
+            })
+    return pd.DataFrame(rows, columns=LINK_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+FLOAT_FORMAT = "%.10g"
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write `df` as CSV deterministically (no index, `\\n` line ends, fixed float format) and atomically
+    (a temporary file in the same folder, then `os.replace`)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def toc_tables(toc: TheoryOfChange, metrics: pd.DataFrame, out_dir: str | os.PathLike[str]
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute indicator results and link evidence and write `toc_indicators.csv` and `toc_links.csv`
+    into `out_dir` (deterministically and atomically). Returns (indicators, links)."""
+    ind = indicator_results(toc, metrics)
+    links = link_evidence(toc, ind)
+    out = Path(out_dir)
+    write_csv_atomic(ind, out / "toc_indicators.csv")
+    write_csv_atomic(links, out / "toc_links.csv")
+    return ind, links

@@ -1,0 +1,229 @@
+"""Value for money and the dilution check.
+
+For each partner x screening (and programme-wide, partner_id "ALL"):
+
+* cost per resident reached = grant / residents_reached (programme.yaml), cost per session = grant /
+  sessions (activities.csv, all activity types summed);
+* additional people screened attributable to the programme = DiD (pp) x eligible_after / 100, with the
+  interval from did_lower_pp / did_upper_pp scaled the same way. Only the difference-in-differences is
+  used: a before/after change with no comparison group (Maryland level 1) cannot be attributed;
+* cost per additional person screened = grant / additional, with the interval grant / upper to
+  grant / lower. It is "not estimable" (NaN, with the reason in `cost_per_additional_screened_note`)
+  when there is no DiD, when the point estimate is <= 0, or when the interval for additional people
+  includes zero: a cost per person cannot be divided out of a change that may be nothing. A partner's
+  grant pays for all its screenings, so when a partner works on several screenings the cost per
+  additional person is given only on its `screening == "any"` row (additional people summed over its
+  screenings), not per screening; programme-wide likewise;
+* the dilution check (domain brief, section 3): a programme that reaches R residents of a proxy
+  population of N eligible can plausibly change uptake by about (R / N) x the effect on those reached;
+  reviews of community health workers put that effect at 10-13 pp. `plausible_change_pp_low/high` =
+  min(R / N, 1) x 10 and x 13, where N is eligible_after. This assumes everyone reached is in the
+  eligible denominator of that screening, so it is generous: an observed change beyond it is even
+  less plausible. Pooled rows (a partner's "any", programme-wide) use reach_fraction = sum over the
+  pooled rows of min(R_partner, N_row) / sum of N_row, i.e. each reached resident may count in every
+  screening population of their partner. `implausibly_large` is True when the larger observed change (before/after diff or
+  DiD) exceeds `IMPLAUSIBLE_RATIO` (1.5) x the plausible high: "a claimed population change far above
+  that is a red flag, not a success". 1.5 rather than 2 because the textbook case, the Advocacy
+  Project's +4.8 pp from 60 reached of 257 eligible (plausible 2.3-3.0 pp), is 1.58 x the plausible high
+  and must be flagged; change `implausible_ratio` to taste.
+
+Programme-wide rows pool the partners' rows (additional people summed; see `sdp_lib.toc.pool_uptake`),
+with residents reached and grants summed. Pooled eligible counts are screening-episodes, not people.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .params import Programme
+from .toc import PROGRAMME_ID, _activity_frame, pool_uptake, write_csv_atomic
+from .validation import SCREENINGS
+
+#: Effect of community health worker interventions on screening among those reached, pp (domain brief).
+EFFECT_ON_REACHED_PP: tuple[float, float] = (10.0, 13.0)
+#: An observed change above this multiple of the plausible high is flagged `implausibly_large`.
+IMPLAUSIBLE_RATIO = 1.5
+
+VFM_COLUMNS = [
+    "partner_id", "partner_name", "screening", "grant_gbp", "residents_reached", "sessions",
+    "cost_per_resident_reached", "cost_per_session", "eligible_after", "observed_diff_pp",
+    "observed_diff_lower_pp", "observed_diff_upper_pp", "observed_did_pp", "observed_did_lower_pp",
+    "observed_did_upper_pp", "additional_screened", "additional_screened_lower", "additional_screened_upper",
+    "cost_per_additional_screened", "cost_per_additional_screened_lower", "cost_per_additional_screened_upper",
+    "cost_per_additional_screened_note", "reach_fraction", "plausible_change_pp_low",
+    "plausible_change_pp_high", "observed_to_plausible_ratio", "implausibly_large", "dilution_note",
+]
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else math.nan
+
+
+def cost_per_additional(grant: float, additional: float, lower: float, upper: float) -> tuple[float, float, float, str]:
+    """Cost per additional person screened and its interval, or NaNs and the reason it is not estimable.
+
+    The cost falls as the number of additional people rises, so the interval is grant / upper to
+    grant / lower (only when lower > 0: an interval including zero gives no finite upper cost).
+    """
+    nan = math.nan
+    if not np.isfinite(additional):
+        return nan, nan, nan, ("not estimable: no difference-in-differences (no comparison population), "
+                               "so no change can be attributed to the programme")
+    if additional <= 0:
+        return nan, nan, nan, ("not estimable: the difference-in-differences point estimate is at or below 0, "
+                               "so no additional people screened")
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        return _div(grant, additional), nan, nan, "point estimate only: no interval for the difference-in-differences"
+    if lower <= 0:
+        return nan, nan, nan, (f"not estimable: the interval for additional people screened includes zero "
+                               f"({lower:.1f} to {upper:.1f})")
+    return _div(grant, additional), _div(grant, upper), _div(grant, lower), ""
+
+
+def dilution(reached: float, eligible_after: float, observed_diff_pp: float, observed_did_pp: float,
+             effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP, implausible_ratio: float = IMPLAUSIBLE_RATIO
+             ) -> dict[str, float | bool | str]:
+    """Plausible population change from reach, and whether the observed change is implausibly large.
+
+    plausible = min(reached / eligible_after, 1) x effect_pp (low, high); `implausibly_large` when the
+    larger of the observed changes exceeds `implausible_ratio` x the plausible high.
+    """
+    ok = np.isfinite(eligible_after) and eligible_after > 0 and np.isfinite(reached)
+    frac = min(reached / eligible_after, 1.0) if ok else math.nan
+    low, high = frac * effect_pp[0], frac * effect_pp[1]
+    observed = [v for v in (observed_diff_pp, observed_did_pp) if np.isfinite(v)]
+    out: dict[str, float | bool | str] = {
+        "reach_fraction": frac, "plausible_change_pp_low": low, "plausible_change_pp_high": high,
+        "observed_to_plausible_ratio": math.nan, "implausibly_large": False,
+    }
+    if not np.isfinite(frac):
+        out["dilution_note"] = "no uptake data: plausible change not computable"
+        return out
+    if not observed:
+        out["dilution_note"] = "no observed change"
+        return out
+    obs = max(observed)
+    which = "before/after change" if obs == observed_diff_pp else "difference-in-differences"
+    ratio = obs / high if high > 0 else (math.inf if obs > 0 else math.nan)
+    out["observed_to_plausible_ratio"] = ratio
+    basis = (f"{reached:,.0f} reached of {eligible_after:,.0f} eligible x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
+             f"on those reached = {low:.1f}-{high:.1f} pp")
+    if obs > implausible_ratio * high:
+        out["implausibly_large"] = True
+        out["dilution_note"] = (
+            f"red flag: observed {which} {obs:+.1f} pp is {ratio:.2g} x the plausible high ({basis}); the "
+            "programme could not plausibly have caused it: look for other causes (secular trend, a change in "
+            "the denominator, data error)")
+    elif obs > high:
+        out["dilution_note"] = f"observed {which} {obs:+.1f} pp is above the plausible range ({basis}) but within {implausible_ratio:g} x"
+    else:
+        out["dilution_note"] = f"observed {obs:+.1f} pp is within or below the plausible range ({basis})"
+    return out
+
+
+def _effective_reach(group: pd.DataFrame | None, reached_by: dict[str, float]) -> float:
+    """Residents reached who could be in the rows' eligible populations: sum over rows of
+    min(partner's residents_reached, row's eligible_after). For one row this is just the partner's reach
+    (capped at the population); pooled over screenings, each reached resident may count in every
+    screening's population (generous, like the single-row check)."""
+    if group is None or len(group) == 0:
+        return math.nan
+    elig = pd.to_numeric(group["eligible_after"], errors="coerce").to_numpy(dtype=float)
+    reach = np.array([reached_by.get(str(p), math.nan) for p in group["partner_id"]], dtype=float)
+    ok = np.isfinite(elig) & np.isfinite(reach)
+    return float(np.minimum(reach[ok], elig[ok]).sum()) if ok.any() else math.nan
+
+
+def _vfm_row(pid: str, name: str, screening: str, grant: float, reached: float, sessions: float,
+             group: pd.DataFrame | None, confidence: float, own_grant: bool, effect_pp, ratio,
+             reached_by: dict[str, float]) -> dict:
+    pooled = pool_uptake(group if group is not None else pd.DataFrame(), confidence)
+    elig = float(pooled["eligible_after"])
+    did_elig = float(pooled["did_eligible_after"])
+    did, dlo, dhi = (float(pooled[k]) for k in ("did_pp", "did_lower_pp", "did_upper_pp"))
+    add, add_lo, add_hi = did * did_elig / 100, dlo * did_elig / 100, dhi * did_elig / 100
+    if own_grant:
+        cost, cost_lo, cost_hi, note = cost_per_additional(grant, add, add_lo, add_hi)
+    else:
+        cost = cost_lo = cost_hi = math.nan
+        note = "the grant pays for several screenings: see the screening 'any' row"
+    row = {
+        "partner_id": pid, "partner_name": name, "screening": screening, "grant_gbp": grant,
+        "residents_reached": reached, "sessions": sessions,
+        "cost_per_resident_reached": _div(grant, reached), "cost_per_session": _div(grant, sessions),
+        "eligible_after": elig, "observed_diff_pp": float(pooled["diff_pp"]),
+        "observed_diff_lower_pp": float(pooled["diff_lower_pp"]), "observed_diff_upper_pp": float(pooled["diff_upper_pp"]),
+        "observed_did_pp": did, "observed_did_lower_pp": dlo, "observed_did_upper_pp": dhi,
+        "additional_screened": add, "additional_screened_lower": add_lo, "additional_screened_upper": add_hi,
+        "cost_per_additional_screened": cost, "cost_per_additional_screened_lower": cost_lo,
+        "cost_per_additional_screened_upper": cost_hi, "cost_per_additional_screened_note": note,
+    }
+    row.update(dilution(_effective_reach(group, reached_by), elig, row["observed_diff_pp"], did, effect_pp, ratio))
+    return row
+
+
+def value_for_money(
+    programme: Programme,
+    activities: pd.DataFrame | None,
+    uptake_changes: pd.DataFrame | None,
+    effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP,
+    implausible_ratio: float = IMPLAUSIBLE_RATIO,
+) -> pd.DataFrame:
+    """Value for money and dilution check per partner x screening, then programme-wide ("ALL").
+
+    Rows: for each partner (programme order) one row per screening in its rows of uptake_changes (or,
+    without data, its screening_focus), plus a screening "any" row when it has several; then ALL rows per
+    screening present and "any". Columns: see `VFM_COLUMNS` and docs/toc.md. Missing data give NaN.
+    """
+    conf = programme.confidence
+    acts = _activity_frame(activities)
+    uc = uptake_changes if uptake_changes is not None and len(uptake_changes) else pd.DataFrame(
+        columns=["partner_id", "screening"])
+    uc = uc.copy()
+    uc["partner_id"] = uc["partner_id"].astype(str)
+    uc["screening"] = uc["screening"].astype(str)
+    uc = uc[uc["partner_id"].isin(programme.partner_ids) & uc["screening"].isin(SCREENINGS)]
+    rows = []
+    reached_by = {p.id: float(p.residents_reached) for p in programme.partners}
+
+    def sessions_of(ids: list[str]) -> float:
+        sel = acts[acts["partner_id"].isin(ids)]
+        return float(sel["sessions"].sum(min_count=1)) if len(sel) else math.nan
+
+    for p in programme.partners:
+        mine = uc[uc["partner_id"] == p.id]
+        present = [s for s in SCREENINGS if (mine["screening"] == s).any()]
+        screenings = present or [s for s in SCREENINGS if s in p.screening_focus]
+        sess = sessions_of([p.id])
+        single = len(screenings) == 1
+        for s in screenings:
+            g = mine[mine["screening"] == s]
+            rows.append(_vfm_row(p.id, p.name, s, float(p.grant_gbp), float(p.residents_reached), sess,
+                                 g if len(g) else None, conf, single, effect_pp, implausible_ratio, reached_by))
+        if not single:
+            rows.append(_vfm_row(p.id, p.name, "any", float(p.grant_gbp), float(p.residents_reached), sess,
+                                 mine if len(mine) else None, conf, True, effect_pp, implausible_ratio, reached_by))
+    grant = float(sum(p.grant_gbp for p in programme.partners))
+    reached = float(sum(p.residents_reached for p in programme.partners))
+    sess = sessions_of(programme.partner_ids)
+    name = f"{programme.short_name} programme-wide"
+    for s in SCREENINGS:
+        g = uc[uc["screening"] == s]
+        if len(g):
+            rows.append(_vfm_row(PROGRAMME_ID, name, s, grant, reached, sess, g, conf, False, effect_pp,
+                                 implausible_ratio, reached_by))
+    rows.append(_vfm_row(PROGRAMME_ID, name, "any", grant, reached, sess, uc if len(uc) else None, conf, True,
+                         effect_pp, implausible_ratio, reached_by))
+    df = pd.DataFrame(rows, columns=VFM_COLUMNS)
+    df["implausibly_large"] = df["implausibly_large"].astype(bool)
+    return df
+
+
+def write_value_for_money(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
+    """Write `value_for_money.csv` into `out_dir`, deterministically and atomically."""
+    return write_csv_atomic(df, Path(out_dir) / "value_for_money.csv")

@@ -1,0 +1,676 @@
+"""Input validation: one test per rule, each on a broken copy of a small valid data set.
+
+The small data set (written into tmp_path) has three partners from params/programme.yaml (advocacy_project:
+cervical; vcck: breast; mosaic: cervical + breast), months 2023-12 to 2024-07, and a 2 x 2 breakdown
+(IMD quintile 1-2 x ethnicity Asian/White). Data row i of a file is spreadsheet row i + 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from sdp_lib import inputs
+from sdp_lib.inputs import (
+    aggregate_comparison,
+    aggregate_uptake,
+    input_hashes,
+    load_inputs,
+    validate_activities,
+    validate_comparison,
+    validate_uptake,
+)
+from sdp_lib.params import load_programme
+from sdp_lib.validation import Collector, Problem, ValidationFailed, month_range
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params"
+DATA = ROOT / "data" / "synthetic"
+
+PARTNERS = {"advocacy_project": ["cervical"], "vcck": ["breast"], "mosaic": ["cervical", "breast"]}
+MONTHS = month_range("2023-12", "2024-07")
+CELLS = [("1", "Asian"), ("1", "White"), ("2", "Asian"), ("2", "White")]
+UPTAKE_HEADER = ["partner_id", "population", "screening", "period", "eligible", "screened", "imd_quintile",
+                 "ethnicity"]
+COMPARISON_HEADER = ["population", "screening", "period", "eligible", "screened", "imd_quintile", "ethnicity"]
+REAL_SURVEY_FUNCTIONS = inputs._survey_functions
+ACTIVITIES_HEADER = ["partner_id", "activity_type", "sessions", "participants", "languages"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixture helpers
+
+
+def write_rows(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        r = csv.DictReader(fh)
+        return list(r.fieldnames or []), list(r)
+
+
+def edit(path: Path, change) -> None:
+    """Rewrite a CSV after `change(header, rows)` returns the new (header, rows)."""
+    header, rows = read_rows(path)
+    header, rows = change(header, rows)
+    write_rows(path, header, rows)
+
+
+def uptake_rows() -> list[dict[str, str]]:
+    rows = []
+    for pid, screenings in PARTNERS.items():
+        for s in screenings:
+            for i, m in enumerate(MONTHS):
+                for j, (q, e) in enumerate(CELLS):
+                    elig = 40 + 5 * j + i
+                    rows.append({"partner_id": pid, "population": f"{pid} proxy", "screening": s, "period": m,
+                                 "eligible": str(elig), "screened": str(elig // 2), "imd_quintile": q,
+                                 "ethnicity": e})
+    return rows
+
+
+def comparison_rows() -> list[dict[str, str]]:
+    rows = []
+    for s in ("breast", "cervical"):
+        for i, m in enumerate(MONTHS):
+            for j, (q, e) in enumerate(CELLS):
+                rows.append({"population": f"bi-borough {s}", "screening": s, "period": m,
+                             "eligible": str(1000 + 10 * j + i), "screened": str(500 + i), "imd_quintile": q,
+                             "ethnicity": e})
+    return rows
+
+
+def activities_rows() -> list[dict[str, str]]:
+    rows = []
+    for pid in PARTNERS:
+        rows.append({"partner_id": pid, "activity_type": "awareness_session", "sessions": "4",
+                     "participants": "40", "languages": "Arabic;English"})
+        rows.append({"partner_id": pid, "activity_type": "leaflet", "sessions": "2", "participants": "30",
+                     "languages": "English"})
+    return rows
+
+
+@pytest.fixture(autouse=True)
+def no_survey_module(monkeypatch):
+    """The small data set has no survey: these tests check the CSV rules (the survey has its own tests)."""
+    monkeypatch.setattr(inputs, "_survey_functions", lambda: None)
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> tuple[Path, Path]:
+    data, params = tmp_path / "data", tmp_path / "params"
+    data.mkdir()
+    params.mkdir()
+    prog = yaml.safe_load((PARAMS / "programme.yaml").read_text(encoding="utf-8"))
+    prog["partners"] = [p for p in prog["partners"] if p["id"] in PARTNERS]
+    (params / "programme.yaml").write_text(yaml.safe_dump(prog, sort_keys=False), encoding="utf-8")
+    write_rows(data / "uptake.csv", UPTAKE_HEADER, uptake_rows())
+    write_rows(data / "comparison.csv", COMPARISON_HEADER, comparison_rows())
+    write_rows(data / "activities.csv", ACTIVITIES_HEADER, activities_rows())
+    return data, params
+
+
+def problems_of(data: Path, params: Path) -> list[Problem]:
+    with pytest.raises(ValidationFailed) as info:
+        load_inputs(data, params)
+    return info.value.problems
+
+
+def matching(problems: list[Problem], **want) -> list[Problem]:
+    rule_has = want.pop("rule_has", None)
+    out = [p for p in problems if all(getattr(p, k) == v for k, v in want.items())]
+    if rule_has is not None:
+        out = [p for p in out if rule_has.lower() in p.rule.lower()]
+    return out
+
+
+def assert_one(problems: list[Problem], **want) -> Problem:
+    found = matching(problems, **want)
+    assert len(found) == 1, f"expected one problem like {want}, got {found}\nall: {problems}"
+    return found[0]
+
+
+def row_index(rows, **where) -> int:
+    """Index of the first row matching all `where` values."""
+    for i, r in enumerate(rows):
+        if all(r[k] == v for k, v in where.items()):
+            return i
+    raise LookupError(where)
+
+
+# --------------------------------------------------------------------------------------------------
+# The valid data set
+
+
+def test_valid_dataset_loads_typed(dataset):
+    data, params = dataset
+    got = load_inputs(data, params)
+    assert got.programme.partner_ids == list(PARTNERS)
+    assert len(got.uptake) == 4 * len(MONTHS) * len(CELLS)
+    assert got.uptake["period"].iloc[0] == "2023-12"
+    assert str(got.uptake["eligible"].dtype) == "int64" and str(got.uptake["screened"].dtype) == "int64"
+    assert str(got.uptake["imd_quintile"].dtype) == "Int64"
+    assert list(got.uptake.columns) == UPTAKE_HEADER[:6] + ["imd_quintile", "ethnicity"]
+    assert "_row" not in got.uptake.columns
+    assert list(got.comparison.columns) == COMPARISON_HEADER
+    assert str(got.activities["participants"].dtype) == "int64"
+    assert got.survey is None and got.questions is None
+    assert set(got.input_files) == {"uptake.csv", "comparison.csv", "activities.csv", "programme.yaml"}
+    assert got.input_files["uptake.csv"] == data / "uptake.csv"
+
+
+def test_breakdown_columns_are_optional(dataset):
+    data, params = dataset
+
+    def totals_only(header, rows):
+        keep = [r for r in rows if r["imd_quintile"] == "1" and r["ethnicity"] == "Asian"]
+        for r in keep:
+            del r["imd_quintile"], r["ethnicity"]
+        return header[:6], keep
+
+    edit(data / "uptake.csv", totals_only)
+    got = load_inputs(data, params)
+    assert list(got.uptake.columns) == UPTAKE_HEADER[:6]
+    assert len(got.uptake) == 4 * len(MONTHS)
+
+
+def test_bom_and_whitespace_tolerated(dataset):
+    data, params = dataset
+    path = data / "uptake.csv"
+    text = path.read_text(encoding="utf-8")
+    spaced = "\n".join(",".join(f" {c} " for c in line.split(",")) for line in text.splitlines())
+    path.write_bytes(b"\xef\xbb\xbf" + spaced.encode("utf-8"))
+    got = load_inputs(data, params)
+    assert got.uptake["partner_id"].iloc[0] == "advocacy_project"
+    assert got.uptake["eligible"].iloc[0] == 40
+
+
+# --------------------------------------------------------------------------------------------------
+# Columns
+
+
+def test_missing_required_column(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: ([c for c in h if c != "screened"],
+                                               [{k: v for k, v in r.items() if k != "screened"} for r in rows]))
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=1, column="screened",
+                   rule_has="required column")
+    assert p.value is None
+
+
+def test_unknown_column(dataset):
+    data, params = dataset
+    edit(data / "comparison.csv", lambda h, rows: (h + ["notes"], [{**r, "notes": "x"} for r in rows]))
+    assert_one(problems_of(data, params), file="comparison.csv", row=1, column="notes", value="notes",
+               rule_has="unknown column")
+
+
+def test_missing_file(dataset):
+    data, params = dataset
+    (data / "activities.csv").unlink()
+    assert_one(problems_of(data, params), file="activities.csv", row=None, rule_has="file not found")
+
+
+def test_header_only_file_is_one_problem(dataset):
+    data, params = dataset
+    edit(data / "activities.csv", lambda h, rows: (h, []))
+    problems = problems_of(data, params)
+    assert_one(problems, file="activities.csv", row=None, rule_has="no data rows")
+    assert len(problems) == 1, problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Counts
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        ("59.0%", "percentage"),
+        ("1,712", "thousands separator"),
+        ("-3", "negative"),
+        ("12.5", "not a whole number"),
+        ("", "missing"),
+        ("many", "not a number"),
+    ],
+)
+def test_count_must_be_a_whole_number(dataset, raw, rule):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[6]["eligible"] = raw
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    assert_one(problems_of(data, params), file="uptake.csv", row=8, column="eligible", value=raw, rule_has=rule)
+
+
+def test_screened_above_eligible(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[3]["screened"] = "999"
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=5, column="screened", value="999")
+    assert "more people screened than eligible" in p.rule
+
+
+def test_activity_counts(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[0]["participants"] = "40.5"
+        rows[1]["sessions"] = "-1"
+        return h, rows
+
+    edit(data / "activities.csv", damage)
+    problems = problems_of(data, params)
+    assert_one(problems, file="activities.csv", row=2, column="participants", value="40.5",
+               rule_has="not a whole number")
+    assert_one(problems, file="activities.csv", row=3, column="sessions", value="-1", rule_has="negative")
+
+
+# --------------------------------------------------------------------------------------------------
+# Allowed values
+
+
+def test_screening_allowed_values(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[0]["screening"] = "Cervical"
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    assert_one(problems_of(data, params), file="uptake.csv", row=2, column="screening", value="Cervical",
+               rule_has="breast, cervical, bowel")
+
+
+def test_ethnicity_allowed_values(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[5]["ethnicity"] = "Unknown"
+        return h, rows
+
+    edit(data / "comparison.csv", damage)
+    assert_one(problems_of(data, params), file="comparison.csv", row=7, column="ethnicity", value="Unknown",
+               rule_has="Not stated")
+
+
+@pytest.mark.parametrize("raw", ["0", "6", "1.0", "", "Q1"])
+def test_imd_quintile_1_to_5(dataset, raw):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[2]["imd_quintile"] = raw
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    assert_one(problems_of(data, params), file="uptake.csv", row=4, column="imd_quintile", value=raw,
+               rule_has="1 (most deprived) to 5")
+
+
+def test_activity_type_allowed_values(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[2]["activity_type"] = "workshop"
+        return h, rows
+
+    edit(data / "activities.csv", damage)
+    assert_one(problems_of(data, params), file="activities.csv", row=4, column="activity_type",
+               value="workshop", rule_has="awareness_session")
+
+
+def test_languages_list(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[0]["languages"] = "Arabic;;English"
+        return h, rows
+
+    edit(data / "activities.csv", damage)
+    assert_one(problems_of(data, params), file="activities.csv", row=2, column="languages",
+               value="Arabic;;English", rule_has="separated by ';'")
+
+
+@pytest.mark.parametrize("raw", ["Dec-23", "2023-13", "2023/12", "202312"])
+def test_period_format(dataset, raw):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[1]["period"] = raw
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    problems = problems_of(data, params)
+    assert_one(problems, file="uptake.csv", row=3, column="period", value=raw, rule_has="YYYY-MM")
+
+
+def test_blank_text_cells(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[0]["population"] = ""
+        rows[1]["partner_id"] = ""
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    problems = problems_of(data, params)
+    assert_one(problems, file="uptake.csv", row=2, column="population", rule_has="missing")
+    assert_one(problems, file="uptake.csv", row=3, column="partner_id", rule_has="missing")
+
+
+def test_one_population_label_per_partner_and_screening(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        rows[9]["population"] = "another label"
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=11, column="population",
+                   value="another label")
+    assert "more than one population label" in p.rule and "row 2" in p.rule
+
+
+# --------------------------------------------------------------------------------------------------
+# Keys and coverage
+
+
+def test_duplicate_key(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: (h, rows[:5] + [dict(rows[4])] + rows[5:]))
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=7, rule_has="duplicate row")
+    assert "row 6" in p.rule
+    assert p.value == "advocacy_project / cervical / 2024-01 / 1 / Asian"
+
+
+def test_duplicate_activity(dataset):
+    data, params = dataset
+    edit(data / "activities.csv", lambda h, rows: (h, rows + [dict(rows[0])]))
+    assert_one(problems_of(data, params), file="activities.csv", row=8, column="partner_id, activity_type",
+               rule_has="duplicate row")
+
+
+def test_unknown_partner_reported_once_with_first_row(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        for r in rows:
+            if r["partner_id"] == "vcck":
+                r["partner_id"] = "vckk"
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    first = row_index(read_rows(data / "uptake.csv")[1], partner_id="vckk") + 2
+    problems = problems_of(data, params)
+    p = assert_one(problems, file="uptake.csv", row=first, column="partner_id", value="vckk")
+    assert "not in programme.yaml" in p.rule and "32 rows" in p.rule
+    # ... and vcck, now without rows, is reported too
+    assert_one(problems, file="uptake.csv", row=None, column="partner_id", value="vcck", rule_has="no rows")
+
+
+def test_partner_without_rows(dataset):
+    data, params = dataset
+    edit(data / "activities.csv", lambda h, rows: (h, [r for r in rows if r["partner_id"] != "mosaic"]))
+    assert_one(problems_of(data, params), file="activities.csv", row=None, column="partner_id", value="mosaic",
+               rule_has="has no rows")
+
+
+def test_screening_in_focus_without_rows(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: (h, [r for r in rows
+                                                   if not (r["partner_id"] == "mosaic" and r["screening"] == "breast")]))
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=None, column="screening",
+                   value="mosaic / breast")
+    assert "screening_focus" in p.rule
+
+
+def test_screening_outside_focus(dataset):
+    data, params = dataset
+
+    def damage(h, rows):
+        extra = [{**r, "screening": "bowel"} for r in rows if r["partner_id"] == "vcck"]
+        return h, rows + extra
+
+    edit(data / "uptake.csv", damage)
+    first = len(uptake_rows()) + 2
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=first, column="screening",
+                   value="vcck / bowel")
+    assert "not in the screening_focus" in p.rule
+
+
+def test_gap_in_months_names_partner_screening_and_months(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: (h, [r for r in rows if not (
+        r["partner_id"] == "vcck" and r["period"] in ("2024-03", "2024-04"))]))
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=None, column="period", value="vcck / breast")
+    assert "2024-03, 2024-04" in p.rule and "2 months" in p.rule
+
+
+def test_gap_in_comparison(dataset):
+    data, params = dataset
+    edit(data / "comparison.csv", lambda h, rows: (h, [r for r in rows if not (
+        r["screening"] == "cervical" and r["period"] == "2024-02")]))
+    p = assert_one(problems_of(data, params), file="comparison.csv", row=None, column="period", value="cervical")
+    assert "2024-02" in p.rule
+
+
+def test_headline_period_missing(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: (h, [r for r in rows if r["period"] != "2024-07"]))
+    problems = problems_of(data, params)
+    p = assert_one(problems, file="uptake.csv", row=None, column="period", value="2024-07")
+    assert "period_after" in p.rule and "2023-12 to 2024-06" in p.rule
+    # the comparison population now covers more months than the partners: that is fine
+    assert not matching(problems, file="comparison.csv")
+
+
+def test_comparison_missing_screening_and_headline(dataset):
+    data, params = dataset
+    edit(data / "comparison.csv", lambda h, rows: (h, [r for r in rows if r["screening"] != "breast"
+                                                       and r["period"] != "2023-12"]))
+    problems = problems_of(data, params)
+    assert_one(problems, file="comparison.csv", row=None, column="screening", value="breast",
+               rule_has="comparison population")
+    assert_one(problems, file="comparison.csv", row=None, column="period", value="2023-12",
+               rule_has="period_before")
+
+
+def test_comparison_must_cover_the_partners_months(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: (h, [{**r, "period": "2023-11"} for r in rows
+                                                   if r["period"] == "2023-12"] + rows))
+    problems = problems_of(data, params)
+    p = assert_one(problems, file="comparison.csv", row=None, column="period", value="cervical")
+    assert "2023-11" in p.rule
+    assert_one(problems, file="comparison.csv", row=None, column="period", value="breast", rule_has="2023-11")
+    assert len(problems) == 2, problems
+
+
+def test_comparison_duplicate(dataset):
+    data, params = dataset
+    edit(data / "comparison.csv", lambda h, rows: (h, rows + [dict(rows[10])]))
+    assert_one(problems_of(data, params), file="comparison.csv", row=len(comparison_rows()) + 2,
+               rule_has="same screening x period x imd_quintile x ethnicity as row 12")
+
+
+# --------------------------------------------------------------------------------------------------
+# All problems at once
+
+
+def test_every_problem_in_every_file_reported_at_once(dataset):
+    data, params = dataset
+
+    def damage_uptake(h, rows):
+        rows[0]["eligible"] = "59.0%"
+        rows[1]["screening"] = "lung"
+        rows[2]["imd_quintile"] = "7"
+        rows = [r for r in rows if not (r["partner_id"] == "mosaic" and r["period"] == "2024-02")]
+        return h + ["extra"], [{**r, "extra": ""} for r in rows]
+
+    def damage_activities(h, rows):
+        rows[0]["activity_type"] = "gala"
+        return h, rows
+
+    edit(data / "uptake.csv", damage_uptake)
+    edit(data / "comparison.csv", lambda h, rows: (h, rows + [dict(rows[0])]))
+    edit(data / "activities.csv", damage_activities)
+    problems = problems_of(data, params)
+    assert_one(problems, file="uptake.csv", row=2, column="eligible", value="59.0%")
+    assert_one(problems, file="uptake.csv", row=3, column="screening", value="lung")
+    assert_one(problems, file="uptake.csv", row=4, column="imd_quintile", value="7")
+    assert_one(problems, file="uptake.csv", row=1, column="extra")
+    assert_one(problems, file="uptake.csv", column="period", value="mosaic / breast", rule_has="2024-02")
+    assert_one(problems, file="uptake.csv", column="period", value="mosaic / cervical", rule_has="2024-02")
+    assert_one(problems, file="comparison.csv", rule_has="duplicate row")
+    assert_one(problems, file="activities.csv", row=2, column="activity_type", value="gala")
+    assert len(problems) == 8, problems
+
+
+def test_broken_programme_still_checks_csv_structure(dataset):
+    data, params = dataset
+    path = params / "programme.yaml"
+    prog = yaml.safe_load(path.read_text(encoding="utf-8"))
+    prog["partners"][0]["grant_gbp"] = "lots"
+    path.write_text(yaml.safe_dump(prog, sort_keys=False), encoding="utf-8")
+
+    def damage(h, rows):
+        rows[0]["screened"] = "1,712"
+        rows[1]["partner_id"] = "nobody"  # cannot be judged without the partner list
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    problems = problems_of(data, params)
+    assert_one(problems, file="programme.yaml", column="partners[0].grant_gbp", value="lots")
+    assert_one(problems, file="uptake.csv", row=2, column="screened", value="1,712",
+               rule_has="thousands separator")
+    assert not matching(problems, value="nobody")
+
+
+def test_survey_problems_join_the_same_report(dataset, monkeypatch):
+    data, params = dataset
+    calls = []
+
+    def load_questions(params_dir, problems, programme=None):
+        calls.append(Path(params_dir))
+        assert programme is not None and programme.partner_ids == list(PARTNERS)
+        return {"q1": "scale"}
+
+    def validate_survey_file(path, questions, programme, problems):
+        calls.append(Path(path))
+        problems.add("survey.csv", 5, "wave", "later", "must be one of: pre, post, post_only")
+        return None
+
+    monkeypatch.setattr(inputs, "_survey_functions", lambda: (load_questions, validate_survey_file))
+
+    def damage(h, rows):
+        rows[0]["eligible"] = "x"
+        return h, rows
+
+    edit(data / "uptake.csv", damage)
+    problems = problems_of(data, params)
+    assert calls == [params, data / "survey.csv"]
+    assert_one(problems, file="survey.csv", row=5, column="wave", value="later")
+    assert_one(problems, file="uptake.csv", row=2, column="eligible", value="x")
+
+
+def test_survey_lookup_is_lazy_and_optional():
+    got = REAL_SURVEY_FUNCTIONS()
+    assert got is None or (len(got) == 2 and all(callable(f) for f in got))
+
+
+# --------------------------------------------------------------------------------------------------
+# The per-file functions
+
+
+def test_validate_functions_return_none_on_problems(dataset):
+    data, params = dataset
+    programme = load_programme(params)
+    problems = Collector()
+    assert validate_uptake(data / "uptake.csv", programme, problems) is not None
+    assert validate_comparison(data / "comparison.csv", problems) is not None
+    assert validate_activities(data / "activities.csv", programme, problems) is not None
+    assert not problems.problems
+    edit(data / "uptake.csv", lambda h, rows: (h, rows[1:]))  # removes one cell of 2023-12
+    edit(data / "comparison.csv", lambda h, rows: (h, rows + [dict(rows[0])]))
+    assert validate_uptake(data / "uptake.csv", programme, problems) is not None  # a missing cell is fine
+    assert validate_comparison(data / "comparison.csv", problems) is None
+    assert [p.file for p in problems.problems] == ["comparison.csv"]
+
+
+def test_not_utf8(dataset):
+    data, params = dataset
+    (data / "activities.csv").write_bytes("partner_id,activity_type\nvcck,caf\xe9\n".encode("latin-1"))
+    assert_one(problems_of(data, params), file="activities.csv", rule_has="not UTF-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregation and hashes
+
+
+def test_aggregate_uptake_and_comparison(dataset):
+    data, params = dataset
+    got = load_inputs(data, params)
+    agg = aggregate_uptake(got.uptake)
+    assert list(agg.columns) == ["partner_id", "population", "screening", "period", "eligible", "screened"]
+    assert len(agg) == 4 * len(MONTHS)
+    row = agg[(agg.partner_id == "vcck") & (agg.period == "2024-01")].iloc[0]
+    assert row.eligible == sum(40 + 5 * j + 1 for j in range(4))
+    assert row.screened == sum((40 + 5 * j + 1) // 2 for j in range(4))
+    assert row.population == "vcck proxy"
+    assert str(agg.eligible.dtype) == "int64"
+    comp = aggregate_comparison(got.comparison)
+    assert list(comp.columns) == ["population", "screening", "period", "eligible", "screened"]
+    assert len(comp) == 2 * len(MONTHS)
+    assert comp.eligible.sum() == got.comparison.eligible.sum()
+
+
+def test_input_hashes(dataset):
+    data, params = dataset
+    hashes = input_hashes(data, params)
+    assert list(hashes) == sorted(hashes)
+    assert list(hashes) == ["activities.csv", "comparison.csv", "programme.yaml", "uptake.csv"]
+    assert hashes["uptake.csv"] == hashlib.sha256((data / "uptake.csv").read_bytes()).hexdigest()
+    (data / "uptake.csv").write_text((data / "uptake.csv").read_text() + "\n")
+    assert input_hashes(data, params)["uptake.csv"] != hashes["uptake.csv"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The committed data
+
+
+def test_committed_synthetic_data_pass(monkeypatch):
+    monkeypatch.undo()  # use the real survey module when it exists
+    got = load_inputs(DATA, PARAMS)
+    assert set(got.uptake["partner_id"]) == set(got.programme.partner_ids)
+    assert got.uptake["period"].min() == "2023-01" and got.uptake["period"].max() == "2024-07"
+    hashes = input_hashes(DATA, PARAMS)
+    assert {"uptake.csv", "comparison.csv", "activities.csv", "programme.yaml"} <= set(hashes)
+
+
+def test_committed_data_copy_with_damage_lists_each_problem(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    header, rows = read_rows(data / "uptake.csv")
+    rows[100]["screened"] = str(int(rows[100]["eligible"]) + 1)
+    write_rows(data / "uptake.csv", header, rows)
+    problems = problems_of(data, PARAMS)
+    assert_one(problems, file="uptake.csv", row=102, column="screened")
+    assert all(p.file in ("uptake.csv",) for p in problems)
+    assert pd.read_csv(data / "uptake.csv").shape[0] == len(rows)
