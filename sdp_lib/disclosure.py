@@ -622,8 +622,8 @@ def _require_protected(obj: Any, what: str) -> ProtectedTable:
     return obj
 
 
-def _check_clean(protected: ProtectedTable, frame: pd.DataFrame) -> None:
-    findings = scan_for_disclosure(frame, protected.rule, count_columns=protected.count_columns)
+def _check_clean(protected: ProtectedTable, frame: pd.DataFrame, allow: Iterable[str] = ()) -> None:
+    findings = scan_for_disclosure(frame, protected.rule, count_columns=protected.count_columns, allow=allow)
     if findings:
         listed = "; ".join(str(f) for f in findings[:5])
         raise DisclosureError(f"table {protected.name!r} failed the final disclosure scan: {listed}")
@@ -647,36 +647,64 @@ def _atomic_write_csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_published(protected: ProtectedTable, path: str | os.PathLike) -> Path:
+def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow: Iterable[str] = ()) -> Path:
     """Write a protected table as CSV (atomically) with spreadsheet formulas neutralised.
 
     Raises NotProtectedError (a DisclosureError and a TypeError) for anything but a ProtectedTable, and
-    DisclosureError if the final scan still finds a small or unrounded count. The index is not written.
+    DisclosureError if the final scan still finds a small or unrounded count, in a count column or in
+    the text of another column ("27 of 30", "n = 6", "6 women"); `allow` lists phrases that are public
+    already (see `scan_for_disclosure`). The index is not written.
     """
     protected = _require_protected(protected, "write_published")
     frame = neutralise_frame(protected.data)
-    _check_clean(protected, frame)
+    _check_clean(protected, frame, allow)
     return _atomic_write_csv(frame, Path(path))
 
 
-def published_html(protected: ProtectedTable, **kwargs: Any) -> str:
-    """An escaped HTML table of a protected table (see `sdp_lib.safe_output.html_table`)."""
+def published_html(protected: ProtectedTable, *, allow: Iterable[str] = (), **kwargs: Any) -> str:
+    """An escaped HTML table of a protected table (keyword arguments go to `safe_output.html_table`).
+
+    Checked like `write_published` before rendering.
+    """
     protected = _require_protected(protected, "published_html")
     frame = protected.data
-    _check_clean(protected, frame)
+    _check_clean(protected, frame, allow)
     return html_table(frame, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------
 # Scanning published output
 
-#: Column names taken as counts of people when a scan is not told which columns are counts.
-COUNT_COLUMN_PATTERN = re.compile(
-    r"^(n|count|counts|number|numerator|denominator|eligible|screened|b|c)$"
-    r"|(^|_)(n|count|eligible|screened|numerator|denominator|favourable|answering|pairs|unpaired|people"
-    r"|respondents|participants|patients)(_|$)",
-    re.IGNORECASE,
+#: When a scan is not told which columns are counts, a column is taken as a count of people when its name
+#: (split at "_") starts with one of COUNT_FIRST_WORDS or ends with one of COUNT_LAST_WORDS, and has none
+#: of NOT_COUNT_WORDS: eligible_before, screened_after, n_answering, n_favourable, count, b, c are counts;
+#: pct_favourable, uptake_lower, additional_screened, n_items are not.
+COUNT_FIRST_WORDS = frozenset(
+    {"n", "count", "counts", "number", "eligible", "screened", "numerator", "denominator", "respondents",
+     "participants", "people", "patients", "residents"}
 )
+COUNT_LAST_WORDS = frozenset({"n", "count", "eligible", "screened", "numerator", "denominator", "respondents"})
+COUNT_EXACT = frozenset({"b", "c"})  # McNemar discordant pairs
+NOT_COUNT_WORDS = frozenset(
+    {"pct", "percent", "percentage", "rate", "uptake", "lower", "upper", "proportion", "prop", "ratio", "share",
+     "mean", "median", "sd", "additional", "expected", "estimated", "plausible", "per", "cost", "p", "pp",
+     "items", "indicators", "partners", "questions", "months", "weeks", "sessions", "languages", "tests",
+     "links", "rules", "points", "periods", "screenings", "domains", "themes", "consistent", "note", "label"}
+)
+
+
+def looks_like_count_column(name: Any) -> bool:
+    """True when a column name looks like a count of people (see COUNT_FIRST_WORDS)."""
+    if not isinstance(name, str):
+        return False
+    low = name.strip().lower()
+    if low in COUNT_EXACT:
+        return True
+    words = [w for w in re.split(r"[_\s]+", low) if w]
+    if not words or any(w in NOT_COUNT_WORDS for w in words):
+        return False
+    return words[0] in COUNT_FIRST_WORDS or words[-1] in COUNT_LAST_WORDS
+
 
 #: Words after "X of Y" / "n = X" that show the numbers are not people (not flagged).
 NOT_PEOPLE = (
@@ -740,9 +768,16 @@ def _count_problem(text: str, rule: DisclosureRule) -> str | None:
     return None
 
 
-def _scan_frame(df: pd.DataFrame, rule: DisclosureRule, count_columns: Iterable[str] | None, label: str) -> list[Finding]:
+def _scan_frame(
+    df: pd.DataFrame,
+    rule: DisclosureRule,
+    count_columns: Iterable[str] | None,
+    label: str,
+    allow: set[str] | None = None,
+    text_cells: bool = True,
+) -> list[Finding]:
     if count_columns is None:
-        cols = [c for c in df.columns if isinstance(c, str) and COUNT_COLUMN_PATTERN.search(c.strip())]
+        cols = [c for c in df.columns if looks_like_count_column(c)]
     else:
         wanted = set(count_columns)
         cols = [c for c in df.columns if c in wanted or (isinstance(c, str) and c.strip() in wanted)]
@@ -757,6 +792,13 @@ def _scan_frame(df: pd.DataFrame, rule: DisclosureRule, count_columns: Iterable[
             why = _count_problem(text, rule)
             if why:
                 findings.append(Finding(f"{label}column {c!r}, data row {i + 1}", text, why))
+    # numbers written inside text cells ("27 of 30 agreed", "n = 6") are checked as text
+    for c in df.columns if text_cells else ():
+        if c in cols:
+            continue
+        for i, v in enumerate(df[c].tolist()):
+            if isinstance(v, str) and v != rule.suppressed_symbol and re.search(r"\d", v):
+                findings += _scan_text(v, rule, allow or set(), f"{label}column {c!r}, data row {i + 1}, ")
     return findings
 
 
@@ -859,7 +901,8 @@ def scan_for_disclosure(
     - DataFrame / ProtectedTable / path to a .csv file: every cell of the count columns must be empty,
       the suppression symbol, 0 (when the rule keeps zeros) or a multiple of the rounding base at least
       `suppress_below`. `count_columns` names them; by default columns whose names look like counts
-      (`COUNT_COLUMN_PATTERN`: eligible_*, screened_*, n_*, count, ...).
+      (`looks_like_count_column`: eligible_*, screened_*, n_*, count, ...). Text cells of the other
+      columns are searched as text (below).
     - HTML or plain text (a string, or a path to another file): every table in the HTML is checked as
       above (by its header row), and the text is searched for "27 of 30", "27 out of 30", "27/30",
       "n = 6" and "6 people"/"6 women"/"6 screened"... in which a number is small or unrounded.
@@ -871,14 +914,14 @@ def scan_for_disclosure(
     allow_set = {" ".join(a.split()).lower() for a in allow}
     if isinstance(text_or_df, ProtectedTable):
         cols = count_columns if count_columns is not None else text_or_df.count_columns
-        return _scan_frame(text_or_df.data, rule, cols, f"{text_or_df.name}: ")
+        return _scan_frame(text_or_df.data, rule, cols, f"{text_or_df.name}: ", allow_set)
     if isinstance(text_or_df, pd.DataFrame):
-        return _scan_frame(text_or_df, rule, count_columns, "")
+        return _scan_frame(text_or_df, rule, count_columns, "", allow_set)
     if isinstance(text_or_df, os.PathLike):
         path = Path(text_or_df)
         if path.suffix.lower() == ".csv":
             df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            return _scan_frame(df, rule, count_columns, f"{path.name}: ")
+            return _scan_frame(df, rule, count_columns, f"{path.name}: ", allow_set)
         text = path.read_text(encoding="utf-8-sig")
         label = f"{path.name}: "
     elif isinstance(text_or_df, str):
@@ -892,7 +935,7 @@ def scan_for_disclosure(
         parser.feed(text)
         parser.close()
         for i, frame in enumerate(_tables_as_frames(parser.tables), start=1):
-            findings += _scan_frame(frame, rule, count_columns, f"{label}HTML table {i}, ")
+            findings += _scan_frame(frame, rule, count_columns, f"{label}HTML table {i}, ", allow_set, text_cells=False)
         plain = "".join(parser.text)
     else:
         plain = _html.unescape(text)

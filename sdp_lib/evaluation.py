@@ -7,16 +7,22 @@ copies to `outputs/published/tables/`. `run_reports` then executes the notebooks
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from . import paths, uptake
-from .inputs import Inputs, load_inputs
-from .outputs import atomic_write_text, write_table
+from . import __version__, inequality, paths, publish, survey, toc, uptake, value
+from .disclosure import load_rule
+from .inputs import Inputs, input_hashes, load_inputs
+from .outputs import atomic_write_text, write_json, write_table
+from .validation import Collector
 
 PUBLISHED_WSIC = Path("data") / "published" / "sdp_wsic_table.csv"
+RESTRICTED_TABLES = Path("restricted") / "tables"
+PUBLISHED_TABLES = Path("published") / "tables"
+FINGERPRINT = "_inputs.json"
 RESTRICTED_NOTE = (
     "RESTRICTED: these tables hold unsuppressed counts derived from NHS records. They must not leave the\n"
     "secure environment or be published. Published, disclosure-controlled copies are in ../published/.\n"
@@ -37,30 +43,137 @@ def published_table_path() -> Path:
 
 
 def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None = None) -> Results:
-    """Validate the inputs and compute every result table."""
+    """Validate the inputs and compute every result table (raises ValidationFailed on bad inputs)."""
     inputs = inputs or load_inputs(data_dir, params_dir)
     prog = inputs.programme
+    conf = prog.confidence
     res = Results(inputs)
+    t = res.tables
+    counts = uptake.series(inputs.uptake, inputs.comparison)
+    t["uptake_monthly"] = uptake.monthly_table(counts, conf)
     changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison)
-    res.tables["uptake_changes"] = changes
-    res.tables["uptake_pooled"] = uptake.pooled_changes(changes, prog.confidence)
+    t["uptake_changes"] = changes
+    t["uptake_pooled"] = uptake.pooled_changes(changes, conf)
+    t["inequality"] = inequality_table(inputs, prog.period_after, conf)
     pub = published_table_path()
     if pub.is_file():
-        res.tables["published_reconciliation"] = uptake.published_reconciliation(
-            uptake.load_published(pub), inputs.uptake)
+        t["published_reconciliation"] = uptake.published_reconciliation(uptake.load_published(pub), inputs.uptake)
+
+    problems = Collector()
+    codebook = survey.load_codebook(params_dir, problems)
+    question_ids = [q.id for q in inputs.questions.questions] if inputs.questions is not None else None
+    theory = toc.load_toc(params_dir, problems, question_ids)
+    problems.raise_if_any()
+    items = paired = None
+    if inputs.survey is not None and inputs.questions is not None:
+        items = survey.item_summary(inputs.survey, inputs.questions, conf)
+        paired = survey.paired_tests(inputs.survey, inputs.questions)
+        t["survey_items"] = items
+        t["survey_paired"] = paired
+        t["survey_domains"] = survey.domain_changes(inputs.survey, inputs.questions)
+        if codebook is not None:
+            t["survey_themes"] = survey.code_themes(inputs.survey, inputs.questions, codebook)
+    metrics = toc.metrics_long(prog, changes, items, paired, inputs.activities)
+    indicators = toc.indicator_results(theory, metrics)
+    t["toc_metrics"] = metrics
+    t["toc_indicators"] = indicators
+    t["toc_links"] = toc.link_evidence(theory, indicators)
+    t["value_for_money"] = value.value_for_money(prog, inputs.activities, changes)
     return res
 
 
+def inequality_table(inputs: Inputs, period: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Slope and relative index of inequality across IMD quintiles at `period`, per screening.
+
+    Two populations: the comparison population (bi-borough residents outside the proxy populations) and
+    all proxy populations together. Needs the `imd_quintile` breakdown; empty when the data lack it.
+    """
+    frames = []
+    for label, df in (("comparison population", inputs.comparison), ("all proxy populations", inputs.uptake)):
+        if df is None or "imd_quintile" not in df.columns or df["imd_quintile"].isna().all():
+            continue
+        sel = df[df["period"] == period].copy()
+        sel["imd_quintile"] = sel["imd_quintile"].astype(int)
+        out = inequality.sii_by_imd(sel, "screened", "eligible", "imd_quintile", by=["screening"],
+                                    confidence=confidence, multiplier=100)
+        out.insert(0, "population", label)
+        out.insert(2, "period", period)
+        frames.append(out)
+    if not frames:
+        return pd.DataFrame()
+    keep = ["population", "screening", "period", "sii", "sii_lower", "sii_upper", "rii", "rii_lower",
+            "rii_upper", "repetitions", "seed", "note"]
+    table = pd.concat(frames, ignore_index=True)
+    return table[[c for c in keep if c in table.columns]]
+
+
+def tables_fingerprint(data_dir: str | Path, params_dir: str | Path) -> dict[str, str]:
+    """What the result tables depend on: every input file's sha256 and the library version."""
+    return {"library": __version__, **{f"input:{k}": v for k, v in input_hashes(data_dir, params_dir).items()}}
+
+
 def build_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path) -> list[Path]:
-    """Write every result table; returns the paths written. Raises ValidationFailed on bad inputs."""
+    """Compute and write every result table; returns the paths written.
+
+    Unsuppressed tables go to `restricted/tables/` (with a RESTRICTED notice), protected copies to
+    `published/tables/`, every suppression to `disclosure_log.csv`. Bad inputs raise ValidationFailed
+    before anything is written; each file is written atomically.
+    """
+    rule = load_rule(params_dir)
     res = evaluate(data_dir, params_dir)
     out = Path(output_dir)
-    restricted = out / "restricted" / "tables"
-    written = []
-    for name, df in sorted(res.tables.items()):
-        written.append(write_table(df, restricted / f"{name}.csv"))
+    restricted = out / RESTRICTED_TABLES
+    written = [write_table(df, restricted / f"{name}.csv") for name, df in sorted(res.tables.items())]
     atomic_write_text(out / "restricted" / "README.txt", RESTRICTED_NOTE)
+    published, log = publish.publish_tables(res.tables, out / PUBLISHED_TABLES, rule,
+                                           confidence=res.inputs.programme.confidence)
+    written += published
+    written.append(publish.write_disclosure_log(log, out / "disclosure_log.csv"))
+    write_json(tables_fingerprint(data_dir, params_dir), restricted / FINGERPRINT)
     return written
+
+
+def load_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The restricted result tables, rebuilt first when missing or made from other inputs.
+
+    Notebooks call this: `sdp-eval run` builds the tables once before running them, and a notebook
+    opened on its own in JupyterLab builds them itself.
+    """
+    restricted = Path(output_dir) / RESTRICTED_TABLES
+    stamp = restricted / FINGERPRINT
+    current = tables_fingerprint(data_dir, params_dir)
+    if not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != current:
+        build_tables(data_dir, params_dir, output_dir)
+    tables = {}
+    for path in sorted(restricted.glob("*.csv")):
+        tables[path.stem] = pd.read_csv(path, keep_default_na=True, dtype={"period": str, "period_before": str,
+                                                                          "period_after": str, "first": str,
+                                                                          "last": str})
+    return tables
+
+
+def load_activities(data_dir: str | Path) -> pd.DataFrame:
+    """The activities file (already validated by the run that built the tables)."""
+    path = Path(data_dir) / "activities.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["partner_id", "activity_type", "sessions", "participants", "languages"])
+    return pd.read_csv(path, dtype={"languages": str}, keep_default_na=False, encoding="utf-8-sig")
+
+
+def question_texts(params_dir: str | Path) -> dict[str, str]:
+    """Survey question id -> question text, for labelling tables."""
+    problems = Collector()
+    questions = survey.load_questions(params_dir, problems)
+    problems.raise_if_any()
+    return {q.id: q.text for q in questions.questions} if questions is not None else {}
+
+
+def load_theory(params_dir: str | Path) -> "toc.TheoryOfChange":
+    """The validated theory of change."""
+    problems = Collector()
+    theory = toc.load_toc(params_dir, problems)
+    problems.raise_if_any()
+    return theory
 
 
 def run_reports(data_dir, params_dir, output_dir, partners=None, jobs=None, resume=False) -> int:

@@ -2,12 +2,15 @@
 
 Every report figure should be drawn after `set_style()` and saved with `save_figure`, which strips the
 metadata that would change from run to run (software version, creation date), so that the same inputs
-give the same bytes. The diagram is pure matplotlib (no graphviz binary).
+give the same bytes. The diagram is pure matplotlib (no graphviz binary). Figures are built with
+`matplotlib.figure.Figure` rather than pyplot, so they need no backend and are never left open in
+pyplot's figure list; in a notebook, make the figure the cell's last value (or `display(fig)`).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 import textwrap
@@ -15,14 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still wins
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 #: rcParams applied by `set_style`: fixed fonts and sizes, 100 dpi, a fixed SVG hash salt.
 STYLE: dict[str, Any] = {
@@ -200,6 +200,125 @@ def toc_diagram(toc: Any, link_evidence: pd.DataFrame | None = None, title: str 
     return fig
 
 
-def close(fig: Figure) -> None:
-    """Release a figure made with pyplot (figures from `toc_diagram` are not registered with pyplot)."""
-    plt.close(fig)
+# --------------------------------------------------------------------------------------------------
+# Uptake figures (drawn from disclosure-controlled data: suppressed points are simply not drawn)
+
+
+def _numeric(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce")
+
+
+def uptake_series(data: pd.DataFrame, partner_id: str, partner_name: str, screenings: list[str],
+                  programme_start: str, confidence: float = 0.95, suppressed: str = "*") -> Figure:
+    """Monthly uptake for one partner with its Wilson interval band, the comparison population's uptake,
+    and the programme start marked; one panel per screening. Suppressed months are left out (gaps)."""
+    set_style()
+    n = max(len(screenings), 1)
+    fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
+    axes = [fig.add_subplot(n, 1, i + 1) for i in range(n)]
+    lvl = f"{round(confidence * 100, 1):g}%"
+    for ax, scr in zip(axes, screenings):
+        for pid, colour, label in ((partner_id, "#1f77b4", partner_name), ("comparison", "#7f7f7f", "comparison population")):
+            sel = data[(data["partner_id"] == pid) & (data["screening"] == scr)].sort_values("period")
+            if sel.empty:
+                continue
+            x = pd.PeriodIndex(sel["period"], freq="M").to_timestamp()
+            y = 100 * _numeric(sel["uptake"])
+            ax.plot(x, y, marker="o" if pid != "comparison" else None, markersize=3.5, color=colour, label=label,
+                    linewidth=1.8 if pid != "comparison" else 1.4, linestyle="-" if pid != "comparison" else "--")
+            if pid != "comparison":
+                ax.fill_between(x, 100 * _numeric(sel["uptake_lower"]), 100 * _numeric(sel["uptake_upper"]),
+                                color=colour, alpha=0.18, linewidth=0, label=f"{lvl} Wilson interval")
+        start = pd.Period(programme_start, freq="M").to_timestamp()
+        ax.axvline(start, color="#d62728", linewidth=1.2, linestyle=":")
+        ax.text(start, ax.get_ylim()[1], " programme start", color="#d62728", va="top", fontsize=8.5)
+        ax.set_title(f"{scr.capitalize()} screening", loc="left")
+        ax.set_ylabel("uptake (%)")
+        ax.legend(loc="lower left", frameon=False, ncol=3, fontsize=8)
+    fig.suptitle(f"Monthly uptake (WSIC coverage measure): {partner_name}", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float = 0.95,
+                suppressed: str = "*") -> Figure:
+    """Per-partner change in uptake (pp) with intervals, grouped by screening, with the random-effects pooled
+    estimate (diamond) and its prediction interval. Suppressed rows are listed but not drawn."""
+    set_style()
+    rows: list[tuple[str, float, float, float, str]] = []
+    for scr in ("breast", "cervical", "bowel"):
+        sel = changes[changes["screening"] == scr]
+        if sel.empty:
+            continue
+        rows.append((f"{scr.capitalize()} screening", math.nan, math.nan, math.nan, "header"))
+        for r in sel.itertuples():
+            vals = [r.diff_pp, r.diff_lower_pp, r.diff_upper_pp]
+            if any(isinstance(v, str) for v in vals):
+                rows.append((f"  {r.partner_name} (suppressed)", math.nan, math.nan, math.nan, "row"))
+            else:
+                rows.append((f"  {r.partner_name}", float(vals[0]), float(vals[1]), float(vals[2]), "row"))
+        pr = pooled[pooled["screening"] == scr]
+        if not pr.empty:
+            p = pr.iloc[0]
+            rows.append((f"  Pooled (random effects), I² {100 * p['i2']:.0f}%", p["estimate_pp"], p["lower_pp"],
+                         p["upper_pp"], "pooled"))
+            rows.append(("  prediction interval", p["estimate_pp"], p["pi_lower_pp"], p["pi_upper_pp"], "pi"))
+    fig = Figure(figsize=(10.0, 0.28 * len(rows) + 1.4), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (label, est, lo, hi, kind) in enumerate(rows):
+        y = len(rows) - i
+        if kind == "row" and not math.isnan(est):
+            ax.plot([lo, hi], [y, y], color="#1f77b4", linewidth=1.4)
+            ax.plot([est], [y], marker="s", color="#1f77b4", markersize=5)
+        elif kind == "pooled":
+            ax.fill([lo, est, hi, est], [y, y + 0.3, y, y - 0.3], color="#d62728")
+        elif kind == "pi" and not (math.isnan(lo) or math.isnan(hi)):
+            ax.plot([lo, hi], [y, y], color="#d62728", linewidth=1.0, linestyle="--")
+    ax.set_yticks(range(len(rows), 0, -1))
+    ax.set_yticklabels([r[0] for r in rows], fontsize=8.5)
+    for tick, r in zip(ax.get_yticklabels(), rows):
+        if r[4] == "header":
+            tick.set_fontweight("bold")
+    ax.axvline(0, color="black", linewidth=0.8)
+    lvl = f"{round(confidence * 100, 1):g}%"
+    ax.set_xlabel(f"change in uptake, percentage points ({lvl} CI)")
+    ax.set_title("Change in uptake by partner, with the pooled estimate", loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def funnel_plot(data: pd.DataFrame, suppressed: str = "*") -> Figure:
+    """Uptake against eligible population with PHE funnel limits (95% and 99.8%) around the pooled average,
+    one panel per screening. Points come from disclosure-controlled data (rounded eligible counts)."""
+    from .stats import funnel_limits
+
+    set_style()
+    screenings = [s for s in ("breast", "cervical", "bowel") if s in set(data["screening"])]
+    fig = Figure(figsize=(10.0, 3.4 * max(len(screenings), 1)), dpi=100)
+    colours = {"High (0.001)": "#1a9850", "High (0.025)": "#91cf60", "Not significant": "#4d4d4d",
+               "Low (0.025)": "#fc8d59", "Low (0.001)": "#d73027"}
+    for i, scr in enumerate(screenings):
+        ax = fig.add_subplot(len(screenings), 1, i + 1)
+        sel = data[data["screening"] == scr]
+        p0 = float(sel["pooled_average"].iloc[0])
+        eligible = _numeric(sel["eligible"])
+        nmax = max(float(eligible.max(skipna=True) or 10) * 1.1, 20.0)
+        grid = np.linspace(5, nmax, 200)
+        for conf, style in ((0.95, "--"), (0.998, ":")):
+            lo, hi = funnel_limits(p0, grid, conf)
+            ax.plot(grid, 100 * np.asarray(lo), color="#7f7f7f", linestyle=style, linewidth=1,
+                    label=f"{conf * 100:g}% limits")
+            ax.plot(grid, 100 * np.asarray(hi), color="#7f7f7f", linestyle=style, linewidth=1)
+        ax.axhline(100 * p0, color="black", linewidth=0.8, label="pooled average")
+        for r in sel.itertuples():
+            if isinstance(r.uptake, str) or isinstance(r.eligible, str) and not str(r.eligible).isdigit():
+                continue
+            ax.scatter([float(r.eligible)], [100 * float(r.uptake)], color=colours.get(str(r.significance), "#4d4d4d"),
+                       s=22, zorder=3)
+        ax.set_title(f"{scr.capitalize()} screening", loc="left")
+        ax.set_xlabel("eligible population (rounded)")
+        ax.set_ylabel("uptake (%)")
+        ax.legend(loc="lower right", frameon=False, fontsize=8)
+    fig.suptitle("Funnel plot: uptake after the programme against population size (PHE method)", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig

@@ -201,13 +201,15 @@ def sii(values: Any = None, population: Any = None, lower: Any = None, upper: An
         # slope varies; the line pivots about the fitted value at the population-weighted mean rank
         # (0.5), and the SII/RII of each simulated slope are taken between ranks 0 and 1.
         slopes = (draws * sqrt_a) @ solver[1]
-        mid = beta0 + beta1 * float(np.sum(a * b))
-        sim_s, sim_r, _ = _sii_rii(mid - slopes / 2, slopes, value_type, transform, multiplier)
+        mean_rank = float(np.sum(a * b))  # always 0.5 for midpoint ranks
+        mid = beta0 + beta1 * mean_rank
+        sim_s, sim_r, _ = _sii_rii(mid - slopes * mean_rank, slopes, value_type, transform, multiplier)
     cv = confidence + (1 - confidence) / 2
     pos_lower = max(1, int(round(repetitions * (1 - cv))))
     pos_upper = min(repetitions, int(round(repetitions * cv)))
-    sim_s = np.sort(sim_s)
-    sim_r = np.sort(sim_r)
+    kth = [pos_lower - 1, pos_upper - 1]  # only these order statistics are needed
+    sim_s = np.partition(sim_s, kth)
+    sim_r = np.partition(sim_r, kth)
     return SiiResult(
         sii=float(s), sii_lower=float(sim_s[pos_lower - 1]), sii_upper=float(sim_s[pos_upper - 1]),
         rii=float(r), rii_lower=float(sim_r[pos_lower - 1]), rii_upper=float(sim_r[pos_upper - 1]),

@@ -220,7 +220,13 @@ COMMON_WORDS = frozenset(
     january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday
     london westminster kensington chelsea paddington notting hill england uk britain
-    age concern mosaic screen detect protect sir madam all team everyone
+    age concern mosaic screen detect protect sir madam all team everyone groundswell advocacy vcck fawa
+    boots superdrug asda tesco
+    important necessary essential useful helpful unhelpful clear unclear easy difficult hard simple quick
+    slow wonderful amazing excellent brilliant fantastic lovely nice kind friendly rude polite patient
+    maybe perhaps probably definitely certainly actually honestly basically finally hopefully
+    fasting praying ramadan eid christmas easter diwali passover vaisakhi lent
+    breastfeeding menopausal postmenopausal housebound homeless
     """.split()
 )
 

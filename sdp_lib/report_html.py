@@ -452,39 +452,72 @@ class BrowserCheck:
     images: int = 0
     broken_images: list[str] = field(default_factory=list)      # src (first 60 chars) of unloaded images
     tables: int = 0
+    dialogs: list[str] = field(default_factory=list)            # alert/confirm/prompt: a script ran
+    text: str = ""                                               # the page's visible text
 
     @property
     def ok(self) -> bool:
-        """No console or page errors, no network request, every image loaded."""
-        return not (self.console_errors or self.page_errors or self.network_requests or self.broken_images)
+        """No console or page errors, no network request, no dialog, every image loaded."""
+        return not (self.console_errors or self.page_errors or self.network_requests or self.broken_images
+                    or self.dialogs)
 
     def problems(self) -> list[str]:
         return ([f"console error: {m}" for m in self.console_errors]
                 + [f"page error: {m}" for m in self.page_errors]
                 + [f"network request: {u}" for u in self.network_requests]
-                + [f"image did not load: {s}" for s in self.broken_images])
+                + [f"image did not load: {s}" for s in self.broken_images]
+                + [f"dialog opened: {m}" for m in self.dialogs])
 
 
 def chromium_available(executable: str = CHROMIUM) -> bool:
     return Path(executable).is_file() and os.access(executable, os.X_OK)
 
 
-def check_in_browser(html_path: str | os.PathLike[str], screenshot_path: str | os.PathLike[str] | None = None,
-                     *, executable_path: str = CHROMIUM, timeout_ms: int = 30_000,
-                     width: int = 1280, height: int = 900) -> BrowserCheck:
-    """Open a local HTML file in headless Chromium and report what it saw.
+class Browser:
+    """One headless Chromium for several page checks (starting it is the slow part).
 
-    Every http(s) request is blocked and recorded (a self-contained report makes none). The screenshot
-    (full page, PNG) is written atomically to `screenshot_path` when given.
+        with Browser() as browser:
+            check = browser.check("outputs/index.html", "outputs/screenshots/index.png")
     """
-    from playwright.sync_api import sync_playwright
 
-    page_path = Path(html_path).resolve()
-    result = BrowserCheck(path=page_path, screenshot=Path(screenshot_path) if screenshot_path else None)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable_path, headless=True, args=list(CHROMIUM_ARGS))
+    def __init__(self, executable_path: str = CHROMIUM, *, timeout_ms: int = 30_000,
+                 width: int = 1280, height: int = 900):
+        self.executable_path = executable_path
+        self.timeout_ms = timeout_ms
+        self.viewport = {"width": width, "height": height}
+        self._pw = None
+        self._browser = None
+
+    def __enter__(self) -> "Browser":
+        from playwright.sync_api import sync_playwright
+
+        self._pw = sync_playwright().start()
         try:
-            context = browser.new_context(viewport={"width": width, "height": height}, offline=True)
+            self._browser = self._pw.chromium.launch(executable_path=self.executable_path, headless=True,
+                                                     args=list(CHROMIUM_ARGS))
+        except BaseException:
+            self._pw.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        finally:
+            if self._pw is not None:
+                self._pw.stop()
+            self._browser = self._pw = None
+
+    def check(self, html_path: str | os.PathLike[str],
+              screenshot_path: str | os.PathLike[str] | None = None) -> BrowserCheck:
+        """Open a local HTML file and report what the browser saw (see `check_in_browser`)."""
+        if self._browser is None:
+            raise RuntimeError("use Browser as a context manager: with Browser() as b: b.check(...)")
+        page_path = Path(html_path).resolve()
+        result = BrowserCheck(path=page_path, screenshot=Path(screenshot_path) if screenshot_path else None)
+        context = self._browser.new_context(viewport=self.viewport, offline=True)
+        try:
             page = context.new_page()
 
             def on_console(msg) -> None:
@@ -499,10 +532,15 @@ def check_in_browser(html_path: str | os.PathLike[str], screenshot_path: str | o
                     result.network_requests.append(url)
                     route.abort()
 
+            def on_dialog(dialog) -> None:
+                result.dialogs.append(dialog.message)
+                dialog.dismiss()
+
             page.on("console", on_console)
+            page.on("dialog", on_dialog)
             page.on("pageerror", lambda exc: result.page_errors.append(str(exc)))
             page.route("**/*", on_route)
-            page.goto(page_path.as_uri(), wait_until="load", timeout=timeout_ms)
+            page.goto(page_path.as_uri(), wait_until="load", timeout=self.timeout_ms)
             result.title = page.title()
             images = page.evaluate(
                 "() => Array.from(document.images).map(i => [i.complete && i.naturalWidth > 0,"
@@ -511,10 +549,24 @@ def check_in_browser(html_path: str | os.PathLike[str], screenshot_path: str | o
             result.images = len(images)
             result.broken_images = [src for loaded, src in images if not loaded]
             result.tables = int(page.evaluate("() => document.querySelectorAll('table').length"))
+            result.text = page.inner_text("body")
             if screenshot_path is not None:
                 png = page.screenshot(full_page=True, type="png")
                 atomic_write_bytes(screenshot_path, png)
-            context.close()
         finally:
-            browser.close()
-    return result
+            context.close()
+        return result
+
+
+def check_in_browser(html_path: str | os.PathLike[str], screenshot_path: str | os.PathLike[str] | None = None,
+                     *, executable_path: str = CHROMIUM, timeout_ms: int = 30_000,
+                     width: int = 1280, height: int = 900) -> BrowserCheck:
+    """Open a local HTML file in headless Chromium and report what it saw.
+
+    Console errors, uncaught page errors, dialogs, unloaded images (`naturalWidth` 0) and every
+    http(s) request (blocked: a self-contained report makes none) are recorded, with the number of
+    `<table>` elements and the visible text. A full-page PNG screenshot is written atomically to
+    `screenshot_path` when given. Use `Browser` to check several pages with one browser.
+    """
+    with Browser(executable_path, timeout_ms=timeout_ms, width=width, height=height) as browser:
+        return browser.check(html_path, screenshot_path)

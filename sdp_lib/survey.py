@@ -394,6 +394,16 @@ class Codebook(_Strict):
 # Loading parameters
 
 
+def _programme_if_valid(params_dir: str | Path) -> Programme | None:
+    """programme.yaml from the same folder when it loads cleanly (its own problems are reported elsewhere)."""
+    from .params import load_programme
+
+    try:
+        return load_programme(params_dir)
+    except ValidationFailed:
+        return None
+
+
 def load_questions(
     params_dir: str | Path, problems: Collector, programme: Programme | None = None
 ) -> Questions | None:
@@ -402,11 +412,13 @@ def load_questions(
     Reported: YAML syntax errors (with line), unknown keys, wrong types, ids not matching [a-z0-9_]+,
     duplicate question or scale ids, favourable answers outside the question type's scale (or listing
     dont_know/unsure), reverse-coding inconsistent with the favourable answers, scale items that are not
-    likert5 questions, a scale's score_range that does not match its item count and, when `programme`
-    is given, partner ids unknown to programme.yaml.
+    likert5 questions, a scale's score_range that does not match its item count, and partner ids
+    unknown to programme.yaml (`programme`, or else programme.yaml in `params_dir` if it loads cleanly).
     """
     path = Path(params_dir) / QUESTIONS_FILE
     start = len(problems.problems)
+    if programme is None:
+        programme = _programme_if_valid(params_dir)
     data = load_yaml(path, problems)
     if len(problems.problems) > start:
         return None
@@ -591,14 +603,23 @@ def empty_survey(questions: Questions) -> pd.DataFrame:
     return _typed(header, questions)
 
 
+def _cell_text(v: Any) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))  # 4.0 from a numeric read_csv column is the code "4"
+    return str(v).strip()
+
+
 def typed_survey(raw: pd.DataFrame, questions: Questions) -> pd.DataFrame:
-    """Type an already-checked raw frame (text cells, "" = blank), e.g. from `survey_synthetic`.
+    """Type an already-checked raw frame (text cells, "" or missing = blank), e.g. from `survey_synthetic`.
 
     No checking is done: use `validate_survey_file` for user input.
     """
     df = raw.copy()
     for c in df.columns:
-        df[c] = df[c].fillna("").astype(str)
+        if c != "_row":
+            df[c] = [_cell_text(v) for v in df[c].tolist()]
     if "_row" not in df.columns:
         df["_row"] = np.arange(2, len(df) + 2)
     return _typed(df, questions)

@@ -18,8 +18,8 @@ samples, are an approximation: every sentence says so.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,15 @@ def monthly_uptake(
     return sel.reset_index(drop=True)
 
 
+def monthly_table(counts: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Every partner's (and the comparison population's) monthly uptake with Wilson intervals."""
+    out = counts.copy()
+    out["uptake"] = out["screened"] / out["eligible"].where(out["eligible"] > 0)
+    lower, upper = stats.wilson_ci(out["screened"].to_numpy(), out["eligible"].to_numpy(), confidence)
+    out["uptake_lower"], out["uptake_upper"] = lower, upper
+    return out
+
+
 def _at(counts: pd.DataFrame, partner_id: str, screening: str, period: str) -> tuple[int, int]:
     row = counts[
         (counts["partner_id"] == partner_id) & (counts["screening"] == screening) & (counts["period"] == period)
@@ -94,10 +103,12 @@ def change_sentence(
     did_upper_pp: float | None,
     confidence: float,
     alpha: float = 0.05,
+    count: Callable[[int], str] = str,
 ) -> str:
     """A plain-English sentence about one change that never calls a non-significant change an increase.
 
-    Significance is judged on the Holm-adjusted p-value; the interval shown is unadjusted.
+    Significance is judged on the Holm-adjusted p-value; the interval shown is unadjusted. `count`
+    formats a count of people (published sentences pass the disclosure rule's rounding).
     """
     (x1, n1), (x2, n2) = before, after
     lvl = f"{round(confidence * 100, 1):g}%"
@@ -105,8 +116,8 @@ def change_sentence(
         return f"{name}, {screening} screening: no eligible people in one of the periods, so no change can be estimated."
     p1, p2 = 100 * x1 / n1, 100 * x2 / n2
     base = (
-        f"{name}, {screening} screening: uptake went from {p1:.1f}% ({x1} of {n1}) in {periods[0]} "
-        f"to {p2:.1f}% ({x2} of {n2}) in {periods[1]}, a change of {_fmt_pp(diff_pp)} "
+        f"{name}, {screening} screening: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
+        f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {_fmt_pp(diff_pp)} "
         f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f})."
     )
     if np.isfinite(p_adjusted) and p_adjusted < alpha:
@@ -165,16 +176,22 @@ def uptake_changes(
         return out
     out["p_holm"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="holm")
     out["p_bh"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="fdr_bh")
-    out["sentence"] = [
-        change_sentence(
-            r.partner_name, r.screening, (r.screened_before, r.eligible_before),
-            (r.screened_after, r.eligible_after), (pb, pa), r.diff_pp, r.diff_lower_pp, r.diff_upper_pp,
-            r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, conf,
-        )
-        for r in out.itertuples()
-    ]
+    out["sentence"] = sentences(out, conf)
     cols = [c for c in CHANGE_COLUMNS if c in out.columns]
     return out[cols]
+
+
+def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], str] = str) -> list[str]:
+    """`change_sentence` for every row of an `uptake_changes` table."""
+    return [
+        change_sentence(
+            r.partner_name, r.screening, (int(r.screened_before), int(r.eligible_before)),
+            (int(r.screened_after), int(r.eligible_after)), (r.period_before, r.period_after), r.diff_pp,
+            r.diff_lower_pp, r.diff_upper_pp, r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, confidence,
+            count=count,
+        )
+        for r in changes.itertuples()
+    ]
 
 
 CHANGE_COLUMNS = [

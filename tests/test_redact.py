@@ -125,7 +125,7 @@ mixed_text = st.lists(text_parts, max_size=12).flatmap(
         lambda seps: "".join(p + s for p, s in zip(parts, seps))
     )
 )
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST

@@ -24,7 +24,7 @@ from sdp_lib import stats as S
 PHE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "phe"
 needs_phe = pytest.mark.skipif(not PHE_DIR.is_dir(), reason=f"PHE reference folder not found at {PHE_DIR}")
 
-HYP = settings(max_examples=100, deadline=None)
+HYP = settings(max_examples=60, deadline=None)
 Z95 = 1.959963984540054  # qnorm(0.975)
 
 

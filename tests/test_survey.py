@@ -243,6 +243,23 @@ def test_scale_scores_sum_reverse_and_dont_know():
     assert math.isnan(s[("C", "strict")]) and math.isnan(s[("C", "dk3")])
 
 
+def test_commented_scales_example_in_survey_yaml_is_valid(tmp_path):
+    """Uncommenting the MAKS/RIBS example of params/survey.yaml (with placeholder items) must load."""
+    lines = (PARAMS / "survey.yaml").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "# scales:")
+    block = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines[start:]]
+    example = yaml.safe_load("\n".join(block))
+    items = [i for s in example["scales"] for i in s["items"]]
+    placeholder = [{"id": i, "text": f"{i} (licensed wording, not stored)", "domain": "knowledge",
+                    "type": "likert5", "favourable": [4, 5]} for i in items]
+    q, problems = _load_q(tmp_path, placeholder, scales=example["scales"])
+    assert problems == [] and [s.id for s in q.scales] == ["maks_total", "ribs_intended_behaviour"]
+    row = {"partner_id": "mosaic", "respondent_id": "A", "wave": "post_only", **{i: "4" for i in items}}
+    row["rbs_05"] = "dont_know"
+    sc = scale_scores(frame([row], q), q).set_index("scale")["score"]
+    assert sc["maks_total"] == 24 and sc["ribs_intended_behaviour"] == 4 + 4 + 4 + 3
+
+
 @pytest.mark.parametrize(
     "themes, phrase",
     [
@@ -631,12 +648,12 @@ def test_mcnemar_exact_small_example():
 
 
 def test_mcnemar_chi_square_agresti_table():
-    # Agresti (2002, Categorical Data Analysis, table 10.1): presidential approval, 1600 people, survey 1
-    # (rows) x survey 2 (columns): 794 approve/approve, 150 approve/disapprove, 86 disapprove/approve,
-    # 570 disapprove/disapprove. b = 150, c = 86, b + c = 236 >= 25 -> chi-square.
+    # Agresti (1990, Categorical Data Analysis, p. 350; the example of R's ?mcnemar.test): approval of the
+    # President in two surveys a month apart, 1600 people: 794 approve/approve, 150 approve/disapprove,
+    # 86 disapprove/approve, 570 disapprove/disapprove. b = 150, c = 86, b + c = 236 >= 25 -> chi-square.
     # Without continuity correction (Agresti's z^2): (150 - 86)^2 / 236 = 4096 / 236 = 17.356.
     # With continuity correction (what the suite reports): (|150 - 86| - 1)^2 / 236 = 3969 / 236 = 16.8178;
-    # p = P(chi2_1 > 16.8178) = erfc(sqrt(16.8178 / 2)) = 4.11e-5.
+    # p = P(chi2_1 > 16.8178) = erfc(sqrt(16.8178 / 2)) = 4.115e-5 (R's mcnemar.test(Performance) default).
     assert (150 - 86) ** 2 / 236 == pytest.approx(17.356, abs=5e-4)
     pairs = [("yes", "yes")] * 794 + [("yes", "no")] * 150 + [("no", "yes")] * 86 + [("no", "no")] * 570
     res = paired_tests(frame(_pairs_rows("vcck", "kn", pairs), SMALL_Q), SMALL_Q)
@@ -780,6 +797,15 @@ def test_code_themes_counts():
     assert t.loc[(ALL, "fear"), "n_comments"] == 4
     assert t.loc[(ALL, "practical_barriers"), "pct"] == pytest.approx(0.25)
     assert list(dict.fromkeys(th.partner_id)) == ["fawa", "mosaic", ALL]
+
+
+def test_comments_are_redacted_before_matching():
+    pytest.importorskip("sdp_lib.redact")
+    # "Trust" here is part of a name: once redacted it must not count as trust in staff
+    rows = [{"partner_id": "vcck", "respondent_id": "R1", "wave": "post_only", "c": "My name is Joy Trust and I was fine."}]
+    th = code_themes(frame(rows, SMALL_Q), SMALL_Q, CODEBOOK).set_index(["partner_id", "theme"])
+    assert th.loc[("vcck", "trust_in_staff"), "n_mentioning"] == 0
+    assert th.loc[("vcck", "trust_in_staff"), "n_comments"] == 1
 
 
 def _all_cells(tables: dict[str, pd.DataFrame]) -> list[str]:
