@@ -181,6 +181,27 @@ def run_reports(data_dir, params_dir, output_dir, partners=None, jobs=None, resu
     return 0
 
 
-def refresh_notebooks() -> int:
-    """Re-execute the committed notebooks in place with their default parameters."""
+NOTEBOOKS = ("partner_report.ipynb", "programme_report.ipynb", "data_quality.ipynb")
+
+
+def refresh_notebooks(names: tuple[str, ...] = NOTEBOOKS) -> int:
+    """Re-execute the committed notebooks in place with their default parameters (`make notebooks`).
+
+    nbval then checks that a fresh execution reproduces these stored outputs exactly. Execution timing
+    metadata is removed so that a refresh with unchanged results changes no bytes.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = paths.project_root()
+    for name in names:
+        path = root / "notebooks" / name
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=1800, kernel_name="python3",
+                       resources={"metadata": {"path": str(root / "notebooks")}}).execute()
+        for cell in nb.cells:
+            cell.metadata.pop("execution", None)
+        nb.metadata.pop("papermill", None)
+        atomic_write_text(path, nbformat.writes(nb) + "\n")
+        print(f"refreshed notebooks/{name}")
     return 0

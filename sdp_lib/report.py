@@ -248,7 +248,7 @@ class PartnerReport:
                        + ". No change here can be attributed to the programme with certainty: there was no randomisation.")
         heads = self._headline_items()
         for r in heads.itertuples():
-            out.append(f"Survey: {r.question}: {r.headline} ({r.evidence_label}).")
+            out.append(f"Survey: {str(r.question).rstrip('.')}: {r.headline} ({r.evidence_label}).")
         if len(self.toc_links):
             counts = self.toc_links["status"].value_counts()
             parts = [f"{int(counts[s])} {s}" for s in EVIDENCE_ORDER if s in counts]
@@ -463,6 +463,7 @@ class PartnerReport:
             "confidence": self.ctx.confidence, "library_version": __version__,
             "uptake": json.loads(self.changes.drop(columns=["sentence"], errors="ignore").to_json(orient="records")),
             "files": sorted(f"{name}.csv" for name in parts),
+            "inputs": evaluation.tables_fingerprint(self.ctx.data_dir, self.ctx.params_dir),
         }
         written.append(write_json(summary, out / "metrics.json"))
         return written
@@ -528,6 +529,24 @@ def provenance_table(ctx: ReportContext, extra: dict[str, str]) -> HTML:
 # Programme report
 
 
+def _with_partner(ctx: ReportContext, partner: Partner) -> ReportContext:
+    return ReportContext(ctx.programme, partner, ctx.period_before, ctx.period_after, ctx.data_dir,
+                         ctx.params_dir, ctx.output_dir, ctx.confidence, ctx.rule)
+
+
+def _metrics_current(folder: Path, stamp: dict[str, str], ctx: ReportContext) -> bool:
+    """True when a partner's metrics exist and were made from these inputs and parameters."""
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return False
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (meta.get("inputs") == stamp and meta.get("period_before") == ctx.period_before
+            and meta.get("period_after") == ctx.period_after and meta.get("confidence") == ctx.confidence)
+
+
 class ProgrammeReport:
     """Programme-wide results, read from each partner's metrics files (not by re-running them)."""
 
@@ -536,15 +555,15 @@ class ProgrammeReport:
         self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir)
         self.failed = list(dict.fromkeys(failed_partners))
         frames: dict[str, list[pd.DataFrame]] = {}
-        self.missing: list[str] = []
+        stamp = evaluation.tables_fingerprint(ctx.data_dir, ctx.params_dir)
         for p in ctx.programme.partners:
-            folder = ctx.output_dir / PARTNER_METRICS / p.id
-            if not (folder / "metrics.json").is_file():
-                if p.id not in self.failed:
-                    self.missing.append(p.id)
-                continue
             if p.id in self.failed:
                 continue
+            folder = ctx.output_dir / PARTNER_METRICS / p.id
+            if not _metrics_current(folder, stamp, ctx):
+                # The partner's report has not been run on these inputs (e.g. this notebook was opened on
+                # its own): write its metrics through the same library code the partner report uses.
+                PartnerReport(_with_partner(ctx, p)).write_metrics()
             for name in ("uptake_changes", "survey_items", "survey_paired", "toc_links", "value_for_money"):
                 path = folder / f"{name}.csv"
                 if path.is_file() and path.stat().st_size > 1:
@@ -569,14 +588,12 @@ class ProgrammeReport:
                     f"{html.escape(self.ctx.period_before)} and {html.escape(self.ctx.period_after)}.</p>")
 
     def run_status(self) -> HTML:
-        """Partners whose report failed or is missing are named here, never silently dropped."""
+        """Partners whose report failed are named here, never silently dropped."""
         names = {p.id: p.name for p in self.ctx.programme.partners}
-        if not self.failed and not self.missing:
-            return paragraph(f"All {len(names)} partner reports ran; every partner is included below.")
-        items = [f"{names.get(pid, pid)} ({pid}): report failed; not included in the figures below."
+        if not self.failed:
+            return paragraph(f"All {len(names)} partners are included below.")
+        items = [f"{names.get(pid, pid)} ({pid}): the partner report failed; not included in the figures below."
                  for pid in self.failed]
-        items += [f"{names.get(pid, pid)} ({pid}): no metrics found (report not run); not included."
-                  for pid in self.missing]
         return HTML("<div class='alert' role='alert'><strong>Partners missing from this report:</strong>"
                     + bullets(items).data + "</div>")
 
@@ -717,7 +734,7 @@ class ProgrammeReport:
         items = self.partner_tables.get("survey_items", pd.DataFrame())
         claims = [("mosaic", "more_likely_cervical", "9 in 10 were more likely to undergo cervical cancer screening"),
                   ("fawa", "seek_advice_symptoms", "100% said they were more likely to seek medical advice if they experienced symptoms"),
-                  ("age_uk", "likely_book_leaflet", "just over 6 in 10 said they were likely to book a screening based on the leaflet")]
+                  ("age_uk", "book_after_leaflet", "just over 6 in 10 said they were likely to book a screening based on the leaflet")]
         rows = []
         for pid, qid, text in claims:
             sel = items[(items["partner_id"] == pid) & (items["question_id"] == qid)

@@ -632,9 +632,8 @@ def _pairs_rows(partner: str, qid: str, pairs: list[tuple[str, str]], start: int
 def test_mcnemar_exact_small_example():
     # b = 1 (yes -> no), c = 9 (no -> yes): exact two-sided binomial
     # p = 2 * P(X <= 1 | 10, 1/2) = 2 * (1 + 10) / 1024 = 22 / 1024 = 0.021484375
-    pairs = [("yes", "no")] + [("no", "yes")] * 9 + [("yes", "yes")] * 4 + [("no", "no")] * 2
-    pairs += [("unsure", "yes")]  # unsure is answered, not favourable: another c
-    pairs = pairs[:-1]
+    # unsure is answered but not favourable: ("unsure", "yes") is the ninth c
+    pairs = [("yes", "no")] + [("no", "yes")] * 8 + [("unsure", "yes")] + [("yes", "yes")] * 4 + [("no", "no")] * 2
     rows = _pairs_rows("mosaic", "kn", pairs)
     rows += [{"partner_id": "mosaic", "respondent_id": "late", "wave": "post", "kn": "yes"}]  # unpaired
     rows += _pairs_rows("mosaic", "kn", [("", "yes")], start=100)  # blank on one wave: excluded
