@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from . import __version__
 from .outputs import atomic_write_text, write_json
@@ -347,7 +347,7 @@ def _execute(task: _Task) -> dict[str, Any]:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from .report_html import error_page, export_notebook
+    from .report_html import error_page, export_notebook, path_replacements, scrub_notebook_paths
 
     os.environ.update(task.env)
     os.chdir(task.root)
@@ -382,6 +382,8 @@ def _execute(task: _Task) -> dict[str, Any]:
             if isinstance(pmeta, dict):
                 pmeta["input_path"] = task.shown_input
                 pmeta["output_path"] = task.shown_notebook
+            # Tracebacks and warnings name files by absolute path; store them relative to the root.
+            scrub_notebook_paths(nb, path_replacements(task.root))
             atomic_write_text(final, nbformat.writes(nb))
             notebook_written = True
         except Exception as exc:
@@ -441,10 +443,12 @@ def _kernel_env(root: Path) -> dict[str, str]:
     return env
 
 
-def _clean_stale_temps(folder: Path) -> None:
-    if folder.is_dir():
-        for tmp in folder.glob(f".*{_TMP_SUFFIX}"):
-            tmp.unlink(missing_ok=True)
+def _clean_stale_temps(*folders: Path) -> None:
+    """Remove temporary files an interrupted run left (papermill's and outputs.atomic_write_*'s)."""
+    for folder in folders:
+        if folder.is_dir():
+            for tmp in [*folder.glob(f".*{_TMP_SUFFIX}"), *folder.glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
 
 
 def _mp_context():
@@ -545,7 +549,7 @@ def run(
 
     nb_out = output_dir / NOTEBOOKS_SUBDIR
     html_out = output_dir / REPORTS_SUBDIR
-    _clean_stale_temps(nb_out)
+    _clean_stale_temps(nb_out, html_out)
     env = _kernel_env(root)
 
     def make(name: str, source: str, partner_id: str | None, params: dict) -> tuple[_Task, str]:
@@ -646,7 +650,7 @@ def run(
             href=report_html.report_href(rel(nb.html_path)) if nb.html_path else None,
             partner_id=nb.partner_id, partner_name=nb.partner_name, error=nb.error))
     title = f"{programme.name}: evaluation reports" if programme else "Evaluation reports"
-    headline = report_html.read_headline(output_dir / "tables", partner_ids)
+    headline = report_html.read_headline(output_dir, partner_ids)
     index_path = report_html.write_index(
         output_dir / INDEX, entries, title=title, headline=headline, names=names,
         footer=f"Made by sdp-eval {__version__}. Each report is a single file that works offline.")

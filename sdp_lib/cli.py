@@ -57,9 +57,10 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .evaluation import build_tables, run_reports
+    from .evaluation import build_tables, check_partners, run_reports
 
     data, params, out = _dirs(args)
+    check_partners(params, args.partner)
     written = build_tables(data, params, out)
     print(f"{len(written)} result tables written to {paths.relative_to_root(out)}/")
     if args.tables_only:

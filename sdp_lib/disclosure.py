@@ -39,6 +39,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -480,6 +481,12 @@ def _constraint_groups(
     return groups
 
 
+def _object_array(values: list[Any]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
 def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = None) -> ProtectedTable:
     """Apply the disclosure rule to a table; returns the only kind of table that can be published.
 
@@ -582,7 +589,7 @@ def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = No
                 vals.append(None)
             else:
                 vals.append(str(round_half_up(v, rule.rounding_base)))
-        out[c] = pd.Series(vals, index=out.index, dtype=object)
+        out[c] = _object_array(vals)
     for d, srcs in spec.derived.items():
         orig = table[d].tolist()
         vals = []
@@ -599,7 +606,7 @@ def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = No
                 vals.append(spec.recompute[d](*args))
             else:
                 vals.append(orig[r])
-        out[d] = pd.Series(vals, index=out.index, dtype=object)
+        out[d] = _object_array(vals)
 
     col_order = {c: i for i, c in enumerate(table.columns)}
     entries = tuple(

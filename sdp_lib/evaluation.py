@@ -176,9 +176,33 @@ def load_theory(params_dir: str | Path) -> "toc.TheoryOfChange":
     return theory
 
 
-def run_reports(data_dir, params_dir, output_dir, partners=None, jobs=None, resume=False) -> int:
-    """Execute the notebooks (see sdp_lib.batch); returns the exit status."""
-    return 0
+def check_partners(params_dir: str | Path, partners: list[str] | None) -> None:
+    """Raise ValidationFailed naming every requested partner id that the programme does not have."""
+    from .params import load_programme
+    from .validation import Problem, ValidationFailed
+
+    if not partners:
+        return
+    known = load_programme(params_dir).partner_ids
+    unknown = [p for p in partners if p not in known]
+    if unknown:
+        raise ValidationFailed([Problem("command line", None, "--partner", p,
+                                        f"unknown partner; valid ids: {', '.join(known)}") for p in unknown])
+
+
+def run_reports(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path,
+                partners: list[str] | None = None, jobs: int | None = None, resume: bool = False) -> int:
+    """Execute the partner, programme and data-quality notebooks (see `sdp_lib.batch.run`).
+
+    Returns the exit status: 0 when every report ran, 1 when any failed (each failure is named).
+    An unknown partner id is a user's mistake (ValidationFailed, exit 2).
+    """
+    from . import batch
+
+    check_partners(params_dir, partners)
+    result = batch.run(partners, jobs, data_dir, params_dir, output_dir, resume=resume)
+    print(batch.summary_text(result))
+    return result.exit_code
 
 
 NOTEBOOKS = ("partner_report.ipynb", "programme_report.ipynb", "data_quality.ipynb")

@@ -58,14 +58,14 @@ SPECS: dict[str, TableSpec] = {
         name="published_reconciliation", count_columns=(), key_columns=("partner_id", "figure")),
     "survey_items": TableSpec(
         name="survey_items",
-        count_columns=("n_answering", "n_favourable"),
+        count_columns=("n_answering", "n_favourable", "n_dont_know", "n_blank"),
         key_columns=("partner_id", "question_id", "wave"),
         derived={"pct_favourable": ("n_favourable", "n_answering"), "lower": ("n_favourable", "n_answering"),
                  "upper": ("n_favourable", "n_answering"), "headline": ("n_favourable", "n_answering")},
     ),
     "survey_paired": TableSpec(
         name="survey_paired",
-        count_columns=("n_pairs", "n_unpaired", "b", "c"),
+        count_columns=("n_pairs", "n_unpaired", "n_excluded", "b", "c"),
         key_columns=("partner_id", "question_id"),
         derived={c: ("n_pairs",) for c in ("pre_favourable", "post_favourable", "statistic", "p_value",
                                             "effect_size", "p_holm", "p_bh")},
@@ -100,7 +100,7 @@ SPECS: dict[str, TableSpec] = {
         },
     ),
     "survey_domains": TableSpec(
-        name="survey_domains", count_columns=("n_pairs",), key_columns=("partner_id", "domain"),
+        name="survey_domains", count_columns=("n_pairs", "n_unpaired"), key_columns=("partner_id", "domain"),
         derived={},
     ),
 }
@@ -138,6 +138,14 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
     if name == "survey_items" and "headline" in out.columns:
         out["headline"] = [_published_headline(x, n, confidence, rule)
                            for x, n in zip(out["n_favourable"], out["n_answering"])]
+    if name in ("toc_indicators", "toc_metrics") and "unit" in out.columns:
+        # Indicator values counted in people (e.g. residents reached) are counts too: round or suppress them.
+        people = out["unit"] == "people"
+        for col in ("value", "lower", "upper"):
+            if col in out.columns and people.any():
+                out[col] = out[col].astype(object)
+                out.loc[people, col] = [
+                    v if pd.isna(v) else rule.publish_count(int(round(float(v)))) for v in out.loc[people, col]]
     for col in TEXT_DROPPED.get(name, ()):
         out = out.drop(columns=col, errors="ignore")
     return out

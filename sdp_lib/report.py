@@ -475,8 +475,8 @@ def _indicator_value(v: Any, unit: Any) -> str:
     if v is None or not np.isfinite(v):
         return ""
     unit = str(unit)
-    if unit in ("proportion", "percent", "share"):
-        return _pct(v, 0)
+    if unit == "percent":
+        return f"{v:.0f}%"
     if unit == "pp":
         return f"{v:+.1f} pp"
     if unit == "gbp":

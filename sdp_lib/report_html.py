@@ -135,7 +135,7 @@ def strip_ansi(text: str) -> str:
     return _ANSI_RE.sub("", text)
 
 
-_ABS_PATH_RE = re.compile(r"(?<![\w.:/~<>-])/(?:home|root|tmp|work|Users|usr|opt|var|srv|mnt|private)/[\w.@+-]+")
+_ABS_PATH_RE = re.compile(r"(?<![\w.:/~<>+=-])/(?:home|root|tmp|work|Users|usr|opt|var|srv|mnt|private)/[\w.@+-]+")
 
 
 def absolute_paths_in(text: str, also: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
@@ -148,7 +148,8 @@ def absolute_paths_in(text: str, also: Iterable[str | os.PathLike[str]] = ()) ->
 # --------------------------------------------------------------------------------------------------
 # Notebook to HTML
 # --------------------------------------------------------------------------------------------------
-def _scrub_output(output: dict, replacements: Sequence[tuple[str, str]]) -> None:
+def scrub_output_paths(output: dict, replacements: Sequence[tuple[str, str]]) -> None:
+    """Rewrite absolute paths, in place, in one output's text, error and text-like data."""
     if "text" in output and isinstance(output["text"], str):
         output["text"] = scrub_paths(output["text"], replacements)
     if output.get("output_type") == "error":
@@ -156,15 +157,29 @@ def _scrub_output(output: dict, replacements: Sequence[tuple[str, str]]) -> None
         output["traceback"] = [scrub_paths(line, replacements) for line in output.get("traceback", [])]
     data = output.get("data")
     if isinstance(data, dict):
-        for mime in SCRIPT_MIMETYPES:
-            if mime in data and len(data) > 1:
-                del data[mime]
         for mime, value in list(data.items()):
             if mime.startswith("text/") or mime in ("image/svg+xml", "application/json"):
                 if isinstance(value, str):
                     data[mime] = scrub_paths(value, replacements)
                 elif isinstance(value, list):
                     data[mime] = [scrub_paths(v, replacements) if isinstance(v, str) else v for v in value]
+
+
+def scrub_notebook_paths(nb: nbformat.NotebookNode, replacements: Sequence[tuple[str, str]]) -> None:
+    """Rewrite absolute paths in every code cell's outputs (tracebacks, warnings), in place."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for output in cell.get("outputs", []):
+                scrub_output_paths(output, replacements)
+
+
+def _scrub_output(output: dict, replacements: Sequence[tuple[str, str]]) -> None:
+    scrub_output_paths(output, replacements)
+    data = output.get("data")
+    if isinstance(data, dict):
+        for mime in SCRIPT_MIMETYPES:
+            if mime in data and len(data) > 1:
+                del data[mime]
     md = output.get("metadata")
     if isinstance(md, dict):
         md.pop("execution", None)
@@ -319,24 +334,39 @@ def report_href(relpath: str) -> str:
     return quote(relpath, safe="/")
 
 
-def _fmt_pct(value: str | None) -> str:
+#: Where the index page looks for the headline table, relative to the output folder, first found wins:
+#: the disclosure-controlled copy (the index is shareable), then the plain tables folder. Never the
+#: restricted (unsuppressed) copy.
+HEADLINE_TABLES = ("published/tables/uptake_changes.csv", "tables/uptake_changes.csv")
+_MISSING = "–"
+
+
+def _fmt(value: str | None, fmt: str, scale: float = 1.0) -> str:
+    text = (value or "").strip()
+    if not text:
+        return _MISSING
     try:
-        return f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "–"
+        number = float(text)
+    except ValueError:
+        return text[:20]  # a suppression marker or note, shown as it is (escaped by the caller)
+    if number != number:  # NaN
+        return _MISSING
+    return format(number * scale, fmt)
+
+
+def _fmt_pct(value: str | None) -> str:
+    out = _fmt(value, ".1f", 100.0)
+    return out + "%" if out[:1].isdigit() or out[:1] == "-" else out
 
 
 def _fmt_pp(value: str | None) -> str:
-    try:
-        return f"{float(value):+.1f}"  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "–"
+    return _fmt(value, "+.1f")
 
 
-def read_headline(tables_dir: str | os.PathLike[str], partner_ids: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of `uptake_changes.csv` (if present and readable) for `partner_ids`, in that order."""
-    path = Path(tables_dir) / "uptake_changes.csv"
-    if not path.is_file():
+def read_headline(output_dir: str | os.PathLike[str], partner_ids: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of the headline table (see HEADLINE_TABLES) for `partner_ids`, in that order; [] if none."""
+    path = next((Path(output_dir) / rel for rel in HEADLINE_TABLES if (Path(output_dir) / rel).is_file()), None)
+    if path is None:
         return []
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -401,7 +431,7 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
     if headline:
         out += ["<h2>Headline: screening uptake before and after</h2>", "<table>",
                 "<caption>Uptake in each partner's proxy population (change in percentage points, "
-                "with its confidence interval where available)</caption>",
+                f"with its confidence interval; {_MISSING} where not available or suppressed)</caption>",
                 '<thead><tr><th scope="col">Partner</th><th scope="col">Screening</th>'
                 '<th scope="col">Uptake before</th><th scope="col">Uptake after</th>'
                 '<th scope="col">Change (pp)</th><th scope="col">Interval (pp)</th></tr></thead>', "<tbody>"]
@@ -409,7 +439,7 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
             pid = r.get("partner_id", "")
             name = r.get("partner_name") or names.get(pid) or pid
             lo, hi = _fmt_pp(r.get("diff_lower_pp")), _fmt_pp(r.get("diff_upper_pp"))
-            interval = f"{lo} to {hi}" if "–" not in (lo, hi) else "–"
+            interval = f"{lo} to {hi}" if _MISSING not in (lo, hi) else _MISSING
             out.append(
                 f'<tr><th scope="row">{esc(name)}</th><td>{esc(r.get("screening", ""))}</td>'
                 f'<td class="num">{esc(_fmt_pct(r.get("uptake_before")))}</td>'

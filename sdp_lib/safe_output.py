@@ -20,6 +20,7 @@ import html
 import math
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 #: First characters that make a spreadsheet treat a text cell as a formula (OWASP CSV injection).
@@ -128,8 +129,9 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     for pos in range(out.shape[1]):
         col = out.iloc[:, pos]
         if _text_like(col):
-            values = [neutralise_formula(v) for v in col.astype(object).tolist()]
-            out.isetitem(pos, pd.Series(values, index=out.index, dtype=object))
+            values = np.empty(len(col), dtype=object)
+            values[:] = [neutralise_formula(v) for v in col.astype(object).tolist()]
+            out.isetitem(pos, values)
     if not isinstance(out.columns, pd.MultiIndex):
         out.columns = pd.Index([neutralise_formula(c) for c in out.columns], dtype=object)
     if out.index.nlevels == 1 and _text_like(out.index.to_series()):

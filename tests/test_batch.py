@@ -186,8 +186,9 @@ def test_parameters_are_relative_and_kernel_env_is_set(first):
     assert nb.metadata.papermill.input_path == "notebooks/partner_report.ipynb"
     assert nb.metadata.papermill.output_path == "outputs/notebooks/partner_alpha.ipynb"
     # the stand-in asserts MPLBACKEND=Agg, PYTHONHASHSEED=0 and cwd == project root; it ran without error
-    raw = (first.out / "notebooks" / "partner_alpha.ipynb").read_text(encoding="utf-8")
-    assert str(first.root) not in raw and str(REPO) not in raw
+    for name in ALL:  # boom's traceback included: paths in outputs are stored relative to the root
+        raw = (first.out / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert report_html.absolute_paths_in(raw, [first.root, REPO, sys.prefix, sys.base_prefix]) == [], name
 
 
 def test_code_and_parameters_are_hidden(first):
@@ -253,7 +254,7 @@ def test_index_lists_every_report_and_escapes_names(first):
                                 f"reports/{nb.name}.html", nb.partner_id, nb.partner_name, nb.error)
          for nb in first.result.notebooks[-2:] + first.result.notebooks[:-2]],
         title="Screen, Detect, Protect: evaluation reports",
-        headline=report_html.read_headline(first.out / "tables", ["alpha", "beta", "boom"]),
+        headline=report_html.read_headline(first.out, ["alpha", "beta", "boom"]),
         footer=f"Made by sdp-eval {__version__}. Each report is a single file that works offline.")
 
 
@@ -399,3 +400,19 @@ def test_summary_text_all_ok():
     text = batch.summary_text(batch.RunResult([nb], Path("out")))
     assert text.startswith("Ran 1 notebook: 1 ok, 0 failed.") and "Failed" not in text
     assert batch.RunResult([nb], Path("out")).exit_code == 0
+
+
+def test_headline_prefers_the_published_table(tmp_path):
+    header = "partner_id,partner_name,screening,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "uptake_changes.csv").write_text(header + "a,A,breast,0.1,0.2,10,5,15\n")
+    assert report_html.read_headline(tmp_path, ["a"])[0]["diff_pp"] == "10"
+    (tmp_path / "published" / "tables").mkdir(parents=True)
+    (tmp_path / "published" / "tables" / "uptake_changes.csv").write_text(
+        header + "b,B <b>,cervical,,,,,\na,A,breast,0.1,0.25,15,[c],20\nz,Z,bowel,0.1,0.1,0,0,0\n")
+    rows = report_html.read_headline(tmp_path, ["a", "b"])
+    assert [r["partner_id"] for r in rows] == ["a", "b"]  # in the order asked; others left out
+    page = report_html.index_html([], headline=rows)
+    assert "+15.0" in page and "25.0%" in page and "[c] to +20.0" in page
+    assert "B &lt;b&gt;" in page and "<td class=\"num\">–</td>" in page
+    assert report_html.read_headline(tmp_path / "nowhere", ["a"]) == []

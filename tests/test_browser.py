@@ -72,9 +72,10 @@ def output_dir(tmp_path_factory) -> Path:
     shutil.copytree(STANDINS, root / "notebooks")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SDP_EVAL_ROOT", str(root))
-        result = batch.run(None, 2, "data/synthetic", "params", "outputs", notebooks_dir=root / "notebooks",
+        # one partner is enough here (test_batch covers failures); "boom" is in the params, not run
+        result = batch.run(["alpha"], 2, "data/synthetic", "params", "outputs", notebooks_dir=root / "notebooks",
                            progress=False)
-    assert result.failed_partners == ["boom"]
+    assert result.ok, batch.summary_text(result)
     return root / "outputs"
 
 

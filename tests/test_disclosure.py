@@ -230,7 +230,7 @@ def test_apply_recompute_from_rounded():
 def test_apply_missing_counts_stay_missing():
     df = pd.DataFrame({"k": ["a", "b"], "n": [None, 9.0]})
     out = apply(df, TableSpec("t", ("n",), key_columns=("k",)), DisclosureRule()).data
-    assert out["n"].tolist() == [None, "10"]
+    assert pd.isna(out["n"].tolist()[0]) and out["n"].tolist()[1] == "10"
 
 
 @pytest.mark.parametrize("bad", [[-1, 5], [2.5, 5], ["ten", 5], [True, 5]])
