@@ -8,8 +8,8 @@ For each size N this script
 2. measures the floor: N + 2 papermill runs (as many as a full run makes) of `bench/floor.ipynb`, a
    notebook that only imports the libraries the reports import (plus every top-level import found in
    the partner notebook), with the same workers, kernel, kernel arguments and environment;
-3. measures a full run: `sdp_lib.batch.run` for those N partners (executed notebooks, HTML, index,
-   manifest);
+3. measures a full run as `sdp-eval run` makes it: the result tables (`sdp_lib.evaluation.build_tables`),
+   then `sdp_lib.batch.run` for those N partners (executed notebooks, HTML, index, manifest);
 
 and prints wall time and peak memory of both and their ratios. Each measurement runs in a fresh Python
 process, so `resource.getrusage` covers it alone: peak memory is RUSAGE_SELF maxrss + RUSAGE_CHILDREN
@@ -224,6 +224,15 @@ def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
     start = time.perf_counter()
     with TreeSampler() as sampler:
         if kind == "full":
+            # as `sdp-eval run` does: the result tables first (the notebooks read them), then the reports
+            try:
+                from sdp_lib.evaluation import build_tables
+            except ImportError:
+                build_tables = None
+            if build_tables is not None:
+                t = time.perf_counter()
+                build_tables(data_dir, params_dir, out)
+                print(f"  tables built in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
             result = batch.run(None, jobs, data_dir, params_dir, out, notebooks_dir=notebooks, progress=True)
             runs, failed = len(result), [nb.name for nb in result.failed]
         else:

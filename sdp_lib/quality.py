@@ -7,6 +7,7 @@ before trusting a figure: missing months, implausible jumps, funding figures tha
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -103,13 +104,16 @@ def completeness(counts: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: pd.DataFrame | None) -> pd.DataFrame:
+def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: pd.DataFrame | None,
+                       count: Callable[[int], str] = str) -> pd.DataFrame:
     """Flags that deserve a reader's attention; one row per flag (check, partner_id, screening, period, detail).
 
     - eligible count changing by more than 20% from one month to the next (a proxy definition change?);
     - uptake changing by more than 10 pp in a month where at least 50 are eligible;
     - residents reached larger than the proxy population (reach cannot all be inside it);
     - activity participants fewer than residents reached (reach not supported by activity records).
+
+    `count` formats counts of people in the detail text (reports pass the disclosure rule's rounding).
     """
     flags = []
     for (pid, scr), sel in counts.groupby(["partner_id", "screening"], sort=True):
@@ -120,7 +124,7 @@ def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: p
         for i in range(1, len(sel)):
             if e[i - 1] > 0 and abs(e[i] / e[i - 1] - 1) > ELIGIBLE_JUMP:
                 flags.append({"check": "eligible count jump", "partner_id": pid, "screening": scr,
-                              "period": periods[i], "detail": f"{int(e[i - 1])} -> {int(e[i])}"})
+                              "period": periods[i], "detail": f"{count(int(e[i - 1]))} -> {count(int(e[i]))} eligible"})
             if min(e[i - 1], e[i]) >= 50 and abs(u[i] - u[i - 1]) * 100 > UPTAKE_JUMP_PP:
                 flags.append({"check": "uptake jump", "partner_id": pid, "screening": scr, "period": periods[i],
                               "detail": f"{100 * u[i - 1]:.1f}% -> {100 * u[i]:.1f}%"})
@@ -130,11 +134,11 @@ def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: p
             eligible = int(counts[(counts["partner_id"] == p.id)].groupby("screening")["eligible"].last().max())
             if p.residents_reached > eligible:
                 flags.append({"check": "reach larger than proxy population", "partner_id": p.id, "screening": "",
-                              "period": "", "detail": f"{p.residents_reached} reached, {eligible} eligible"})
+                              "period": "", "detail": f"{count(p.residents_reached)} reached, {count(eligible)} eligible"})
         if activities is not None and not activities.empty:
             part = int(activities.loc[activities["partner_id"] == p.id, "participants"].sum())
             if part < p.residents_reached:
                 flags.append({"check": "reach not supported by activity records", "partner_id": p.id,
                               "screening": "", "period": "",
-                              "detail": f"{part} participants recorded, {p.residents_reached} residents reached"})
+                              "detail": f"{count(part)} participants recorded, {count(p.residents_reached)} residents reached"})
     return pd.DataFrame(flags, columns=["check", "partner_id", "screening", "period", "detail"])

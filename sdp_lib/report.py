@@ -619,7 +619,7 @@ class ProgrammeReport:
         rec = self.tables.get("published_reconciliation", pd.DataFrame())
         if not rec.empty:
             bad = rec[~rec["agrees"].astype(bool)]
-            out.append(f"Published WSIC table: {len(bad)} of {len(rec)} published figures do not reproduce "
+            out.append(f"Published WSIC table: {len(rec)} published figures checked, {len(bad)} do not reproduce "
                        "(see the reconciliation section).")
         out.append("All findings are observational (Maryland level 1 before/after, level 3 with the comparison "
                    "population); none can be attributed to the programme with certainty.")
@@ -892,7 +892,8 @@ class DataQualityReport:
         if not self.valid:
             return paragraph("Not available until the inputs validate.")
         acts = evaluation.load_activities(self.ctx.data_dir)
-        df = self.quality.consistency_checks(self.tables["uptake_monthly"], self.ctx.programme, acts)
+        df = self.quality.consistency_checks(self.tables["uptake_monthly"], self.ctx.programme, acts,
+                                            count=self.ctx.rule.publish_count)
         if df.empty:
             return paragraph("No consistency flags.")
         return _table(df, caption="Consistency flags (for a reader's attention, not errors)")

@@ -118,15 +118,22 @@ def path_replacements(root: str | os.PathLike[str] | None = None,
     return sorted(pairs.items(), key=lambda kv: len(kv[0]), reverse=True)
 
 
+@functools.lru_cache(maxsize=256)
+def _prefix_re(prefix: str) -> re.Pattern[str]:
+    # Whole path components only: not inside a longer name or path, nor inside base64 data (letters,
+    # digits, + and / before it), so embedded images are never touched.
+    return re.compile(r"(?<![\w+/=.~-])" + re.escape(prefix) + r"(?:(?P<slash>/)|(?![\w-]|\.\w))")
+
+
 def scrub_paths(text: str, replacements: Sequence[tuple[str, str]]) -> str:
     """Rewrite absolute paths in `text`: `<prefix>/x` becomes `<shown>/x` (`./x` shown as `x`)."""
     for prefix, shown in replacements:
         if prefix not in text:
             continue
         if shown == ".":
-            text = text.replace(prefix + "/", "").replace(prefix, ".")
+            text = _prefix_re(prefix).sub(lambda m: "" if m.group("slash") else ".", text)
         else:
-            text = text.replace(prefix, shown)
+            text = _prefix_re(prefix).sub(lambda m, shown=shown: shown + m.group("slash"), text)
     return text
 
 
@@ -254,8 +261,7 @@ def notebook_to_html(nb: nbformat.NotebookNode, title: str, *, source_dir: str |
     if source_dir is not None:
         resources["metadata"]["path"] = str(source_dir)
     body, _ = make_exporter().from_notebook_node(clean, resources=resources)
-    body = re.sub(r"[ \t]+\n", "\n", body)  # trailing blanks vary with template whitespace only
-    return scrub_paths(body, replacements)
+    return re.sub(r"[ \t]+\n", "\n", body)  # trailing blanks vary with template whitespace only
 
 
 def export_notebook(ipynb_path: str | os.PathLike[str], html_path: str | os.PathLike[str], title: str, *,

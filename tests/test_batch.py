@@ -390,6 +390,10 @@ def test_scrub_paths_and_param_paths(tmp_path, monkeypatch):
     out = report_html.scrub_paths(text, reps)
     assert out == "File data/x.csv and <python>/lib/python3.11/pathlib.py and sdp_lib/a.py"
     assert report_html.absolute_paths_in(out, [tmp_path, REPO]) == []
+    # whole path components only, and never inside base64 data (embedded images)
+    for untouched in (f"iVBORw0KGgo{tmp_path}/x", f"QUJD+{tmp_path}/x", f"{tmp_path}x/y", f"{tmp_path}_2"):
+        assert report_html.scrub_paths(untouched, reps) == untouched
+    assert report_html.scrub_paths(f"'{tmp_path}' ({tmp_path}/a)", reps) == "'.' (a)"
     assert batch._param_path(tmp_path / "data" / "synthetic", tmp_path) == "data/synthetic"
     assert batch._param_path(tmp_path, tmp_path) == "."
     assert batch._param_path(Path("/elsewhere/data"), tmp_path) == "/elsewhere/data"

@@ -1,0 +1,187 @@
+"""The whole batch, end to end, on a synthetic data set with many small counts.
+
+One module-scoped run of `sdp-eval run` (real papermill, real nbconvert HTML) for three partners plus the
+programme and data-quality reports, in which:
+- every count in the data is scaled down, so disclosure control has many small counts to protect;
+- one partner is named `<img src=x onerror=alert(1)>`, so escaping is exercised;
+- one partner's report cannot write its metrics (its output folder is blocked by a file), so its
+  notebook fails while the others must complete.
+A second run with the same inputs must give identical tables and notebook outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from sdp_lib import cli
+from sdp_lib.disclosure import NHS_DIGITAL_RULE, scan_for_disclosure
+from sdp_lib.paths import project_root
+from sdp_lib.publish import SPECS
+
+ROOT = project_root()
+XSS = "<img src=x onerror=alert(1)>"
+RUN = ["advocacy_project", "syn_b", "syn_d"]
+FAILING = "syn_b"
+SCALE = 6  # every count divided by this: most monthly cells of the small partners fall to 1-7
+
+
+def _small_project(base: Path) -> tuple[Path, Path]:
+    data, params = base / "data", base / "params"
+    shutil.copytree(ROOT / "params", params)
+    data.mkdir()
+    prog = yaml.safe_load((params / "programme.yaml").read_text(encoding="utf-8"))
+    for p in prog["partners"]:
+        if p["id"] == "syn_d":
+            p["name"] = XSS
+    (params / "programme.yaml").write_text(yaml.safe_dump(prog, sort_keys=False), encoding="utf-8")
+    for name in ("comparison.csv", "activities.csv", "survey.csv"):
+        shutil.copy(ROOT / "data" / "synthetic" / name, data / name)
+    up = pd.read_csv(ROOT / "data" / "synthetic" / "uptake.csv", dtype={"period": str})
+    up["eligible"] = [math.ceil(e / SCALE) for e in up["eligible"]]
+    up["screened"] = [min(round(s / SCALE), e) for s, e in zip(up["screened"], up["eligible"])]
+    up.to_csv(data / "uptake.csv", index=False, lineterminator="\n")
+    return data, params
+
+
+def _run(base: Path, data: Path, params: Path, name: str, block: bool) -> tuple[int, Path]:
+    out = base / name
+    if block:
+        # The failing partner: a file stands where its metrics folder must go, so its notebook fails.
+        (out / "partners").mkdir(parents=True)
+        (out / "partners" / FAILING).write_text("not a folder", encoding="utf-8")
+    args = ["run", "--data", str(data), "--params", str(params), "--out", str(out), "--jobs", "2"]
+    for pid in RUN:
+        args += ["--partner", pid]
+    return cli.main(args), out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    data, params = _small_project(base)
+    first = _run(base, data, params, "out1", block=True)
+    second = _run(base, data, params, "out2", block=True)
+    return {"data": data, "params": params, "first": first, "second": second}
+
+
+def _published_files(out: Path) -> list[Path]:
+    files = [out / "index.html", *sorted((out / "reports").glob("*.html"))]
+    files += sorted((out / "published").rglob("*.csv"))
+    return files
+
+
+def test_failing_partner_is_named_and_others_complete(runs):
+    code, out = runs["first"]
+    assert code == 1
+    reports = out / "reports"
+    for name in ("partner_advocacy_project", "partner_syn_d", "programme_report", "data_quality"):
+        assert (reports / f"{name}.html").is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    text = json.dumps(manifest)
+    assert FAILING in text and "failed" in text
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "failed" in index and FAILING in index
+    programme = (reports / "programme_report.html").read_text(encoding="utf-8")
+    assert "the partner report failed" in programme and FAILING in programme
+    # the failed partner's executed notebook is kept with papermill's error
+    nb = nbformat.read(out / "notebooks" / f"partner_{FAILING}.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_every_published_file_passes_the_disclosure_scan(runs):
+    _, out = runs["first"]
+    files = _published_files(out)
+    assert len(files) >= 10
+    findings = []
+    for path in files:
+        if path.suffix == ".csv":
+            stem = path.stem
+            spec = SPECS.get(stem)
+            cols = spec.count_columns if spec is not None else None
+            findings += scan_for_disclosure(path, NHS_DIGITAL_RULE, count_columns=cols)
+        else:
+            findings += scan_for_disclosure(path, NHS_DIGITAL_RULE)
+    assert findings == [], "\n".join(map(str, findings[:20]))
+
+
+def test_the_scanner_finds_small_counts_in_the_unsuppressed_tables(runs):
+    _, out = runs["first"]
+    restricted = sorted((out / "restricted" / "tables").glob("*.csv"))
+    findings = []
+    for path in restricted:
+        spec = SPECS.get(path.stem)
+        if spec is not None and spec.count_columns:
+            findings += scan_for_disclosure(path, NHS_DIGITAL_RULE, count_columns=spec.count_columns)
+    assert len(findings) > 50
+    assert any("uptake_monthly" in str(f) or f.value in {str(i) for i in range(1, 8)} for f in findings)
+
+
+def test_disclosure_log_records_the_suppressions(runs):
+    _, out = runs["first"]
+    log = pd.read_csv(out / "disclosure_log.csv")
+    assert list(log.columns) == ["table", "row", "column", "rule"]
+    assert (log["table"] == "uptake_monthly").sum() > 0
+    assert log["rule"].str.contains("complement|primary", regex=True).any()
+    dq = (out / "reports" / "data_quality.html").read_text(encoding="utf-8")
+    assert "uptake_monthly" in dq  # the data-quality report summarises the log
+
+
+def test_partner_names_are_escaped_everywhere(runs):
+    _, out = runs["first"]
+    for path in [out / "index.html", out / "reports" / "programme_report.html",
+                 out / "reports" / "partner_syn_d.html"]:
+        text = path.read_text(encoding="utf-8")
+        assert XSS not in text, path.name
+        assert "&lt;img src=x onerror=alert(1)&gt;" in text, path.name
+
+
+def test_no_absolute_paths_or_timestamps_in_reports(runs):
+    _, out = runs["first"]
+    for path in (out / "reports").glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert str(out) not in text and str(ROOT) not in text, path.name
+        assert "start_time" not in text and "end_time" not in text
+
+
+def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
+    _, out1 = runs["first"]
+    _, out2 = runs["second"]
+    for sub in ("restricted/tables", "published/tables", "published/figures"):
+        names1 = sorted(p.name for p in (out1 / sub).glob("*.csv"))
+        names2 = sorted(p.name for p in (out2 / sub).glob("*.csv"))
+        assert names1 == names2 and names1
+        for name in names1:
+            assert (out1 / sub / name).read_bytes() == (out2 / sub / name).read_bytes(), f"{sub}/{name}"
+    for nb1 in sorted((out1 / "notebooks").glob("*.ipynb")):
+        a = nbformat.read(nb1, as_version=4)
+        b = nbformat.read(out2 / "notebooks" / nb1.name, as_version=4)
+        outs_a = [c.get("outputs") for c in a.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+        outs_b = [c.get("outputs") for c in b.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+        if nb1.stem == f"partner_{FAILING}":
+            continue  # the error text names each run's own output folder
+        assert outs_a == outs_b, nb1.name
+
+
+def test_reports_open_cleanly_in_a_headless_browser(runs):
+    from sdp_lib.report_html import chromium_available, check_in_browser
+
+    if not chromium_available():
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
+    _, out = runs["first"]
+    shots = out / "screenshots"
+    for rel in ("reports/partner_advocacy_project.html", "reports/programme_report.html", "index.html",
+                "reports/partner_syn_d.html"):
+        res = check_in_browser(out / rel, shots / (Path(rel).stem + ".png"))
+        assert res.console_errors == [] and res.page_errors == [], rel
+        assert res.broken_images == [], rel
+        assert res.tables >= 1, rel
+        assert res.dialogs == [], rel  # the partner named <img onerror=alert(1)> opened no alert
+        assert (shots / (Path(rel).stem + ".png")).stat().st_size > 1000
