@@ -25,7 +25,7 @@ report: $(STAMP)
 	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --ignore=tests/data --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
 
 # Re-execute the three notebooks with their default parameters and store the outputs that nbval checks.
 notebooks: $(STAMP)

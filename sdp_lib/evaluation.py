@@ -59,11 +59,7 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     if pub.is_file():
         t["published_reconciliation"] = uptake.published_reconciliation(uptake.load_published(pub), inputs.uptake)
 
-    problems = Collector()
-    codebook = survey.load_codebook(params_dir, problems)
-    question_ids = [q.id for q in inputs.questions.questions] if inputs.questions is not None else None
-    theory = toc.load_toc(params_dir, problems, question_ids)
-    problems.raise_if_any()
+    codebook, theory = inputs.codebook, inputs.theory
     items = paired = None
     if inputs.survey is not None and inputs.questions is not None:
         items = survey.item_summary(inputs.survey, inputs.questions, conf)

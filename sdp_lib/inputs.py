@@ -1,7 +1,7 @@
 """Loading and validating the evaluation's input files, every problem in every file reported at once.
 
 `load_inputs(data_dir, params_dir)` reads `programme.yaml` and the CSV files of a data folder
-(`uptake.csv`, `comparison.csv`, `activities.csv` and, when the survey module is present, `survey.csv`),
+(`uptake.csv`, `comparison.csv`, `activities.csv`, `survey.csv`) and every parameter file,
 checks every rule in docs/contracts.md and either returns typed tables (`Inputs`) or raises ONE
 `ValidationFailed` naming each problem: file, spreadsheet row (header = row 1), column, value, rule.
 
@@ -14,8 +14,6 @@ with a problem is never handed on). Typed tables: `period` is "YYYY-MM" text, co
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,7 +58,7 @@ _QUINTILE_TEXT = tuple(str(q) for q in IMD_QUINTILES)
 class Inputs:
     """Every validated input of one run.
 
-    `survey` and `questions` are None when the survey module (`sdp_lib.survey`) is not installed.
+    `codebook`, `theory` (the theory of change) and `rule` (disclosure) are the validated parameter files.
     `input_files` maps each input file's name (e.g. "uptake.csv", "programme.yaml") to its path; the same
     names are the keys of `input_hashes`.
     """
@@ -72,6 +70,9 @@ class Inputs:
     survey: Any = None
     questions: Any = None
     input_files: dict[str, Path] = field(default_factory=dict)
+    codebook: Any = None
+    theory: Any = None
+    rule: Any = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -356,7 +357,7 @@ def validate_activities(
     counts: dict[str, pd.Series] = {}
     for col in ("sessions", "participants"):
         if col in present:
-            counts[col] = parse_counts(df, name, col, problems)
+            counts[col] = parse_counts(df, name, col, problems, "sessions" if col == "sessions" else "people")
     if "languages" in present:
         for value, row in zip(df["languages"], df["_row"]):
             items = [x.strip() for x in str(value).split(";")]
@@ -402,22 +403,6 @@ def _check_comparison_covers_uptake(
             )
 
 
-def _survey_functions() -> tuple[Any, Any] | None:
-    """`sdp_lib.survey.load_questions` and `.validate_survey_file`, or None while that module is absent."""
-    module_name = f"{__package__}.survey"
-    try:
-        survey_module = importlib.import_module(module_name)  # optional, written separately
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    load_q = getattr(survey_module, "load_questions", None)
-    validate_s = getattr(survey_module, "validate_survey_file", None)
-    if load_q is None or validate_s is None:
-        return None
-    return load_q, validate_s
-
-
 def _input_paths(data_dir: Path, params_dir: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     if data_dir.is_dir():
@@ -450,16 +435,26 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
     if uptake is not None and comparison is not None:
         _check_comparison_covers_uptake(uptake, comparison, COMPARISON_FILE, problems)
 
-    survey = questions = None
-    funcs = _survey_functions()
-    if funcs is not None:
-        load_questions, validate_survey_file = funcs
-        if "programme" in inspect.signature(load_questions).parameters:
-            questions = load_questions(params_dir, problems, programme=programme)
-        else:
-            questions = load_questions(params_dir, problems)
-        if questions is not None and programme is not None:
+    from .disclosure import load_rule
+    from .survey import QUESTIONS_FILE, load_codebook, load_questions, validate_survey_file
+    from .toc import load_toc
+
+    survey = questions = codebook = None
+    has_survey = (params_dir / QUESTIONS_FILE).exists() or (data_dir / SURVEY_FILE).exists()
+    if has_survey:  # a programme without a survey has neither file; with one, both are required
+        questions = load_questions(params_dir, problems, programme=programme)
+        if questions is not None:
+            # Without a valid programme.yaml the partner ids cannot be checked, but everything else can.
             survey = validate_survey_file(data_dir / SURVEY_FILE, questions, programme, problems)
+        codebook = load_codebook(params_dir, problems)
+
+    # The other parameter files: every entry point (validate, run, notebooks) checks them all at once.
+    theory = load_toc(params_dir, problems, questions.ids if questions is not None else None)
+    try:
+        rule = load_rule(params_dir)
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+        rule = None
 
     problems.raise_if_any()
     assert programme is not None and uptake is not None and comparison is not None and activities is not None
@@ -471,6 +466,9 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
         survey=survey,
         questions=questions,
         input_files=_input_paths(data_dir, params_dir),
+        codebook=codebook,
+        theory=theory,
+        rule=rule,
     )
 
 

@@ -105,6 +105,21 @@ class Programme(_Strict):
         raise KeyError(f"unknown partner {partner_id!r}; valid ids: {', '.join(self.partner_ids)}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key repeated in one mapping (plain PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in the same block (first on line {seen[key]})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: Path, problems: Collector) -> Any:
     """Read a YAML file, recording a missing file or a syntax error (with its line) as a problem."""
     if not path.is_file():
@@ -116,7 +131,7 @@ def load_yaml(path: Path, problems: Collector) -> Any:
         problems.add(path.name, None, None, None, "file is not UTF-8 text")
         return None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

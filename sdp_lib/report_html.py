@@ -122,7 +122,10 @@ def path_replacements(root: str | os.PathLike[str] | None = None,
 def _prefix_re(prefix: str) -> re.Pattern[str]:
     # Whole path components only: not inside a longer name or path, nor inside base64 data (letters,
     # digits, + and / before it), so embedded images are never touched.
-    return re.compile(r"(?<![\w+/=.~-])" + re.escape(prefix) + r"(?:(?P<slash>/)|(?![\w-]|\.\w))")
+    # An ANSI colour code just before (IPython tracebacks: "\x1b[32m/path") counts as a boundary.
+    after_ansi = "|".join(rf"(?<=\x1b\[[\d;]{{{n}}}m)" for n in range(1, 9))
+    return re.compile(rf"(?:(?<![\w+/=.~-])|{after_ansi})" + re.escape(prefix)
+                      + r"(?:(?P<slash>/)|(?![\w-]|\.\w))")
 
 
 def scrub_paths(text: str, replacements: Sequence[tuple[str, str]]) -> str:

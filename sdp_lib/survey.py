@@ -475,7 +475,7 @@ def _answer_rule(q: Question, value: str) -> str:
 def validate_survey_file(
     path: str | Path,
     questions: Questions,
-    programme: Programme,
+    programme: Programme | None,
     problems: Collector,
     display_name: str | None = None,
 ) -> pd.DataFrame | None:
@@ -505,13 +505,13 @@ def validate_survey_file(
         return None
     present = [c for c in df.columns if c != "_row"]
     check_columns(df, name, list(KEY_COLUMNS), questions.ids, problems)
-    valid_partners = programme.partner_ids
+    valid_partners = programme.partner_ids if programme is not None else None
 
     if "partner_id" in present:
         for value, row in zip(df["partner_id"], df["_row"]):
             if value == "":
                 problems.add(name, row, "partner_id", value, "missing: every row needs a partner id from programme.yaml")
-            elif value not in valid_partners:
+            elif valid_partners is not None and value not in valid_partners:
                 problems.add(
                     name, row, "partner_id", value,
                     f"partner unknown to params/programme.yaml; valid ids: {', '.join(valid_partners)}",
@@ -548,7 +548,7 @@ def validate_survey_file(
                 continue
             pid = df["partner_id"].iat[i] if has_partner else None
             wave = df["wave"].iat[i] if has_wave else None
-            if pid in valid_partners and not q.asked_by(pid):
+            if (valid_partners is None or pid in valid_partners) and not q.asked_by(pid):
                 problems.add(
                     name, row, q.id, value,
                     f"partner {pid} did not ask this question according to survey.yaml (partners: "

@@ -29,7 +29,8 @@ ACTIVITY_TYPES: tuple[str, ...] = (
 )
 #: Largest count accepted in any count column: far above any screening population (England has ~57m people).
 MAX_COUNT = 100_000_000
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: A month YYYY-MM from 1900-01 to 2099-12 (a year typo such as 0023 is caught on its own row).
+PERIOD_RE = re.compile(r"^((?:19|20)\d{2})-(0[1-9]|1[0-2])$")
 _WHOLE_RE = re.compile(r"^[0-9]+$")
 
 
@@ -173,8 +174,8 @@ def check_columns(
     return ok
 
 
-def parse_counts(df: pd.DataFrame, name: str, column: str, problems: Collector) -> pd.Series:
-    """Parse a count column: whole numbers >= 0 written as plain digits.
+def parse_counts(df: pd.DataFrame, name: str, column: str, problems: Collector, what: str = "people") -> pd.Series:
+    """Parse a count column: whole numbers >= 0 written as plain digits; `what` is counted (for messages).
 
     "1,712" (thousands separator), "59.0%" (a percentage), "12.5" (a fraction) and "-3" (negative) are
     errors that say what was expected. Unparseable cells become NA.
@@ -191,17 +192,17 @@ def parse_counts(df: pd.DataFrame, name: str, column: str, problems: Collector) 
                 out.append(value)
             continue
         if text == "":
-            rule = "missing: expected a whole number of people (0 or more)"
+            rule = f"missing: expected a whole number of {what} (0 or more)"
         elif text.endswith("%"):
-            rule = "looks like a percentage: expected a count of people as a whole number, e.g. 1010"
+            rule = f"looks like a percentage: expected a count of {what} as a whole number, e.g. 1010"
         elif re.fullmatch(r"-?[0-9]{1,3}(,[0-9]{3})+", text):
             rule = "has a thousands separator: expected digits only, e.g. 1712 not 1,712"
         elif re.fullmatch(r"-[0-9]+(\.[0-9]+)?", text):
-            rule = "negative: a count of people cannot be below 0"
+            rule = f"negative: a count of {what} cannot be below 0"
         elif re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", text):
-            rule = "not a whole number: expected a count of people with no decimals"
+            rule = f"not a whole number: expected a count of {what} with no decimals"
         else:
-            rule = "not a number: expected a whole number of people (0 or more)"
+            rule = f"not a number: expected a whole number of {what} (0 or more)"
         problems.add(name, row, column, text, rule)
         out.append(None)
     return pd.Series(out, index=df.index, dtype="Int64")
@@ -218,7 +219,7 @@ def check_periods(df: pd.DataFrame, name: str, problems: Collector, column: str 
     """Periods are months written YYYY-MM (e.g. 2023-12)."""
     for value, row in zip(df[column], df["_row"]):
         if not PERIOD_RE.match(str(value)):
-            problems.add(name, row, column, value, "must be a month written YYYY-MM, e.g. 2023-12")
+            problems.add(name, row, column, value, "must be a month written YYYY-MM (years 1900-2099), e.g. 2023-12")
 
 
 def check_duplicates(df: pd.DataFrame, name: str, key: Sequence[str], problems: Collector) -> None:

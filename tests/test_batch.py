@@ -65,12 +65,22 @@ boom,C,breast,2024-07,50,22
 """
 
 
+#: The headline table the index shows (in a real run, `sdp-eval run` writes it before the notebooks).
+HEADLINE_CSV = (
+    "partner_id,partner_name,screening,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
+    'alpha,"<img src=x onerror=alert(1)>",breast,0.5,0.6,10,5,15\n'
+    'beta,"Beta & Sons ""Community""",breast,0.375,0.45,7.5,2.5,12.5\n'
+)
+
+
 def make_project(root: Path) -> Path:
-    """A throw-away project root: params, data and the stand-in notebooks."""
+    """A throw-away project root: params, data, a headline table and the stand-in notebooks."""
     (root / "params").mkdir(parents=True)
     (root / "data" / "synthetic").mkdir(parents=True)
+    (root / "outputs" / "tables").mkdir(parents=True)
     (root / "params" / "programme.yaml").write_text(PROGRAMME_YAML, encoding="utf-8")
     (root / "data" / "synthetic" / "uptake.csv").write_text(UPTAKE_CSV, encoding="utf-8")
+    (root / "outputs" / "tables" / "uptake_changes.csv").write_text(HEADLINE_CSV, encoding="utf-8")
     shutil.copytree(STANDINS, root / "notebooks")
     return root
 
@@ -185,7 +195,8 @@ def test_parameters_are_relative_and_kernel_env_is_set(first):
                       "confidence": 0.95}
     assert nb.metadata.papermill.input_path == "notebooks/partner_report.ipynb"
     assert nb.metadata.papermill.output_path == "outputs/notebooks/partner_alpha.ipynb"
-    # the stand-in asserts MPLBACKEND=Agg, PYTHONHASHSEED=0 and cwd == project root; it ran without error
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "kernel environment: MPLBACKEND=Agg PYTHONHASHSEED=0 cwd_is_root=True" in text
     for name in ALL:  # boom's traceback included: paths in outputs are stored relative to the root
         raw = (first.out / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8")
         assert report_html.absolute_paths_in(raw, [first.root, REPO, sys.prefix, sys.base_prefix]) == [], name
@@ -194,8 +205,10 @@ def test_parameters_are_relative_and_kernel_env_is_set(first):
 def test_code_and_parameters_are_hidden(first):
     for name in ALL:
         page = first.body(name)
-        for code in ("import pandas", "from sdp_lib", "import matplotlib", "plt.subplots", "write_table("):
-            assert code not in page, f"{code!r} (code input) shown in {name}.html"
+        # (the failed report's traceback quotes lines of its failing cell, as a traceback does)
+        code = ("import pandas", "from sdp_lib", "import matplotlib", "plt.subplots", "groupby(")
+        for text in code if name != "partner_boom" else code[:3]:
+            assert text not in page, f"{text!r} (code input) shown in {name}.html"
         assert "# Parameters" not in page and "injected-parameters" not in page
         assert 'data_dir = "data/synthetic"' not in page and "data_dir = &quot;" not in page
         assert 'class="jp-InputPrompt' not in page and 'class="jp-OutputPrompt' not in page
@@ -246,7 +259,7 @@ def test_index_lists_every_report_and_escapes_names(first):
     row = next(line for line in index.splitlines() if "<code>boom</code>" in line)
     assert ">failed<" in row and "Boom Group" in row and "FileNotFoundError" in row
     assert index.count('<span class="ok">ok</span>') == 4
-    # the headline table, from outputs/tables/uptake_changes.csv (written by the programme stand-in)
+    # the headline table, from outputs/tables/uptake_changes.csv
     assert "Headline" in index and "+10.0" in index and "50.0%" in index
     # the same run makes the same page
     assert index == report_html.index_html(
@@ -380,7 +393,7 @@ def test_bad_partner_ids_fail_before_running(tmp_path, monkeypatch):
         batch.run(["../x"], 1, "data/synthetic", "params", "outputs", notebooks_dir="notebooks", progress=False)
     with pytest.raises(FileNotFoundError, match="partner_report.ipynb"):
         batch.run(["alpha"], 1, "data/synthetic", "params", "outputs", notebooks_dir="params", progress=False)
-    assert not (root / "outputs").exists()
+    assert not (root / "outputs" / "notebooks").exists() and not (root / "outputs" / "manifest.json").exists()
 
 
 def test_scrub_paths_and_param_paths(tmp_path, monkeypatch):
@@ -391,9 +404,15 @@ def test_scrub_paths_and_param_paths(tmp_path, monkeypatch):
     assert out == "File data/x.csv and <python>/lib/python3.11/pathlib.py and sdp_lib/a.py"
     assert report_html.absolute_paths_in(out, [tmp_path, REPO]) == []
     # whole path components only, and never inside base64 data (embedded images)
-    for untouched in (f"iVBORw0KGgo{tmp_path}/x", f"QUJD+{tmp_path}/x", f"{tmp_path}x/y", f"{tmp_path}_2"):
+    for untouched in (f"iVBORw0KGgo{tmp_path}/x", f"QUJD+{tmp_path}/x"):
         assert report_html.scrub_paths(untouched, reps) == untouched
+    for other in (f"{tmp_path}x/y", f"{tmp_path}_2"):  # another folder beside the root: not the root
+        assert not report_html.scrub_paths(other, reps).startswith(("x", "_", "."))
     assert report_html.scrub_paths(f"'{tmp_path}' ({tmp_path}/a)", reps) == "'.' (a)"
+    # IPython colours paths in tracebacks
+    assert report_html.scrub_paths(f"File \x1b[32m{tmp_path}/a.py:3\x1b[0m", reps) == "File \x1b[32ma.py:3\x1b[0m"
+    home_python = sys.base_prefix.replace(os.path.expanduser("~"), "~", 1)
+    assert report_html.scrub_paths(f"\x1b[0;32m{home_python}/lib/x.py", reps) == "\x1b[0;32m<python>/lib/x.py"
     assert batch._param_path(tmp_path / "data" / "synthetic", tmp_path) == "data/synthetic"
     assert batch._param_path(tmp_path, tmp_path) == "."
     assert batch._param_path(Path("/elsewhere/data"), tmp_path) == "/elsewhere/data"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import shutil
+from types import SimpleNamespace
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +40,6 @@ CELLS = [("1", "Asian"), ("1", "White"), ("2", "Asian"), ("2", "White")]
 UPTAKE_HEADER = ["partner_id", "population", "screening", "period", "eligible", "screened", "imd_quintile",
                  "ethnicity"]
 COMPARISON_HEADER = ["population", "screening", "period", "eligible", "screened", "imd_quintile", "ethnicity"]
-REAL_SURVEY_FUNCTIONS = inputs._survey_functions
 ACTIVITIES_HEADER = ["partner_id", "activity_type", "sessions", "participants", "languages"]
 
 
@@ -101,12 +101,6 @@ def activities_rows() -> list[dict[str, str]]:
     return rows
 
 
-@pytest.fixture(autouse=True)
-def no_survey_module(monkeypatch):
-    """The small data set has no survey: these tests check the CSV rules (the survey has its own tests)."""
-    monkeypatch.setattr(inputs, "_survey_functions", lambda: None)
-
-
 @pytest.fixture
 def dataset(tmp_path: Path) -> tuple[Path, Path]:
     data, params = tmp_path / "data", tmp_path / "params"
@@ -118,6 +112,9 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
     write_rows(data / "uptake.csv", UPTAKE_HEADER, uptake_rows())
     write_rows(data / "comparison.csv", COMPARISON_HEADER, comparison_rows())
     write_rows(data / "activities.csv", ACTIVITIES_HEADER, activities_rows())
+    # No survey (neither survey.yaml nor survey.csv): these tests check the CSV rules; the survey has its own.
+    for name in ("toc.yaml", "disclosure.yaml"):
+        shutil.copy(PARAMS / name, params / name)
     return data, params
 
 
@@ -166,7 +163,8 @@ def test_valid_dataset_loads_typed(dataset):
     assert list(got.comparison.columns) == COMPARISON_HEADER
     assert str(got.activities["participants"].dtype) == "int64"
     assert got.survey is None and got.questions is None
-    assert set(got.input_files) == {"uptake.csv", "comparison.csv", "activities.csv", "programme.yaml"}
+    assert set(got.input_files) == {"uptake.csv", "comparison.csv", "activities.csv", "programme.yaml",
+                                    "toc.yaml", "disclosure.yaml"}
     assert got.input_files["uptake.csv"] == data / "uptake.csv"
 
 
@@ -570,14 +568,19 @@ def test_survey_problems_join_the_same_report(dataset, monkeypatch):
     def load_questions(params_dir, problems, programme=None):
         calls.append(Path(params_dir))
         assert programme is not None and programme.partner_ids == list(PARTNERS)
-        return {"q1": "scale"}
+        return SimpleNamespace(ids=["q1"])
 
     def validate_survey_file(path, questions, programme, problems):
         calls.append(Path(path))
         problems.add("survey.csv", 5, "wave", "later", "must be one of: pre, post, post_only")
         return None
 
-    monkeypatch.setattr(inputs, "_survey_functions", lambda: (load_questions, validate_survey_file))
+    import sdp_lib.survey as survey_module
+
+    monkeypatch.setattr(survey_module, "load_questions", load_questions)
+    monkeypatch.setattr(survey_module, "validate_survey_file", validate_survey_file)
+    monkeypatch.setattr(survey_module, "load_codebook", lambda params_dir, problems: None)
+    (params / "survey.yaml").write_text("questions: []\n", encoding="utf-8")
 
     def damage(h, rows):
         rows[0]["eligible"] = "x"
@@ -588,11 +591,6 @@ def test_survey_problems_join_the_same_report(dataset, monkeypatch):
     assert calls == [params, data / "survey.csv"]
     assert_one(problems, file="survey.csv", row=5, column="wave", value="later")
     assert_one(problems, file="uptake.csv", row=2, column="eligible", value="x")
-
-
-def test_survey_lookup_is_lazy_and_optional():
-    got = REAL_SURVEY_FUNCTIONS()
-    assert got is None or (len(got) == 2 and all(callable(f) for f in got))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -645,7 +643,8 @@ def test_input_hashes(dataset):
     data, params = dataset
     hashes = input_hashes(data, params)
     assert list(hashes) == sorted(hashes)
-    assert list(hashes) == ["activities.csv", "comparison.csv", "programme.yaml", "uptake.csv"]
+    assert list(hashes) == ["activities.csv", "comparison.csv", "disclosure.yaml", "programme.yaml", "toc.yaml",
+                            "uptake.csv"]
     assert hashes["uptake.csv"] == hashlib.sha256((data / "uptake.csv").read_bytes()).hexdigest()
     (data / "uptake.csv").write_text((data / "uptake.csv").read_text() + "\n")
     assert input_hashes(data, params)["uptake.csv"] != hashes["uptake.csv"]
