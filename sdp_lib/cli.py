@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, paths
-from .validation import Problem, ValidationFailed
+from .validation import ValidationFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
 
@@ -134,10 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-
-
-def _problem(rule: str) -> ValidationFailed:
-    return ValidationFailed([Problem("command line", None, None, None, rule)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,23 +13,11 @@ import numpy as np
 import pandas as pd
 
 from .params import Programme
-from .validation import ValidationFailed
 
 #: A month-to-month change in a proxy population's eligible count above this fraction is flagged.
 ELIGIBLE_JUMP = 0.20
 #: A month-to-month change in uptake above this many percentage points is flagged (when n >= 50).
 UPTAKE_JUMP_PP = 10.0
-
-
-def validation_problems(data_dir: str | Path, params_dir: str | Path) -> pd.DataFrame:
-    """Run the full input validation and return its problems as a table (empty when all is valid)."""
-    from .inputs import load_inputs
-
-    try:
-        load_inputs(data_dir, params_dir)
-    except ValidationFailed as exc:
-        return pd.DataFrame([p.__dict__ for p in exc.problems], columns=["file", "row", "column", "value", "rule"])
-    return pd.DataFrame(columns=["file", "row", "column", "value", "rule"])
 
 
 def funding_checks(programme: Programme) -> pd.DataFrame:

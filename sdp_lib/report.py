@@ -169,7 +169,7 @@ def _table(df: pd.DataFrame, caption: str | None = None) -> HTML:
 def _fig_to_image(fig: Any) -> Image:
     """A figure as an embedded PNG, saved without metadata so equal figures give equal bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
+    fig.savefig(buf, format="png", metadata={"Software": None})
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -854,9 +854,15 @@ class DataQualityReport:
 
         self.ctx = ctx
         self.quality = quality
-        self.problems = quality.validation_problems(ctx.data_dir, ctx.params_dir)
+        columns = ["file", "row", "column", "value", "rule"]
+        try:
+            # Loading the tables validates every input first whenever they need (re)building.
+            self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir)
+            self.problems = pd.DataFrame(columns=columns)
+        except ValidationFailed as exc:
+            self.tables = {}
+            self.problems = pd.DataFrame([p.__dict__ for p in exc.problems], columns=columns)
         self.valid = self.problems.empty
-        self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir) if self.valid else {}
 
     def validation(self) -> HTML:
         if self.valid:

@@ -1,0 +1,65 @@
+"""Data-quality checks: the programme's funding arithmetic, completeness and consistency flags."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sdp_lib import quality
+from sdp_lib.params import load_programme
+from sdp_lib.paths import params_dir
+
+
+def _programme():
+    return load_programme(params_dir())
+
+
+def test_the_stated_funding_cannot_all_hold():
+    # Programme page: 16 partners, GBP 19k to 40k each, GBP 229k in total; 16 x 19,000 = 304,000 > 229,000.
+    checks = quality.funding_checks(_programme()).set_index("check")
+    row = checks.loc["stated minimum x partners <= stated total"]
+    assert not row["ok"]
+    assert "GBP 304,000" in row["found"]
+    assert checks.loc["partner grants sum to the stated total", "ok"]
+    assert checks.loc["no grant above the stated maximum", "ok"]
+    assert not checks.loc["grants at or above the stated minimum", "ok"]
+
+
+def _counts(rows):
+    return pd.DataFrame(rows, columns=["partner_id", "screening", "period", "eligible", "screened"])
+
+
+def test_completeness_counts_months_and_empty_months():
+    prog = _programme()
+    counts = _counts([("vcck", "breast", "2023-01", 100, 50), ("vcck", "breast", "2023-02", 0, 0),
+                      ("vcck", "breast", "2023-04", 100, 50)])
+    table = quality.completeness(counts, prog).set_index(["partner_id", "screening"])
+    row = table.loc[("vcck", "breast")]
+    assert (row["months"], row["months_expected"], row["months_with_no_eligible"]) == (3, 4, 1)
+    assert not row["complete"]
+    assert table.loc[("mosaic", "cervical"), "months"] == 0
+
+
+def test_consistency_flags_jumps_and_reach_with_rounded_counts():
+    prog = _programme()
+    counts = _counts([
+        ("advocacy_project", "cervical", "2023-01", 100, 30), ("advocacy_project", "cervical", "2023-02", 150, 47),
+        ("advocacy_project", "cervical", "2023-03", 50, 15),
+    ])
+    flags = quality.consistency_checks(counts, prog, None, count=lambda n: f"~{n}")
+    checks = list(flags["check"])
+    assert checks.count("eligible count jump") == 2
+    # 60 residents reached against 50 eligible in the last month: reach larger than the proxy population
+    reach = flags[flags["check"] == "reach larger than proxy population"]
+    assert list(reach["partner_id"]) == ["advocacy_project"]
+    assert reach["detail"].iloc[0] == "~60 reached, ~50 eligible"
+    # uptake 30% -> 31.3% -> 30%: no uptake jump of more than 10 pp
+    assert "uptake jump" not in checks
+
+
+def test_activity_records_that_do_not_support_reach_are_flagged():
+    prog = _programme()
+    acts = pd.DataFrame([{"partner_id": "vcck", "activity_type": "leaflet", "sessions": 1, "participants": 100,
+                          "languages": ""}])
+    flags = quality.consistency_checks(_counts([]), prog, acts)
+    row = flags[(flags["check"] == "reach not supported by activity records") & (flags["partner_id"] == "vcck")]
+    assert row["detail"].iloc[0] == "100 participants recorded, 900 residents reached"
