@@ -2,7 +2,7 @@
 
 `load_inputs(data_dir, params_dir)` reads `programme.yaml` and the CSV files of a data folder
 (`uptake.csv`, `comparison.csv`, `activities.csv`, `survey.csv`) and every parameter file,
-checks every rule in docs/contracts.md and either returns typed tables (`Inputs`) or raises ONE
+checks every rule of the data model (README.md) and either returns typed tables (`Inputs`) or raises ONE
 `ValidationFailed` naming each problem: file, spreadsheet row (header = row 1), column, value, rule.
 
 The per-file functions (`validate_uptake`, `validate_comparison`, `validate_activities`) add their

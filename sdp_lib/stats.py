@@ -1,6 +1,6 @@
 """Statistical core of sdp-eval.
 
-Every function states the method it uses and a reference. Conventions (see docs/methods_stats.md):
+Every function states the method it uses and a reference. Conventions (see "Statistical methods" in README.md):
 
 * proportions are 0-1; differences are ``after - before`` (``p2 - p1``);
 * two-sided tests and intervals; ``confidence`` is a fraction (0.95, 0.998);

@@ -147,7 +147,7 @@ def uptake_changes(
 ) -> pd.DataFrame:
     """One row per partner x screening (in the partner's screening focus and present in the data).
 
-    Columns follow docs/contracts.md (uptake_changes.csv): counts, uptake before/after with Wilson CIs,
+    Columns are listed in README.md, "Outputs" (uptake_changes): counts, uptake before/after with Wilson CIs,
     change in pp with the Newcombe hybrid score CI, relative change with a log-method CI, p and test
     (chi-square without continuity correction when all expected counts are >= 5, else Fisher's exact),
     Holm and BH adjusted p across the whole family, DiD against the comparison population (binomial GLM,

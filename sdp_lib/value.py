@@ -178,7 +178,7 @@ def value_for_money(
 
     Rows: for each partner (programme order) one row per screening in its rows of uptake_changes (or,
     without data, its screening_focus), plus a screening "any" row when it has several; then ALL rows per
-    screening present and "any". Columns: see `VFM_COLUMNS` and docs/toc.md. Missing data give NaN.
+    screening present and "any". Columns: see `VFM_COLUMNS` and README.md. Missing data give NaN.
     """
     conf = programme.confidence
     acts = _activity_frame(activities)
