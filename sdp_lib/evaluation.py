@@ -104,8 +104,11 @@ def inequality_table(inputs: Inputs, period: str, confidence: float = 0.95) -> p
 
 
 def tables_fingerprint(data_dir: str | Path, params_dir: str | Path) -> dict[str, str]:
-    """What the result tables depend on: every input file's sha256 and the library version."""
-    return {"library": __version__, **{f"input:{k}": v for k, v in input_hashes(data_dir, params_dir).items()}}
+    """What the result tables depend on: every input file's sha256, the library version and source."""
+    from .batch import library_hash
+
+    return {"library": __version__, "library_sha256": library_hash(),
+            **{f"input:{k}": v for k, v in input_hashes(data_dir, params_dir).items()}}
 
 
 def build_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path) -> list[Path]:

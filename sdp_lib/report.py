@@ -25,7 +25,7 @@ from .disclosure import DisclosureRule, load_rule
 from .inputs import input_hashes
 from .outputs import write_json, write_table
 from .params import Partner, Programme, load_programme
-from .safe_output import html_table
+from .safe_output import html_table, neutralise_frame
 from .validation import PERIOD_RE, Problem, ValidationFailed
 
 PARTNER_METRICS = "partners"
@@ -299,7 +299,7 @@ class PartnerReport:
 
     def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
         """The data behind a figure, disclosure-controlled, next to the partner's published tables."""
-        write_table(data, self.ctx.output_dir / "published" / "figures" / f"{self.partner.id}_{name}.csv")
+        write_table(neutralise_frame(data), self.ctx.output_dir / "published" / "figures" / f"{self.partner.id}_{name}.csv")
 
     def uptake_table(self) -> HTML:
         if self.changes.empty:
@@ -715,7 +715,7 @@ class ProgrammeReport:
                       caption="Funnel plot labels (PHE method: 95% and 99.8% limits around the pooled average)")
 
     def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
-        write_table(data, self.ctx.output_dir / "published" / "figures" / f"programme_{name}.csv")
+        write_table(neutralise_frame(data), self.ctx.output_dir / "published" / "figures" / f"programme_{name}.csv")
 
     def survey_headlines(self) -> HTML:
         items = self.partner_tables.get("survey_items", pd.DataFrame())
