@@ -32,7 +32,6 @@ import html as _html
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,6 +43,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .outputs import atomic_write_text
 from .safe_output import html_table, neutralise_frame
 from .validation import Problem, ValidationFailed
 
@@ -637,21 +637,7 @@ def _check_clean(protected: ProtectedTable, frame: pd.DataFrame, allow: Iterable
 
 
 def _atomic_write_csv(df: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, lineterminator="\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
 def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow: Iterable[str] = ()) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from .outputs import atomic_write_bytes
 
 #: rcParams applied by `set_style`: fixed fonts and sizes, 100 dpi, a fixed SVG hash salt.
 STYLE: dict[str, Any] = {
@@ -90,16 +91,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], fmt: str | None = Non
         kwargs.setdefault("metadata", meta)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, **kwargs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, buf.getvalue())
     return target
 
 

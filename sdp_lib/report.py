@@ -427,21 +427,8 @@ class PartnerReport:
         if self.vfm.empty:
             return paragraph("No value-for-money figures.")
         pub = self._protected("value_for_money", self.vfm)
-        df = pd.DataFrame({
-            "screening": pub["screening"], "grant": pub["grant_gbp"].map(_gbp),
-            "cost per resident reached": pub["cost_per_resident_reached"].map(_gbp),
-            "cost per session": pub["cost_per_session"].map(_gbp),
-            "additional people screened (DiD)": [_interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
-                pub["additional_screened"], pub["additional_screened_lower"], pub["additional_screened_upper"])],
-            "cost per additional person screened": [
-                _gbp(c) if not (isinstance(c, float) and math.isnan(c)) else "not estimable"
-                for c in pub["cost_per_additional_screened"]],
-            "plausible change from reach (pp)": [_interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
-                pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
-            "observed change (pp)": pub["observed_diff_pp"].map(_pp),
-            "red flag": pub["implausibly_large"].map({True: "yes", False: "no"}).fillna(""),
-        })
-        return _table(df, caption="Value for money and the dilution check (reach x 10-13 pp effect on those reached)")
+        return _table(vfm_view(pub, with_partner=False),
+                      caption="Value for money and the dilution check (reach x 10-13 pp effect on those reached)")
 
     def caveats(self) -> HTML:
         return bullets(caveat_points(self.ctx.programme, self.changes, self.partner))
@@ -490,6 +477,37 @@ def _interval_point(point: Any, lo: Any, hi: Any, fmt: str) -> str:
     if point is None or not np.isfinite(point):
         return ""
     return f"{fmt.format(point)} ({fmt.format(lo)} to {fmt.format(hi)})"
+
+
+def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:
+    """The value-for-money table as reports show it, from the disclosure-controlled table."""
+    cols: dict[str, Any] = {"partner": pub["partner_name"]} if with_partner else {}
+    cols.update({
+        "screening": pub["screening"], "grant": pub["grant_gbp"].map(_gbp),
+        "cost per resident reached": pub["cost_per_resident_reached"].map(_gbp),
+        "cost per session": pub["cost_per_session"].map(_gbp),
+        "additional people screened (DiD)": [_interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
+            pub["additional_screened"], pub["additional_screened_lower"], pub["additional_screened_upper"])],
+        "cost per additional person screened": [
+            _gbp(c) if not (isinstance(c, float) and math.isnan(c)) else "not estimable"
+            for c in pub["cost_per_additional_screened"]],
+        "plausible change from reach (pp)": [_interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
+            pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
+        "observed change (pp)": pub["observed_diff_pp"].map(_pp),
+        "red flag": pub["implausibly_large"].map({True: "yes", False: "no"}).fillna(""),
+    })
+    return pd.DataFrame(cols)
+
+
+def reconciliation_view(rec: pd.DataFrame) -> HTML:
+    """The reconciliation of the published WSIC table (its figures are already public)."""
+    if rec.empty:
+        return paragraph("No published table to reconcile.")
+    df = rec[["organisation", "screening", "figure", "published", "recomputed", "agrees",
+              "whole_count_consistent", "note"]].copy()
+    df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
+    df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
+    return _table(df, caption="Published WSIC table against the data and arithmetic")
 
 
 def caveat_points(programme: Programme, changes: pd.DataFrame, partner: Partner | None) -> list[str]:
@@ -770,30 +788,11 @@ class ProgrammeReport:
         if vfm.empty:
             return paragraph("No value-for-money figures.")
         pub = self._protected("value_for_money", vfm)
-        df = pd.DataFrame({
-            "partner": pub["partner_name"], "screening": pub["screening"], "grant": pub["grant_gbp"].map(_gbp),
-            "cost per resident reached": pub["cost_per_resident_reached"].map(_gbp),
-            "additional screened (DiD)": [_interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
-                pub["additional_screened"], pub["additional_screened_lower"], pub["additional_screened_upper"])],
-            "cost per additional person screened": [
-                _gbp(c) if not (isinstance(c, float) and math.isnan(c)) else "not estimable"
-                for c in pub["cost_per_additional_screened"]],
-            "plausible change (pp)": [_interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
-                pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
-            "observed (pp)": pub["observed_diff_pp"].map(_pp),
-            "red flag": pub["implausibly_large"].map({True: "yes", False: "no"}).fillna(""),
-        })
-        return _table(df, caption="Value for money; red flag = observed change far above what reach could produce")
+        return _table(vfm_view(pub, with_partner=True),
+                      caption="Value for money; red flag = observed change far above what reach could produce")
 
     def reconciliation(self) -> HTML:
-        rec = self.tables.get("published_reconciliation", pd.DataFrame())
-        if rec.empty:
-            return paragraph("No published table to reconcile.")
-        df = rec[["organisation", "screening", "figure", "published", "recomputed", "agrees",
-                  "whole_count_consistent", "note"]].copy()
-        df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
-        df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
-        return _table(df, caption="Published WSIC table against the data and arithmetic")
+        return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
 
     def inequality_table(self) -> HTML:
         ineq = self.tables.get("inequality", pd.DataFrame())
@@ -905,13 +904,7 @@ class DataQualityReport:
         return _table(df, caption="Consistency flags (for a reader's attention, not errors)")
 
     def reconciliation(self) -> HTML:
-        rec = self.tables.get("published_reconciliation", pd.DataFrame())
-        if rec.empty:
-            return paragraph("No published table to reconcile.")
-        df = rec[["organisation", "figure", "published", "recomputed", "agrees", "whole_count_consistent", "note"]].copy()
-        df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
-        df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
-        return _table(df)
+        return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
 
     def disclosure_summary(self) -> HTML:
         path = self.ctx.output_dir / "disclosure_log.csv"

@@ -46,7 +46,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
@@ -55,6 +54,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .outputs import write_table
 from .params import Programme, load_yaml, pydantic_problems
 from .validation import ACTIVITY_TYPES, SCREENINGS, Collector, Problem
 
@@ -984,23 +984,8 @@ FLOAT_FORMAT = "%.10g"
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write `df` as CSV deterministically (no index, `\\n` line ends, fixed float format) and atomically
-    (a temporary file in the same folder, then `os.replace`)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data = df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write `df` as CSV deterministically (fixed float format) and atomically (`sdp_lib.outputs`)."""
+    return write_table(df, path, float_format=FLOAT_FORMAT)
 
 
 def toc_tables(toc: TheoryOfChange, metrics: pd.DataFrame, out_dir: str | os.PathLike[str]
