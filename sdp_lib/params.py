@@ -157,8 +157,21 @@ def pydantic_problems(file: str, exc: ValidationError, data: Any = None) -> list
         else:
             rule = re.sub(r"^Value error, ", "", err.get("msg", "invalid value"))
         shown = None if value is None or isinstance(value, (dict, list)) else str(value)[:60]
-        out.append(Problem(file, None, path or None, shown, rule))
+        out.append(Problem(file, None, _name_items(path, loc, data) or None, shown, rule))
     return out
+
+
+def _name_items(path: str, loc: tuple, data: Any) -> str:
+    """Add the id of a listed item to a key path: partners[3] -> partners[3] (syn_a)."""
+    if not isinstance(data, dict) or len(loc) < 2 or not isinstance(loc[1], int):
+        return path
+    items = data.get(loc[0])
+    if isinstance(items, list) and 0 <= loc[1] < len(items) and isinstance(items[loc[1]], dict):
+        item_id = items[loc[1]].get("id")
+        if isinstance(item_id, str) and item_id:
+            prefix = f"{loc[0]}[{loc[1]}]"
+            return path.replace(prefix, f"{prefix} ({item_id})", 1)
+    return path
 
 
 def load_programme(params_dir: str | Path) -> Programme:

@@ -555,7 +555,7 @@ def test_broken_programme_still_checks_csv_structure(dataset):
 
     edit(data / "uptake.csv", damage)
     problems = problems_of(data, params)
-    assert_one(problems, file="programme.yaml", column="partners[0].grant_gbp", value="lots")
+    assert_one(problems, file="programme.yaml", column="partners[0] (advocacy_project).grant_gbp", value="lots")
     assert_one(problems, file="uptake.csv", row=2, column="screened", value="1,712",
                rule_has="thousands separator")
     assert not matching(problems, value="nobody")
