@@ -6,7 +6,6 @@ before trusting a figure: missing months, implausible jumps, funding figures tha
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

@@ -162,7 +162,7 @@ _WEAK_TRIGGERS = [
     r"signed,?",
     r"from\s+your\s+friend",
     rf"my\s+(?:{_RELATIVES})(?:['\u2019]s\s+name\s+is|\s+is\s+called|\s+called)?,?",
-    rf"(?:his|her|their)\s+name\s+is",
+    r"(?:his|her|their)\s+name\s+is",
 ]
 _TRIGGER_RE = re.compile(
     r"(?<![\w'\u2019])(?:(?P<strong>" + "|".join(_STRONG_TRIGGERS) + r")|(?P<weak>"

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdp_lib import inputs
 from sdp_lib.inputs import (
     aggregate_comparison,
     aggregate_uptake,

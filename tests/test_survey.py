@@ -130,8 +130,8 @@ def test_questions_unknown_key_and_wrong_type(tmp_path):
     q, problems = _load_q(tmp_path, [{**GOOD, "favorable": [4]}, {**GOOD, "id": "q2", "reverse": "maybe"}])
     assert q is None
     cols = {p.column: p for p in problems}
-    assert "unknown key" in cols["questions[0].favorable"].rule
-    assert "questions[1].reverse" in cols
+    assert "unknown key" in cols["questions[0] (q1).favorable"].rule
+    assert "questions[1] (q2).reverse" in cols
     assert all(p.file == "survey.yaml" for p in problems)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -215,7 +214,7 @@ def test_yaml_syntax_error_and_unknown_key(tmp_path):
     d = _small_toc_dict()
     d["nodes"][0]["colour"] = "red"
     probs = _load_problems(tmp_path, d)
-    assert probs and probs[0].column == "nodes[0].colour" and "unknown key" in probs[0].rule
+    assert probs and probs[0].column == "nodes[0] (money).colour" and "unknown key" in probs[0].rule
 
 
 def test_unknown_stage(tmp_path):

@@ -1,0 +1,321 @@
+"""The programme report: every partner together, read from the partner reports' metrics files.
+
+What `notebooks/programme_report.ipynb` shows. Every table goes through the disclosure rule and is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, Image
+
+from . import evaluation, publish, stats
+from .outputs import write_table
+from .params import Partner
+from .report import (
+    PARTNER_METRICS, ReportContext, bullets, confidence_label, figure_image, interval, num, p_text, paragraph,
+    pct, pp, programme_context, provenance_table, reconciliation_view, table, vfm_view,
+)
+from .safe_output import html_table, neutralise_frame
+from .partner_report import PartnerReport
+
+__all__ = ["ProgrammeReport", "programme_context"]
+
+
+def _with_partner(ctx: ReportContext, partner: Partner) -> ReportContext:
+    return ReportContext(ctx.programme, partner, ctx.period_before, ctx.period_after, ctx.data_dir,
+                         ctx.params_dir, ctx.output_dir, ctx.confidence, ctx.rule)
+
+
+def _metrics_current(folder: Path, stamp: dict[str, str], ctx: ReportContext) -> bool:
+    """True when a partner's metrics exist and were made from these inputs and parameters."""
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return False
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (meta.get("inputs") == stamp and meta.get("period_before") == ctx.period_before
+            and meta.get("period_after") == ctx.period_after and meta.get("confidence") == ctx.confidence)
+
+
+class ProgrammeReport:
+    """Programme-wide results, read from each partner's metrics files (not by re-running them)."""
+
+    def __init__(self, ctx: ReportContext, failed_partners: Sequence[str] = ()):
+        self.ctx = ctx
+        self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir)
+        self.failed = list(dict.fromkeys(failed_partners))
+        frames: dict[str, list[pd.DataFrame]] = {}
+        stamp = evaluation.tables_fingerprint(ctx.data_dir, ctx.params_dir)
+        for p in ctx.programme.partners:
+            if p.id in self.failed:
+                continue
+            folder = ctx.output_dir / PARTNER_METRICS / p.id
+            if not _metrics_current(folder, stamp, ctx):
+                # The partner's report has not been run on these inputs (e.g. this notebook was opened on
+                # its own): write its metrics through the same library code the partner report uses.
+                PartnerReport(_with_partner(ctx, p)).write_metrics()
+            for name in ("uptake_changes", "survey_items", "survey_paired", "toc_links", "value_for_money"):
+                path = folder / f"{name}.csv"
+                if path.is_file() and path.stat().st_size > 1:
+                    try:
+                        frames.setdefault(name, []).append(pd.read_csv(path, dtype={"period_before": str,
+                                                                                   "period_after": str}))
+                    except pd.errors.EmptyDataError:
+                        pass
+        self.partner_tables = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
+
+    def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
+        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
+
+    @property
+    def changes(self) -> pd.DataFrame:
+        return self.partner_tables.get("uptake_changes", pd.DataFrame())
+
+    def title(self) -> HTML:
+        prog = self.ctx.programme
+        return HTML(f"<h1>{html.escape(prog.name)} ({html.escape(prog.short_name)}): programme evaluation report</h1>"
+                    f"<p>{html.escape(prog.area)}. {len(prog.partners)} partners; periods compared "
+                    f"{html.escape(self.ctx.period_before)} and {html.escape(self.ctx.period_after)}.</p>")
+
+    def run_status(self) -> HTML:
+        """Partners whose report failed are named here, never silently dropped."""
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        if not self.failed:
+            return paragraph(f"All {len(names)} partners are included below.")
+        items = [f"{names.get(pid, pid)} ({pid}): the partner report failed; not included in the figures below."
+                 for pid in self.failed]
+        return HTML("<div class='alert' role='alert'><strong>Partners missing from this report:</strong>"
+                    + bullets(items).data + "</div>")
+
+    def summary_points(self) -> list[str]:
+        ch = self.changes
+        out = []
+        if ch.empty:
+            return ["No partner metrics were available."]
+        n_sig = int((ch["p_holm"] < 0.05).sum())
+        out.append(f"{len(ch)} partner x screening comparisons; {n_sig} show a change in uptake that is statistically "
+                   "significant after Holm adjustment for multiple comparisons.")
+        pooled = self.pooled()
+        for r in pooled.itertuples():
+            sig = "excludes" if (r.lower_pp > 0 or r.upper_pp < 0) else "includes"
+            out.append(f"Pooled {r.screening} change across {r.k} partners: {r.estimate_pp:+.1f} pp "
+                       f"({confidence_label(self.ctx.confidence)} CI {r.lower_pp:+.1f} to {r.upper_pp:+.1f}; the interval {sig} zero), "
+                       f"I² {100 * r.i2:.0f}%, prediction interval {r.pi_lower_pp:+.1f} to {r.pi_upper_pp:+.1f} pp.")
+        flags = self.partner_tables.get("value_for_money", pd.DataFrame())
+        if not flags.empty and flags["implausibly_large"].astype(bool).any():
+            n = int(flags["implausibly_large"].astype(bool).sum())
+            out.append(f"{n} observed change(s) are larger than the partner's reach could plausibly produce "
+                       "(dilution check): these are red flags, not successes.")
+        rec = self.tables.get("published_reconciliation", pd.DataFrame())
+        if not rec.empty:
+            bad = rec[~rec["agrees"].astype(bool)]
+            out.append(f"Published WSIC table: {len(rec)} published figures checked, {len(bad)} do not reproduce "
+                       "(see the reconciliation section).")
+        out.append("All findings are observational (Maryland level 1 before/after, level 3 with the comparison "
+                   "population); none can be attributed to the programme with certainty.")
+        return out
+
+    def summary(self) -> HTML:
+        return bullets(self.summary_points())
+
+    def pooled(self) -> pd.DataFrame:
+        """Random-effects pooled change per screening, from the partners' metrics."""
+        from .uptake import pooled_changes
+
+        if self.changes.empty:
+            return pd.DataFrame(columns=["screening", "k", "estimate_pp", "lower_pp", "upper_pp", "tau2", "i2",
+                                         "pi_lower_pp", "pi_upper_pp"])
+        return pooled_changes(self.changes, self.ctx.confidence)
+
+    def partners_table(self) -> HTML:
+        ch = self.changes
+        if ch.empty:
+            return paragraph("No partner metrics were available.")
+        pub = self._protected("uptake_changes", ch)
+        lvl = confidence_label(self.ctx.confidence)
+        df = pd.DataFrame({
+            "partner": pub["partner_name"], "screening": pub["screening"],
+            "eligible after (rounded)": pub["eligible_after"],
+            "uptake before": pub["uptake_before"].map(pct), "uptake after": pub["uptake_after"].map(pct),
+            "change (pp)": pub["diff_pp"].map(pp),
+            f"{lvl} CI": [interval(a, b, pp) for a, b in zip(pub["diff_lower_pp"], pub["diff_upper_pp"])],
+            "test": pub["test"], "p": pub["p_value"].map(p_text), "Holm p": pub["p_holm"].map(p_text),
+            "BH p": pub["p_bh"].map(p_text), "DiD (pp)": pub["did_pp"].map(pp),
+            "min. detectable (pp)": pub["mdd_pp"].map(lambda v: num(v, 1)),
+        })
+        return table(df, caption="All partners: change in uptake with Holm and Benjamini-Hochberg adjusted p")
+
+    def pooled_table(self) -> HTML:
+        pooled = self.pooled()
+        lvl = confidence_label(self.ctx.confidence)
+        df = pd.DataFrame({
+            "screening": pooled["screening"], "partners": pooled["k"],
+            "pooled change (pp)": pooled["estimate_pp"].map(pp),
+            f"{lvl} CI": [interval(a, b, pp) for a, b in zip(pooled["lower_pp"], pooled["upper_pp"])],
+            "tau²": pooled["tau2"].map(lambda v: f"{v:.2e}"), "I²": pooled["i2"].map(lambda v: pct(v, 0)),
+            "prediction interval (pp)": [interval(a, b, pp) for a, b in zip(pooled["pi_lower_pp"], pooled["pi_upper_pp"])],
+        })
+        return table(df, caption="DerSimonian-Laird random effects; tau² and I² clamped at 0")
+
+    def forest_figure(self) -> Image:
+        from .figures import forest_plot
+
+        pub = self._protected("uptake_changes", self.changes)
+        self._write_figure_data("forest", pub[["partner_name", "screening", "diff_pp", "diff_lower_pp",
+                                               "diff_upper_pp", "eligible_after"]])
+        return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol))
+
+    def funnel_figure(self) -> Image:
+        from .figures import funnel_plot
+
+        data = self.funnel_data()
+        self._write_figure_data("funnel", data)
+        return figure_image(funnel_plot(data, self.ctx.rule.suppressed_symbol))
+
+    def funnel_data(self) -> pd.DataFrame:
+        """Uptake after against eligible population per partner, with PHE funnel significance labels."""
+        ch = self.changes
+        rows = []
+        for scr, sel in ch.groupby("screening", sort=True):
+            x = sel["screened_after"].to_numpy(dtype=float)
+            n = sel["eligible_after"].to_numpy(dtype=float)
+            p0 = x.sum() / n.sum()
+            labels = stats.funnel_significance(x, n, p0)
+            for r, lab in zip(sel.itertuples(), labels):
+                rows.append({"partner_id": r.partner_id, "partner_name": r.partner_name, "screening": scr,
+                             "screened": int(r.screened_after), "eligible": int(r.eligible_after),
+                             "uptake": r.screened_after / r.eligible_after, "pooled_average": p0,
+                             "significance": lab})
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return df
+        spec = publish.TableSpec(name="funnel", count_columns=("screened", "eligible"),
+                                 key_columns=("partner_id", "screening"),
+                                 derived={"uptake": ("screened", "eligible"), "significance": ("screened", "eligible")},
+                                 complements=(("screened", "eligible"),))
+        return publish.protect("funnel", df, self.ctx.rule, spec=spec).data
+
+    def funnel_table(self) -> HTML:
+        data = self.funnel_data()
+        if data.empty:
+            return paragraph("No data.")
+        df = data[["partner_name", "screening", "eligible", "uptake", "significance"]].copy()
+        df["uptake"] = df["uptake"].map(pct)
+        return table(df.rename(columns={"partner_name": "partner", "eligible": "eligible (rounded)"}),
+                      caption="Funnel plot labels (PHE method: 95% and 99.8% limits around the pooled average)")
+
+    def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
+        write_table(neutralise_frame(data), self.ctx.output_dir / "published" / "figures" / f"programme_{name}.csv")
+
+    def survey_headlines(self) -> HTML:
+        items = self.partner_tables.get("survey_items", pd.DataFrame())
+        if items.empty:
+            return paragraph("No survey data.")
+        sel = items[items["wave"].isin(["post", "post_only"]) & items["domain"].isin(["intention", "behaviour"])]
+        pub = self._protected("survey_items", sel.reset_index(drop=True))
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        questions = evaluation.question_texts(self.ctx.params_dir)
+        df = pd.DataFrame({"partner": pub["partner_id"].map(names), "question": pub["question_id"].map(questions),
+                           "headline": pub["headline"], "evidence": pub["evidence_label"]})
+        return table(df, caption="Survey headlines with n and intervals ('*' = suppressed, small numbers)")
+
+    def published_claims(self) -> HTML:
+        """The programme's published survey claims set beside what the survey data support."""
+        items = self.partner_tables.get("survey_items", pd.DataFrame())
+        claims = [("mosaic", "more_likely_cervical", "9 in 10 were more likely to undergo cervical cancer screening"),
+                  ("fawa", "seek_advice_symptoms", "100% said they were more likely to seek medical advice if they experienced symptoms"),
+                  ("age_uk", "book_after_leaflet", "just over 6 in 10 said they were likely to book a screening based on the leaflet")]
+        rows = []
+        for pid, qid, text in claims:
+            sel = items[(items["partner_id"] == pid) & (items["question_id"] == qid)
+                        & items["wave"].isin(["post", "post_only"])] if not items.empty else items
+            if sel.empty:
+                rows.append({"partner": pid, "published claim": text, "what the data show": "no matching survey item"})
+                continue
+            pub = self._protected("survey_items", sel.reset_index(drop=True))
+            rows.append({"partner": pid, "published claim": text,
+                         "what the data show": f"{pub['headline'].iloc[0]} ({pub['evidence_label'].iloc[0]})"})
+        return table(pd.DataFrame(rows))
+
+    def toc_matrix(self) -> HTML:
+        links = self.partner_tables.get("toc_links", pd.DataFrame())
+        if links.empty:
+            return paragraph("No theory-of-change results.")
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        m = links.pivot_table(index="partner_id", columns="link", values="status", aggfunc="first")
+        m.index = [names.get(i, i) for i in m.index]
+        m.index.name = "partner"
+        return HTML(html_table(m.reset_index(), caption="Evidence for each theory-of-change link, by partner"))
+
+    def toc_figure(self) -> Image:
+        from .figures import toc_diagram
+
+        theory = evaluation.load_theory(self.ctx.params_dir)
+        links = self.tables.get("toc_links", pd.DataFrame())
+        allrows = links[links["partner_id"] == "ALL"] if "partner_id" in links.columns else links
+        return figure_image(toc_diagram(theory, allrows, title="Theory of change: programme-wide evidence"))
+
+    def value_for_money(self) -> HTML:
+        vfm = self.partner_tables.get("value_for_money", pd.DataFrame())
+        if vfm.empty:
+            return paragraph("No value-for-money figures.")
+        pub = self._protected("value_for_money", vfm)
+        return table(vfm_view(pub, with_partner=True),
+                      caption="Value for money; red flag = observed change far above what reach could produce")
+
+    def reconciliation(self) -> HTML:
+        return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
+
+    def inequality_table(self) -> HTML:
+        ineq = self.tables.get("inequality", pd.DataFrame())
+        if ineq.empty:
+            return paragraph("The data have no deprivation breakdown.")
+        lvl = confidence_label(self.ctx.confidence)
+        df = pd.DataFrame({"population": ineq["population"], "screening": ineq["screening"],
+                           "SII (pp)": ineq["sii"].map(lambda v: num(v, 1)),
+                           f"{lvl} CI": [interval(a, b, lambda v: num(v, 1)) for a, b in zip(ineq["sii_lower"], ineq["sii_upper"])],
+                           "RII": ineq["rii"].map(num),
+                           f"{lvl} CI (RII)": [interval(a, b, num) for a, b in zip(ineq["rii_lower"], ineq["rii_upper"])]})
+        return table(df, caption="Slope and relative index of inequality across IMD quintiles (least minus most deprived)")
+
+    def detectability(self) -> HTML:
+        """What the data can show: minimum detectable change and the change reach could plausibly produce."""
+        ch = self.changes
+        vfm = self.partner_tables.get("value_for_money", pd.DataFrame())
+        if ch.empty:
+            return paragraph("No data.")
+        merged = ch[["partner_id", "partner_name", "screening", "eligible_after", "mdd_pp", "diff_pp"]].merge(
+            vfm[["partner_id", "screening", "plausible_change_pp_low", "plausible_change_pp_high"]]
+            if not vfm.empty else pd.DataFrame(columns=["partner_id", "screening"]), on=["partner_id", "screening"], how="left")
+        pub_e = [self.ctx.rule.publish_count(int(v)) for v in merged["eligible_after"]]
+        df = pd.DataFrame({
+            "partner": merged["partner_name"], "screening": merged["screening"], "eligible (rounded)": pub_e,
+            "minimum detectable change (pp)": merged["mdd_pp"].map(lambda v: num(v, 1)),
+            "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
+                merged.get("plausible_change_pp_low", []), merged.get("plausible_change_pp_high", []))],
+            "detectable?": ["no: the plausible effect is below what these numbers can detect"
+                            if np.isfinite(h) and h < m else ("yes" if np.isfinite(h) else "")
+                            for h, m in zip(merged.get("plausible_change_pp_high", pd.Series(dtype=float)).astype(float),
+                                            merged["mdd_pp"].astype(float))],
+        })
+        return table(df, caption="Minimum detectable change (80% power, 5% two-sided) against the change reach could produce")
+
+    def sample_sizes(self) -> HTML:
+        """People needed per period to detect a given change at 80% power (for the 2025-27 evaluation)."""
+        rows = []
+        for p1 in (0.3, 0.5):
+            for d in (0.02, 0.05, 0.10):
+                rows.append({"baseline": pct(p1, 0), "change to detect (pp)": f"{100 * d:.0f}",
+                             "people needed per period": f"{int(stats.sample_size(p1, p1 + d)):,}"})
+        return table(pd.DataFrame(rows), caption="Sample size per period, two-sided 5%, 80% power")
+
+    def provenance(self) -> HTML:
+        return provenance_table(self.ctx, {"failed_partners": ", ".join(self.failed) or "none"})
