@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .validation import PERIOD_RE, Collector, Problem, ValidationFailed
+from .validation import PERIOD_RE, Collector, Problem
 
 Screening = Literal["breast", "cervical", "bowel"]
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -174,15 +175,31 @@ def _name_items(path: str, loc: tuple, data: Any) -> str:
     return path
 
 
+def load_model(path: Path, model: type[M], problems: Collector, expected: str,
+               context: dict[str, Any] | None = None) -> M | None:
+    """Read a YAML parameter file into a pydantic `model`; None, with the problems recorded, when it fails.
+
+    Syntax errors (with their line), a top level that is not a mapping (`expected` says what should be
+    there), unknown keys and wrong types are each recorded with the file name and key path.
+    """
+    start = len(problems.problems)
+    data = load_yaml(path, problems)
+    if len(problems.problems) > start:
+        return None
+    if not isinstance(data, dict):
+        problems.add(path.name, None, None, None, f"expected {expected}")
+        return None
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(path.name, exc, data))
+        return None
+
+
 def load_programme(params_dir: str | Path) -> Programme:
     """Load and validate `programme.yaml` from `params_dir`; raises ValidationFailed listing every problem."""
-    path = Path(params_dir) / "programme.yaml"
     problems = Collector()
-    data = load_yaml(path, problems)
+    programme = load_model(Path(params_dir) / "programme.yaml", Programme, problems, "a mapping of keys to values")
     problems.raise_if_any()
-    if not isinstance(data, dict):
-        raise ValidationFailed([Problem(path.name, None, None, None, "expected a mapping of keys to values")])
-    try:
-        return Programme.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(pydantic_problems(path.name, exc, data)) from None
+    assert programme is not None
+    return programme

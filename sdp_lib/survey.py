@@ -32,10 +32,10 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from . import stats
-from .params import Programme, load_yaml, pydantic_problems
+from .params import Programme, load_model
 from .validation import (
     Collector,
     Problem,
@@ -419,16 +419,9 @@ def load_questions(
     start = len(problems.problems)
     if programme is None:
         programme = _programme_if_valid(params_dir)
-    data = load_yaml(path, problems)
-    if len(problems.problems) > start:
-        return None
-    if not isinstance(data, dict):
-        problems.add(path.name, None, None, None, "expected a mapping with a 'questions' list")
-        return None
-    try:
-        model = Questions.model_validate(data, context={"defer_cross_checks": True})
-    except ValidationError as exc:
-        problems.extend(pydantic_problems(path.name, exc, data))
+    model = load_model(path, Questions, problems, "a mapping with a 'questions' list",
+                       context={"defer_cross_checks": True})
+    if model is None:
         return None
     for column, value, rule in _cross_problems(model, programme):
         problems.add(path.name, None, column, value, rule)
@@ -437,19 +430,7 @@ def load_questions(
 
 def load_codebook(params_dir: str | Path, problems: Collector) -> Codebook | None:
     """Load `codebook.yaml` (themes -> keywords / regular expressions); None with problems if invalid."""
-    path = Path(params_dir) / CODEBOOK_FILE
-    start = len(problems.problems)
-    data = load_yaml(path, problems)
-    if len(problems.problems) > start:
-        return None
-    if not isinstance(data, dict):
-        problems.add(path.name, None, None, None, "expected a mapping with a 'themes' list")
-        return None
-    try:
-        return Codebook.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(pydantic_problems(path.name, exc, data))
-        return None
+    return load_model(Path(params_dir) / CODEBOOK_FILE, Codebook, problems, "a mapping with a 'themes' list")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -52,10 +52,10 @@ from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .outputs import write_table
-from .params import Programme, load_yaml, pydantic_problems
+from .params import Programme, load_model, load_yaml
 from .validation import ACTIVITY_TYPES, SCREENINGS, Collector, Problem
 
 TOC_FILE = "toc.yaml"
@@ -269,18 +269,9 @@ def load_toc(
     survey question ids that `survey.*:<question_id>` measures may name; when None they are read from
     `params_dir/survey.yaml` if it exists, and not checked if it does not.
     """
-    path = Path(params_dir) / TOC_FILE
-    before = len(problems.problems)
-    data = load_yaml(path, problems)
-    if len(problems.problems) > before:
-        return None
-    if not isinstance(data, dict):
-        problems.add(TOC_FILE, None, None, None, "expected a mapping with keys stages, nodes, links, indicators")
-        return None
-    try:
-        toc = TheoryOfChange.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(pydantic_problems(TOC_FILE, exc, data))
+    toc = load_model(Path(params_dir) / TOC_FILE, TheoryOfChange, problems,
+                     "a mapping with keys stages, nodes, links, indicators")
+    if toc is None:
         return None
     if question_ids is None:
         question_ids = survey_question_ids(params_dir)
