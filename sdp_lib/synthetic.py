@@ -118,7 +118,7 @@ PARTNERS: dict[str, dict[str, Any]] = {
     "syn_b": _cfg({"cervical": 38}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.06, 10.0, ["Farsi"]),
     "syn_c": _cfg({"breast": 520, "bowel": 640}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.04, 0.0,
                   ["Spanish", "Spanish;English"]),
-    "syn_d": _cfg({"breast": 29}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.05, 0.0, ["Tigrinya"]),
+    "syn_d": _cfg({"breast": 12}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.30, 0.0, ["Tigrinya"]),  # tiny: Fisher, suppression
     "syn_e": _cfg({"cervical": 350}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.06, 6.0, ["Somali", "Arabic;English"]),
     "syn_f": _cfg({"bowel": 24}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.04, 0.0, ["Bengali;Sylheti;English"]),
     "syn_g": _cfg({"cervical": 700, "bowel": 410}, BOROUGH_ETHNICITY, DEPRIVED_IMD, -0.05, 4.0,
