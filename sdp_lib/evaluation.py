@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, inequality, paths, publish, survey, toc, uptake, value
-from .disclosure import load_rule
 from .inputs import Inputs, input_hashes, load_inputs
 from .outputs import atomic_write_text, write_json, write_table
 from .validation import Collector
@@ -118,8 +117,8 @@ def build_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str |
     `published/tables/`, every suppression to `disclosure_log.csv`. Bad inputs raise ValidationFailed
     before anything is written; each file is written atomically.
     """
-    rule = load_rule(params_dir)
-    res = evaluate(data_dir, params_dir)
+    res = evaluate(data_dir, params_dir)  # validates every input, disclosure.yaml included
+    rule = res.inputs.rule
     out = Path(output_dir)
     restricted = out / RESTRICTED_TABLES
     written = [write_table(df, restricted / f"{name}.csv") for name, df in sorted(res.tables.items())]
