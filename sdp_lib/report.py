@@ -27,7 +27,6 @@ from .safe_output import html_table
 from .validation import PERIOD_RE, Problem, ValidationFailed
 
 PARTNER_METRICS = "partners"
-STATUS_COLOURS = {"green": "#1a9850", "amber": "#e08214", "red": "#d73027", "grey": "#9e9e9e"}
 EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
 
 

@@ -55,17 +55,6 @@ def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.D
     return agg.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
-def monthly_uptake(
-    counts: pd.DataFrame, partner_id: str, screening: str, confidence: float = 0.95
-) -> pd.DataFrame:
-    """One partner's (or "comparison") monthly uptake with Wilson intervals, from `series` output."""
-    sel = counts[(counts["partner_id"] == partner_id) & (counts["screening"] == screening)].copy()
-    sel["uptake"] = sel["screened"] / sel["eligible"].where(sel["eligible"] > 0)
-    lower, upper = stats.wilson_ci(sel["screened"].to_numpy(), sel["eligible"].to_numpy(), confidence)
-    sel["lower"], sel["upper"] = lower, upper
-    return sel.reset_index(drop=True)
-
-
 def monthly_table(counts: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Every partner's (and the comparison population's) monthly uptake with Wilson intervals."""
     out = counts.copy()
@@ -316,12 +305,6 @@ def _rd_variance(x: pd.Series, n: pd.Series) -> pd.Series:
     return p * (1 - p) / n
 
 
-def effect_variances(changes: pd.DataFrame) -> np.ndarray:
-    """Wald variance of each row's change in uptake (as a proportion), as used for pooling and forest plots."""
-    return (_rd_variance(changes["screened_before"], changes["eligible_before"])
-            + _rd_variance(changes["screened_after"], changes["eligible_after"])).to_numpy()
-
-
 # --------------------------------------------------------------------------------------------------
 # Reconciliation of the published WSIC table
 
@@ -398,9 +381,3 @@ def _recon(rec, pid, scr, figure, published, recomputed, agrees, whole, note) ->
 def load_published(path: str | Path) -> pd.DataFrame:
     """Read the published WSIC table verbatim (every cell as text)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-
-def claim_level(row: pd.Series) -> str:
-    """Maryland SMS text for a row of `uptake_changes`."""
-    return SMS_LEVEL_TEXT[int(row["sms_level"])]
-
