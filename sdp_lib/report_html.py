@@ -343,10 +343,9 @@ def report_href(relpath: str) -> str:
     return quote(relpath, safe="/")
 
 
-#: Where the index page looks for the headline table, relative to the output folder, first found wins:
-#: the disclosure-controlled copy (the index is shareable), then the plain tables folder. Never the
-#: restricted (unsuppressed) copy.
-HEADLINE_TABLES = ("published/tables/uptake_changes.csv", "tables/uptake_changes.csv")
+#: Where the index page finds its headline table, relative to the output folder: the disclosure-controlled
+#: copy only (the index is shareable), never the restricted (unsuppressed) one.
+HEADLINE_TABLE = "published/tables/uptake_changes.csv"
 _MISSING = "–"
 
 
@@ -373,9 +372,9 @@ def _fmt_pp(value: str | None) -> str:
 
 
 def read_headline(output_dir: str | os.PathLike[str], partner_ids: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of the headline table (see HEADLINE_TABLES) for `partner_ids`, in that order; [] if none."""
-    path = next((Path(output_dir) / rel for rel in HEADLINE_TABLES if (Path(output_dir) / rel).is_file()), None)
-    if path is None:
+    """Rows of the headline table (`HEADLINE_TABLE`) for `partner_ids`, in that order; [] if none."""
+    path = Path(output_dir) / HEADLINE_TABLE
+    if not path.is_file():
         return []
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:

@@ -1245,7 +1245,7 @@ def survey_tables(
 
 
 def write_survey_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, Path]:
-    """Write the tables to `out_dir` (e.g. outputs/tables) atomically with a fixed float format."""
+    """Write the tables to `out_dir` (e.g. outputs/restricted/tables) atomically with a fixed float format."""
     from .outputs import write_table
 
     out: dict[str, Path] = {}

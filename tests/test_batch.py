@@ -77,10 +77,10 @@ def make_project(root: Path) -> Path:
     """A throw-away project root: params, data, a headline table and the stand-in notebooks."""
     (root / "params").mkdir(parents=True)
     (root / "data" / "synthetic").mkdir(parents=True)
-    (root / "outputs" / "tables").mkdir(parents=True)
+    (root / "outputs" / "published" / "tables").mkdir(parents=True)
     (root / "params" / "programme.yaml").write_text(PROGRAMME_YAML, encoding="utf-8")
     (root / "data" / "synthetic" / "uptake.csv").write_text(UPTAKE_CSV, encoding="utf-8")
-    (root / "outputs" / "tables" / "uptake_changes.csv").write_text(HEADLINE_CSV, encoding="utf-8")
+    (root / "outputs" / "published" / "tables" / "uptake_changes.csv").write_text(HEADLINE_CSV, encoding="utf-8")
     shutil.copytree(STANDINS, root / "notebooks")
     return root
 
@@ -259,7 +259,7 @@ def test_index_lists_every_report_and_escapes_names(first):
     row = next(line for line in index.splitlines() if "<code>boom</code>" in line)
     assert ">failed<" in row and "Boom Group" in row and "FileNotFoundError" in row
     assert index.count('<span class="ok">ok</span>') == 4
-    # the headline table, from outputs/tables/uptake_changes.csv
+    # the headline table, from outputs/published/tables/uptake_changes.csv
     assert "Headline" in index and "+10.0" in index and "50.0%" in index
     # the same run makes the same page
     assert index == report_html.index_html(
@@ -426,11 +426,11 @@ def test_summary_text_all_ok():
     assert batch.RunResult([nb], Path("out")).exit_code == 0
 
 
-def test_headline_prefers_the_published_table(tmp_path):
+def test_headline_reads_only_the_published_table(tmp_path):
     header = "partner_id,partner_name,screening,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
-    (tmp_path / "tables").mkdir()
-    (tmp_path / "tables" / "uptake_changes.csv").write_text(header + "a,A,breast,0.1,0.2,10,5,15\n")
-    assert report_html.read_headline(tmp_path, ["a"])[0]["diff_pp"] == "10"
+    (tmp_path / "restricted" / "tables").mkdir(parents=True)
+    (tmp_path / "restricted" / "tables" / "uptake_changes.csv").write_text(header + "a,A,breast,0.1,0.2,10,5,15\n")
+    assert report_html.read_headline(tmp_path, ["a"]) == []  # never the unsuppressed copy
     (tmp_path / "published" / "tables").mkdir(parents=True)
     (tmp_path / "published" / "tables" / "uptake_changes.csv").write_text(
         header + "b,B <b>,cervical,,,,,\na,A,breast,0.1,0.25,15,[c],20\nz,Z,bowel,0.1,0.1,0,0,0\n")
