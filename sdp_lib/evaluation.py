@@ -58,16 +58,11 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     if pub.is_file():
         t["published_reconciliation"] = uptake.published_reconciliation(uptake.load_published(pub), inputs.uptake)
 
-    codebook, theory = inputs.codebook, inputs.theory
-    items = paired = None
-    if inputs.survey is not None and inputs.questions is not None:
-        items = survey.item_summary(inputs.survey, inputs.questions, conf)
-        paired = survey.paired_tests(inputs.survey, inputs.questions)
-        t["survey_items"] = items
-        t["survey_paired"] = paired
-        t["survey_domains"] = survey.domain_changes(inputs.survey, inputs.questions)
-        if codebook is not None:
-            t["survey_themes"] = survey.code_themes(inputs.survey, inputs.questions, codebook)
+    theory = inputs.theory
+    if inputs.survey is not None:  # with a survey, load_inputs has validated its questions and codebook too
+        for name, table in survey.survey_tables(inputs.survey, inputs.questions, inputs.codebook, conf).items():
+            t[name.removesuffix(".csv")] = table
+    items, paired = t.get("survey_items"), t.get("survey_paired")
     metrics = toc.metrics_long(prog, changes, items, paired, inputs.activities)
     indicators = toc.indicator_results(theory, metrics)
     t["toc_metrics"] = metrics

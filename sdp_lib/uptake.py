@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .inputs import aggregate_comparison, aggregate_uptake
 from .params import Programme
 
 INDEPENDENCE_NOTE = (
@@ -45,13 +46,11 @@ def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.D
     partner_id "comparison".
     """
     keys = ["partner_id", "screening", "period"]
-    agg = uptake.groupby(keys, as_index=False, sort=True)[["eligible", "screened"]].sum()
+    agg = aggregate_uptake(uptake).drop(columns="population")
     if comparison is not None:
-        comp = comparison.groupby(["screening", "period"], as_index=False, sort=True)[["eligible", "screened"]].sum()
+        comp = aggregate_comparison(comparison).drop(columns="population")
         comp.insert(0, "partner_id", "comparison")
         agg = pd.concat([agg, comp], ignore_index=True)
-    agg["eligible"] = agg["eligible"].astype("int64")
-    agg["screened"] = agg["screened"].astype("int64")
     return agg.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
