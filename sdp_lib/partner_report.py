@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -27,12 +28,17 @@ __all__ = ["PartnerReport", "partner_context"]
 class PartnerReport:
     """Everything a partner's report shows, read from the result tables (built once per run)."""
 
-    def __init__(self, ctx: ReportContext):
+    def __init__(self, ctx: ReportContext, tables: dict[str, pd.DataFrame] | None = None,
+                 fingerprint: dict[str, str] | None = None):
+        """`tables` and `fingerprint` (from `evaluation.load_tables` / `tables_fingerprint`) may be passed
+        by a caller that already holds them, e.g. the programme report writing several partners' metrics."""
         if ctx.partner is None:
             raise ValueError("PartnerReport needs a partner context")
         self.ctx = ctx
         self.partner = ctx.partner
-        self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir)
+        self.tables = tables if tables is not None else evaluation.load_tables(
+            ctx.data_dir, ctx.params_dir, ctx.output_dir)
+        self._fingerprint = fingerprint
         pid = self.partner.id
         t = self.tables
 
@@ -54,6 +60,11 @@ class PartnerReport:
         self.vfm = mine("value_for_money")
         activities = evaluation.load_activities(ctx.data_dir)
         self.activities = activities[activities["partner_id"] == pid].reset_index(drop=True)
+
+    @cached_property
+    def question_texts(self) -> dict[str, str]:
+        """Survey question id -> text, read once per report."""
+        return evaluation.question_texts(self.ctx.params_dir)
 
     def _recompute_changes(self) -> pd.DataFrame:
         """Changes for periods other than the programme's headline ones (adjusted p across this run's family)."""
@@ -198,7 +209,7 @@ class PartnerReport:
             return pd.DataFrame(columns=["question", "headline", "evidence_label"])
         post = items[items["wave"].isin(["post", "post_only"]) & items["domain"].isin(["intention", "behaviour"])]
         pub = self._protected("survey_items", post.reset_index(drop=True))
-        questions = evaluation.question_texts(self.ctx.params_dir)
+        questions = self.question_texts
         pub["question"] = pub["question_id"].map(questions).fillna(pub["question_id"])
         return pub[pub["headline"] != self.ctx.rule.suppressed_symbol][["question", "headline", "evidence_label"]]
 
@@ -207,7 +218,7 @@ class PartnerReport:
         if items.empty:
             return paragraph("This partner has no survey data.")
         pub = self._protected("survey_items", items)
-        questions = evaluation.question_texts(self.ctx.params_dir)
+        questions = self.question_texts
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
             "question": pub["question_id"].map(questions).fillna(pub["question_id"]),
@@ -225,7 +236,7 @@ class PartnerReport:
             return paragraph("No respondents answered both before and after: no paired analysis is possible "
                              "(post-only answers are self-reported and weaker evidence).")
         pub = self._protected("survey_paired", pairs)
-        questions = evaluation.question_texts(self.ctx.params_dir)
+        questions = self.question_texts
         df = pd.DataFrame({
             "question": pub["question_id"].map(questions).fillna(pub["question_id"]),
             "test": pub["test"], "pairs (rounded)": pub["n_pairs"], "unpaired, excluded": pub["n_unpaired"],
@@ -290,7 +301,7 @@ class PartnerReport:
             "confidence": self.ctx.confidence, "library_version": __version__,
             "uptake": json.loads(self.changes.drop(columns=["sentence"], errors="ignore").to_json(orient="records")),
             "files": sorted(f"{name}.csv" for name in parts),
-            "inputs": evaluation.tables_fingerprint(self.ctx.data_dir, self.ctx.params_dir),
+            "inputs": self._fingerprint or evaluation.tables_fingerprint(self.ctx.data_dir, self.ctx.params_dir),
         }
         written.append(write_json(summary, out / "metrics.json"))
         return written

@@ -61,7 +61,7 @@ class ProgrammeReport:
             if not _metrics_current(folder, stamp, ctx):
                 # The partner's report has not been run on these inputs (e.g. this notebook was opened on
                 # its own): write its metrics through the same library code the partner report uses.
-                PartnerReport(_with_partner(ctx, p)).write_metrics()
+                PartnerReport(_with_partner(ctx, p), self.tables, stamp).write_metrics()
             for name in ("uptake_changes", "survey_items", "survey_paired", "toc_links", "value_for_money"):
                 path = folder / f"{name}.csv"
                 if path.is_file() and path.stat().st_size > 1:
