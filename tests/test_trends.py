@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.trend (XmR / SPC signals and segmented regression).
+"""Tests for sdp_lib.trends (XmR / SPC signals and segmented regression).
 
 Expected values come from NHSRplotthedots' documented example (quoted in domain.md section 3), from
 hand arithmetic written out in the comments, or from constructions whose answer is known exactly
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.special import expit
 
-from sdp_lib.trend import segmented_regression, spc_signals, xmr_limits
+from sdp_lib.trends import segmented_regression, spc_signals, xmr_limits
 
 # NHSRplotthedots' own example series (domain.md section 3)
 NHSR = [1, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1]
