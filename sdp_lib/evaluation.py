@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, inequality, paths, publish, survey, toc, uptake, value
+from . import __version__, equity, paths, publish, survey, toc, uptake, value
 from .inputs import Inputs, input_hashes, load_inputs
 from .outputs import atomic_write_text, write_json, write_table
 from .validation import Collector
@@ -53,7 +53,7 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison)
     t["uptake_changes"] = changes
     t["uptake_pooled"] = uptake.pooled_changes(changes, conf)
-    t["inequality"] = inequality_table(inputs, prog.period_after, conf)
+    t.update(equity.equity_tables(prog, inputs.uptake, inputs.comparison))
     pub = published_table_path()
     if pub.is_file():
         t["published_reconciliation"] = uptake.published_reconciliation(uptake.load_published(pub), inputs.uptake)
@@ -63,38 +63,13 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
         for name, table in survey.survey_tables(inputs.survey, inputs.questions, inputs.codebook, conf).items():
             t[name.removesuffix(".csv")] = table
     items, paired = t.get("survey_items"), t.get("survey_paired")
-    metrics = toc.metrics_long(prog, changes, items, paired, inputs.activities)
+    metrics = toc.metrics_long(prog, changes, items, paired, inputs.activities, t.get("sii"))
     indicators = toc.indicator_results(theory, metrics)
     t["toc_metrics"] = metrics
     t["toc_indicators"] = indicators
     t["toc_links"] = toc.link_evidence(theory, indicators)
     t["value_for_money"] = value.value_for_money(prog, inputs.activities, changes)
     return res
-
-
-def inequality_table(inputs: Inputs, period: str, confidence: float = 0.95) -> pd.DataFrame:
-    """Slope and relative index of inequality across IMD quintiles at `period`, per screening.
-
-    Two populations: the comparison population (bi-borough residents outside the proxy populations) and
-    all proxy populations together. Needs the `imd_quintile` breakdown; empty when the data lack it.
-    """
-    frames = []
-    for label, df in (("comparison population", inputs.comparison), ("all proxy populations", inputs.uptake)):
-        if df is None or "imd_quintile" not in df.columns or df["imd_quintile"].isna().all():
-            continue
-        sel = df[df["period"] == period].copy()
-        sel["imd_quintile"] = sel["imd_quintile"].astype(int)
-        out = inequality.sii_by_imd(sel, "screened", "eligible", "imd_quintile", by=["screening"],
-                                    confidence=confidence, multiplier=100)
-        out.insert(0, "population", label)
-        out.insert(2, "period", period)
-        frames.append(out)
-    if not frames:
-        return pd.DataFrame()
-    keep = ["population", "screening", "period", "sii", "sii_lower", "sii_upper", "rii", "rii_lower",
-            "rii_upper", "repetitions", "seed", "note"]
-    table = pd.concat(frames, ignore_index=True)
-    return table[[c for c in keep if c in table.columns]]
 
 
 def tables_fingerprint(data_dir: str | Path, params_dir: str | Path) -> dict[str, str]:

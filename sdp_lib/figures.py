@@ -314,3 +314,136 @@ def funnel_plot(data: pd.DataFrame, suppressed: str = "*") -> Figure:
     fig.suptitle("Funnel plot: uptake after the programme against population size (PHE method)", x=0.01, ha="left")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# Inequalities and trends
+
+#: Making Data Count colours: blue = special cause of improvement, orange = of concern, grey = common cause.
+MDC_IMPROVEMENT = "#1f77b4"
+MDC_CONCERN = "#ff7f0e"
+MDC_COMMON = "#7f7f7f"
+
+
+def _month_axis(periods: pd.Series) -> pd.DatetimeIndex:
+    return pd.PeriodIndex(periods.astype(str), freq="M").to_timestamp()
+
+
+def _mark_start(ax: Any, programme_start: str) -> None:
+    start = pd.Period(programme_start, freq="M").to_timestamp()
+    ax.axvline(start, color="#d62728", linewidth=1.2, linestyle=":")
+    ax.text(start, ax.get_ylim()[1], " programme start", color="#d62728", va="top", fontsize=8.5)
+
+
+def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
+                 confidence: float = 0.95) -> Figure:
+    """Uptake by IMD quintile (left) and by ethnic group (right), before and after, with Wilson intervals;
+    one row of panels per screening. `groups` is an `inequality` table (disclosure-controlled: suppressed
+    values are left out and the group's label says so)."""
+    set_style()
+    screenings = [s for s in ("breast", "cervical", "bowel") if (groups["screening"] == s).any()]
+    n = max(len(screenings), 1)
+    fig = Figure(figsize=(10.0, 3.0 * n + 0.6), dpi=100)
+    lvl = f"{round(confidence * 100, 1):g}%"
+    for i, scr in enumerate(screenings):
+        for j, (dim, heading) in enumerate((("imd_quintile", "IMD quintile (1 = most deprived)"),
+                                            ("ethnicity", "ethnic group"))):
+            ax = fig.add_subplot(n, 2, 2 * i + j + 1)
+            sel = groups[(groups["screening"] == scr) & (groups["dimension"] == dim)].reset_index(drop=True)
+            labels = []
+            for k, r in sel.iterrows():
+                shown = False
+                for offset, when, colour, label in ((-0.15, "before", "#7f7f7f", period_before),
+                                                    (0.15, "after", "#1f77b4", period_after)):
+                    y, lo, hi = (_numeric(pd.Series([r[f"uptake_{when}{s}"] for s in ("", "_lower", "_upper")])))
+                    if pd.isna(y):
+                        continue
+                    shown = True
+                    ax.errorbar([k + offset], [100 * y], yerr=[[100 * (y - lo)], [100 * (hi - y)]], fmt="o",
+                                color=colour, markersize=4, capsize=2, linewidth=1.2,
+                                label=label if k == 0 or not ax.get_legend_handles_labels()[1] else None)
+                labels.append(str(r["group"]) + ("" if shown else "\n(suppressed)"))
+            ax.set_xticks(range(len(labels)))
+            ax.set_xticklabels(labels, fontsize=8)
+            ax.set_xlim(-0.6, max(len(labels), 1) - 0.4)
+            ax.set_ylabel("uptake (%)")
+            ax.set_title(f"{scr.capitalize()}: by {heading}", loc="left", fontsize=10)
+            handles, names = ax.get_legend_handles_labels()
+            if handles:
+                uniq = dict(zip(names, handles))
+                ax.legend(uniq.values(), uniq.keys(), loc="lower left", frameon=False, fontsize=8, ncol=2)
+    fig.suptitle(f"{title}: uptake by deprivation and ethnic group ({lvl} Wilson intervals)", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def its_chart(observed: pd.DataFrame, fits: dict[str, Any], programme_start: str, title: str,
+              confidence: float = 0.95) -> Figure:
+    """Interrupted time series, one panel per screening: observed monthly uptake (points, from
+    disclosure-controlled data), the fitted segmented regression (line) and the counterfactual, i.e. the
+    pre-programme trend projected past the start (dashed, with its interval band).
+
+    `observed` has columns screening, period, uptake; `fits` maps a screening to a
+    `sdp_lib.trends.ItsResult` fitted on that screening's months in period order.
+    """
+    set_style()
+    screenings = [s for s in ("breast", "cervical", "bowel") if s in fits]
+    n = max(len(screenings), 1)
+    fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
+    lvl = f"{round(confidence * 100, 1):g}%"
+    for i, scr in enumerate(screenings):
+        ax = fig.add_subplot(n, 1, i + 1)
+        res = fits[scr]
+        sel = observed[observed["screening"] == scr].sort_values("period")
+        x = _month_axis(sel["period"])
+        ax.plot(x, 100 * _numeric(sel["uptake"]), "o", color="#1f77b4", markersize=4, label="observed")
+        t0 = res.n_pre
+        ax.plot(x[:t0], 100 * np.asarray(res.fitted)[:t0], color="#1f77b4", linewidth=1.6, label="fitted")
+        ax.plot(x[t0:], 100 * np.asarray(res.fitted)[t0:], color="#1f77b4", linewidth=1.6)
+        cf = 100 * np.asarray(res.counterfactual)
+        ax.plot(x[t0 - 1:], cf[t0 - 1:], color="#7f7f7f", linewidth=1.4, linestyle="--",
+                label="pre-programme trend projected (counterfactual)")
+        ax.fill_between(x[t0 - 1:], 100 * np.asarray(res.counterfactual_lower)[t0 - 1:],
+                        100 * np.asarray(res.counterfactual_upper)[t0 - 1:], color="#7f7f7f", alpha=0.15,
+                        linewidth=0, label=f"{lvl} interval of the counterfactual")
+        _mark_start(ax, programme_start)
+        ax.set_title(f"{scr.capitalize()} screening", loc="left")
+        ax.set_ylabel("uptake (%)")
+        ax.legend(loc="lower left", frameon=False, ncol=2, fontsize=8)
+    fig.suptitle(f"Interrupted time series: {title}", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
+    """p-charts, one panel per screening (NHS Making Data Count style): monthly uptake, the centre line
+    and 3-sigma limits fixed on the baseline months, and points flagged by a special-cause rule
+    coloured blue (higher uptake: improvement) or orange (lower: concern). `spc` is an `spc` table for
+    one population (disclosure-controlled: suppressed months are gaps)."""
+    set_style()
+    screenings = [s for s in ("breast", "cervical", "bowel") if (spc["screening"] == s).any()]
+    n = max(len(screenings), 1)
+    fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
+    for i, scr in enumerate(screenings):
+        ax = fig.add_subplot(n, 1, i + 1)
+        sel = spc[spc["screening"] == scr].sort_values("period").reset_index(drop=True)
+        x = _month_axis(sel["period"])
+        y = 100 * _numeric(sel["uptake"])
+        ax.plot(x, y, color=MDC_COMMON, linewidth=1.2, marker="o", markersize=4, label="uptake")
+        ax.plot(x, 100 * _numeric(sel["centre"]), color="black", linewidth=1.0, label="centre (baseline)")
+        ax.step(x, 100 * _numeric(sel["upper"]), where="mid", color=MDC_COMMON, linewidth=1.0, linestyle="--",
+                label="3-sigma limits")
+        ax.step(x, 100 * _numeric(sel["lower"]), where="mid", color=MDC_COMMON, linewidth=1.0, linestyle="--")
+        flagged = sel["special_cause"].astype(str).str.lower() == "true"
+        for direction, colour, label in (("high", MDC_IMPROVEMENT, "special cause: higher"),
+                                         ("low", MDC_CONCERN, "special cause: lower")):
+            mask = (flagged & (sel["direction"] == direction)).to_numpy()
+            if mask.any():
+                ax.plot(x[mask], y[mask], "o", color=colour, markersize=6, label=label)
+        _mark_start(ax, programme_start)
+        ax.set_title(f"{scr.capitalize()} screening", loc="left")
+        ax.set_ylabel("uptake (%)")
+        ax.legend(loc="lower left", frameon=False, ncol=3, fontsize=8)
+    fig.suptitle(f"Statistical process control (p-chart): {title}", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig

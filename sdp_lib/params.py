@@ -51,6 +51,36 @@ class StatedFunding(_Strict):
     partners: int = Field(ge=1)
 
 
+class Equity(_Strict):
+    """How inequalities and trends are measured (the `equity:` block of programme.yaml; all optional).
+
+    * `reference_groups`: the group each other group's uptake gap is measured against, per breakdown
+      dimension (by default the least deprived IMD quintile, 5, and the largest ethnic group, White).
+    * `sii_repetitions`, `sii_seed`: draws and seed of the simulated SII/RII intervals (PHE uses
+      100,000 draws; 10,000 keep the interval's Monte Carlo error well under its width).
+    * `sii_transform`: fit the SII on the logit scale (PHE's `transform = TRUE`).
+    * `its_min_points`: interrupted time series with fewer monthly points than this before (or after)
+      the programme start carry a warning (Wagner et al. 2002 recommend at least 8 per segment).
+    * `spc_baseline`: SPC limits fixed on the pre-programme months ("pre") or on all months ("all").
+    """
+
+    reference_groups: dict[Literal["imd_quintile", "ethnicity"], str | int] = Field(
+        default_factory=lambda: {"imd_quintile": "5", "ethnicity": "White"})
+    sii_repetitions: int = Field(default=10_000, ge=1000, le=1_000_000)
+    sii_seed: int = Field(default=20240731, ge=0)
+    sii_transform: bool = False
+    its_min_points: int = Field(default=8, ge=2, le=120)
+    spc_baseline: Literal["pre", "all"] = "pre"
+
+    @field_validator("reference_groups")
+    @classmethod
+    def _quintile(cls, v: dict[str, str | int]) -> dict[str, str]:
+        q = v.get("imd_quintile")
+        if q is not None and str(q) not in {"1", "2", "3", "4", "5"}:
+            raise ValueError("imd_quintile reference group must be a quintile 1-5")
+        return {**{"imd_quintile": "5", "ethnicity": "White"}, **{k: str(x) for k, x in v.items()}}
+
+
 class Programme(_Strict):
     """The programme: its headline periods, confidence levels and partners."""
 
@@ -62,6 +92,7 @@ class Programme(_Strict):
     period_after: str = "2024-07"
     confidence_levels: list[float] = Field(default_factory=lambda: [0.95, 0.998], min_length=1)
     stated_funding: StatedFunding | None = None
+    equity: Equity = Field(default_factory=Equity)
     partners: list[Partner] = Field(min_length=1)
 
     @field_validator("programme_start", "period_before", "period_after")

@@ -15,6 +15,7 @@ import pandas as pd
 from IPython.display import HTML, Image
 
 from . import __version__, evaluation, publish
+from .equity_report import EquitySection
 from .outputs import write_json, write_table
 from .report import (
     EVIDENCE_ORDER, ReportContext, bullets, caveat_points, confidence_label, figure_image, gbp, indicator_value,
@@ -58,6 +59,8 @@ class PartnerReport:
         self.toc_indicators = mine("toc_indicators")
         self.toc_links = mine("toc_links")
         self.vfm = mine("value_for_money")
+        #: the equity (inequality) and trend sections: `report.equity.equity_summary()` etc.
+        self.equity = EquitySection(ctx, t, pid, self.partner.name, self.partner.screening_focus)
         activities = evaluation.load_activities(ctx.data_dir)
         self.activities = activities[activities["partner_id"] == pid].reset_index(drop=True)
 
@@ -292,7 +295,8 @@ class PartnerReport:
         out = self.ctx.partner_dir
         written = []
         parts = {"uptake_changes": self.changes, "survey_items": self.survey_items,
-                 "survey_paired": self.survey_paired, "toc_links": self.toc_links, "value_for_money": self.vfm}
+                 "survey_paired": self.survey_paired, "toc_links": self.toc_links, "value_for_money": self.vfm,
+                 "sii": self.equity.sii, "its": self.equity.its}
         for name, df in parts.items():
             written.append(write_table(df, out / f"{name}.csv"))
         summary = {

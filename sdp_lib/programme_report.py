@@ -22,6 +22,7 @@ from .report import (
     pct, pp, programme_context, provenance_table, reconciliation_view, table, vfm_view,
 )
 from .safe_output import html_table, neutralise_frame
+from .equity_report import EquitySection
 from .partner_report import PartnerReport
 
 __all__ = ["ProgrammeReport", "programme_context"]
@@ -71,6 +72,8 @@ class ProgrammeReport:
                     except pd.errors.EmptyDataError:
                         pass
         self.partner_tables = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
+        #: programme-wide equity and trend sections (all proxy populations summed)
+        self.equity = EquitySection(ctx, self.tables, "ALL", "all proxy populations", ["breast", "cervical", "bowel"])
 
     def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
         return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
@@ -274,17 +277,47 @@ class ProgrammeReport:
     def reconciliation(self) -> HTML:
         return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
 
-    def inequality_table(self) -> HTML:
-        ineq = self.tables.get("inequality", pd.DataFrame())
-        if ineq.empty:
+    def sii_by_partner(self) -> HTML:
+        """Change in the slope index of inequality per partner, programme-wide and in the comparison population."""
+        sii = self.tables.get("sii", pd.DataFrame())
+        if sii.empty:
             return paragraph("The data have no deprivation breakdown.")
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        names.update({"ALL": "All proxy populations", "comparison": "Comparison population"})
         lvl = confidence_label(self.ctx.confidence)
-        df = pd.DataFrame({"population": ineq["population"], "screening": ineq["screening"],
-                           "SII (pp)": ineq["sii"].map(lambda v: num(v, 1)),
-                           f"{lvl} CI": [interval(a, b, lambda v: num(v, 1)) for a, b in zip(ineq["sii_lower"], ineq["sii_upper"])],
-                           "RII": ineq["rii"].map(num),
-                           f"{lvl} CI (RII)": [interval(a, b, num) for a, b in zip(ineq["rii_lower"], ineq["rii_upper"])]})
-        return table(df, caption="Slope and relative index of inequality across IMD quintiles (least minus most deprived)")
+        one = lambda v: num(v, 1)  # noqa: E731
+        df = pd.DataFrame({
+            "population": sii["partner_id"].map(names).fillna(sii["partner_id"]),
+            "screening": sii["screening"],
+            "SII before (pp)": sii["sii_before"].map(one), "SII after (pp)": sii["sii_after"].map(one),
+            "change (pp)": sii["sii_change"].map(pp),
+            f"{lvl} CI": [interval(a, b, pp) for a, b in zip(sii["sii_change_lower"], sii["sii_change_upper"])],
+            "note": sii["note"].fillna(""),
+        })
+        return table(df, caption="Slope index of inequality (least minus most deprived, pp) before and after, "
+                                 "by population; negative change = narrower gap; simulated intervals")
+
+    def its_by_partner(self) -> HTML:
+        """The step in uptake at the programme start per partner, against the comparison population."""
+        its = self.tables.get("its", pd.DataFrame())
+        if its.empty:
+            return paragraph("No monthly series.")
+        sel = its[its["model"] == "controlled_its"]
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        names["ALL"] = "All proxy populations"
+        lvl = confidence_label(self.ctx.confidence)
+        df = pd.DataFrame({
+            "population": sel["partner_id"].map(names).fillna(sel["partner_id"]),
+            "screening": sel["screening"],
+            "step at start, vs comparison (odds ratio)": sel["level_change_or"].map(num),
+            f"{lvl} CI": [interval(np.exp(a), np.exp(b), num) for a, b in zip(sel["level_change_lower"], sel["level_change_upper"])],
+            "p (step)": sel["level_change_p"].map(p_text),
+            "p (trend change)": sel["slope_change_p"].map(p_text),
+            "last month vs projection (pp)": sel["effect_end_pp"].map(pp),
+            "caution": sel["warning"].fillna("") + sel["note"].fillna(""),
+        })
+        return table(df, caption="Controlled interrupted time series per population (binomial GLM; relative to the "
+                                 "comparison population's own change at the start)")
 
     def detectability(self) -> HTML:
         """What the data can show: minimum detectable change and the change reach could plausibly produce."""

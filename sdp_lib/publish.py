@@ -29,6 +29,9 @@ def _uptake_derived(prefix: str, x: str, n: str) -> dict[str, tuple[str, ...]]:
 
 
 _FOUR = ("screened_before", "eligible_before", "screened_after", "eligible_after")
+_REF_FOUR = tuple(f"reference_{c}" for c in _FOUR)
+_BEFORE_PAIR = ("screened_before", "eligible_before", "reference_screened_before", "reference_eligible_before")
+_AFTER_PAIR = ("screened_after", "eligible_after", "reference_screened_after", "reference_eligible_after")
 
 SPECS: dict[str, TableSpec] = {
     "uptake_changes": TableSpec(
@@ -53,7 +56,41 @@ SPECS: dict[str, TableSpec] = {
         complements=(("screened", "eligible"),),
     ),
     "uptake_pooled": TableSpec(name="uptake_pooled", count_columns=(), key_columns=("screening",)),
-    "inequality": TableSpec(name="inequality", count_columns=(), key_columns=("population", "screening")),
+    "inequality": TableSpec(
+        name="inequality",
+        count_columns=(*_FOUR, *_REF_FOUR),
+        key_columns=("partner_id", "screening", "dimension", "group"),
+        derived={
+            **_uptake_derived("uptake_before", "screened_before", "eligible_before"),
+            **_uptake_derived("uptake_after", "screened_after", "eligible_after"),
+            # a gap reveals the reference group's uptake too: it goes when either group's counts go
+            **{c: _BEFORE_PAIR for c in ("gap_before_pp", "gap_before_lower_pp", "gap_before_upper_pp",
+                                         "ratio_before", "ratio_before_lower", "ratio_before_upper")},
+            **{c: _AFTER_PAIR for c in ("gap_after_pp", "gap_after_lower_pp", "gap_after_upper_pp",
+                                        "ratio_after", "ratio_after_lower", "ratio_after_upper")},
+            **{c: (*_BEFORE_PAIR, *_AFTER_PAIR) for c in (
+                "gap_change_pp", "gap_change_lower_pp", "gap_change_upper_pp", "ratio_change",
+                "ratio_change_lower", "ratio_change_upper")},
+        },
+        complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after"),
+                     ("reference_screened_before", "reference_eligible_before"),
+                     ("reference_screened_after", "reference_eligible_after")),
+    ),
+    "sii": TableSpec(name="sii", count_columns=(), key_columns=("partner_id", "screening")),
+    "its": TableSpec(name="its", count_columns=(), key_columns=("partner_id", "screening", "model")),
+    "trend_markers": TableSpec(name="trend_markers", count_columns=(), key_columns=("partner_id", "screening")),
+    "spc": TableSpec(
+        name="spc",
+        count_columns=("screened", "eligible"),
+        key_columns=("partner_id", "screening", "period"),
+        derived={
+            "uptake": ("screened", "eligible"),
+            **{c: ("eligible",) for c in ("lower", "upper", "lower_two_sigma", "upper_two_sigma")},
+            **{c: ("screened", "eligible") for c in ("outside_limits", "trend", "two_of_three", "shift",
+                                                     "special_cause", "rule", "direction")},
+        },
+        complements=(("screened", "eligible"),),
+    ),
     "published_reconciliation": TableSpec(
         name="published_reconciliation", count_columns=(), key_columns=("partner_id", "figure")),
     "survey_items": TableSpec(

@@ -28,6 +28,8 @@ survey.paired_change:<q>           pp        change in % favourable, paired pre 
 uptake.diff:<s>                    pp        uptake change before -> after (no comparison group)
 uptake.did:<s>                     pp        difference-in-differences against the comparison
 uptake.level:<s>                   percent   uptake in the after period
+inequality.sii_change:<s>          pp        change in the slope index of inequality across IMD
+                                             quintiles (least minus most deprived), after - before
 none                               none      not measurable within the evaluation (RAG grey)
 =================================  ========  =====================================================
 
@@ -39,6 +41,10 @@ the rows' DiDs weighted by eligible_after (see `pool_uptake`). Pooled denominato
 screening-episodes, not people: a woman eligible for breast and cervical screening counts twice, and
 partners' proxy populations may overlap. If uptake_changes already has partner_id "ALL" rows they are
 used for the programme-wide figures instead.
+
+`inequality.sii_change:<s>` (breast, cervical or bowel) comes from the `sii` table of
+`sdp_lib.equity`: its value and simulated interval, significant when the interval excludes 0. A
+negative change narrows a gap in which the least deprived are screened more (SII > 0).
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ ALLOWED_MEASURE_FORMS: tuple[str, ...] = (
     "uptake.diff:<breast|cervical|bowel|any>",
     "uptake.did:<breast|cervical|bowel|any>",
     "uptake.level:<breast|cervical|bowel|any>",
+    "inequality.sii_change:<breast|cervical|bowel>",
     "none",
 )
 
@@ -145,6 +152,10 @@ def parse_measure(measure: str) -> MeasureSpec | None:
         if name == "level":
             return MeasureSpec(text, family, name, arg, "percent", "level")
         return MeasureSpec(text, family, name, arg, "pp", "change")
+    if base == "inequality.sii_change":
+        if arg not in SCREENINGS:
+            return None
+        return MeasureSpec(text, family, name, arg, "pp", "change")
     return None
 
 
@@ -152,6 +163,7 @@ DESIGN_TEXT = {
     "uptake.did": "difference-in-differences against the comparison population (Maryland level 3)",
     "uptake.diff": "before/after change, no comparison group (Maryland level 1)",
     "uptake.level": "uptake level after the programme (no comparison)",
+    "inequality.sii_change": "change in the slope index of inequality before/after, no comparison (Maryland level 1)",
     "survey.paired_change": "paired pre/post survey, self-report (Maryland level 1)",
     "survey.favourable": "post-programme survey level, no comparison (weaker evidence)",
     "count": "monitoring count",
@@ -608,6 +620,22 @@ def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, s
     return rows
 
 
+def _sii_rows(pid: str, sii: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table."""
+    rows = []
+    for s in SCREENINGS:
+        sel = (sii[(sii["partner_id"].astype(str) == pid) & (sii["screening"].astype(str) == s)]
+               if sii is not None and len(sii) else pd.DataFrame())
+        if sel.empty:
+            rows.append(_row(pid, f"inequality.sii_change:{s}", note="no IMD breakdown for this screening"))
+            continue
+        r = sel.iloc[0]
+        rows.append(_row(pid, f"inequality.sii_change:{s}", r["sii_change"], r["sii_change_lower"],
+                         r["sii_change_upper"], note=str(r.get("note", "") or "")
+                         or "simulated interval; periods treated as independent (approximation)"))
+    return rows
+
+
 def _post_wave(values: pd.Series) -> np.ndarray:
     text = values.astype(str).str.strip().str.lower()
     return (text.str.contains("post") & ~text.isin(["pre"])).to_numpy(dtype=bool)
@@ -708,6 +736,7 @@ def metrics_long(
     survey_items: pd.DataFrame | None,
     survey_paired: pd.DataFrame | None,
     activities: pd.DataFrame | None,
+    sii: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every measure for every partner and programme-wide ("ALL"), as one long table.
 
@@ -731,6 +760,8 @@ def metrics_long(
       for yes/no items, Wilcoxon signed-rank on the full 1-5 scale for Likert items). Programme-wide:
       the question's "ALL" row if present, else the partners' pairs summed, tested with McNemar on the
       summed discordant pairs only when every partner used McNemar (otherwise no p-value).
+    * inequality.sii_change is the `sii` table's change in SII (pp) with its simulated interval (no
+      p-value: significant when the interval excludes 0); programme-wide it is the table's "ALL" row.
     """
     from . import stats
 
@@ -780,6 +811,7 @@ def metrics_long(
             psel = _select(paired, q, pid, partner_ids)
             fam = "survey.paired_change/" + ("programme" if pid == PROGRAMME_ID else "partner")
             rows.append(_paired_row(pid, q, psel, conf, fam))
+        rows += _sii_rows(pid, sii)
 
     df = pd.DataFrame(rows)
     for fam, idx in df.groupby("_family", sort=True).groups.items():

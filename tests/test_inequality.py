@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.inequality (SII / RII).
+"""Tests for sdp_lib.inequality (SII / RII, gaps between groups, their change, and the tables).
 
 Reference: PHEindicatormethods' test data testdata_SII.xlsx (see /work/shared/reference/phe/README.md),
 read from the shared folder (never copied into the project), with the core values also transcribed
@@ -22,7 +22,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib.inequality import relative_ranks, sii, sii_by_imd
+from sdp_lib.inequality import (
+    SiiChange,
+    difference_of_differences,
+    gap_to_reference,
+    inequality_table,
+    ratio_of_ratios,
+    relative_ranks,
+    sii,
+    sii_by_imd,
+    sii_change,
+    sii_table,
+)
 
 PHE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "phe"
 needs_phe = pytest.mark.skipif(not PHE_DIR.is_dir(), reason=f"PHE reference folder not found at {PHE_DIR}")
@@ -267,3 +278,441 @@ def test_every_applicable_phe_sii_case():
                 _close_mc(r.rii_upper, hi, hi - lo, reps)
         checked += 1
     assert checked == 2 * len(PHE_CASES)
+
+
+# ============================================================================================
+# gaps between groups
+# ============================================================================================
+Z95 = 1.959963984540054  # qnorm(0.975)
+
+# Newcombe RG (1998) Stat Med 17:873-890, Table II, method 10, theta = a/m - b/n, four decimals as
+# published: here the group is a/m and the reference group b/n.
+NEWCOMBE = [
+    ((56, 70), (48, 80), 0.0524, 0.3339),
+    ((9, 10), (3, 10), 0.1705, 0.8090),
+    ((5, 56), (0, 29), -0.0381, 0.1926),
+    ((0, 10), (0, 20), -0.1611, 0.2775),
+    ((10, 10), (0, 20), 0.6791, 1.0000),
+]
+
+
+@pytest.mark.parametrize("group,ref,lower,upper", NEWCOMBE)
+def test_gap_to_reference_newcombe_table_ii(group, ref, lower, upper):
+    g = gap_to_reference(group[0], group[1], ref[0], ref[1])
+    assert g["gap_pp"] == pytest.approx(100 * (group[0] / group[1] - ref[0] / ref[1]), abs=1e-10)
+    # published limits to 4 decimals of a proportion = 0.01 pp
+    assert g["gap_lower_pp"] == pytest.approx(100 * lower, abs=0.005)
+    assert g["gap_upper_pp"] == pytest.approx(100 * upper, abs=0.005)
+    assert g["uptake"] == pytest.approx(group[0] / group[1]) and g["uptake_ref"] == pytest.approx(ref[0] / ref[1])
+    if group[0] == 0 or ref[0] == 0:  # a zero count: ratio not estimable, said so, no exception
+        assert math.isnan(g["ratio"]) and "ratio not estimable" in g["note"]
+    else:
+        assert g["note"] == ""
+
+
+def test_gap_to_reference_ratio_katz_hand_and_metafor():
+    # 56/70 vs 48/80: ratio 0.8 / 0.6 = 4/3; SE(ln) = sqrt(1/56 - 1/70 + 1/48 - 1/80)
+    # = sqrt(0.0035714 + 0.0083333) = sqrt(0.0119048) = 0.1091089; exp(1.959964 * 0.1091089) = 1.238437
+    # -> 1.333333 / 1.238437 = 1.076626 and 1.333333 * 1.238437 = 1.651249
+    g = gap_to_reference(56, 70, 48, 80)
+    assert g["ratio"] == pytest.approx(4 / 3, abs=1e-12)
+    assert (g["ratio_lower"], g["ratio_upper"]) == pytest.approx((1.076626, 1.651249), abs=2e-6)
+    # metafor escalc(measure = "RR") on dat.bcg trial 1 (Colditz et al. 1994): 4/123 vaccinated vs
+    # 11/139 not, documented yi = -0.8893 (log RR), vi = 0.3256 (Katz variance)
+    b = gap_to_reference(4, 123, 11, 139)
+    assert math.log(b["ratio"]) == pytest.approx(-0.8893, abs=5e-5)
+    se = math.sqrt(0.3256)
+    assert math.log(b["ratio_lower"]) == pytest.approx(-0.8893 - Z95 * se, abs=2e-4)
+    assert math.log(b["ratio_upper"]) == pytest.approx(-0.8893 + Z95 * se, abs=2e-4)
+
+
+def test_gap_to_reference_wilson_reference_and_zero_eligible():
+    # domain.md section 3: 65/100 -> 0.65, 95% Wilson [0.552544, 0.736358]
+    g = gap_to_reference(65, 100, 65, 100)
+    assert (g["uptake_lower"], g["uptake_upper"]) == pytest.approx((0.552544, 0.736358), abs=1e-6)
+    assert g["gap_pp"] == 0 and g["ratio"] == pytest.approx(1.0)
+    e = gap_to_reference(0, 0, 30, 100)
+    assert math.isnan(e["uptake"]) and math.isnan(e["gap_pp"]) and math.isnan(e["ratio"])
+    assert "no eligible people in the group" in e["note"]
+    r = gap_to_reference(5, 10, 0, 0)
+    assert math.isnan(r["gap_pp"]) and "reference group" in r["note"]
+    with pytest.raises(ValueError):
+        gap_to_reference(11, 10, 5, 10)
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 3000), st.floats(0, 1), st.integers(1, 3000), st.floats(0, 1))
+def test_gap_to_reference_properties(n, f, n_ref, f_ref):
+    from sdp_lib.stats import compare_proportions
+
+    x, x_ref = round(n * f), round(n_ref * f_ref)
+    g = gap_to_reference(x, n, x_ref, n_ref)
+    assert g["gap_lower_pp"] <= g["gap_pp"] + 1e-9 and g["gap_pp"] <= g["gap_upper_pp"] + 1e-9
+    assert -100 - 1e-9 <= g["gap_lower_pp"] and g["gap_upper_pp"] <= 100 + 1e-9
+    # same as the library's two-sample comparison (reference = "before", group = "after")
+    c = compare_proportions(x_ref, n_ref, x, n)
+    assert (g["gap_pp"], g["gap_lower_pp"], g["gap_upper_pp"]) == pytest.approx(
+        (100 * c.diff, 100 * c.diff_lower, 100 * c.diff_upper), abs=1e-9)
+    if x > 0 and x_ref > 0:
+        assert (g["ratio"], g["ratio_lower"], g["ratio_upper"]) == pytest.approx(
+            (c.ratio, c.ratio_lower, c.ratio_upper), rel=1e-9)
+    # swapping the groups negates the gap and mirrors its interval
+    s = gap_to_reference(x_ref, n_ref, x, n)
+    assert (s["gap_pp"], s["gap_lower_pp"], s["gap_upper_pp"]) == pytest.approx(
+        (-g["gap_pp"], -g["gap_upper_pp"], -g["gap_lower_pp"]), abs=1e-9)
+
+
+# ============================================================================================
+# change in a gap (MOVER) and in a ratio (log scale)
+# ============================================================================================
+def test_mover_hand_calculation_asymmetric():
+    # d1 = 2 (1 to 4), d2 = 5 (4.5 to 8): D = 3,
+    # L = 3 - sqrt((5 - 4.5)^2 + (4 - 2)^2) = 3 - sqrt(0.25 + 4) = 3 - 2.0615528 = 0.9384472
+    # U = 3 + sqrt((8 - 5)^2 + (2 - 1)^2) = 3 + sqrt(9 + 1) = 3 + 3.1622777 = 6.1622777
+    d, lo, hi = difference_of_differences(2, 1, 4, 5, 4.5, 8)
+    assert (d, lo, hi) == pytest.approx((3.0, 0.9384472, 6.1622777), abs=1e-7)
+    with pytest.raises(ValueError):
+        difference_of_differences(2, 3, 4, 5, 4.5, 8)  # interval not containing its estimate
+    with pytest.raises(ValueError):
+        difference_of_differences([2, 2], [1, 1], [4, 4], [5, 5], [4.5, 4.5], [8, 4.9])
+
+
+def test_mover_equals_wald_for_symmetric_inputs_hand():
+    # se1 = 0.03, se2 = 0.04 -> sqrt(0.0009 + 0.0016) = 0.05; 95%: D -/+ 1.959964 * 0.05 = D -/+ 0.0979982
+    d, lo, hi = difference_of_differences(0.10, 0.10 - Z95 * 0.03, 0.10 + Z95 * 0.03,
+                                          0.25, 0.25 - Z95 * 0.04, 0.25 + Z95 * 0.04)
+    assert (d, lo, hi) == pytest.approx((0.15, 0.15 - 0.0979982, 0.15 + 0.0979982), abs=1e-7)
+
+
+@settings(max_examples=100)
+@given(st.floats(-50, 50), st.floats(0.01, 20), st.floats(-50, 50), st.floats(0.01, 20),
+       st.sampled_from([1.644854, 1.959964, 2.575829, 3.090232]))
+def test_mover_equals_wald_for_symmetric_inputs(d1, se1, d2, se2, z):
+    d, lo, hi = difference_of_differences(d1, d1 - z * se1, d1 + z * se1, d2, d2 - z * se2, d2 + z * se2)
+    half = z * math.sqrt(se1 ** 2 + se2 ** 2)
+    assert d == pytest.approx(d2 - d1, abs=1e-9)
+    assert (lo, hi) == pytest.approx((d - half, d + half), abs=1e-9)
+
+
+def test_mover_on_wilson_limits_is_newcombe_method_10():
+    # MOVER applied to two Wilson intervals is Newcombe's method 10: Table II, 56/70 - 48/80 gives
+    # 0.0524 to 0.3339, and 9/10 - 3/10 gives 0.1705 to 0.8090
+    from sdp_lib.stats import wilson_ci
+
+    for (a, m), (b, n), lower, upper in NEWCOMBE[:2]:
+        l1, u1 = wilson_ci(b, n)
+        l2, u2 = wilson_ci(a, m)
+        d, lo, hi = difference_of_differences(b / n, l1, u1, a / m, l2, u2)
+        assert (lo, hi) == pytest.approx((lower, upper), abs=5e-5)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.floats(-10, 10), min_size=6, max_size=6), st.lists(st.floats(0, 5), min_size=4, max_size=4))
+def test_mover_properties(centres, widths):
+    d1, d2 = centres[0], centres[1]
+    args = (d1, d1 - widths[0], d1 + widths[1], d2, d2 - widths[2], d2 + widths[3])
+    d, lo, hi = difference_of_differences(*args)
+    assert lo <= d <= hi
+    # the interval is at least as wide on each side as either input's contribution
+    assert d - lo >= max(widths[2], widths[1]) - 1e-9 and hi - d >= max(widths[3], widths[0]) - 1e-9
+    # swapping the periods negates the change and mirrors the interval
+    rd, rlo, rhi = difference_of_differences(*args[3:], *args[:3])
+    assert (rd, rlo, rhi) == pytest.approx((-d, -hi, -lo), abs=1e-9)
+    # arrays give the same as scalars
+    arr = difference_of_differences(*(np.array([v, v]) for v in args))
+    assert [a[1] for a in arr] == pytest.approx([d, lo, hi], abs=1e-12)
+
+
+def test_ratio_of_ratios_woodward_2019_worked_example():
+    # Woodward M (2019) Heart 105:1701-1708, Table 4 (Adventist study): women RR 2.15 (1.33 to 3.47);
+    # men ln(RR) 0.746688 with SE 0.324736 (no CI printed: rebuilt as exp(0.746688 -/+ 1.96 x SE)).
+    # Published: ln(RRR) = 0.765468 - 0.746688 = 0.01878, variance 0.244637^2 + 0.324736^2 = 0.165301,
+    # 95% CI of ln(RRR) -0.778101 to 0.815661; RRR 1.02 (0.46 to 2.26). (Woodward uses 1.96, we
+    # 1.959964: a difference of 1.5e-5 on the log scale.)
+    men = (math.exp(0.746688), math.exp(0.746688 - 1.96 * 0.324736), math.exp(0.746688 + 1.96 * 0.324736))
+    r, lo, hi = ratio_of_ratios(*men, 2.15, 1.33, 3.47)
+    assert math.log(r) == pytest.approx(0.01878, abs=2e-6)
+    assert (math.log(lo), math.log(hi)) == pytest.approx((-0.778101, 0.815661), abs=5e-5)
+    assert (round(r, 2), round(lo, 2), round(hi, 2)) == (1.02, 0.46, 2.26)
+
+
+def test_ratio_of_ratios_hand_calculation_and_zero():
+    # before: 56/70 vs 48/80, ratio 4/3, SE(ln) 0.1091089 (see the Katz test above), limits
+    # 1.076626 to 1.651249; after: 9/10 vs 3/10, ratio 3, SE(ln) = sqrt(1/9 - 1/10 + 1/3 - 1/10)
+    # = sqrt(0.2444444) = 0.4944132. Ratio of ratios 3 / (4/3) = 2.25, SE = sqrt(0.0119048 + 0.2444444)
+    # = sqrt(0.2563492) = 0.5063094; exp(1.959964 x 0.5063094) = exp(0.9923483) = 2.697561
+    # -> 2.25 / 2.697561 = 0.834087 and 2.25 x 2.697561 = 6.069513
+    b = gap_to_reference(56, 70, 48, 80)
+    a = gap_to_reference(9, 10, 3, 10)
+    r, lo, hi = ratio_of_ratios(b["ratio"], b["ratio_lower"], b["ratio_upper"],
+                                a["ratio"], a["ratio_lower"], a["ratio_upper"])
+    assert (r, lo, hi) == pytest.approx((2.25, 0.834087, 6.069513), abs=2e-5)
+    assert all(math.isnan(v) for v in ratio_of_ratios(4 / 3, 1.07, 1.65, math.nan, math.nan, math.nan))
+
+
+@settings(max_examples=60)
+@given(st.floats(0.05, 20), st.floats(0.01, 2), st.floats(0.05, 20), st.floats(0.01, 2))
+def test_ratio_of_ratios_properties(r1, s1, r2, s2):
+    args = (r1, r1 * math.exp(-Z95 * s1), r1 * math.exp(Z95 * s1), r2, r2 * math.exp(-Z95 * s2), r2 * math.exp(Z95 * s2))
+    r, lo, hi = ratio_of_ratios(*args)
+    # the log-scale Wald interval of ln r2 - ln r1 with SE sqrt(s1^2 + s2^2)
+    half = Z95 * math.sqrt(s1 ** 2 + s2 ** 2)
+    assert (math.log(r), math.log(lo), math.log(hi)) == pytest.approx(
+        (math.log(r2 / r1), math.log(r2 / r1) - half, math.log(r2 / r1) + half), abs=1e-9)
+    ir, ilo, ihi = ratio_of_ratios(*args[3:], *args[:3])
+    assert (ir, ilo, ihi) == pytest.approx((1 / r, 1 / hi, 1 / lo), rel=1e-9)
+
+
+# ============================================================================================
+# change in the SII
+# ============================================================================================
+# Five quintiles of 100 people each: shares 0.2, midpoint ranks 0.1, 0.3, 0.5, 0.7, 0.9. Before:
+# p = 0.2 + 0.3 * rank = 0.23, 0.29, 0.35, 0.41, 0.47 (exactly linear) -> SII 30 pp, RII 0.5 / 0.2
+# = 2.5. After: p = 0.25 + 0.2 * rank = 0.27, 0.31, 0.35, 0.39, 0.43 -> SII 20 pp, RII 0.45 / 0.25
+# = 1.8. Change -10 pp; RII ratio 1.8 / 2.5 = 0.72.
+LIN_N = [100] * 5
+LIN_BEFORE = [23, 29, 35, 41, 47]
+LIN_AFTER = [27, 31, 35, 39, 43]
+
+
+def test_sii_change_hand_computed_linear_case():
+    res = sii_change(LIN_BEFORE, LIN_N, LIN_AFTER, LIN_N, seed=7)
+    assert isinstance(res, SiiChange) and res.note == ""
+    assert (res.sii_before, res.sii_after, res.sii_change) == pytest.approx((30, 20, -10), abs=1e-9)
+    assert (res.rii_before, res.rii_after, res.rii_ratio) == pytest.approx((2.5, 1.8, 0.72), abs=1e-9)
+    assert res.sii_change_lower < -10 < res.sii_change_upper
+    assert res.rii_ratio_lower < 0.72 < res.rii_ratio_upper
+
+
+def test_sii_change_periods_match_sii_and_interval_width():
+    res = sii_change(PROP_COUNT[:5], PROP_POP[:5], PROP_COUNT[5:], PROP_POP[5:], seed=99, repetitions=20_000)
+    b = sii(x=PROP_COUNT[:5], population=PROP_POP[:5], seed=99, repetitions=20_000, multiplier=100)
+    a = sii(x=PROP_COUNT[5:], population=PROP_POP[5:], repetitions=20_000, multiplier=100)
+    # the before period uses default_rng(seed): identical to sii with that seed, limits included
+    assert (res.sii_before, res.sii_before_lower, res.sii_before_upper) == (b.sii, b.sii_lower, b.sii_upper)
+    assert (res.rii_before, res.rii_before_lower, res.rii_before_upper) == (b.rii, b.rii_lower, b.rii_upper)
+    assert res.sii_after == a.sii and res.rii_after == a.rii
+    # independent periods: the change's interval width is close to sqrt(w_before^2 + w_after^2)
+    # (normal approximation of the simulated SIIs; 10% allows for their skew and Monte Carlo error)
+    w = math.hypot(res.sii_before_upper - res.sii_before_lower, res.sii_after_upper - res.sii_after_lower)
+    assert res.sii_change_upper - res.sii_change_lower == pytest.approx(w, rel=0.10)
+    assert res.sii_change == pytest.approx(-res.sii_before + res.sii_after, abs=0)
+
+
+def test_sii_change_problems_give_nan_and_note():
+    res = sii_change([0, 29, 35, 41, 47], LIN_N, LIN_AFTER, LIN_N)
+    assert math.isnan(res.sii_before) and math.isnan(res.sii_change) and math.isnan(res.rii_ratio)
+    assert res.sii_after == pytest.approx(20, abs=1e-9)
+    assert res.note.startswith("before:") and "quantile 1" in res.note
+    res = sii_change(LIN_BEFORE, LIN_N, [27, 31, 0, 39, 43], [100, 100, 0, 100, 100])
+    assert math.isnan(res.sii_after) and "after:" in res.note and "quantile 3" in res.note
+    with pytest.raises(ValueError):
+        sii_change(LIN_BEFORE, LIN_N, LIN_AFTER, LIN_N, repetitions=10)
+
+
+_quintiles = st.lists(st.tuples(st.integers(50, 3000), st.floats(0.05, 0.95)), min_size=5, max_size=5)
+
+
+def _counts(rows):
+    n = np.array([r[0] for r in rows], dtype=float)
+    return np.clip(np.round(n * np.array([r[1] for r in rows])), 1, n - 1), n
+
+
+@settings(max_examples=25)
+@given(_quintiles, _quintiles, st.booleans(), st.integers(0, 2 ** 31))
+def test_sii_change_properties(before, after, transform, seed):
+    xb, nb = _counts(before)
+    xa, na = _counts(after)
+    res = sii_change(xb, nb, xa, na, transform=transform, seed=seed, repetitions=2000)
+    assert res.sii_change == res.sii_after - res.sii_before
+    assert res.sii_change_lower <= res.sii_change <= res.sii_change_upper
+    assert res.sii_before_lower <= res.sii_before <= res.sii_before_upper
+    assert res.rii_ratio == pytest.approx(res.rii_after / res.rii_before, rel=1e-12)
+    same = sii_change(xb, nb, xb, nb, transform=transform, seed=seed, repetitions=2000)
+    assert same.sii_change == 0 and same.rii_ratio == pytest.approx(1, rel=1e-12)
+    assert same.sii_change_lower <= 0 <= same.sii_change_upper
+    assert sii_change(xb, nb, xa, na, transform=transform, seed=seed, repetitions=2000) == res
+
+
+# ============================================================================================
+# tables
+# ============================================================================================
+EXPECTED_INEQUALITY_COLUMNS = [
+    "partner_id", "screening", "dimension", "group", "reference_group", "is_reference",
+    "screened_before", "eligible_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
+    "screened_after", "eligible_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
+    "gap_before_pp", "gap_before_lower_pp", "gap_before_upper_pp", "gap_after_pp", "gap_after_lower_pp",
+    "gap_after_upper_pp", "ratio_before", "ratio_before_lower", "ratio_before_upper", "ratio_after",
+    "ratio_after_lower", "ratio_after_upper", "gap_change_pp", "gap_change_lower_pp", "gap_change_upper_pp",
+    "ratio_change", "ratio_change_lower", "ratio_change_upper", "note",
+]
+EXPECTED_SII_COLUMNS = [
+    "partner_id", "screening", "period_before", "period_after",
+    "sii_before", "sii_before_lower", "sii_before_upper", "rii_before", "rii_before_lower", "rii_before_upper",
+    "sii_after", "sii_after_lower", "sii_after_upper", "rii_after", "rii_after_lower", "rii_after_upper",
+    "sii_change", "sii_change_lower", "sii_change_upper", "rii_ratio", "rii_ratio_lower", "rii_ratio_upper",
+    "transform", "repetitions", "seed", "note",
+]
+BEFORE, AFTER = "2023-12", "2024-07"
+
+# Hand-made cells (partner P1, bowel): (period, imd_quintile, ethnicity, eligible, screened).
+# Ethnicity, before: White 48/80, Asian 56/70 (Newcombe's first Table II example), Mixed 0/0.
+# After: White 3/10, Asian 9/10 (his second), Mixed 65/100 (Wilson 0.552544 to 0.736358, domain.md).
+# Each ethnic group's cells are spread over IMD quintiles so that the IMD sums are round too.
+P1_CELLS = [
+    (BEFORE, 1, "White", 40, 24), (BEFORE, 5, "White", 40, 24),
+    (BEFORE, 1, "Asian", 30, 24), (BEFORE, 2, "Asian", 20, 16), (BEFORE, 3, "Asian", 20, 16),
+    (BEFORE, 4, "Mixed", 0, 0), (BEFORE, 4, "Asian", 0, 0),
+    (AFTER, 1, "White", 5, 1), (AFTER, 5, "White", 5, 2),
+    (AFTER, 1, "Asian", 5, 5), (AFTER, 5, "Asian", 5, 4),
+    (AFTER, 2, "Mixed", 50, 30), (AFTER, 3, "Mixed", 50, 35),
+]
+
+
+def _breakdown(cells_by_partner, screening="bowel", extra_period=True):
+    rows = []
+    for partner, cells in cells_by_partner.items():
+        for period, q, eth, n, x in cells:
+            rows.append({"partner_id": partner, "screening": screening, "period": period, "imd_quintile": q,
+                         "ethnicity": eth, "eligible": n, "screened": x})
+            if extra_period:  # another month, which must be ignored
+                rows.append({"partner_id": partner, "screening": screening, "period": "2024-01",
+                             "imd_quintile": q, "ethnicity": eth, "eligible": 10 * n + 7, "screened": n})
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+def test_inequality_table_hand_made_ethnicity():
+    t = inequality_table(_breakdown({"P1": P1_CELLS}), BEFORE, AFTER)
+    assert list(t.columns) == EXPECTED_INEQUALITY_COLUMNS
+    eth = t[t["dimension"] == "ethnicity"].set_index("group")
+    assert list(eth.index) == ["Asian", "Mixed", "White"]
+    asian, white, mixed = eth.loc["Asian"], eth.loc["White"], eth.loc["Mixed"]
+    assert (asian["screened_before"], asian["eligible_before"]) == (56, 70)
+    assert (white["screened_after"], white["eligible_after"]) == (3, 10)
+    assert bool(white["is_reference"]) and white["reference_group"] == "White"
+    assert all(math.isnan(white[c]) for c in ("gap_before_pp", "ratio_after", "gap_change_pp", "ratio_change"))
+    # Newcombe Table II: 20 pp (5.24 to 33.39) before, 60 pp (17.05 to 80.90) after
+    assert (asian["gap_before_pp"], asian["gap_before_lower_pp"], asian["gap_before_upper_pp"]) == pytest.approx(
+        (20.0, 5.24, 33.39), abs=0.005)
+    assert (asian["gap_after_pp"], asian["gap_after_lower_pp"], asian["gap_after_upper_pp"]) == pytest.approx(
+        (60.0, 17.05, 80.90), abs=0.005)
+    # MOVER with those published limits: change 60 - 20 = 40 pp,
+    # lower 40 - sqrt((60 - 17.05)^2 + (33.39 - 20)^2) = 40 - sqrt(1844.7025 + 179.2921) = 40 - 44.9888 = -4.9888
+    # upper 40 + sqrt((80.90 - 60)^2 + (20 - 5.24)^2) = 40 + sqrt(436.81 + 217.8576) = 40 + 25.5865 = 65.5865
+    # (the published limits are rounded to 0.01 pp, hence the tolerance)
+    assert (asian["gap_change_pp"], asian["gap_change_lower_pp"], asian["gap_change_upper_pp"]) == pytest.approx(
+        (40.0, -4.9888, 65.5865), abs=0.02)
+    # ratios (Katz) and their ratio: hand calculations in test_ratio_of_ratios_hand_calculation_and_zero
+    assert (asian["ratio_before"], asian["ratio_after"]) == pytest.approx((4 / 3, 3.0), abs=1e-12)
+    assert (asian["ratio_change"], asian["ratio_change_lower"], asian["ratio_change_upper"]) == pytest.approx(
+        (2.25, 0.834087, 6.069513), abs=2e-5)
+    # Mixed: no eligible people before -> NaN and a note; 65/100 after with the published Wilson limits
+    assert math.isnan(mixed["uptake_before"]) and math.isnan(mixed["gap_before_pp"])
+    assert math.isnan(mixed["gap_change_pp"]) and "no eligible people in the group before (2023-12)" in mixed["note"]
+    assert (mixed["uptake_after"], mixed["uptake_after_lower"], mixed["uptake_after_upper"]) == pytest.approx(
+        (0.65, 0.552544, 0.736358), abs=1e-6)
+    assert mixed["gap_after_pp"] == pytest.approx(65 - 30, abs=1e-9)
+    assert asian["note"] == "" and white["note"] == ""
+
+
+def test_inequality_table_hand_made_imd():
+    t = inequality_table(_breakdown({"P1": P1_CELLS}), BEFORE, AFTER)
+    imd = t[t["dimension"] == "imd_quintile"].set_index("group")
+    assert list(imd.index) == ["1", "2", "3", "4", "5"]  # all quintiles, numeric order, as strings
+    # before: Q1 = White 24/40 + Asian 24/30 = 48/70, Q5 = White 24/40; after: Q1 = 1/5 + 5/5 = 6/10,
+    # Q5 = 2/5 + 4/5 = 6/10, Q2 = 30/50, Q3 = 35/50, Q4 = 0/0 (a zero-eligible row)
+    assert (imd.loc["1", "screened_before"], imd.loc["1", "eligible_before"]) == (48, 70)
+    assert (imd.loc["5", "screened_after"], imd.loc["5", "eligible_after"]) == (6, 10)
+    assert imd.loc["5", "is_reference"] and imd.loc["5", "reference_group"] == "5"
+    # gaps to quintile 5: before 48/70 - 24/40 = 0.685714 - 0.6 = 8.5714 pp; after 6/10 - 6/10 = 0
+    assert imd.loc["1", "gap_before_pp"] == pytest.approx(100 * (48 / 70 - 0.6), abs=1e-9)
+    assert imd.loc["1", "gap_after_pp"] == pytest.approx(0.0, abs=1e-12)
+    assert imd.loc["1", "ratio_after"] == pytest.approx(1.0, abs=1e-12)
+    assert imd.loc["3", "gap_after_pp"] == pytest.approx(70 - 60, abs=1e-9)
+    assert np.isnan(imd.loc["4", ["uptake_before", "uptake_after", "gap_before_pp", "gap_after_pp"]].astype(float)).all()
+    assert "no eligible people in the group before" in imd.loc["4", "note"]
+    assert "no eligible people in the group after" in imd.loc["4", "note"]
+
+
+def test_inequality_table_reference_gaps_sorting_and_options():
+    cells = [(BEFORE, q, e, 100, 10 * q + i) for q in range(1, 6)
+             for i, e in enumerate(["White", "Not stated", "Black", "Other", "Asian", "Mixed"])]
+    cells += [(AFTER, q, e, n, x // 2) for _, q, e, n, x in cells]
+    df = _breakdown({"b": cells, "ALL": cells, "comparison": cells, "a": cells})
+    t = inequality_table(df, BEFORE, AFTER)
+    assert list(t["partner_id"].drop_duplicates()) == ["ALL", "a", "b", "comparison"]
+    one = t[(t["partner_id"] == "a") & (t["dimension"] == "ethnicity")]
+    assert list(one["group"]) == ["Asian", "Black", "Mixed", "Other", "White", "Not stated"]
+    assert list(t.loc[t["partner_id"] == "a", "dimension"].drop_duplicates()) == ["ethnicity", "imd_quintile"]
+    ref = t[t["is_reference"]]
+    assert set(ref["group"]) == {"White", "5"}
+    assert ref[["gap_before_pp", "gap_after_pp", "ratio_before", "gap_change_pp"]].isna().all().all()
+    assert t.loc[~t["is_reference"], "gap_before_pp"].notna().all()
+    # other reference groups
+    t2 = inequality_table(df, BEFORE, AFTER, reference_groups={"imd_quintile": 1, "ethnicity": "Asian"})
+    assert set(t2.loc[t2["is_reference"], "group"]) == {"1", "Asian"}
+    # a wider confidence level widens every interval
+    t3 = inequality_table(df, BEFORE, AFTER, confidence=0.998)
+    body = ~t["is_reference"]
+    assert (t3.loc[body, "gap_before_lower_pp"] < t.loc[body, "gap_before_lower_pp"]).all()
+    assert (t3["uptake_after_upper"] >= t["uptake_after_upper"]).all()
+
+
+def test_inequality_table_deterministic_and_row_independent():
+    cells = [(BEFORE, q, e, 100 + q, 20 + 3 * q + i) for q in range(1, 6) for i, e in enumerate(["White", "Asian"])]
+    cells += [(AFTER, q, e, n, x + 5) for _, q, e, n, x in cells]
+    df = _breakdown({"A": cells, "B": P1_CELLS})
+    a = inequality_table(df, BEFORE, AFTER)
+    b = inequality_table(df.sample(frac=1.0, random_state=9), BEFORE, AFTER)
+    pd.testing.assert_frame_equal(a, b)
+    only_a = inequality_table(df[df["partner_id"] == "A"], BEFORE, AFTER)
+    # partner A's rows don't depend on B (except the extra ethnic group B brings: Mixed, all NaN for A)
+    merged = a[a["partner_id"] == "A"]
+    merged = merged[merged["group"] != "Mixed"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(merged, only_a.reset_index(drop=True))
+    assert inequality_table(df, "2020-01", "2020-02").empty
+
+
+def _sii_cells(scale=1, after_shift=0):
+    return ([(BEFORE, q, "White", 100 * scale, x * scale) for q, x in zip(range(1, 6), LIN_BEFORE)]
+            + [(AFTER, q, "White", 100 * scale, (x + after_shift) * scale) for q, x in zip(range(1, 6), LIN_AFTER)])
+
+
+def test_sii_table_hand_made_and_notes():
+    missing_q = [c for c in _sii_cells() if not (c[0] == AFTER and c[1] == 3)]
+    zero = [c if not (c[0] == BEFORE and c[1] == 2) else (BEFORE, 2, "White", 100, 0) for c in _sii_cells()]
+    df = _breakdown({"P1": _sii_cells(), "P2": missing_q, "comparison": zero})
+    t = sii_table(df, BEFORE, AFTER, repetitions=2000)
+    assert list(t.columns) == EXPECTED_SII_COLUMNS
+    assert list(t["partner_id"]) == ["P1", "P2", "comparison"]
+    p1 = t.iloc[0]
+    # the linear case worked out above: SII 30 -> 20 pp, RII 2.5 -> 1.8
+    assert (p1["sii_before"], p1["sii_after"], p1["sii_change"]) == pytest.approx((30, 20, -10), abs=1e-9)
+    assert (p1["rii_before"], p1["rii_after"], p1["rii_ratio"]) == pytest.approx((2.5, 1.8, 0.72), abs=1e-9)
+    assert p1["note"] == "" and p1["period_before"] == BEFORE and p1["repetitions"] == 2000
+    assert not p1["transform"]
+    p2 = t.iloc[1]
+    assert p2["sii_before"] == pytest.approx(30, abs=1e-9) and math.isnan(p2["sii_after"])
+    assert math.isnan(p2["sii_change"]) and "after:" in p2["note"] and "quantile 3" in p2["note"]
+    comp = t.iloc[2]
+    assert math.isnan(comp["sii_before"]) and "0% or 100%" in comp["note"]
+    # the row reproduces with sii_change and the reported seed
+    res = sii_change(LIN_BEFORE, LIN_N, LIN_AFTER, LIN_N, seed=int(p1["seed"]), repetitions=2000)
+    assert (p1["sii_change_lower"], p1["rii_ratio_upper"]) == (res.sii_change_lower, res.rii_ratio_upper)
+
+
+def test_sii_table_deterministic_and_row_independent():
+    df = _breakdown({"P1": _sii_cells(), "P2": _sii_cells(2, 3), "P3": _sii_cells(3, -2)})
+    a = sii_table(df, BEFORE, AFTER, repetitions=2000)
+    b = sii_table(df.sample(frac=1.0, random_state=4), BEFORE, AFTER, repetitions=2000)
+    pd.testing.assert_frame_equal(a, b)
+    without_p2 = sii_table(df[df["partner_id"] != "P2"], BEFORE, AFTER, repetitions=2000)
+    pd.testing.assert_frame_equal(a[a["partner_id"] != "P2"].reset_index(drop=True), without_p2)
+    # different rows get different seeds; another base seed changes the simulated limits only
+    assert a["seed"].nunique() == 3
+    c = sii_table(df, BEFORE, AFTER, repetitions=2000, seed=1)
+    assert (c["sii_before"] == a["sii_before"]).all() and (c["sii_before_lower"] != a["sii_before_lower"]).all()
+    # transform and multiplier are passed on
+    tr = sii_table(df, BEFORE, AFTER, repetitions=2000, transform=True, multiplier=1)
+    assert tr["transform"].all() and abs(tr.loc[0, "sii_before"]) < 1
+    assert sii_table(df, "2020-01", "2020-02").empty

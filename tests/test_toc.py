@@ -105,9 +105,13 @@ def test_committed_toc_loads_clean_and_uses_real_survey_ids():
     assert toc.stages == list(T.DEFAULT_STAGES)
     used = {T.parse_measure(i.measure).arg for i in toc.indicators if i.measure.startswith("survey.")}
     assert used and used <= set(ids)
-    # impact indicators are not measurable: unit none, RAG grey
+    # impact: outcomes are not measurable within the evaluation (unit none, RAG grey); the one measurable
+    # sign of a narrower gap is the change in the screening-uptake SII, per screening
     impact = [i for i in toc.indicators if toc.node(i.node).stage == "impact"]
-    assert impact and all(i.measure == "none" and i.unit == "none" for i in impact)
+    measured = sorted(i.measure for i in impact if i.measure != "none")
+    assert measured == [f"inequality.sii_change:{s}" for s in ("bowel", "breast", "cervical")]
+    assert all(i.node == "narrower_gap" and i.direction == "decrease" for i in impact if i.measure != "none")
+    assert all(i.unit == "none" for i in impact if i.measure == "none")
 
 
 def test_small_toc_loads(tmp_path):

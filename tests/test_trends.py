@@ -1,8 +1,10 @@
-"""Tests for sdp_lib.trends (XmR / SPC signals and segmented regression).
+"""Tests for sdp_lib.trends (SPC, p-charts, Fingertips trend markers, segmented regression / ITS, tables).
 
-Expected values come from NHSRplotthedots' documented example (quoted in domain.md section 3), from
-hand arithmetic written out in the comments, or from constructions whose answer is known exactly
-(noiseless series; the segmented model equals two separate straight lines).
+Expected values come from NHSRplotthedots' documented example (quoted in domain.md section 3), R's
+documentation example for prop.trend.test, hand arithmetic written out in the comments, independent
+implementations written here or in other libraries (a definition-by-loop of the SPC rules, statsmodels'
+WLS and linear-by-linear association test, statsmodels' get_prediction), or constructions whose answer
+is known exactly (noiseless series generated from a chosen logit model).
 """
 
 from __future__ import annotations
@@ -13,10 +15,27 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import warnings
+
+import pandas as pd
 from scipy import stats as sps
 from scipy.special import expit
 
-from sdp_lib.trends import segmented_regression, spc_signals, xmr_limits
+from sdp_lib.trends import (
+    ItsWarning,
+    chi_square_trend,
+    interrupted_time_series,
+    its_table,
+    p_chart,
+    recent_trend,
+    segmented_regression,
+    spc_signals,
+    spc_table,
+    special_causes,
+    trend_markers_table,
+    two_point_change,
+    xmr_limits,
+)
 
 # NHSRplotthedots' own example series (domain.md section 3)
 NHSR = [1, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1]
@@ -239,3 +258,665 @@ def test_segmented_input_checks():
         segmented_regression([5, 6, 7, 8], [4, 10, 10, 10], 2)  # y > n
     with pytest.raises(ValueError):
         segmented_regression([1, 2, np.nan, 4, 5, 6], intervention_index=3)
+
+
+# ============================================================================================
+# special_causes: an independent, loop-by-definition implementation of the four rules
+# ============================================================================================
+def _rules_by_definition(x, centre, lower, upper, lo2, hi2, trend_length=7, shift_length=7):
+    """Straight from the Making Data Count wording, one point at a time (slow but obvious)."""
+    n = len(x)
+    flags = {k: [False] * n for k in ("above", "below", "up", "down", "two_hi", "two_lo", "sh_hi", "sh_lo")}
+    for i in range(n):
+        flags["above"][i] = x[i] > upper[i]
+        flags["below"][i] = x[i] < lower[i]
+    # trend: every window of trend_length points that rises (falls) strictly at each step
+    for s in range(n - trend_length + 1):
+        w = range(s, s + trend_length)
+        if all(x[j + 1] > x[j] for j in list(w)[:-1]):
+            for j in w:
+                flags["up"][j] = True
+        if all(x[j + 1] < x[j] for j in list(w)[:-1]):
+            for j in w:
+                flags["down"][j] = True
+    # two of three beyond 2 sigma on one side: flag the points beyond 2 sigma in such a window
+    for s in range(n - 2):
+        w = range(s, s + 3)
+        if sum(x[j] > hi2[j] for j in w) >= 2:
+            for j in w:
+                flags["two_hi"][j] |= x[j] > hi2[j]
+        if sum(x[j] < lo2[j] for j in w) >= 2:
+            for j in w:
+                flags["two_lo"][j] |= x[j] < lo2[j]
+    # shift: every window of shift_length points all strictly on one side of the centre line
+    for s in range(n - shift_length + 1):
+        w = range(s, s + shift_length)
+        if all(x[j] > centre[j] for j in w):
+            for j in w:
+                flags["sh_hi"][j] = True
+        if all(x[j] < centre[j] for j in w):
+            for j in w:
+                flags["sh_lo"][j] = True
+    rule, direction = [], []
+    for i in range(n):
+        for name, hi, lo in (("outside_limits", "above", "below"), ("trend", "up", "down"),
+                             ("two_of_three", "two_hi", "two_lo"), ("shift", "sh_hi", "sh_lo")):
+            if flags[hi][i] or flags[lo][i]:
+                rule.append(name)
+                direction.append("high" if flags[hi][i] else "low")
+                break
+        else:
+            rule.append("")
+            direction.append("")
+    return {
+        "outside_limits": [a or b for a, b in zip(flags["above"], flags["below"])],
+        "trend": [a or b for a, b in zip(flags["up"], flags["down"])],
+        "two_of_three": [a or b for a, b in zip(flags["two_hi"], flags["two_lo"])],
+        "shift": [a or b for a, b in zip(flags["sh_hi"], flags["sh_lo"])],
+        "rule": rule, "direction": direction,
+    }
+
+
+@settings(max_examples=150)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=40), st.data())
+def test_special_causes_equal_rules_by_definition(values, data):
+    # small integer values make ties, runs and limit breaches common; limits vary per point
+    n = len(values)
+    centre = data.draw(st.lists(st.sampled_from([2.5, 3.0, 3.5]), min_size=n, max_size=n))
+    half = data.draw(st.lists(st.sampled_from([1.0, 1.5, 2.5]), min_size=n, max_size=n))
+    c, h = np.array(centre), np.array(half)
+    lower, upper, lo2, hi2 = c - h, c + h, c - 2 * h / 3, c + 2 * h / 3
+    trend_length = data.draw(st.integers(2, 7))
+    shift_length = data.draw(st.integers(1, 7))
+    got = special_causes(values, c, lower, upper, lo2, hi2, trend_length=trend_length, shift_length=shift_length)
+    want = _rules_by_definition(values, c, lower, upper, lo2, hi2, trend_length, shift_length)
+    for col in ("outside_limits", "trend", "two_of_three", "shift", "rule", "direction"):
+        assert got[col].tolist() == want[col], col
+    assert (got["special_cause"] == (got["rule"] != "")).all()
+
+
+def test_special_causes_scalar_limits_match_spc_signals():
+    values = [10, 10.4] * 8 + [11.3, 10.2, 11.3] + [10.4, 10] * 4
+    lim = xmr_limits(values)
+    a = special_causes(values, lim.mean, lim.lower, lim.upper, lim.lower_two_sigma, lim.upper_two_sigma)
+    b = spc_signals(values)
+    assert list(a.columns) == ["outside_limits", "trend", "two_of_three", "shift", "special_cause", "rule", "direction"]
+    pd.testing.assert_frame_equal(a, b[a.columns])
+    with pytest.raises(ValueError):
+        special_causes([1, 2, 3], [1, 2], 0, 4, 1, 3)  # centre of the wrong length
+
+
+# ============================================================================================
+# XmR with a fixed baseline (NHSRplotthedots fix_after_n_points)
+# ============================================================================================
+def test_xmr_fixed_baseline_hand_made():
+    # first 6 points 1,2,1,2,1,2: mean 9/6 = 1.5, five moving ranges of 1 -> mean moving range 1
+    # (none >= 3.267, nothing screened); limits 1.5 -/+ 2.66 = -1.16 / 4.16; sigma 1/1.128 = 0.8865,
+    # 2-sigma lines 1.5 -/+ 1.7730. The later points 5, 6, 5, 6 are all above 4.16.
+    values = [1, 2, 1, 2, 1, 2, 5, 6, 5, 6]
+    lim = xmr_limits(values, baseline=6)
+    assert lim.mean == pytest.approx(1.5) and lim.mr_mean == pytest.approx(1.0)
+    assert (lim.lower, lim.upper) == (pytest.approx(-1.16), pytest.approx(4.16))
+    assert lim.upper_two_sigma == pytest.approx(1.5 + 2 / 1.128)
+    assert lim.n_points == 6 and lim.n_moving_ranges == 5 and lim.baseline == 6
+    out = spc_signals(values, baseline=6)
+    assert list(np.flatnonzero(out["outside_limits"])) == [6, 7, 8, 9]
+    assert set(out.loc[6:9, "direction"]) == {"high"}
+    assert out["baseline"].tolist() == [True] * 6 + [False] * 4
+    np.testing.assert_allclose(out["upper"], 4.16)
+    # without a baseline all 10 points set the limits: mean 31/10 = 3.1, moving ranges
+    # 1,1,1,1,1,3,1,1,1 (mean 11/9) -> upper 3.1 + 2.66 x 11/9 = 6.351: nothing outside
+    plain = spc_signals(values, screen_outliers=False)
+    assert plain.loc[0, "upper"] == pytest.approx(3.1 + 2.66 * 11 / 9)
+    assert not plain["outside_limits"].any()
+    # a baseline covering every point is the default chart
+    full = spc_signals(NHSR, baseline=len(NHSR))
+    pd.testing.assert_frame_equal(full, spc_signals(NHSR))
+    with pytest.raises(ValueError):
+        xmr_limits(values, baseline=1)
+    with pytest.raises(ValueError):
+        xmr_limits(values, baseline=11)
+
+
+def test_xmr_baseline_screening_uses_baseline_moving_ranges_only():
+    # NHSR example as the baseline (18 points) followed by 4 points at 20: the limits are the published
+    # ones (-0.72 / 4.60 screened), the moving range 20 - 1 = 19 after the baseline is not used
+    values = NHSR + [20, 20, 20, 20]
+    lim = xmr_limits(values, baseline=18)
+    assert (round(lim.lower, 2), round(lim.upper, 2)) == (-0.72, 4.60)
+    assert lim.n_moving_ranges == 15
+
+
+# ============================================================================================
+# p-chart
+# ============================================================================================
+def test_p_chart_hand_computed_limits():
+    # screened 10, 15, 20 of 100, 150, 200: pbar = 45/450 = 0.1, pbar(1-pbar) = 0.09
+    # sigma_i = sqrt(0.09/n_i): 0.03, sqrt(0.0006) = 0.0244949, sqrt(0.00045) = 0.0212132
+    # limits 0.1 -/+ 3 sigma: 0.01/0.19, 0.0265153/0.1734847, 0.0363604/0.1636396
+    out = p_chart([10, 15, 20], [100, 150, 200])
+    np.testing.assert_allclose(out["centre"], 0.1)
+    np.testing.assert_allclose(out["lower"], [0.01, 0.0265153, 0.0363604], atol=1e-7)
+    np.testing.assert_allclose(out["upper"], [0.19, 0.1734847, 0.1636396], atol=1e-7)
+    np.testing.assert_allclose(out["upper_two_sigma"], [0.16, 0.1489898, 0.1424264], atol=1e-7)
+    np.testing.assert_allclose(out["lower_two_sigma"], [0.04, 0.0510102, 0.0575736], atol=1e-7)
+    assert out["baseline"].all() and not out["special_cause"].any()
+    # baseline = first 2 points: 10 + 30 of 100 + 150 -> pbar = 40/250 = 0.16; at n = 200
+    # sigma = sqrt(0.16 x 0.84 / 200) = sqrt(0.000672) = 0.0259230, upper = 0.16 + 0.0777689 = 0.2377689
+    fixed = p_chart([10, 30, 20], [100, 150, 200], baseline=2)
+    assert fixed.loc[2, "centre"] == pytest.approx(0.16)
+    assert fixed.loc[2, "upper"] == pytest.approx(0.2377689, abs=1e-7)
+    assert fixed["baseline"].tolist() == [True, True, False]
+    # limits are clipped to [0, 1]: pbar = 1/20 = 0.05 with n = 10 gives 0.05 - 3 x 0.0689 < 0
+    small = p_chart([0, 1], [10, 10])
+    assert small.loc[0, "lower"] == 0.0 and small.loc[0, "lower_two_sigma"] == 0.0
+
+
+def test_p_chart_breach_of_each_rule():
+    # n = 400 every month; the 12 baseline months alternate 196, 204 -> pbar = 2400/4800 = 0.5,
+    # sigma = sqrt(0.25/400) = 0.025: limits 0.425 / 0.575, 2-sigma lines 0.45 / 0.55.
+    base = [196, 204] * 6
+    a, b = [204, 196], [196, 204]                     # neutral fillers (0.51 / 0.49) that break runs
+    outside = [240]                                   # 0.60 > 0.575
+    two3 = [224, 200, 224]                            # 0.56, 0.50, 0.56: 0.56 > 0.55 twice in three
+    shift = [208] * 7                                 # 0.52 seven times: above the centre, equal steps
+    trend = [184, 188, 192, 196, 200, 204, 208]       # 0.46 ... 0.52 rising 7 times, crossing the centre
+    low_out = [160]                                   # 0.40 < 0.425
+    screened = base + outside + a + two3 + a + shift + b + trend + b + low_out
+    eligible = [400] * len(screened)
+    out = p_chart(screened, eligible, baseline=12)
+    i_out = 12
+    i_two = [15, 17]
+    i_shift = list(range(20, 27))
+    i_trend = list(range(29, 36))
+    i_low = 38
+    assert out["centre"].iloc[0] == pytest.approx(0.5)
+    assert out["upper"].iloc[0] == pytest.approx(0.575) and out["lower_two_sigma"].iloc[0] == pytest.approx(0.45)
+    assert list(np.flatnonzero(out["outside_limits"])) == [i_out, i_low]
+    assert list(np.flatnonzero(out["two_of_three"])) == i_two
+    assert list(np.flatnonzero(out["shift"])) == i_shift
+    assert list(np.flatnonzero(out["trend"])) == i_trend
+    assert out.loc[i_out, "direction"] == "high" and out.loc[i_low, "direction"] == "low"
+    assert set(out.loc[i_two, "rule"]) == {"two_of_three"} and set(out.loc[i_trend, "rule"]) == {"trend"}
+    assert set(out.loc[i_shift, "rule"]) == {"shift"} and set(out.loc[i_trend, "direction"]) == {"high"}
+    assert list(np.flatnonzero(out["special_cause"])) == sorted([i_out, i_low, *i_two, *i_shift, *i_trend])
+
+
+def test_p_chart_input_errors():
+    with pytest.raises(ValueError, match="denominator"):
+        p_chart([1, 2, 3], [10, 0, 10])
+    with pytest.raises(ValueError):
+        p_chart([11, 2], [10, 10])
+    with pytest.raises(ValueError):
+        p_chart([1, np.nan], [10, 10])
+    with pytest.raises(ValueError):
+        p_chart([1, 2], [10, 10], baseline=3)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.integers(0, 500), st.integers(1, 500)), min_size=2, max_size=40))
+def test_p_chart_properties(pairs):
+    x = [min(a, b) for a, b in pairs]
+    n = [b for _, b in pairs]
+    out = p_chart(x, n)
+    assert (out["lower"] <= out["lower_two_sigma"] + 1e-15).all()
+    assert (out["lower_two_sigma"] <= out["centre"] + 1e-15).all() and (out["centre"] <= out["upper_two_sigma"] + 1e-15).all()
+    assert (out["upper_two_sigma"] <= out["upper"] + 1e-15).all()
+    assert out["lower"].min() >= 0 and out["upper"].max() <= 1
+    assert out["centre"].iloc[0] == pytest.approx(sum(x) / sum(n))
+    # four times the denominators (same proportions): the unclipped 3-sigma half-width halves
+    big = p_chart([4 * v for v in x], [4 * v for v in n])
+    inside = (out["lower"] > 0) & (out["upper"] < 1)
+    np.testing.assert_allclose((big["upper"] - big["centre"])[inside], ((out["upper"] - out["centre"]) / 2)[inside],
+                               rtol=1e-9, atol=1e-15)
+
+
+# ============================================================================================
+# Fingertips trend markers
+# ============================================================================================
+def test_two_point_change_wilson_overlap_by_hand():
+    # 65/100: 95% [0.552544, 0.736358] (domain.md). 85/100 at 95% (z^2 = 3.841459): lower =
+    # (170 + 3.841459 - 1.959964 sqrt(3.841459 + 4 x 85 x 0.15)) / (2 x 103.841459)
+    # = (173.841459 - 1.959964 x 7.405502) / 207.682918 = 159.326937 / 207.682918 = 0.767165 > 0.736358
+    assert two_point_change(65, 100, 85, 100) == "higher"
+    assert two_point_change(85, 100, 65, 100) == "lower"
+    # 80/100: lower = (163.841459 - 1.959964 x sqrt(67.841459)) / 207.682918 = 0.711165 < 0.736358
+    assert two_point_change(65, 100, 80, 100) == "no significant change"
+    # at 99.8% 65/100 reaches 0.778354 (domain.md); 85/100's lower limit (z^2 = 9.549536) is
+    # (179.549536 - 3.090232 x sqrt(60.549536)) / 219.099072 = 0.709739: overlap
+    assert two_point_change(65, 100, 85, 100, confidence=0.998) == "no significant change"
+    assert two_point_change(65, 0, 85, 100) == "could not be calculated"
+
+
+def test_chi_square_trend_r_documentation_example():
+    # R ?prop.trend.test: smokers <- c(83, 90, 129, 70); patients <- c(86, 93, 136, 82)
+    # prop.trend.test(smokers, patients): X-squared = 8.2249, df = 1, p-value = 0.004132
+    # by hand (scores 1..4): N = 397, R = 372, sum(n t) = 1008, sum(x t) = 930, sum(n t^2) = 2994;
+    # N sum(x t) - R sum(n t) = 369210 - 374976 = -5766;
+    # X^2 = 397 x 5766^2 / (372 x 25 x (397 x 2994 - 1008^2)) = 13198962132 / (9300 x 172554) = 8.224922
+    stat, p = chi_square_trend([83, 90, 129, 70], [86, 93, 136, 82])
+    assert stat == pytest.approx(8.2249, abs=5e-5)
+    assert stat == pytest.approx(13198962132 / (9300 * 172554), rel=1e-12)
+    assert p == pytest.approx(0.004132, abs=5e-7)
+
+
+def test_chi_square_trend_matches_independent_implementations():
+    # R computes the statistic as the regression sum of squares of x/n on the score weighted by
+    # n / (pbar (1 - pbar)); statsmodels' linear-by-linear association test gives (N - 1) r^2, so
+    # its z^2 x N / (N - 1) is the same statistic
+    import statsmodels.api as sm
+    from statsmodels.stats.contingency_tables import Table
+
+    x = np.array([12, 30, 41, 22, 55])
+    n = np.array([90, 120, 130, 60, 140])
+    scores = np.array([0.0, 1.0, 2.5, 3.0, 7.0])
+    stat, _ = chi_square_trend(x, n, scores)
+    pbar = x.sum() / n.sum()
+    wls = sm.WLS(x / n, sm.add_constant(scores), weights=n / pbar / (1 - pbar)).fit()
+    assert stat == pytest.approx(wls.ess, rel=1e-10)
+    lbl = Table(np.column_stack([x, n - x])).test_ordinal_association(row_scores=scores, col_scores=np.array([1, 0]))
+    assert stat == pytest.approx(lbl.zscore ** 2 * n.sum() / (n.sum() - 1), rel=1e-10)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 200)), min_size=3, max_size=12),
+       st.floats(-5, 5), st.floats(0.1, 10))
+def test_chi_square_trend_properties(pairs, shift, scale):
+    x = [min(a, b) for a, b in pairs]
+    n = [b for _, b in pairs]
+    stat, p = chi_square_trend(x, n)
+    if 0 < sum(x) < sum(n):
+        assert stat >= 0 and 0 <= p <= 1
+        # affine change of the scores and reversing the order leave the statistic unchanged
+        t = np.arange(1, len(x) + 1)
+        assert chi_square_trend(x, n, shift + scale * t)[0] == pytest.approx(stat, rel=1e-6, abs=1e-9)
+        assert chi_square_trend(x[::-1], n[::-1])[0] == pytest.approx(stat, rel=1e-6, abs=1e-9)
+    else:
+        assert math.isnan(stat) and math.isnan(p)
+
+
+def test_recent_trend_by_hand_and_could_not_be_calculated():
+    # 50, 60, 70, 80, 90 of 100: N = 500, R = 350, sum(n t) = 1500, sum(x t) = 1150, sum(n t^2) = 5500
+    # numerator 500 x 1150 - 350 x 1500 = 50000; X^2 = 500 x 50000^2 / (350 x 150 x (2750000 - 2250000))
+    # = 1.25e12 / 2.625e10 = 47.619
+    up = recent_trend([50, 60, 70, 80, 90], [100] * 5)
+    assert up["statistic"] == pytest.approx(1.25e12 / 2.625e10)
+    assert up["direction"] == "increasing" and up["points_used"] == 5 and up["reason"] == ""
+    assert recent_trend([90, 80, 70, 60, 50], [100] * 5)["direction"] == "decreasing"
+    # only the most recent 5 points count: earlier months (even with a zero denominator) are ignored
+    longer = recent_trend([99, 0, 50, 60, 70, 80, 90], [100, 0, 100, 100, 100, 100, 100])
+    assert longer["statistic"] == pytest.approx(up["statistic"])
+    assert recent_trend([50, 52, 51, 53, 52], [100] * 5)["direction"] == "no significant change"
+    # R's example has p = 0.004132: not significant at Fingertips' 99.8% (p must be < 0.002), significant
+    # (decreasing: 96.5%, 96.8%, 94.9%, 85.4%) at 99%
+    r_ex = ([83, 90, 129, 70], [86, 93, 136, 82])
+    assert recent_trend(*r_ex, points=4)["direction"] == "no significant change"
+    assert recent_trend(*r_ex, points=4, confidence=0.99)["direction"] == "decreasing"
+    short = recent_trend(*r_ex)
+    assert short["direction"] == "could not be calculated" and "fewer than 5" in short["reason"]
+    zero = recent_trend([50, 60, 0, 80, 90], [100, 100, 0, 100, 100])
+    assert zero["direction"] == "could not be calculated" and "zero denominator" in zero["reason"]
+    flat = recent_trend([0] * 5, [100] * 5)
+    assert flat["direction"] == "could not be calculated" and math.isnan(flat["statistic"])
+
+
+# ============================================================================================
+# interrupted time series (binomial / quasi-binomial GLM, optional comparison series)
+# ============================================================================================
+def _logit_series(b0, b1, b2, b3, T=24, t0=12, n=10 ** 8):
+    """Counts round(n p_t) from logit p_t = b0 + b1 t + b2 post + b3 (t - t0) post."""
+    t = np.arange(T)
+    post = t >= t0
+    p = expit(b0 + b1 * t + np.where(post, b2 + b3 * (t - t0), 0.0))
+    nn = np.full(T, n)
+    return np.round(nn * p), nn, p
+
+
+def test_its_recovers_known_level_and_slope_change():
+    x, n, p = _logit_series(-1.0, 0.01, 0.4, 0.03)
+    res = interrupted_time_series(x, n, 12)
+    c = res.coefficients
+    assert res.model == "its" and res.n_pre == 12 and res.n_post == 12 and res.warnings == ()
+    assert list(c.index) == ["intercept", "pre_slope", "level_change", "slope_change", "post_slope"]
+    for term, value in [("intercept", -1.0), ("pre_slope", 0.01), ("level_change", 0.4),
+                        ("slope_change", 0.03), ("post_slope", 0.04)]:
+        assert c.loc[term, "estimate"] == pytest.approx(value, abs=1e-5), term
+        assert c.loc[term, "lower"] < value < c.loc[term, "upper"]
+    assert c.loc["level_change", "odds_ratio"] == pytest.approx(math.exp(0.4), rel=1e-5)
+    np.testing.assert_allclose(res.fitted, p, atol=1e-7)
+    # counterfactual = pre-trend projected: expit(-1 + 0.01 t)
+    t = np.arange(24)
+    np.testing.assert_allclose(res.counterfactual, expit(-1 + 0.01 * t), atol=1e-7)
+    # level change at t0 = 12: expit(-1 + 0.12 + 0.4) - expit(-1 + 0.12) = expit(-0.48) - expit(-0.88)
+    #   = 0.382252 - 0.293179 = 8.9073 pp; at t = 23: expit(-1 + 0.23 + 0.4 + 0.33) - expit(-0.77)
+    #   = expit(-0.04) - expit(-0.77) = 0.490001 - 0.316473 = 17.3528 pp
+    assert res.level_change_pp == pytest.approx(100 * (expit(-0.48) - expit(-0.88)), abs=1e-5)
+    assert res.level_change_pp == pytest.approx(8.9073, abs=1e-3)
+    assert res.effect_end_pp == pytest.approx(100 * (expit(-0.04) - expit(-0.77)), abs=1e-5)
+    assert res.effect_end_pp == pytest.approx(17.3528, abs=1e-3)
+    assert not res.overdispersed  # rounding only: dispersion far below 1
+
+
+def test_its_counterfactual_equals_fitted_before_and_interval_from_covariance():
+    rng = np.random.default_rng(11)
+    n = rng.integers(300, 900, 20)
+    _, _, p = _logit_series(-0.3, 0.02, -0.25, 0.01, T=20, t0=10)
+    x = rng.binomial(n, p)
+    res = interrupted_time_series(x, n, 10, overdispersion="never")
+    np.testing.assert_allclose(res.counterfactual[:10], res.fitted[:10], rtol=1e-12)
+    assert np.all(res.counterfactual_lower <= res.counterfactual) and np.all(res.counterfactual <= res.counterfactual_upper)
+    # independent route: statsmodels' own prediction interval for the linear predictor of the pre-trend
+    import statsmodels.api as sm
+
+    t = np.arange(20.0)
+    post = (t >= 10).astype(float)
+    X = np.column_stack([np.ones(20), t, post, (t - 10) * post])
+    fit = sm.GLM(x / n, X, family=sm.families.Binomial(), var_weights=n).fit()
+    pred = fit.get_prediction(np.column_stack([np.ones(20), t, np.zeros(20), np.zeros(20)]), which="linear")
+    ci = pred.conf_int(alpha=0.05)
+    np.testing.assert_allclose(res.counterfactual_lower, expit(ci[:, 0]), rtol=1e-6)
+    np.testing.assert_allclose(res.counterfactual_upper, expit(ci[:, 1]), rtol=1e-6)
+
+
+def test_its_no_change_covers_zero():
+    # expected counts (rounded) of a series with a pre-trend only, 2000 eligible a month
+    x, n, _ = _logit_series(-0.8, 0.015, 0.0, 0.0, T=24, t0=12, n=2000)
+    c = interrupted_time_series(x, n, 12).coefficients
+    for term in ("level_change", "slope_change"):
+        assert c.loc[term, "lower"] < 0 < c.loc[term, "upper"]
+        assert abs(c.loc[term, "estimate"]) < 0.01 and c.loc[term, "p_value"] > 0.5
+
+
+def test_its_overdispersion_quasi_binomial():
+    # alternate months perturbed by +/- 0.15 on the logit scale, 5000 eligible a month: far more
+    # month-to-month variation than binomial
+    t = np.arange(24)
+    lp = -1 + 0.01 * t + np.where(t >= 12, 0.3, 0.0) + np.where(t % 2 == 0, 0.15, -0.15)
+    n = np.full(24, 5000.0)
+    x = np.round(n * expit(lp))
+    auto = interrupted_time_series(x, n, 12)
+    never = interrupted_time_series(x, n, 12, overdispersion="never")
+    always = interrupted_time_series(x, n, 12, overdispersion="always")
+    assert auto.overdispersed and always.overdispersed and not never.overdispersed
+    # the Pearson dispersion by hand: sum (x - n p)^2 / (n p (1 - p)) over 24 - 4 residual df
+    phat = never.fitted
+    x2 = np.sum((x - n * phat) ** 2 / (n * phat * (1 - phat)))
+    assert auto.dispersion == pytest.approx(x2 / 20, rel=1e-8) and auto.dispersion > 5
+    ca, cn = auto.coefficients, never.coefficients
+    np.testing.assert_allclose(ca["estimate"], cn["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(ca["se"], cn["se"] * math.sqrt(x2 / 20), rtol=1e-8)
+    assert (ca["upper"] - ca["lower"] > cn["upper"] - cn["lower"]).all()
+    # t quantile on 20 df for the quasi model (R's summary.glm for quasibinomial)
+    row = ca.loc["level_change"]
+    assert row["upper"] - row["estimate"] == pytest.approx(sps.t.ppf(0.975, 20) * row["se"], rel=1e-9)
+    assert row["p_value"] == pytest.approx(2 * sps.t.sf(abs(row["estimate"] / row["se"]), 20), rel=1e-9)
+    # statsmodels' quasi-binomial fit(scale="X2") (proportions with var_weights) gives the same errors
+    import statsmodels.api as sm
+
+    post = (t >= 12).astype(float)
+    X = np.column_stack([np.ones(24), t, post, (t - 12) * post])
+    q = sm.GLM(x / n, X, family=sm.families.Binomial(), var_weights=n).fit(scale="X2")
+    np.testing.assert_allclose(ca["se"].iloc[:4], q.bse, rtol=1e-7)
+
+
+def test_segmented_regression_quasi_uses_pearson_dispersion():
+    # regression test for a statsmodels pitfall: with a (successes, failures) endog, fit(scale="X2")
+    # ignores the binomial denominators and returns a far too small scale. The quasi-binomial
+    # standard errors must be the binomial ones x sqrt(Pearson X^2 / df), X^2 computed here by hand.
+    t = np.arange(24)
+    lp = -1 + 0.01 * t + np.where(t >= 12, 0.3, 0.0) + np.where(t % 2 == 0, 0.15, -0.15)
+    n = np.full(24, 5000.0)
+    x = np.round(n * expit(lp))
+    plain = segmented_regression(x, n, 12)
+    quasi = segmented_regression(x, n, 12, quasi=True)
+    x2 = np.sum((x - n * plain.fitted) ** 2 / (n * plain.fitted * (1 - plain.fitted)))
+    np.testing.assert_allclose(quasi.coefficients["se"], plain.coefficients["se"] * math.sqrt(x2 / 20), rtol=1e-7)
+
+
+def test_controlled_its_same_change_gives_zero_relative_change():
+    x, n, p = _logit_series(-1.0, 0.01, 0.4, 0.03)
+    xc, nc, pc = _logit_series(-0.5, 0.02, 0.4, 0.03)  # other baseline and pre-trend, same changes
+    res = interrupted_time_series(x, n, 12, comparison_screened=xc, comparison_eligible=nc)
+    c = res.coefficients["estimate"]
+    assert res.model == "controlled_its"
+    assert c["level_change"] == pytest.approx(0.0, abs=1e-5) and c["slope_change"] == pytest.approx(0.0, abs=1e-5)
+    assert c["comparison_level_change"] == pytest.approx(0.4, abs=1e-5)
+    assert c["comparison_slope_change"] == pytest.approx(0.03, abs=1e-5)
+    assert c["intercept"] == pytest.approx(-1.0, abs=1e-5) and c["pre_slope"] == pytest.approx(0.01, abs=1e-5)
+    assert c["baseline_difference"] == pytest.approx(-0.5, abs=1e-5)
+    assert c["pre_slope_difference"] == pytest.approx(-0.01, abs=1e-5)
+    assert c["post_slope"] == pytest.approx(0.04, abs=1e-5)
+    # the counterfactual keeps the comparison's changes, so here it is the fitted series itself
+    np.testing.assert_allclose(res.counterfactual, p, atol=1e-7)
+    assert res.level_change_pp == pytest.approx(0.0, abs=1e-4)
+    # a comparison with no change: the relative change is the intervention's own change
+    xc0, nc0, _ = _logit_series(-0.5, 0.02, 0.0, 0.0)
+    c0 = interrupted_time_series(x, n, 12, comparison_screened=xc0, comparison_eligible=nc0).coefficients["estimate"]
+    assert c0["level_change"] == pytest.approx(0.4, abs=1e-5) and c0["slope_change"] == pytest.approx(0.03, abs=1e-5)
+    with pytest.raises(ValueError, match="months"):
+        interrupted_time_series(x, n, 12, comparison_screened=xc[:-1], comparison_eligible=nc[:-1])
+
+
+def test_its_short_segments_warn():
+    x, n, _ = _logit_series(-1.0, 0.01, 0.4, 0.03, T=17, t0=5)
+    with pytest.warns(ItsWarning, match="only 5 points before"):
+        res = interrupted_time_series(x, n, 5)
+    assert len(res.warnings) == 1 and "5 points before" in res.warnings[0]
+    assert res.coefficients.loc["level_change", "estimate"] == pytest.approx(0.4, abs=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert interrupted_time_series(x, n, 5, min_points=5).warnings == ()
+
+
+def test_its_input_errors():
+    x, n, _ = _logit_series(-1.0, 0.01, 0.4, 0.03, T=10, t0=5)
+    with pytest.raises(ValueError, match="2 points before"):
+        interrupted_time_series(x, n, 1)
+    with pytest.raises(ValueError, match="2 after"):
+        interrupted_time_series(x, n, 9)
+    with pytest.raises(ValueError):
+        interrupted_time_series(n + 1, n, 5)  # screened > eligible
+    bad_n = n.copy()
+    bad_n[3] = 0
+    with pytest.raises(ValueError, match="denominator"):
+        interrupted_time_series(np.minimum(x, bad_n), bad_n, 5)
+    nan_x = x.copy()
+    nan_x[2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        interrupted_time_series(nan_x, n, 5)
+    with pytest.raises(ValueError):
+        interrupted_time_series(x, n, 5, overdispersion="sometimes")
+    with pytest.raises(ValueError, match="no variation"):
+        interrupted_time_series(np.zeros(10), n, 5, min_points=5)
+
+
+@settings(max_examples=25)
+@given(st.integers(0, 10 ** 6), st.integers(2, 5))
+def test_its_invariances(seed, k):
+    # swapping screened and not screened negates every log-odds coefficient; multiplying all counts by
+    # k leaves the estimates unchanged (the binomial likelihood depends on the proportions x weights)
+    rng = np.random.default_rng(seed)
+    n = rng.integers(50, 400, 16).astype(float)
+    x = rng.binomial(n.astype(int), expit(-0.2 + 0.03 * np.arange(16))).astype(float)
+    x = np.clip(x, 1, n - 1)
+    a = interrupted_time_series(x, n, 8, overdispersion="never").coefficients
+    b = interrupted_time_series(n - x, n, 8, overdispersion="never").coefficients
+    np.testing.assert_allclose(b["estimate"], -a["estimate"], atol=1e-7)
+    np.testing.assert_allclose(b["se"], a["se"], rtol=1e-6)
+    c = interrupted_time_series(k * x, k * n, 8, overdispersion="never").coefficients
+    np.testing.assert_allclose(c["estimate"], a["estimate"], atol=1e-7)
+    np.testing.assert_allclose(c["se"], a["se"] / math.sqrt(k), rtol=1e-6)
+
+
+# ============================================================================================
+# table builders
+# ============================================================================================
+def _months(start_year, count):
+    return [f"{start_year + (m // 12)}-{m % 12 + 1:02d}" for m in range(count)]
+
+
+def _counts_frame():
+    """Partner A (bowel): a known step; the comparison: the same step; partner B: a zero denominator."""
+    periods = _months(2022, 24)  # 2022-01 .. 2023-12, programme from 2023-01 (index 12)
+    xa, na, _ = _logit_series(-1.0, 0.01, 0.4, 0.03, T=24, t0=12, n=10 ** 7)
+    xc, nc, _ = _logit_series(-0.5, 0.02, 0.4, 0.03, T=24, t0=12, n=10 ** 7)
+    nb = np.full(24, 500)
+    nb[5] = 0
+    xb = np.minimum(np.full(24, 200), nb)
+    frames = [
+        pd.DataFrame({"partner_id": "A", "screening": "bowel", "period": periods,
+                      "eligible": na.astype(int), "screened": xa.astype(int)}),
+        pd.DataFrame({"partner_id": "comparison", "screening": "bowel", "period": periods,
+                      "eligible": nc.astype(int), "screened": xc.astype(int)}),
+        pd.DataFrame({"partner_id": "B", "screening": "bowel", "period": periods, "eligible": nb, "screened": xb}),
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_its_table_known_step_comparison_and_bad_series():
+    counts = _counts_frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ItsWarning is captured inside the builder
+        tab = its_table(counts.sample(frac=1, random_state=3), "2023-01")
+    assert list(tab.columns) == [
+        "partner_id", "screening", "model", "n_pre", "n_post", "dispersion", "overdispersed", "level_change",
+        "level_change_lower", "level_change_upper", "level_change_p", "level_change_or", "pre_slope",
+        "slope_change", "slope_change_lower", "slope_change_upper", "slope_change_p", "level_change_pp",
+        "effect_end_pp", "warning", "note"]
+    keys = list(zip(tab["partner_id"], tab["model"]))
+    assert keys == [("A", "its"), ("A", "controlled_its"), ("B", "its"), ("B", "controlled_its"), ("comparison", "its")]
+    a = tab.set_index(["partner_id", "model"])
+    assert a.loc[("A", "its"), "level_change"] == pytest.approx(0.4, abs=1e-4)
+    assert a.loc[("A", "its"), "slope_change"] == pytest.approx(0.03, abs=1e-5)
+    assert a.loc[("A", "its"), "pre_slope"] == pytest.approx(0.01, abs=1e-5)
+    assert a.loc[("A", "its"), "level_change_or"] == pytest.approx(math.exp(0.4), rel=1e-4)
+    assert a.loc[("A", "its"), "n_pre"] == 12 and a.loc[("A", "its"), "n_post"] == 12
+    assert a.loc[("A", "its"), "level_change_pp"] == pytest.approx(8.9073, abs=1e-3)
+    assert a.loc[("A", "controlled_its"), "level_change"] == pytest.approx(0.0, abs=1e-4)
+    assert a.loc[("comparison", "its"), "level_change"] == pytest.approx(0.4, abs=1e-4)
+    assert (a.loc[[("A", "its"), ("A", "controlled_its"), ("comparison", "its")], "note"] == "").all()
+    # B has a zero denominator: a note and NaN estimates, not an exception
+    for model in ("its", "controlled_its"):
+        assert "denominator" in a.loc[("B", model), "note"]
+        assert math.isnan(a.loc[("B", model), "level_change"])
+    # short segments are reported in the warning column
+    short = its_table(counts[counts["period"] >= "2022-07"], "2023-01")
+    assert "only 6 points before" in short.set_index(["partner_id", "model"]).loc[("A", "its"), "warning"]
+
+
+def test_its_table_months_counted_by_calendar_and_mismatch_noted():
+    counts = _counts_frame()
+    counts = counts[counts["partner_id"] != "B"]
+    # drop one pre month from partner A only: A's time axis keeps the gap (same estimates, exact data)
+    gap = counts[~((counts["partner_id"] == "A") & (counts["period"] == "2022-03"))]
+    tab = its_table(gap, "2023-01").set_index(["partner_id", "model"])
+    assert tab.loc[("A", "its"), "n_pre"] == 11
+    assert tab.loc[("A", "its"), "level_change"] == pytest.approx(0.4, abs=1e-4)
+    assert tab.loc[("A", "its"), "pre_slope"] == pytest.approx(0.01, abs=1e-5)
+    assert "months differ" in tab.loc[("A", "controlled_its"), "note"]
+
+
+def test_spc_table_known_step_and_baselines():
+    # 12 pre months alternating 196/204 of 400 (pbar 0.5, limits 0.425/0.575), then 8 months at 240/400 = 0.6
+    periods = _months(2023, 20)
+    screened = [196, 204] * 6 + [240] * 8
+    one = pd.DataFrame({"partner_id": "A", "screening": "bowel", "period": periods, "eligible": 400, "screened": screened})
+    comp = one.assign(partner_id="comparison", screened=[196, 204] * 10)
+    bad = one.assign(partner_id="B", eligible=[400] * 5 + [0] + [400] * 14, screened=[200] * 5 + [0] + [200] * 14)
+    counts = pd.concat([one, comp, bad], ignore_index=True)
+    tab = spc_table(counts.sample(frac=1, random_state=1), "2024-01")
+    assert list(tab.columns) == [
+        "partner_id", "screening", "period", "screened", "eligible", "uptake", "centre", "lower", "upper",
+        "lower_two_sigma", "upper_two_sigma", "baseline", "outside_limits", "trend", "two_of_three", "shift",
+        "special_cause", "rule", "direction"]
+    assert tab["partner_id"].tolist() == ["A"] * 20 + ["B"] * 20 + ["comparison"] * 20
+    a = tab[tab["partner_id"] == "A"].reset_index(drop=True)
+    assert a["period"].tolist() == periods
+    np.testing.assert_allclose(a["centre"], 0.5)
+    np.testing.assert_allclose(a["upper"], 0.575)
+    assert a["baseline"].tolist() == [True] * 12 + [False] * 8
+    assert a.loc[12:, "outside_limits"].all() and not a.loc[:10, "special_cause"].any()
+    # month 11 (204/400 = 0.51, above the centre) starts a run of 9 above the centre with the step
+    assert a.loc[11, "rule"] == "shift" and a.loc[11:, "shift"].all()
+    assert set(a.loc[12:, "direction"]) == {"high"}
+    # the same as p_chart with the baseline fixed on the 12 pre months
+    ref = p_chart(screened, [400] * 20, baseline=12)
+    for col in ["centre", "lower", "upper", "lower_two_sigma", "upper_two_sigma"]:
+        np.testing.assert_allclose(a[col], ref[col], rtol=1e-12)
+    for col in ["baseline", "outside_limits", "trend", "two_of_three", "shift", "special_cause", "rule", "direction"]:
+        assert a[col].tolist() == ref[col].tolist(), col
+    # baseline "all": pbar = (12 x 200 + 8 x 240) / (20 x 400) = 4320 / 8000 = 0.54
+    every = spc_table(counts, "2024-01", baseline="all")
+    np.testing.assert_allclose(every.loc[every["partner_id"] == "A", "centre"], 0.54)
+    # B's zero-denominator month: NaN uptake and limits, no flag, no exception
+    b = tab[tab["partner_id"] == "B"].reset_index(drop=True)
+    assert math.isnan(b.loc[5, "uptake"]) and math.isnan(b.loc[5, "upper"]) and not b.loc[5, "special_cause"]
+    assert b.loc[0, "centre"] == pytest.approx(0.5)
+    # deterministic
+    pd.testing.assert_frame_equal(tab, spc_table(counts, "2024-01"))
+    with pytest.raises(ValueError):
+        spc_table(counts, "2024-1")
+
+
+@settings(max_examples=30)
+@given(st.lists(st.lists(st.integers(0, 60), min_size=3, max_size=30), min_size=1, max_size=4), st.integers(0, 2000))
+def test_spc_table_equals_p_chart_per_series(series, salt):
+    rows = []
+    for i, xs in enumerate(series):
+        n = [60 + (salt + 7 * j) % 40 for j in range(len(xs))]
+        rows.append(pd.DataFrame({"partner_id": f"P{i}", "screening": "breast", "period": _months(2020, len(xs)),
+                                  "eligible": n, "screened": xs}))
+    counts = pd.concat(rows, ignore_index=True)
+    tab = spc_table(counts, "2099-01")  # every month is pre-programme: baseline = all points
+    for i, xs in enumerate(series):
+        got = tab[tab["partner_id"] == f"P{i}"].reset_index(drop=True)
+        n = counts.loc[counts["partner_id"] == f"P{i}", "eligible"].to_numpy()
+        ref = p_chart(xs, n)
+        np.testing.assert_allclose(got["upper"], ref["upper"], rtol=1e-12)
+        for col in ["outside_limits", "trend", "two_of_three", "shift", "rule", "direction"]:
+            assert got[col].tolist() == ref[col].tolist()
+
+
+def test_trend_markers_table():
+    periods = _months(2024, 6)
+    rise = pd.DataFrame({"partner_id": "A", "screening": "cervical", "period": periods,
+                         "eligible": 100, "screened": [40, 50, 60, 70, 80, 90]})
+    flat = pd.DataFrame({"partner_id": "B", "screening": "cervical", "period": periods[:4],
+                         "eligible": 100, "screened": [65, 66, 65, 65]})
+    tab = trend_markers_table(pd.concat([flat, rise], ignore_index=True))
+    assert list(tab.columns)[:7] == ["partner_id", "screening", "last_period", "previous_period", "two_point",
+                                     "recent_trend", "recent_trend_p"]
+    a = tab.set_index("partner_id").loc["A"]
+    assert a["last_period"] == "2024-06" and a["previous_period"] == "2024-05"
+    # 90/100 vs 80/100: Wilson 95% intervals overlap (0.8256-0.9448 vs 0.7112-0.8666)
+    assert a["two_point"] == two_point_change(80, 100, 90, 100) == "no significant change"
+    # the last five (50..90 of 100) are the hand-worked recent_trend example: X^2 = 47.619
+    assert a["recent_trend"] == "increasing"
+    assert a["recent_trend_p"] == pytest.approx(sps.chi2.sf(1.25e12 / 2.625e10, 1))
+    b = tab.set_index("partner_id").loc["B"]
+    assert b["two_point"] == "no significant change" and b["recent_trend"] == "could not be calculated"
+    assert "fewer than 5" in b["recent_trend_reason"] and math.isnan(b["recent_trend_p"])
+
+
+@settings(max_examples=30)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)), min_size=1, max_size=9), min_size=1, max_size=4))
+def test_trend_markers_table_equals_single_series_functions(series):
+    rows = []
+    for i, pairs in enumerate(series):
+        x = [min(a, b) for a, b in pairs]
+        n = [b for _, b in pairs]
+        rows.append(pd.DataFrame({"partner_id": f"P{i}", "screening": "bowel", "period": _months(2021, len(x)),
+                                  "eligible": n, "screened": x}))
+    tab = trend_markers_table(pd.concat(rows, ignore_index=True)).set_index("partner_id")
+    for i, pairs in enumerate(series):
+        x = [min(a, b) for a, b in pairs]
+        n = [b for _, b in pairs]
+        row = tab.loc[f"P{i}"]
+        want = recent_trend(x, n)
+        assert row["recent_trend"] == want["direction"] and row["recent_trend_reason"] == want["reason"]
+        assert (math.isnan(row["recent_trend_p"]) and math.isnan(want["p_value"])) or \
+            row["recent_trend_p"] == pytest.approx(want["p_value"], rel=1e-9)
+        if len(x) >= 2:
+            assert row["two_point"] == two_point_change(x[-2], n[-2], x[-1], n[-1])
+        else:
+            assert row["two_point"] == "could not be calculated"

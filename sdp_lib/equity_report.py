@@ -1,0 +1,252 @@
+"""The equity and trend sections of the partner and programme reports.
+
+`EquitySection` shows, for one population (a partner's proxy population, or "ALL" for the programme):
+uptake by IMD quintile and by ethnic group with intervals, the gaps and their change, the slope and
+relative index of inequality before and after, the interrupted time series with its counterfactual,
+and the SPC chart with flagged months. Tables and figures are drawn from disclosure-controlled data;
+the ITS model is fitted on the monthly counts (a model estimate, not a count).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, Image
+
+from . import equity, evaluation, inequality, publish, trends
+from .report import ReportContext, bullets, confidence_label, figure_image, interval, num, p_text, paragraph, pct, pp, table
+
+__all__ = ["EquitySection"]
+
+
+def _rows(tables: dict[str, pd.DataFrame], name: str, population: str) -> pd.DataFrame:
+    df = tables.get(name, pd.DataFrame())
+    if df.empty or "partner_id" not in df.columns:
+        return pd.DataFrame()
+    return df[df["partner_id"].astype(str) == population].reset_index(drop=True)
+
+
+class EquitySection:
+    """Equity and trend results for one population, read from the result tables."""
+
+    def __init__(self, ctx: ReportContext, tables: dict[str, pd.DataFrame], population: str, name: str,
+                 screenings: Sequence[str]):
+        self.ctx = ctx
+        self.population = population
+        self.name = name
+        self.screenings = list(screenings)
+        prog = ctx.programme
+        self.inequality = _rows(tables, "inequality", population)
+        self.sii = _rows(tables, "sii", population)
+        if (ctx.period_before, ctx.period_after) != (prog.period_before, prog.period_after):
+            self.inequality, self.sii = self._recompute()
+        self.its = _rows(tables, "its", population)
+        self.spc = _rows(tables, "spc", population)
+        self.markers = _rows(tables, "trend_markers", population)
+        for attr in ("inequality", "sii", "its", "spc", "markers"):
+            df = getattr(self, attr)
+            if not df.empty and "screening" in df.columns:
+                setattr(self, attr, df[df["screening"].isin(self.screenings)].reset_index(drop=True))
+
+    def _recompute(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Inequality and SII tables at the notebook's periods, when they differ from the programme's."""
+        ctx = self.ctx
+        inputs = evaluation.load_inputs(ctx.data_dir, ctx.params_dir)
+        eq = ctx.programme.equity
+        groups = equity.breakdown(inputs.uptake, inputs.comparison, (ctx.period_before, ctx.period_after))
+        groups = groups[groups["partner_id"] == self.population]
+        if groups.empty:
+            return pd.DataFrame(), pd.DataFrame()
+        refs = {"imd_quintile": int(eq.reference_groups["imd_quintile"]), "ethnicity": eq.reference_groups["ethnicity"]}
+        ineq = equity.with_reference_counts(inequality.inequality_table(
+            groups, ctx.period_before, ctx.period_after, reference_groups=refs, confidence=ctx.confidence))
+        sii = inequality.sii_table(groups, ctx.period_before, ctx.period_after, transform=eq.sii_transform,
+                                   confidence=ctx.confidence, repetitions=eq.sii_repetitions, seed=eq.sii_seed,
+                                   multiplier=100)
+        return ineq, sii
+
+    def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
+        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
+
+    # -- equity -------------------------------------------------------------------------------------
+    def equity_points(self) -> list[str]:
+        """Plain statements: the SII before/after and its change, and the most/least deprived gap."""
+        out: list[str] = []
+        ctx = self.ctx
+        for r in self.sii.to_dict("records"):
+            out.append(equity.sii_sentence(r, ctx.confidence))
+        if not self.inequality.empty:
+            pub = self._protected("inequality", self.inequality)
+            low = str(min(int(g) for g in pub.loc[pub["dimension"] == "imd_quintile", "group"].astype(str)
+                          if g.isdigit())) if (pub["dimension"] == "imd_quintile").any() else None
+            for r in pub.to_dict("records"):
+                if r["dimension"] == "imd_quintile" and str(r["group"]) == low and not bool(r["is_reference"]):
+                    out.append(equity.gap_sentence(r, ctx.period_before, ctx.period_after, ctx.confidence,
+                                                   ctx.rule.suppressed_symbol))
+        if not out:
+            out.append("The data have no deprivation or ethnicity breakdown for this population.")
+        return out
+
+    def equity_summary(self) -> HTML:
+        return bullets(self.equity_points())
+
+    def equity_table(self, dimension: str) -> HTML:
+        """Uptake by group (IMD quintile or ethnic group), before and after, and the gap to the reference."""
+        sel = self.inequality[self.inequality["dimension"] == dimension] if not self.inequality.empty else self.inequality
+        if sel.empty:
+            return paragraph("No breakdown for this population.")
+        pub = self._protected("inequality", sel.reset_index(drop=True))
+        lvl = confidence_label(self.ctx.confidence)
+        b, a = self.ctx.period_before, self.ctx.period_after
+        df = pd.DataFrame({
+            "screening": pub["screening"],
+            "group": [f"{g} (reference)" if bool(ref) else str(g) for g, ref in zip(pub["group"], pub["is_reference"])],
+            f"eligible {b}": pub["eligible_before"],
+            f"uptake {b} ({lvl} CI)": [f"{pct(v)} ({interval(lo, hi, pct)})" if not isinstance(v, str) else v
+                                       for v, lo, hi in zip(pub["uptake_before"], pub["uptake_before_lower"],
+                                                            pub["uptake_before_upper"])],
+            f"eligible {a}": pub["eligible_after"],
+            f"uptake {a} ({lvl} CI)": [f"{pct(v)} ({interval(lo, hi, pct)})" if not isinstance(v, str) else v
+                                       for v, lo, hi in zip(pub["uptake_after"], pub["uptake_after_lower"],
+                                                            pub["uptake_after_upper"])],
+            f"gap {a} (pp)": pub["gap_after_pp"].map(pp),
+            f"{lvl} CI (gap)": [interval(lo, hi, pp) for lo, hi in zip(pub["gap_after_lower_pp"], pub["gap_after_upper_pp"])],
+            "change in gap (pp)": pub["gap_change_pp"].map(pp),
+            f"{lvl} CI (change)": [interval(lo, hi, pp) for lo, hi in zip(pub["gap_change_lower_pp"],
+                                                                          pub["gap_change_upper_pp"])],
+        })
+        what = "IMD quintile (1 = most deprived)" if dimension == "imd_quintile" else "ethnic group"
+        return table(df, caption=f"Uptake by {what}: Wilson intervals; gap = group minus reference (Newcombe); "
+                                 "change in gap by MOVER; counts rounded to the nearest 5, '*' suppressed")
+
+    def equity_figure(self) -> Image | HTML:
+        if self.inequality.empty:
+            return paragraph("No breakdown to draw.")
+        pub = self._protected("inequality", self.inequality)
+        from .figures import equity_chart
+
+        return figure_image(equity_chart(pub, self.name, self.ctx.period_before, self.ctx.period_after,
+                                         self.ctx.confidence))
+
+    def sii_table(self) -> HTML:
+        if self.sii.empty:
+            return paragraph("No IMD breakdown: the slope index of inequality cannot be computed.")
+        s = self.sii
+        lvl = confidence_label(self.ctx.confidence)
+        one = lambda v: num(v, 1)  # noqa: E731
+        df = pd.DataFrame({
+            "screening": s["screening"],
+            "SII before (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_before"], s["sii_before_lower"], s["sii_before_upper"])],
+            "SII after (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_after"], s["sii_after_lower"], s["sii_after_upper"])],
+            "change in SII (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_change"], s["sii_change_lower"], s["sii_change_upper"])],
+            "RII before": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(s["rii_before"], s["rii_before_lower"], s["rii_before_upper"])],
+            "RII after": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(s["rii_after"], s["rii_after_lower"], s["rii_after_upper"])],
+            "note": s["note"].fillna(""),
+        })
+        return table(df, caption=f"Slope and relative index of inequality across IMD quintiles (PHE method; {lvl} "
+                                 f"simulated intervals, {int(s['repetitions'].iloc[0]):,} draws): SII = least minus "
+                                 "most deprived uptake, RII = least / most deprived")
+
+    # -- trends -------------------------------------------------------------------------------------
+    def trend_points(self) -> list[str]:
+        """Plain statements on the interrupted time series and the SPC signals after the start."""
+        out = [equity.its_sentence(r, self.ctx.confidence) for r in self.its.to_dict("records")]
+        start = self.ctx.programme.programme_start
+        if not self.spc.empty:
+            pub = self._protected("spc", self.spc)
+            for scr in self.screenings:
+                sel = pub[(pub["screening"] == scr) & (pub["period"].astype(str) >= start)]
+                flags = sel[sel["special_cause"].astype(str).str.lower() == "true"]
+                if sel.empty:
+                    continue
+                if flags.empty:
+                    out.append(f"{scr.capitalize()} screening: no month since the start shows special-cause "
+                               "variation on the p-chart (limits fixed on the pre-programme months).")
+                else:
+                    rules = ", ".join(f"{p} ({r.replace('_', ' ')}, {d})" for p, r, d in
+                                      zip(flags["period"], flags["rule"], flags["direction"]))
+                    out.append(f"{scr.capitalize()} screening: {len(flags)} month(s) since the start show "
+                               f"special-cause variation on the p-chart: {rules}.")
+        for r in self.markers.to_dict("records"):
+            out.append(f"{str(r['screening']).capitalize()} screening, Fingertips-style markers: "
+                       f"{r['last_period']} against {r['previous_period']}: {r['two_point']}; recent trend over "
+                       f"the latest five months: {r['recent_trend']}.")
+        return out or ["No monthly series for this population."]
+
+    def trend_summary(self) -> HTML:
+        return bullets(self.trend_points())
+
+    def its_table(self) -> HTML:
+        if self.its.empty:
+            return paragraph("No monthly series to model.")
+        s = self.its
+        lvl = confidence_label(self.ctx.confidence)
+        df = pd.DataFrame({
+            "screening": s["screening"],
+            "model": s["model"].map({"its": "ITS (own pre-trend)", "controlled_its": "controlled ITS (vs comparison)"}),
+            "months before / after": [f"{a} / {b}" for a, b in zip(s["n_pre"], s["n_post"])],
+            "step at start (odds ratio)": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(
+                s["level_change_or"], _exp(s["level_change_lower"]), _exp(s["level_change_upper"]))],
+            "p (step)": s["level_change_p"].map(p_text),
+            "change in monthly trend (log odds)": [_with_ci(v, lo, hi, lambda x: num(x, 3)) for v, lo, hi in zip(
+                s["slope_change"], s["slope_change_lower"], s["slope_change_upper"])],
+            "p (trend)": s["slope_change_p"].map(p_text),
+            "step (pp)": s["level_change_pp"].map(pp),
+            "last month vs projected trend (pp)": s["effect_end_pp"].map(pp),
+            "overdispersion": [f"{num(d)} ({'quasi-binomial' if bool(o) else 'binomial'})" for d, o in
+                               zip(s["dispersion"], s["overdispersed"])],
+            "caution": (s["warning"].fillna("") + s["note"].fillna("")),
+        })
+        return table(df, caption=f"Interrupted time series: binomial GLM segmented regression ({lvl} CI); "
+                                 "the trend change counts months from the start")
+
+    def its_figure(self) -> Image | HTML:
+        """The ITS figure: observed monthly uptake (disclosure-controlled), fitted line and counterfactual."""
+        if self.spc.empty:  # the spc table holds the monthly counts of every population
+            return paragraph("No monthly series to model.")
+        start = self.ctx.programme.programme_start
+        fits = {}
+        for scr in self.screenings:
+            sel = self.spc[self.spc["screening"] == scr].sort_values("period")
+            n_pre = int((sel["period"].astype(str) < start).sum())
+            if len(sel) < 4 or n_pre < 2 or len(sel) - n_pre < 2:
+                continue
+            try:
+                with warnings.catch_warnings():  # the caution is in the ITS table and statements
+                    warnings.simplefilter("ignore", trends.ItsWarning)
+                    fits[scr] = trends.interrupted_time_series(
+                        sel["screened"].to_numpy(), sel["eligible"].to_numpy(), n_pre,
+                        confidence=self.ctx.confidence, min_points=self.ctx.programme.equity.its_min_points)
+            except ValueError:
+                continue
+        if not fits:
+            return paragraph("Too few months before or after the start to model the series.")
+        observed = self._protected("spc", self.spc)
+        from .figures import its_chart
+
+        return figure_image(its_chart(observed, fits, start, self.name, self.ctx.confidence))
+
+    def spc_figure(self) -> Image | HTML:
+        if self.spc.empty:
+            return paragraph("No monthly series to chart.")
+        from .figures import spc_chart
+
+        pub = self._protected("spc", self.spc)
+        return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name))
+
+
+def _exp(s: pd.Series) -> pd.Series:
+    return np.exp(pd.to_numeric(s, errors="coerce"))
+
+
+def _with_ci(v: object, lo: object, hi: object, fmt) -> str:  # type: ignore[no-untyped-def]
+    if isinstance(v, str):
+        return v
+    text = fmt(v)
+    if not text:
+        return ""
+    ci = interval(lo, hi, fmt)
+    return f"{text} ({ci})" if ci else text

@@ -1,0 +1,225 @@
+"""Tests for sdp_lib.equity: the equity and trend tables of an evaluation, their disclosure control,
+the plain statements the reports make from them, and the theory-of-change measure they feed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdp_lib import equity, publish, toc
+from sdp_lib.disclosure import DisclosureRule
+from sdp_lib.inputs import load_inputs
+from sdp_lib.paths import project_root
+from sdp_lib.params import Equity
+
+ROOT = project_root()
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return load_inputs(ROOT / "data" / "synthetic", ROOT / "params")
+
+
+@pytest.fixture(scope="module")
+def tables(inputs):
+    return equity.equity_tables(inputs.programme, inputs.uptake, inputs.comparison)
+
+
+# -- shapes of the data -------------------------------------------------------------------------------
+def test_breakdown_programme_rows_are_partner_sums(inputs):
+    b = equity.breakdown(inputs.uptake, inputs.comparison, ("2023-12", "2024-07"))
+    assert set(b["period"]) == {"2023-12", "2024-07"}
+    assert {"ALL", "comparison"} <= set(b["partner_id"])
+    keys = ["screening", "period", "imd_quintile", "ethnicity"]
+    partners = b[~b["partner_id"].isin(["ALL", "comparison"])].groupby(keys)[["eligible", "screened"]].sum()
+    total = b[b["partner_id"] == "ALL"].set_index(keys)[["eligible", "screened"]].sort_index()
+    pd.testing.assert_frame_equal(partners.sort_index(), total, check_dtype=False)
+    # the raw files hold the same people
+    raw = inputs.uptake[inputs.uptake["period"].isin(["2023-12", "2024-07"])]
+    assert int(raw["eligible"].sum()) == int(total["eligible"].sum())
+
+
+def test_breakdown_leaves_out_rows_without_a_quintile_and_names_missing_ethnicity():
+    up = pd.DataFrame({
+        "partner_id": ["a", "a", "a"], "population": "p", "screening": "breast", "period": "2024-01",
+        "eligible": [10, 20, 30], "screened": [5, 10, 15],
+        "imd_quintile": pd.array([1, None, 2], dtype="Int64"), "ethnicity": ["White", "Asian", None],
+    })
+    b = equity.breakdown(up, None)
+    mine = b[b["partner_id"] == "a"]
+    assert list(mine["eligible"]) == [10, 30]
+    assert list(mine["ethnicity"]) == ["White", "Not stated"]
+
+
+def test_breakdown_is_empty_without_breakdown_columns():
+    up = pd.DataFrame({"partner_id": ["a"], "population": "p", "screening": "breast", "period": "2024-01",
+                       "eligible": [10], "screened": [5]})
+    assert equity.breakdown(up, None).empty
+
+
+def test_monthly_counts_include_programme_and_comparison(inputs):
+    c = equity.monthly_counts(inputs.uptake, inputs.comparison)
+    allrows = c[c["partner_id"] == "ALL"]
+    partners = c[~c["partner_id"].isin(["ALL", "comparison"])]
+    assert int(allrows["eligible"].sum()) == int(partners["eligible"].sum()) == int(inputs.uptake["eligible"].sum())
+    assert int(c.loc[c["partner_id"] == "comparison", "eligible"].sum()) == int(inputs.comparison["eligible"].sum())
+
+
+# -- the tables on the synthetic data -----------------------------------------------------------------
+def test_equity_tables_cover_every_partner_the_programme_and_the_comparison(inputs, tables):
+    assert set(tables) == {"inequality", "sii", "its", "spc", "trend_markers"}
+    ids = set(inputs.programme.partner_ids) | {"ALL", "comparison"}
+    for name in ("inequality", "sii", "spc", "trend_markers"):
+        assert set(tables[name]["partner_id"]) == ids, name
+    assert set(tables["its"]["partner_id"]) == ids
+    # a controlled ITS for every population but the comparison itself
+    ctrl = tables["its"][tables["its"]["model"] == "controlled_its"]
+    assert set(ctrl["partner_id"]) == ids - {"comparison"}
+
+
+def test_inequality_rows_carry_the_reference_groups_counts(tables):
+    ineq = tables["inequality"]
+    ref = ineq[ineq["is_reference"]].set_index(["partner_id", "screening", "dimension"])
+    for r in ineq.sample(50, random_state=1).itertuples():
+        rr = ref.loc[(r.partner_id, r.screening, r.dimension)]
+        assert r.reference_screened_after == rr["screened_after"]
+        assert r.reference_eligible_before == rr["eligible_before"]
+    assert set(ineq.loc[ineq["dimension"] == "imd_quintile", "reference_group"]) == {"5"}
+    assert set(ineq.loc[ineq["dimension"] == "ethnicity", "reference_group"]) == {"White"}
+
+
+def test_programme_inequality_counts_match_the_uptake_file(inputs, tables):
+    ineq = tables["inequality"]
+    q1 = ineq[(ineq["partner_id"] == "ALL") & (ineq["screening"] == "cervical") & (ineq["dimension"] == "imd_quintile")
+              & (ineq["group"] == "1")].iloc[0]
+    up = inputs.uptake
+    sel = up[(up["screening"] == "cervical") & (up["imd_quintile"] == 1) & (up["period"] == "2024-07")]
+    assert q1["eligible_after"] == sel["eligible"].sum() and q1["screened_after"] == sel["screened"].sum()
+    assert q1["uptake_after"] == pytest.approx(sel["screened"].sum() / sel["eligible"].sum())
+
+
+def test_spc_limits_are_fixed_on_the_pre_programme_months(inputs, tables):
+    spc = tables["spc"]
+    one = spc[(spc["partner_id"] == "ALL") & (spc["screening"] == "cervical")]
+    pre = one[one["period"] < inputs.programme.programme_start]
+    assert one["baseline"].tolist() == (one["period"] < inputs.programme.programme_start).tolist()
+    pbar = pre["screened"].sum() / pre["eligible"].sum()
+    assert np.allclose(one["centre"], pbar)
+    assert np.allclose(one["upper"], np.minimum(1, pbar + 3 * np.sqrt(pbar * (1 - pbar) / one["eligible"])))
+
+
+def test_equity_tables_are_deterministic(inputs, tables):
+    again = equity.equity_tables(inputs.programme, inputs.uptake, inputs.comparison)
+    for name, df in tables.items():
+        pd.testing.assert_frame_equal(df, again[name])
+
+
+# -- disclosure control ------------------------------------------------------------------------------
+def _ineq_rows(ref_screened: int, ref_eligible: int) -> pd.DataFrame:
+    base = {"partner_id": "p", "screening": "breast", "dimension": "imd_quintile", "reference_group": "5",
+            "screened_before": 40, "eligible_before": 100, "screened_after": 50, "eligible_after": 100}
+    rows = [dict(base, group="1", is_reference=False), dict(base, group="5", is_reference=True,
+            screened_before=ref_screened, eligible_before=ref_eligible, screened_after=ref_screened,
+            eligible_after=ref_eligible)]
+    df = pd.DataFrame(rows)
+    for when in ("before", "after"):
+        df[f"uptake_{when}"] = df[f"screened_{when}"] / df[f"eligible_{when}"]
+        df[f"gap_{when}_pp"] = [100 * (0.4 - ref_screened / ref_eligible), math.nan]
+    df["gap_change_pp"] = [10.0, math.nan]
+    return equity.with_reference_counts(df)
+
+
+def test_a_gap_is_suppressed_when_the_reference_group_is_small():
+    rule = DisclosureRule()
+    small = publish.protect("inequality", _ineq_rows(3, 60), rule).data
+    assert small.loc[0, "gap_before_pp"] == "*" and small.loc[0, "gap_change_pp"] == "*"
+    assert small.loc[0, "uptake_before"] != "*"  # the group's own uptake stays
+    large = publish.protect("inequality", _ineq_rows(30, 60), rule).data
+    assert large.loc[0, "gap_before_pp"] != "*"
+    assert str(large.loc[0, "reference_screened_before"]) == "30"  # rounded to 5: 30 stays 30
+
+
+def test_published_equity_tables_hold_no_small_counts(inputs, tables):
+    rule = DisclosureRule()
+    for name in ("inequality", "spc"):
+        pub = publish.protect(name, tables[name], rule).data
+        for col in publish.SPECS[name].count_columns:
+            vals = [v for v in pub[col] if v != "*"]
+            assert all(int(v) % 5 == 0 for v in vals), col  # every shown count rounded to 5 (0 stays 0)
+        assert (pub[list(publish.SPECS[name].count_columns)] == "*").any().any()  # the small ones went
+
+
+# -- statements ------------------------------------------------------------------------------------
+def _gap(before, change, lo, hi, **extra):
+    row = {"screening": "cervical", "dimension": "imd_quintile", "group": "1", "reference_group": "5",
+           "gap_before_pp": before, "gap_after_pp": before + change, "gap_change_pp": change,
+           "gap_change_lower_pp": lo, "gap_change_upper_pp": hi, "note": ""}
+    row.update(extra)
+    return equity.gap_sentence(row, "2023-12", "2024-07", 0.95)
+
+
+def test_gap_sentence_says_narrowed_only_when_the_interval_excludes_no_change():
+    assert "narrowed" in _gap(-10.0, 4.0, 1.0, 7.0)
+    assert "widened" in _gap(-10.0, -4.0, -7.0, -1.0)
+    assert "no clear change" in _gap(-10.0, 4.0, -1.0, 9.0)
+    assert "narrowed" in _gap(6.0, -3.0, -5.0, -1.0)  # a gap favouring the most deprived, shrinking
+    # a gap that overshoots past zero to a larger reverse gap has widened, not narrowed
+    assert "widened" in _gap(-2.0, 8.0, 5.0, 11.0)
+    text = _gap(-10.0, 4.0, 1.0, 7.0)
+    assert "-10.0 pp in 2023-12" in text and "-6.0 pp in 2024-07" in text and "95% CI +1.0 pp to +7.0 pp" in text
+
+
+def test_gap_sentence_with_suppressed_or_missing_values():
+    assert "suppressed" in _gap(-10.0, 4.0, 1.0, 7.0, gap_change_pp="*")
+    assert "cannot be estimated" in _gap(math.nan, math.nan, math.nan, math.nan, note="no eligible people")
+
+
+def test_sii_sentence():
+    row = {"screening": "bowel", "sii_before": 12.0, "sii_after": 8.0, "sii_change": -4.0,
+           "sii_change_lower": -7.5, "sii_change_upper": -0.5, "note": ""}
+    text = equity.sii_sentence(row, 0.95)
+    assert "narrowed" in text and "+12.0 pp before and +8.0 pp after" in text and "least deprived were screened more" in text
+    row.update(sii_change_upper=1.0)
+    assert "no clear change" in equity.sii_sentence(row, 0.95)
+    assert "cannot be estimated" in equity.sii_sentence({"screening": "bowel", "sii_before": math.nan,
+                                                           "sii_after": 1, "sii_change": 1, "sii_change_lower": 0,
+                                                           "sii_change_upper": 2, "note": "a quintile is missing"}, 0.95)
+
+
+def test_its_sentence():
+    row = {"screening": "breast", "model": "its", "level_change_pp": 2.5, "level_change_p": 0.01,
+           "slope_change_p": 0.4, "effect_end_pp": -1.2, "warning": "only 7 months after the start", "note": ""}
+    text = equity.its_sentence(row, 0.95)
+    assert "a step at the programme start (+2.5 pp, p 0.010)" in text
+    assert "no clear change in the monthly trend" in text and "1.2 pp below" in text
+    assert text.endswith("Caution: only 7 months after the start.")
+
+
+# -- parameters and the theory of change ---------------------------------------------------------------
+def test_equity_parameters_defaults_and_validation():
+    eq = Equity()
+    assert eq.reference_groups == {"imd_quintile": "5", "ethnicity": "White"}
+    assert Equity(reference_groups={"imd_quintile": 1}).reference_groups == {"imd_quintile": "1", "ethnicity": "White"}
+    with pytest.raises(ValueError, match="quintile 1-5"):
+        Equity(reference_groups={"imd_quintile": 6})
+    with pytest.raises(ValueError):
+        Equity(sii_repetitions=10)
+    with pytest.raises(ValueError):
+        Equity(spc_baseline="first")
+
+
+def test_sii_change_measure_feeds_the_theory_of_change(inputs, tables):
+    spec = toc.parse_measure("inequality.sii_change:cervical")
+    assert spec is not None and spec.unit == "pp" and spec.kind == "change"
+    assert toc.parse_measure("inequality.sii_change:any") is None
+    metrics = toc.metrics_long(inputs.programme, None, None, None, None, tables["sii"])
+    row = metrics[(metrics["partner_id"] == "ALL") & (metrics["measure"] == "inequality.sii_change:cervical")].iloc[0]
+    src = tables["sii"][(tables["sii"]["partner_id"] == "ALL") & (tables["sii"]["screening"] == "cervical")].iloc[0]
+    assert row["value"] == pytest.approx(src["sii_change"])
+    assert row["significant"] == bool(src["sii_change_lower"] > 0 or src["sii_change_upper"] < 0)
+    ind = toc.indicator_results(inputs.theory, metrics)
+    gap = ind[(ind["node"] == "narrower_gap") & (ind["partner_id"] == "ALL") & (ind["measure"] != "none")]
+    assert len(gap) == 3 and set(gap["direction"]) == {"decrease"}
