@@ -99,6 +99,7 @@ def write_inputs(folder: Path, prog: Programme, uptake: pd.DataFrame, comparison
 
     data, params = folder / "data", folder / "params"
     shutil.copytree(ROOT / "params", params)
+    (params / "survey.yaml").unlink()  # no survey in this benchmark: its questions name the SDP partners
     doc = prog.model_dump(exclude_none=True)
     (params / "programme.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     data.mkdir(parents=True)

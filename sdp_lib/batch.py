@@ -41,6 +41,7 @@ from . import __version__
 from .outputs import atomic_write_text, write_json
 from .paths import ROOT_ENV, project_root
 from .paths import resolve as resolve_path
+from .validation import listing
 
 KERNEL_NAME = "python3"
 PARTNER_NOTEBOOK = "partner_report.ipynb"
@@ -519,7 +520,7 @@ def run(
         unknown = [p for p in partner_ids if p not in programme.partner_ids]
         if unknown:
             raise ValueError(f"unknown partner id(s): {', '.join(unknown)}; "
-                             f"valid ids: {', '.join(programme.partner_ids)}")
+                             f"valid ids: {listing(programme.partner_ids)}")
     names = {p.id: p.name for p in programme.partners} if programme is not None else {}
 
     needed = [PROGRAMME_NOTEBOOK, DATA_QUALITY_NOTEBOOK] + ([PARTNER_NOTEBOOK] if partner_ids else [])

@@ -10,7 +10,7 @@ the ITS model is fitted on the monthly counts (a model estimate, not a count).
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -239,10 +239,12 @@ class EquitySection:
 
 
 def _exp(s: pd.Series) -> pd.Series:
+    """exp of a column of log odds (interval limits to odds ratios); text such as "*" becomes NaN."""
     return np.exp(pd.to_numeric(s, errors="coerce"))
 
 
-def _with_ci(v: object, lo: object, hi: object, fmt) -> str:  # type: ignore[no-untyped-def]
+def _with_ci(v: object, lo: object, hi: object, fmt: Callable[[Any], str]) -> str:
+    """A value with its interval in brackets ("1.2 (0.4 to 2.0)"); a suppressed value as it is."""
     if isinstance(v, str):
         return v
     text = fmt(v)

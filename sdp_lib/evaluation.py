@@ -16,7 +16,7 @@ import pandas as pd
 from . import __version__, equity, paths, publish, survey, toc, uptake, value
 from .inputs import Inputs, input_hashes, load_inputs
 from .outputs import atomic_write_text, write_json, write_table
-from .validation import Collector
+from .validation import Collector, listing
 
 PUBLISHED_WSIC = Path("data") / "published" / "sdp_wsic_table.csv"
 RESTRICTED_TABLES = Path("restricted") / "tables"
@@ -155,7 +155,7 @@ def check_partners(params_dir: str | Path, partners: list[str] | None) -> None:
     unknown = [p for p in partners if p not in known]
     if unknown:
         raise ValidationFailed([Problem("command line", None, "--partner", p,
-                                        f"unknown partner; valid ids: {', '.join(known)}") for p in unknown])
+                                        f"unknown partner; valid ids: {listing(known)}") for p in unknown])
 
 
 def run_reports(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path,

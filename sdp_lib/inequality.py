@@ -31,8 +31,8 @@ because the before and after populations are largely the same people: :data:`IND
   Altman & Bland 2003): the change in a gap / in a ratio between two periods;
 * :func:`sii_change`: SII and RII in two periods and their change, simulated as :func:`sii`;
 * :func:`inequality_table` and :func:`sii_table`: the tables of the evaluation, from a long breakdown
-  by partner, screening, period, IMD quintile and ethnic group (:func:`sii_by_imd` is kept for the
-  callers that still use it).
+  by partner, screening, period, IMD quintile and ethnic group; :func:`sii_by_imd` gives the SII of
+  any long frame of counts by quantile (summed over other columns), per group.
 """
 
 from __future__ import annotations

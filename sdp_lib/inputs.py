@@ -28,6 +28,7 @@ from .validation import (
     PERIOD_RE,
     SCREENINGS,
     Collector,
+    listing,
     ValidationFailed,
     check_allowed,
     check_columns,
@@ -264,7 +265,7 @@ def _check_partner_ids(df: pd.DataFrame, name: str, known: set[str] | None, prob
         problems.add(
             name, int(grp["_row"].iloc[0]), "partner_id", pid,
             f"partner id not in programme.yaml ({n} row{'s' if n != 1 else ''}, first shown); "
-            f"valid ids: {', '.join(sorted(known))}",
+            f"valid ids: {listing(sorted(known))}",
         )
 
 

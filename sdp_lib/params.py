@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .validation import PERIOD_RE, Collector, Problem
+from .validation import PERIOD_RE, Collector, Problem, listing
 
 Screening = Literal["breast", "cervical", "bowel"]
 M = TypeVar("M", bound=BaseModel)
@@ -134,7 +134,7 @@ class Programme(_Strict):
         for p in self.partners:
             if p.id == partner_id:
                 return p
-        raise KeyError(f"unknown partner {partner_id!r}; valid ids: {', '.join(self.partner_ids)}")
+        raise KeyError(f"unknown partner {partner_id!r}; valid ids: {listing(self.partner_ids)}")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

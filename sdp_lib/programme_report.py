@@ -277,9 +277,17 @@ class ProgrammeReport:
     def reconciliation(self) -> HTML:
         return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
 
+    def _in_programme_order(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows ordered as the partners in programme.yaml, then "ALL", then "comparison" (stable within)."""
+        if df.empty:
+            return df
+        order = {pid: i for i, pid in enumerate([*self.ctx.programme.partner_ids, "ALL", "comparison"])}
+        rank = df["partner_id"].map(order).fillna(len(order))
+        return df.assign(_rank=rank).sort_values("_rank", kind="mergesort").drop(columns="_rank").reset_index(drop=True)
+
     def sii_by_partner(self) -> HTML:
         """Change in the slope index of inequality per partner, programme-wide and in the comparison population."""
-        sii = self.tables.get("sii", pd.DataFrame())
+        sii = self._in_programme_order(self.tables.get("sii", pd.DataFrame()))
         if sii.empty:
             return paragraph("The data have no deprivation breakdown.")
         names = {p.id: p.name for p in self.ctx.programme.partners}
@@ -302,7 +310,7 @@ class ProgrammeReport:
         its = self.tables.get("its", pd.DataFrame())
         if its.empty:
             return paragraph("No monthly series.")
-        sel = its[its["model"] == "controlled_its"]
+        sel = self._in_programme_order(its[its["model"] == "controlled_its"])
         names = {p.id: p.name for p in self.ctx.programme.partners}
         names["ALL"] = "All proxy populations"
         lvl = confidence_label(self.ctx.confidence)

@@ -24,7 +24,7 @@ from .disclosure import DisclosureRule, load_rule
 from .inputs import input_hashes
 from .params import Partner, Programme, load_programme
 from .safe_output import html_table
-from .validation import PERIOD_RE, Problem, ValidationFailed
+from .validation import PERIOD_RE, Problem, ValidationFailed, listing
 
 PARTNER_METRICS = "partners"
 EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
@@ -88,7 +88,7 @@ def _context(partner_id, period_before, period_after, data_dir, params_dir, outp
         except KeyError:
             raise ValidationFailed([Problem(
                 "notebook parameters", None, "partner_id", str(partner_id),
-                f"unknown partner; valid ids: {', '.join(programme.partner_ids)}")]) from None
+                f"unknown partner; valid ids: {listing(programme.partner_ids)}")]) from None
     return ReportContext(programme, partner, period_before, period_after, paths.resolve(data_dir),
                          paths.resolve(params_dir), paths.resolve(output_dir), float(confidence),
                          load_rule(paths.resolve(params_dir)))

@@ -38,6 +38,7 @@ from . import stats
 from .params import Programme, load_model
 from .validation import (
     Collector,
+    listing,
     Problem,
     ValidationFailed,
     check_allowed,
@@ -272,7 +273,7 @@ def _cross_problems(model: "Questions", programme: Programme | None = None) -> l
             valid = programme.partner_ids
             for pid in q.partners:
                 if pid not in valid:
-                    out.append((f"questions[{i}].partners", pid, f"unknown partner id; valid ids: {', '.join(valid)}"))
+                    out.append((f"questions[{i}].partners", pid, f"unknown partner id; valid ids: {listing(valid)}"))
     by_id = {q.id: q for q in model.questions}
     seen_scales: dict[str, int] = {}
     for i, s in enumerate(model.scales):
@@ -495,7 +496,7 @@ def validate_survey_file(
             elif valid_partners is not None and value not in valid_partners:
                 problems.add(
                     name, row, "partner_id", value,
-                    f"partner unknown to params/programme.yaml; valid ids: {', '.join(valid_partners)}",
+                    f"partner unknown to params/programme.yaml; valid ids: {listing(valid_partners)}",
                 )
     if "respondent_id" in present:
         for value, row in zip(df["respondent_id"], df["_row"]):

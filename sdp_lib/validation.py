@@ -250,3 +250,12 @@ def check_screened_le_eligible(
             name, int(df.at[idx, "_row"]), "screened", df.at[idx, "screened"],
             f"more people screened than eligible ({eligible[idx]}): screened must be between 0 and eligible",
         )
+
+
+def listing(values: Iterable[str], limit: int = 12) -> str:
+    """Values joined with ", " for a message; past `limit` the rest are counted, not listed
+    ("a, b, c, ... and 358 more"), so a programme of hundreds of populations keeps messages readable."""
+    items = list(values)
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", ... and {len(items) - limit} more"

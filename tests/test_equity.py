@@ -223,3 +223,27 @@ def test_sii_change_measure_feeds_the_theory_of_change(inputs, tables):
     ind = toc.indicator_results(inputs.theory, metrics)
     gap = ind[(ind["node"] == "narrower_gap") & (ind["partner_id"] == "ALL") & (ind["measure"] != "none")]
     assert len(gap) == 3 and set(gap["direction"]) == {"decrease"}
+
+
+# -- the report section -------------------------------------------------------------------------------
+def test_report_section_recomputes_at_the_notebooks_own_periods(tmp_path, tables):
+    from sdp_lib.equity_report import EquitySection
+    from sdp_lib.report import partner_context
+
+    data, params = str(ROOT / "data" / "synthetic"), str(ROOT / "params")
+    base = dict(tables)
+    base["uptake_monthly"] = pd.DataFrame(columns=["partner_id", "screening"])
+    ctx = partner_context("mosaic", "2023-06", "2024-07", data, params, str(tmp_path), 0.95)
+    sec = EquitySection(ctx, base, "mosaic", "Mosaic", ["cervical", "breast"])
+    assert set(sec.sii["period_before"]) == {"2023-06"} and set(sec.sii["screening"]) == {"breast", "cervical"}
+    own = tables["sii"][(tables["sii"]["partner_id"] == "mosaic")]
+    assert set(own["period_before"]) == {"2023-12"}
+    assert not np.allclose(sec.sii["sii_before"].to_numpy(float), own["sii_before"].to_numpy(float))
+    # the statements and tables come from disclosure-controlled rows and say what they compare
+    points = sec.equity_points()
+    assert any("IMD quintile 1 against IMD quintile 5" in p and "2023-06" in p for p in points)
+    assert "2023-06" in sec.equity_table("imd_quintile").data
+    # at the programme's periods the section reads the tables as they are
+    ctx2 = partner_context("mosaic", "2023-12", "2024-07", data, params, str(tmp_path), 0.95)
+    same = EquitySection(ctx2, base, "mosaic", "Mosaic", ["cervical", "breast"])
+    pd.testing.assert_frame_equal(same.sii, own.reset_index(drop=True))
