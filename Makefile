@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?=
 
-.PHONY: report test notebooks validate synth bench clean-outputs setup
+.PHONY: report test notebooks validate synth bench bench-equity clean-outputs setup
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ synth: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/batch.py
+
+# The equity and trend tables on a 2-million-row whole-system breakdown, loaded through the validator.
+bench-equity: $(STAMP)
+	$(BIN)/python bench/inequality.py --csv
 
 clean-outputs:
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

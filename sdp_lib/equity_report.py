@@ -72,12 +72,14 @@ class EquitySection:
         return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
 
     # -- equity -------------------------------------------------------------------------------------
+    def sii_points(self) -> list[str]:
+        """One plain statement per screening: the SII before and after, and whether the gap narrowed."""
+        return [equity.sii_sentence(r, self.ctx.confidence) for r in self.sii.to_dict("records")]
+
     def equity_points(self) -> list[str]:
         """Plain statements: the SII before/after and its change, and the most/least deprived gap."""
-        out: list[str] = []
         ctx = self.ctx
-        for r in self.sii.to_dict("records"):
-            out.append(equity.sii_sentence(r, ctx.confidence))
+        out = self.sii_points()
         if not self.inequality.empty:
             pub = self._protected("inequality", self.inequality)
             low = str(min(int(g) for g in pub.loc[pub["dimension"] == "imd_quintile", "group"].astype(str)

@@ -200,6 +200,16 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce")
 
 
+def _finish_month_panel(ax: Any, programme_start: str, screening: str, ncol: int) -> None:
+    """A monthly panel's programme-start line, title, y label and legend (shared by the series figures)."""
+    start = pd.Period(programme_start, freq="M").to_timestamp()
+    ax.axvline(start, color="#d62728", linewidth=1.2, linestyle=":")
+    ax.text(start, ax.get_ylim()[1], " programme start", color="#d62728", va="top", fontsize=8.5)
+    ax.set_title(f"{screening.capitalize()} screening", loc="left")
+    ax.set_ylabel("uptake (%)")
+    ax.legend(loc="lower left", frameon=False, ncol=ncol, fontsize=8)
+
+
 def uptake_series(data: pd.DataFrame, partner_id: str, partner_name: str, screenings: list[str],
                   programme_start: str, confidence: float = 0.95, suppressed: str = "*") -> Figure:
     """Monthly uptake for one partner with its Wilson interval band, the comparison population's uptake,
@@ -221,12 +231,7 @@ def uptake_series(data: pd.DataFrame, partner_id: str, partner_name: str, screen
             if pid != "comparison":
                 ax.fill_between(x, 100 * _numeric(sel["uptake_lower"]), 100 * _numeric(sel["uptake_upper"]),
                                 color=colour, alpha=0.18, linewidth=0, label=f"{lvl} Wilson interval")
-        start = pd.Period(programme_start, freq="M").to_timestamp()
-        ax.axvline(start, color="#d62728", linewidth=1.2, linestyle=":")
-        ax.text(start, ax.get_ylim()[1], " programme start", color="#d62728", va="top", fontsize=8.5)
-        ax.set_title(f"{scr.capitalize()} screening", loc="left")
-        ax.set_ylabel("uptake (%)")
-        ax.legend(loc="lower left", frameon=False, ncol=3, fontsize=8)
+        _finish_month_panel(ax, programme_start, scr, ncol=3)
     fig.suptitle(f"Monthly uptake (WSIC coverage measure): {partner_name}", x=0.01, ha="left")
     fig.tight_layout()
     return fig
@@ -329,10 +334,6 @@ def _month_axis(periods: pd.Series) -> pd.DatetimeIndex:
     return pd.PeriodIndex(periods.astype(str), freq="M").to_timestamp()
 
 
-def _mark_start(ax: Any, programme_start: str) -> None:
-    start = pd.Period(programme_start, freq="M").to_timestamp()
-    ax.axvline(start, color="#d62728", linewidth=1.2, linestyle=":")
-    ax.text(start, ax.get_ylim()[1], " programme start", color="#d62728", va="top", fontsize=8.5)
 
 
 def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
@@ -406,10 +407,7 @@ def its_chart(observed: pd.DataFrame, fits: dict[str, Any], programme_start: str
         ax.fill_between(x[t0 - 1:], 100 * np.asarray(res.counterfactual_lower)[t0 - 1:],
                         100 * np.asarray(res.counterfactual_upper)[t0 - 1:], color="#7f7f7f", alpha=0.15,
                         linewidth=0, label=f"{lvl} interval of the counterfactual")
-        _mark_start(ax, programme_start)
-        ax.set_title(f"{scr.capitalize()} screening", loc="left")
-        ax.set_ylabel("uptake (%)")
-        ax.legend(loc="lower left", frameon=False, ncol=2, fontsize=8)
+        _finish_month_panel(ax, programme_start, scr, ncol=2)
     fig.suptitle(f"Interrupted time series: {title}", x=0.01, ha="left")
     fig.tight_layout()
     return fig
@@ -440,10 +438,7 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
             mask = (flagged & (sel["direction"] == direction)).to_numpy()
             if mask.any():
                 ax.plot(x[mask], y[mask], "o", color=colour, markersize=6, label=label)
-        _mark_start(ax, programme_start)
-        ax.set_title(f"{scr.capitalize()} screening", loc="left")
-        ax.set_ylabel("uptake (%)")
-        ax.legend(loc="lower left", frameon=False, ncol=3, fontsize=8)
+        _finish_month_panel(ax, programme_start, scr, ncol=3)
     fig.suptitle(f"Statistical process control (p-chart): {title}", x=0.01, ha="left")
     fig.tight_layout()
     return fig

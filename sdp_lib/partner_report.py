@@ -100,6 +100,7 @@ class PartnerReport:
         if levels:
             out.append("Strength of evidence: " + "; ".join(evaluation.uptake.SMS_LEVEL_TEXT[lv] for lv in levels)
                        + ". No change here can be attributed to the programme with certainty: there was no randomisation.")
+        out += [f"Health inequalities: {text}" for text in self.equity.sii_points()]
         heads = self._headline_items()
         for r in heads.itertuples():
             out.append(f"Survey: {str(r.question).rstrip('.')}: {r.headline} ({r.evidence_label}).")

@@ -117,6 +117,7 @@ class ProgrammeReport:
             n = int(flags["implausibly_large"].astype(bool).sum())
             out.append(f"{n} observed change(s) are larger than the partner's reach could plausibly produce "
                        "(dilution check): these are red flags, not successes.")
+        out += [f"Health inequalities, all proxy populations: {text}" for text in self.equity.sii_points()]
         rec = self.tables.get("published_reconciliation", pd.DataFrame())
         if not rec.empty:
             bad = rec[~rec["agrees"].astype(bool)]
