@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .params import Programme, load_programme
@@ -35,9 +36,12 @@ from .validation import (
     check_duplicates,
     check_periods,
     check_screened_le_eligible,
+    failing_cells,
+    matches,
     month_range,
     parse_counts,
     read_table,
+    text_codes,
 )
 
 UPTAKE_FILE = "uptake.csv"
@@ -81,9 +85,8 @@ class Inputs:
 
 
 def _check_not_blank(df: pd.DataFrame, name: str, column: str, problems: Collector, what: str) -> None:
-    for value, row in zip(df[column], df["_row"]):
-        if str(value) == "":
-            problems.add(name, int(row), column, value, f"missing: expected {what}")
+    for value, row in failing_cells(df, column, lambda v: str(v) == ""):
+        problems.add(name, int(row), column, value, f"missing: expected {what}")
 
 
 def _no_data_rows(df: pd.DataFrame, name: str, problems: Collector) -> bool:
@@ -95,6 +98,19 @@ def _no_data_rows(df: pd.DataFrame, name: str, problems: Collector) -> bool:
 
 
 def _parse_quintiles(df: pd.DataFrame, name: str, problems: Collector) -> pd.Series:
+    coded = text_codes(df["imd_quintile"])
+    if coded is not None:  # once per distinct value
+        codes, uniques = coded
+        ok = np.fromiter((u in _QUINTILE_TEXT for u in uniques), dtype=bool, count=len(uniques))
+        values = np.array([int(u) if good else 0 for u, good in zip(uniques, ok)], dtype=np.int64)
+        where = np.flatnonzero(~ok[codes])
+        bad = zip(df["imd_quintile"].iloc[where].tolist(), df["_row"].iloc[where].tolist())
+        for value, row in bad:
+            problems.add(
+                name, int(row), "imd_quintile", value,
+                "must be a whole number from 1 (most deprived) to 5 (least deprived)",
+            )
+        return pd.Series(pd.arrays.IntegerArray(values[codes], ~ok[codes]), index=df.index, dtype="Int64")
     out: list[int | None] = []
     for value, row in zip(df["imd_quintile"], df["_row"]):
         if value in _QUINTILE_TEXT:
@@ -108,9 +124,28 @@ def _parse_quintiles(df: pd.DataFrame, name: str, problems: Collector) -> pd.Ser
     return pd.Series(out, index=df.index, dtype="Int64")
 
 
+def _key_in(df: pd.DataFrame, by: list[str], keys: pd.DataFrame) -> np.ndarray:
+    """Which rows of `df` have their `by` columns equal to one of the rows of `keys`."""
+    if len(by) == 1:
+        return df[by[0]].isin(keys[by[0]]).to_numpy(dtype=bool)
+    return pd.MultiIndex.from_frame(df[by]).isin(pd.MultiIndex.from_frame(keys[by]))
+
+
+def _all_text(series: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(series, skipna=False) == "string"
+
+
 def _check_one_label(df: pd.DataFrame, name: str, by: Sequence[str], problems: Collector) -> None:
     """One `population` label per group (e.g. partner x screening): two labels mean two populations mixed."""
-    for key, grp in df.groupby(list(by), sort=False):
+    by = list(by)
+    if len(df) and _all_text(df["population"]):
+        # Only the groups with two or more labels can break the rule: look at those rows alone.
+        pairs = df[[*by, "population"]].drop_duplicates()
+        mixed = pairs.loc[pairs.duplicated(by, keep=False), by].drop_duplicates()
+        if mixed.empty:
+            return
+        df = df[_key_in(df, by, mixed)]
+    for key, grp in df.groupby(by, sort=False):
         labels = list(dict.fromkeys(grp["population"]))
         if len(labels) > 1:
             first = labels[0]
@@ -138,7 +173,16 @@ def _check_gaps(
     if df.empty:
         return
     expected = month_range(df["period"].min(), df["period"].max())
-    for key, grp in df.groupby(list(by), sort=True):
+    by = list(by)
+    if _all_text(df["period"]):
+        # Only the groups without every expected month can break the rule: look at those rows alone.
+        pairs = df[[*by, "period"]].drop_duplicates()
+        n_months = pairs[pairs["period"].isin(set(expected))].groupby(by, sort=False).size()
+        complete = n_months[n_months == len(expected)].index.to_frame(index=False)
+        df = df[~_key_in(df, by, complete)] if len(complete) else df
+        if df.empty:
+            return
+    for key, grp in df.groupby(by, sort=True):
         have = set(grp["period"])
         missing = [m for m in expected if m not in have]
         if missing:
@@ -232,7 +276,7 @@ def _validate_counts(
     if all(c in present for c in key):
         check_duplicates(df, name, key, problems)
     if all(c in present for c in [*group, "period"]):
-        valid = df["screening"].isin(SCREENINGS) & df["period"].astype(str).str.match(PERIOD_RE)
+        valid = df["screening"].isin(SCREENINGS) & matches(df["period"], PERIOD_RE)
         if partner_level:
             valid &= df["partner_id"] != ""
             if known_ids is not None:
@@ -274,6 +318,11 @@ def _check_partner_coverage(
 ) -> None:
     """Each partner has rows, for each screening in its focus and no other screening."""
     all_ids = set(df["partner_id"])
+    # The first row of each partner x screening (in file order), found in one pass.
+    firsts = good.drop_duplicates(["partner_id", "screening"], keep="first")
+    first_row: dict[Any, dict[Any, int]] = {}
+    for pid, screening, row in zip(firsts["partner_id"], firsts["screening"], firsts["_row"]):
+        first_row.setdefault(pid, {})[screening] = int(row)
     for partner in programme.partners:
         if partner.id not in all_ids:
             problems.add(
@@ -281,8 +330,8 @@ def _check_partner_coverage(
                 f"partner {partner.id} is in programme.yaml but has no rows in {name}",
             )
             continue
-        rows = good[good["partner_id"] == partner.id]
-        have = set(rows["screening"])
+        rows = first_row.get(partner.id, {})
+        have = set(rows)
         for screening in partner.screening_focus:
             if screening not in have:
                 problems.add(
@@ -291,9 +340,8 @@ def _check_partner_coverage(
                     f"but {name} has no {screening} rows for it",
                 )
         for screening in sorted(have - set(partner.screening_focus)):
-            first = rows[rows["screening"] == screening].iloc[0]
             problems.add(
-                name, int(first["_row"]), "screening", f"{partner.id} / {screening}",
+                name, rows[screening], "screening", f"{partner.id} / {screening}",
                 f"{screening} is not in the screening_focus of partner {partner.id} in programme.yaml "
                 f"({', '.join(partner.screening_focus)}): add it there or remove these rows",
             )

@@ -13,8 +13,9 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 SCREENINGS: tuple[str, ...] = ("breast", "cervical", "bowel")
@@ -118,9 +119,18 @@ def read_table(path: Path, problems: Collector, display_name: str | None = None)
             "file is not UTF-8 text: save it as 'CSV UTF-8' from the spreadsheet",
         )
         return None
-    if not text.strip():
+    if not text or text.isspace():  # nothing but whitespace (as `not text.strip()`, without the copy)
         problems.add(name, None, None, None, "file is empty: expected a header row and data rows")
         return None
+    del text  # the fast reader works on the bytes; only the reference reader needs the text again
+    fast = _read_fast(raw)
+    if fast is not None:
+        return fast
+    return _read_rows(raw.decode("utf-8-sig"), name, problems)
+
+
+def _read_rows(text: str, name: str, problems: Collector) -> pd.DataFrame | None:
+    """The reference reader: csv.reader records, one Python list per row (every file can take this path)."""
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
@@ -151,6 +161,116 @@ def read_table(path: Path, problems: Collector, display_name: str | None = None)
     return df
 
 
+_BOM = b"\xef\xbb\xbf"
+#: A quoted field that csv.reader and pandas read alike: it starts a field, ends one, and holds no line break.
+_QUOTED_FIELD = re.compile(rb'(?:^|(?<=,))"(?:[^"\n]|"")*"(?=,|$)', re.MULTILINE)
+_CHUNK = 1 << 24
+
+
+def _fields_per_line(data: bytes) -> tuple[np.ndarray, int]:
+    """(number of comma-separated fields on each line, longest line in bytes) of quote-free `data`.
+
+    Lines end at "\n"; a final "\n" does not start another line (as with csv.reader). Counted in chunks
+    of whole lines so that the temporary arrays stay small.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    counts: list[np.ndarray] = []
+    longest = 0
+    start = 0
+    while start < len(arr):
+        end = data.find(b"\n", min(start + _CHUNK, len(arr)) - 1)
+        end = len(arr) if end < 0 else end + 1
+        chunk = arr[start:end]
+        ends = np.flatnonzero(chunk == 10)
+        n_lines = len(ends) + (0 if len(chunk) and chunk[-1] == 10 else 1)
+        commas = np.flatnonzero(chunk == 44)
+        counts.append(np.bincount(np.searchsorted(ends, commas), minlength=n_lines)[:n_lines] + 1)
+        bounds = np.concatenate(([-1], ends, [len(chunk)]))
+        longest = max(longest, int(np.diff(bounds).max()))
+        start = end
+    return (np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)), longest
+
+
+def _strip_column(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, distinct texts stripped of surrounding whitespace, which cells are then empty) of an object
+    array of str: cell i is `texts[codes[i]]`.
+
+    Each distinct text is stripped once (a column of 2 million cells typically holds a few hundred), and
+    the cells rebuilt from the distinct texts share one string object per text.
+    """
+    codes, uniques = pd.factorize(values)
+    stripped = np.empty(len(uniques), dtype=object)
+    stripped[:] = [u.strip() for u in uniques]
+    return codes, stripped, (stripped == "")[codes]
+
+
+def _read_fast(raw: bytes) -> pd.DataFrame | None:
+    """The frame `_read_rows` makes, read by pandas' C parser, or None when the file needs `_read_rows`.
+
+    Taken only when the result is provably the same: no NUL, no bare carriage return (Windows line ends
+    are fine), every quoted field a whole field on one line (so each line is one csv.reader record, and
+    the spreadsheet row is the line number), no second byte-order mark, no line longer than csv's field
+    size limit, no ragged row (a short row is allowed only when all its cells are blank: it is skipped,
+    as a blank line is) and no repeated column name. Everything else - and any error from pandas -
+    goes to the reference reader, which words the problems.
+    """
+    data = raw[len(_BOM):] if raw.startswith(_BOM) else raw
+    if b"\x00" in data or data.startswith(_BOM) or data.startswith(b"\n") or data.startswith(b"\r"):
+        return None
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            return None
+    bare = data
+    if b'"' in data:
+        bare = _QUOTED_FIELD.sub(b"", data)
+        if b'"' in bare:
+            return None
+    fields, longest = _fields_per_line(bare)
+    del bare
+    if len(fields) < 1 or longest > csv.field_size_limit():
+        return None
+    width = int(fields[0])
+    if (fields > width).any():
+        return None
+    short = np.flatnonzero(fields[1:] < width)
+    try:
+        table = pd.read_csv(
+            io.BytesIO(data), header=None, dtype=object, na_filter=False, skip_blank_lines=False,
+            engine="c", encoding="utf-8", index_col=False, sep=",", quotechar='"', doublequote=True,
+            escapechar=None, comment=None, skipinitialspace=False, low_memory=True,
+        )
+    except Exception:  # noqa: BLE001 - anything pandas cannot read is the reference reader's to word
+        return None
+    del data
+    if table.shape != (len(fields), width):
+        return None
+    header = [str(h).strip() for h in table.iloc[0].tolist()]
+    if len(set(header)) != len(header):
+        return None
+    columns: list[tuple[np.ndarray, np.ndarray]] = []
+    blank = np.ones(len(table) - 1, dtype=bool)
+    for j in range(width):
+        values = table.iloc[1:, j].to_numpy(dtype=object)
+        if len(values) and pd.api.types.infer_dtype(values, skipna=False) != "string":
+            return None
+        codes, texts, empty = _strip_column(values)
+        columns.append((codes, texts))
+        blank &= empty
+    del table, values
+    if short.size and not blank[short].all():
+        return None  # a ragged row: the reference reader reports it
+    keep = np.flatnonzero(~blank)
+    everything = len(keep) == len(blank)
+    body = np.empty((len(keep), width), dtype=object)
+    for j in range(width):
+        codes, texts = columns.pop(0)  # freed as we go
+        body[:, j] = texts[codes if everything else codes[keep]]
+    df = pd.DataFrame(body, columns=header, dtype=object, copy=False)
+    df["_row"] = (keep + 2).astype(np.int64) if len(keep) else []
+    return df
+
+
 def check_columns(
     df: pd.DataFrame,
     name: str,
@@ -174,57 +294,111 @@ def check_columns(
     return ok
 
 
+def text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, distinct values) of a column whose every cell is text, so that a rule can be checked once
+    per distinct value; None when any cell is not text (missing, a number): then check cell by cell."""
+    if len(series) == 0 or pd.api.types.infer_dtype(series, skipna=False) != "string" or series.hasnans:
+        return None
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def failing_cells(df: pd.DataFrame, column: str, fails: Callable[[Any], bool]) -> list[tuple[Any, int]]:
+    """(value, row) of every cell of `column` for which `fails(value)` is true, in row order.
+
+    The same as testing each cell in turn, but a text column is tested once per distinct value.
+    """
+    col = df[column]
+    coded = text_codes(col)
+    if coded is None:
+        return [(value, row) for value, row in zip(col, df["_row"]) if fails(value)]
+    codes, uniques = coded
+    bad = np.fromiter((bool(fails(u)) for u in uniques), dtype=bool, count=len(uniques))
+    if not bad.any():
+        return []
+    where = np.flatnonzero(bad[codes])
+    return list(zip(col.iloc[where].tolist(), df["_row"].iloc[where].tolist()))
+
+
+def _count_cell(raw: object, what: str) -> tuple[str, int | None, str | None]:
+    """(text, count, rule broken) of one cell of a count column; count None when the rule is broken."""
+    text = "" if raw is None else str(raw)
+    if _WHOLE_RE.match(text):
+        value = int(text)
+        if value > MAX_COUNT:
+            return text, None, f"count is implausibly large (more than {MAX_COUNT:,})"
+        return text, value, None
+    if text == "":
+        rule = f"missing: expected a whole number of {what} (0 or more)"
+    elif text.endswith("%"):
+        rule = f"looks like a percentage: expected a count of {what} as a whole number, e.g. 1010"
+    elif re.fullmatch(r"-?[0-9]{1,3}(,[0-9]{3})+", text):
+        rule = "has a thousands separator: expected digits only, e.g. 1712 not 1,712"
+    elif re.fullmatch(r"-[0-9]+(\.[0-9]+)?", text):
+        rule = f"negative: a count of {what} cannot be below 0"
+    elif re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", text):
+        rule = f"not a whole number: expected a count of {what} with no decimals"
+    else:
+        rule = f"not a number: expected a whole number of {what} (0 or more)"
+    return text, None, rule
+
+
 def parse_counts(df: pd.DataFrame, name: str, column: str, problems: Collector, what: str = "people") -> pd.Series:
     """Parse a count column: whole numbers >= 0 written as plain digits; `what` is counted (for messages).
 
     "1,712" (thousands separator), "59.0%" (a percentage), "12.5" (a fraction) and "-3" (negative) are
     errors that say what was expected. Unparseable cells become NA.
     """
-    out: list[int | None] = []
-    for raw, row in zip(df[column], df["_row"]):
-        text = "" if raw is None else str(raw)
-        if _WHOLE_RE.match(text):
-            value = int(text)
-            if value > MAX_COUNT:
-                problems.add(name, row, column, text, f"count is implausibly large (more than {MAX_COUNT:,})")
-                out.append(None)
-            else:
-                out.append(value)
-            continue
-        if text == "":
-            rule = f"missing: expected a whole number of {what} (0 or more)"
-        elif text.endswith("%"):
-            rule = f"looks like a percentage: expected a count of {what} as a whole number, e.g. 1010"
-        elif re.fullmatch(r"-?[0-9]{1,3}(,[0-9]{3})+", text):
-            rule = "has a thousands separator: expected digits only, e.g. 1712 not 1,712"
-        elif re.fullmatch(r"-[0-9]+(\.[0-9]+)?", text):
-            rule = f"negative: a count of {what} cannot be below 0"
-        elif re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", text):
-            rule = f"not a whole number: expected a count of {what} with no decimals"
-        else:
-            rule = f"not a number: expected a whole number of {what} (0 or more)"
-        problems.add(name, row, column, text, rule)
-        out.append(None)
-    return pd.Series(out, index=df.index, dtype="Int64")
+    coded = text_codes(df[column])
+    if coded is None:
+        out: list[int | None] = []
+        for raw, row in zip(df[column], df["_row"]):
+            text, value, rule = _count_cell(raw, what)
+            if rule is not None:
+                problems.add(name, row, column, text, rule)
+            out.append(value)
+        return pd.Series(out, index=df.index, dtype="Int64")
+    codes, uniques = coded
+    parsed = [_count_cell(u, what) for u in uniques]
+    values = np.array([0 if v is None else v for _, v, _ in parsed], dtype=np.int64)
+    bad = np.array([rule is not None for _, _, rule in parsed], dtype=bool)
+    if bad.any():
+        where = np.flatnonzero(bad[codes])
+        for code, row in zip(codes[where].tolist(), df["_row"].iloc[where].tolist()):
+            text, _, rule = parsed[code]
+            problems.add(name, row, column, text, rule)
+    array = pd.arrays.IntegerArray(values[codes], bad[codes])
+    return pd.Series(array, index=df.index, dtype="Int64")
 
 
 def check_allowed(df: pd.DataFrame, name: str, column: str, allowed: Sequence[str], problems: Collector) -> None:
     """Every cell of `column` must be one of `allowed` (exact, case-sensitive)."""
-    for value, row in zip(df[column], df["_row"]):
-        if value not in allowed:
-            problems.add(name, row, column, value, f"must be one of: {', '.join(allowed)}")
+    rule = f"must be one of: {', '.join(allowed)}"
+    for value, row in failing_cells(df, column, lambda v: v not in allowed):
+        problems.add(name, row, column, value, rule)
+
+
+def matches(series: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
+    """Boolean Series: the cell's text matches `pattern` at its start (as `series.astype(str).str.match`)."""
+    coded = text_codes(series)
+    if coded is None:
+        return series.astype(str).str.match(pattern)
+    codes, uniques = coded
+    ok = np.fromiter((pattern.match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
+    return pd.Series(ok[codes], index=series.index)
 
 
 def check_periods(df: pd.DataFrame, name: str, problems: Collector, column: str = "period") -> None:
     """Periods are months written YYYY-MM (e.g. 2023-12)."""
-    for value, row in zip(df[column], df["_row"]):
-        if not PERIOD_RE.match(str(value)):
-            problems.add(name, row, column, value, "must be a month written YYYY-MM (years 1900-2099), e.g. 2023-12")
+    for value, row in failing_cells(df, column, lambda v: not PERIOD_RE.match(str(v))):
+        problems.add(name, row, column, value, "must be a month written YYYY-MM (years 1900-2099), e.g. 2023-12")
 
 
 def check_duplicates(df: pd.DataFrame, name: str, key: Sequence[str], problems: Collector) -> None:
     """No two rows may share the same key."""
     dup = df[df.duplicated(list(key), keep="first")]
+    if dup.empty:
+        return
     first_rows = df.drop_duplicates(list(key), keep="first").set_index(list(key))["_row"]
     for _, rec in dup.iterrows():
         k = tuple(rec[c] for c in key)
