@@ -74,7 +74,8 @@ class EquitySection:
     # -- equity -------------------------------------------------------------------------------------
     def sii_points(self) -> list[str]:
         """One plain statement per screening: the SII before and after, and whether the gap narrowed."""
-        return [equity.sii_sentence(r, self.ctx.confidence) for r in self.sii.to_dict("records")]
+        pub = self._protected("sii", self.sii) if not self.sii.empty else self.sii
+        return [equity.sii_sentence(r, self.ctx.confidence) for r in pub.to_dict("records")]
 
     def equity_points(self) -> list[str]:
         """Plain statements: the SII before/after and its change, and the most/least deprived gap."""
@@ -107,13 +108,11 @@ class EquitySection:
             "screening": pub["screening"],
             "group": [f"{g} (reference)" if bool(ref) else str(g) for g, ref in zip(pub["group"], pub["is_reference"])],
             f"eligible {b}": pub["eligible_before"],
-            f"uptake {b} ({lvl} CI)": [f"{pct(v)} ({interval(lo, hi, pct)})" if not isinstance(v, str) else v
-                                       for v, lo, hi in zip(pub["uptake_before"], pub["uptake_before_lower"],
-                                                            pub["uptake_before_upper"])],
+            f"uptake {b} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
+                pub["uptake_before"], pub["uptake_before_lower"], pub["uptake_before_upper"])],
             f"eligible {a}": pub["eligible_after"],
-            f"uptake {a} ({lvl} CI)": [f"{pct(v)} ({interval(lo, hi, pct)})" if not isinstance(v, str) else v
-                                       for v, lo, hi in zip(pub["uptake_after"], pub["uptake_after_lower"],
-                                                            pub["uptake_after_upper"])],
+            f"uptake {a} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
+                pub["uptake_after"], pub["uptake_after_lower"], pub["uptake_after_upper"])],
             f"gap {a} (pp)": pub["gap_after_pp"].map(pp),
             f"{lvl} CI (gap)": [interval(lo, hi, pp) for lo, hi in zip(pub["gap_after_lower_pp"], pub["gap_after_upper_pp"])],
             "change in gap (pp)": pub["gap_change_pp"].map(pp),
@@ -136,7 +135,7 @@ class EquitySection:
     def sii_table(self) -> HTML:
         if self.sii.empty:
             return paragraph("No IMD breakdown: the slope index of inequality cannot be computed.")
-        s = self.sii
+        s = self._protected("sii", self.sii)
         lvl = confidence_label(self.ctx.confidence)
         one = lambda v: num(v, 1)  # noqa: E731
         df = pd.DataFrame({
@@ -155,7 +154,8 @@ class EquitySection:
     # -- trends -------------------------------------------------------------------------------------
     def trend_points(self) -> list[str]:
         """Plain statements on the interrupted time series and the SPC signals after the start."""
-        out = [equity.its_sentence(r, self.ctx.confidence) for r in self.its.to_dict("records")]
+        its = self._protected("its", self.its) if not self.its.empty else self.its
+        out = [equity.its_sentence(r, self.ctx.confidence) for r in its.to_dict("records")]
         start = self.ctx.programme.programme_start
         if not self.spc.empty:
             pub = self._protected("spc", self.spc)
@@ -184,7 +184,7 @@ class EquitySection:
     def its_table(self) -> HTML:
         if self.its.empty:
             return paragraph("No monthly series to model.")
-        s = self.its
+        s = self._protected("its", self.its)
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
             "screening": s["screening"],

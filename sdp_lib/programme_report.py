@@ -291,6 +291,7 @@ class ProgrammeReport:
         sii = self._in_programme_order(self.tables.get("sii", pd.DataFrame()))
         if sii.empty:
             return paragraph("The data have no deprivation breakdown.")
+        sii = self._protected("sii", sii)
         names = {p.id: p.name for p in self.ctx.programme.partners}
         names.update({"ALL": "All proxy populations", "comparison": "Comparison population"})
         lvl = confidence_label(self.ctx.confidence)
@@ -311,7 +312,7 @@ class ProgrammeReport:
         its = self.tables.get("its", pd.DataFrame())
         if its.empty:
             return paragraph("No monthly series.")
-        sel = self._in_programme_order(its[its["model"] == "controlled_its"])
+        sel = self._protected("its", self._in_programme_order(its[its["model"] == "controlled_its"]))
         names = {p.id: p.name for p in self.ctx.programme.partners}
         names["ALL"] = "All proxy populations"
         lvl = confidence_label(self.ctx.confidence)

@@ -183,10 +183,20 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
                 out[col] = out[col].astype(object)
                 out.loc[people, col] = [
                     v if pd.isna(v) else rule.publish_count(int(round(float(v)))) for v in out.loc[people, col]]
+    if name in MODEL_NOTES and "note" in out.columns:
+        # a model's "why not" names e.g. the quintile with 0% or 100% uptake: in a small group that says
+        # what happened to everyone in it, so the published reason is the general one
+        out["note"] = [MODEL_NOTES[name] if isinstance(v, str) and v.strip() else v for v in out["note"]]
     for col in TEXT_DROPPED.get(name, ()):
         out = out.drop(columns=col, errors="ignore")
     return out
 
+
+#: The published reason a model could not be estimated (the restricted tables keep the detailed one).
+MODEL_NOTES: dict[str, str] = {
+    "sii": "an IMD quintile has no one eligible, or 0% or 100% screened, in one of the periods",
+    "its": "too few people or months, or no variation in uptake",
+}
 
 #: Text columns that quote exact counts and are not published (their numbers are in other columns).
 TEXT_DROPPED: dict[str, tuple[str, ...]] = {

@@ -247,3 +247,17 @@ def test_report_section_recomputes_at_the_notebooks_own_periods(tmp_path, tables
     ctx2 = partner_context("mosaic", "2023-12", "2024-07", data, params, str(tmp_path), 0.95)
     same = EquitySection(ctx2, base, "mosaic", "Mosaic", ["cervical", "breast"])
     pd.testing.assert_frame_equal(same.sii, own.reset_index(drop=True))
+
+
+def test_published_model_notes_do_not_say_which_group_was_all_or_none(tables):
+    rule = DisclosureRule()
+    sii = tables["sii"]
+    bad = sii[sii["note"].astype(str).str.contains("0% or 100% in quantile")]
+    assert len(bad)  # the tiny synthetic partners have such quintiles
+    pub = publish.protect("sii", bad.reset_index(drop=True), rule).data
+    assert set(pub["note"]) == {publish.MODEL_NOTES["sii"]}
+    assert not pub["note"].str.contains("quantile").any()
+    text = equity.sii_sentence(pub.iloc[0].to_dict(), 0.95)
+    assert "cannot be estimated (an IMD quintile has no one eligible" in text
+    ok = publish.protect("sii", sii[sii["note"].fillna("") == ""].reset_index(drop=True), rule).data
+    assert (ok["note"].fillna("") == "").all()  # rows without a reason keep none

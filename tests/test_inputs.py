@@ -27,7 +27,7 @@ from sdp_lib.inputs import (
     validate_uptake,
 )
 from sdp_lib.params import load_programme
-from sdp_lib.validation import Collector, Problem, ValidationFailed, month_range
+from sdp_lib.validation import Collector, Problem, ValidationFailed, listing, month_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"
@@ -672,3 +672,11 @@ def test_committed_data_copy_with_damage_lists_each_problem(tmp_path, monkeypatc
     assert_one(problems, file="uptake.csv", row=102, column="screened")
     assert all(p.file in ("uptake.csv",) for p in problems)
     assert pd.read_csv(data / "uptake.csv").shape[0] == len(rows)
+
+
+def test_long_id_lists_in_messages_are_counted_not_listed():
+    assert listing(["a", "b"]) == "a, b"
+    ids = [f"pop_{i:03d}" for i in range(370)]
+    text = listing(ids)
+    assert text.startswith("pop_000, pop_001,") and text.endswith("pop_011, ... and 358 more")
+    assert listing(ids[:12]) == ", ".join(ids[:12])  # up to the limit every id is shown
