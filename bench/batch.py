@@ -148,7 +148,7 @@ def _floor_one(args: tuple[str, str, dict, str, dict]) -> float:
     t = time.perf_counter()
     pm.execute_notebook(notebook, out, parameters=params, kernel_name=batch.KERNEL_NAME, language="python",
                         progress_bar=False, cwd=root, start_timeout=batch.START_TIMEOUT,
-                        extra_arguments=list(batch.KERNEL_EXTRA_ARGUMENTS))
+                        extra_arguments=list(batch.KERNEL_EXTRA_ARGUMENTS), engine_name=batch.register_engine())
     return time.perf_counter() - t
 
 

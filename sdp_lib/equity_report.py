@@ -205,8 +205,11 @@ class EquitySection:
         return table(df, caption=f"Interrupted time series: binomial GLM segmented regression ({lvl} CI); "
                                  "the trend change counts months from the start")
 
-    def its_figure(self) -> Image | HTML:
-        """The ITS figure: observed monthly uptake (disclosure-controlled), fitted line and counterfactual."""
+    def its_figure(self, observed: pd.DataFrame | None = None,
+                   comparison: pd.DataFrame | None = None) -> Image | HTML:
+        """Monthly uptake with the interrupted time series: observed points (disclosure-controlled: the
+        `spc` table's, or `observed` with Wilson limits when the caller has them), the comparison
+        population's uptake when given, the fitted line and the projected pre-programme trend."""
         if self.spc.empty:  # the spc table holds the monthly counts of every population
             return paragraph("No monthly series to model.")
         start = self.ctx.programme.programme_start
@@ -219,17 +222,18 @@ class EquitySection:
             try:
                 with warnings.catch_warnings():  # the caution is in the ITS table and statements
                     warnings.simplefilter("ignore", trends.ItsWarning)
-                    fits[scr] = trends.interrupted_time_series(
+                    fits[scr] = (sel["period"].astype(str).tolist(), trends.interrupted_time_series(
                         sel["screened"].to_numpy(), sel["eligible"].to_numpy(), n_pre,
-                        confidence=self.ctx.confidence, min_points=self.ctx.programme.equity.its_min_points)
+                        confidence=self.ctx.confidence, min_points=self.ctx.programme.equity.its_min_points))
             except ValueError:
                 continue
         if not fits:
             return paragraph("Too few months before or after the start to model the series.")
-        observed = self._protected("spc", self.spc)
+        if observed is None:
+            observed = self._protected("spc", self.spc)
         from .figures import its_chart
 
-        return figure_image(its_chart(observed, fits, start, self.name, self.ctx.confidence))
+        return figure_image(its_chart(observed, fits, start, self.name, self.ctx.confidence, comparison))
 
     def spc_figure(self) -> Image | HTML:
         if self.spc.empty:

@@ -210,33 +210,6 @@ def _finish_month_panel(ax: Any, programme_start: str, screening: str, ncol: int
     ax.legend(loc="lower left", frameon=False, ncol=ncol, fontsize=8)
 
 
-def uptake_series(data: pd.DataFrame, partner_id: str, partner_name: str, screenings: list[str],
-                  programme_start: str, confidence: float = 0.95, suppressed: str = "*") -> Figure:
-    """Monthly uptake for one partner with its Wilson interval band, the comparison population's uptake,
-    and the programme start marked; one panel per screening. Suppressed months are left out (gaps)."""
-    set_style()
-    n = max(len(screenings), 1)
-    fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
-    axes = [fig.add_subplot(n, 1, i + 1) for i in range(n)]
-    lvl = f"{round(confidence * 100, 1):g}%"
-    for ax, scr in zip(axes, screenings):
-        for pid, colour, label in ((partner_id, "#1f77b4", partner_name), ("comparison", "#7f7f7f", "comparison population")):
-            sel = data[(data["partner_id"] == pid) & (data["screening"] == scr)].sort_values("period")
-            if sel.empty:
-                continue
-            x = pd.PeriodIndex(sel["period"], freq="M").to_timestamp()
-            y = 100 * _numeric(sel["uptake"])
-            ax.plot(x, y, marker="o" if pid != "comparison" else None, markersize=3.5, color=colour, label=label,
-                    linewidth=1.8 if pid != "comparison" else 1.4, linestyle="-" if pid != "comparison" else "--")
-            if pid != "comparison":
-                ax.fill_between(x, 100 * _numeric(sel["uptake_lower"]), 100 * _numeric(sel["uptake_upper"]),
-                                color=colour, alpha=0.18, linewidth=0, label=f"{lvl} Wilson interval")
-        _finish_month_panel(ax, programme_start, scr, ncol=3)
-    fig.suptitle(f"Monthly uptake (WSIC coverage measure): {partner_name}", x=0.01, ha="left")
-    fig.tight_layout()
-    return fig
-
-
 def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float = 0.95,
                 suppressed: str = "*") -> Figure:
     """Per-partner change in uptake (pp) with intervals, grouped by screening, with the random-effects pooled
@@ -336,6 +309,14 @@ def _month_axis(periods: pd.Series) -> pd.DatetimeIndex:
 
 
 
+def _monthly_layout(fig: Figure, panels: int) -> None:
+    """Fixed margins for a column of monthly panels: cheaper than tight_layout (which draws the figure
+    once more only to measure it) and the same for every report."""
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.07, right=0.985, top=1 - 0.8 / height, bottom=0.45 / height,
+                        hspace=0.9 / max(height / panels, 1.0))
+
+
 def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
                  confidence: float = 0.95) -> Figure:
     """Uptake by IMD quintile (left) and by ethnic group (right), before and after, with Wilson intervals;
@@ -351,41 +332,41 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
                                             ("ethnicity", "ethnic group"))):
             ax = fig.add_subplot(n, 2, 2 * i + j + 1)
             sel = groups[(groups["screening"] == scr) & (groups["dimension"] == dim)].reset_index(drop=True)
-            labels = []
-            for k, r in sel.iterrows():
-                shown = False
-                for offset, when, colour, label in ((-0.15, "before", "#7f7f7f", period_before),
-                                                    (0.15, "after", "#1f77b4", period_after)):
-                    y, lo, hi = (_numeric(pd.Series([r[f"uptake_{when}{s}"] for s in ("", "_lower", "_upper")])))
-                    if pd.isna(y):
-                        continue
-                    shown = True
-                    ax.errorbar([k + offset], [100 * y], yerr=[[100 * (y - lo)], [100 * (hi - y)]], fmt="o",
-                                color=colour, markersize=4, capsize=2, linewidth=1.2,
-                                label=label if k == 0 or not ax.get_legend_handles_labels()[1] else None)
-                labels.append(str(r["group"]) + ("" if shown else "\n(suppressed)"))
+            shown = np.zeros(len(sel), dtype=bool)
+            for offset, when, colour, label in ((-0.15, "before", "#7f7f7f", period_before),
+                                                (0.15, "after", "#1f77b4", period_after)):
+                y, lo, hi = (100 * _numeric(sel[f"uptake_{when}{s}"]).to_numpy(float)
+                             for s in ("", "_lower", "_upper"))
+                ok = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+                shown |= ok
+                if ok.any():
+                    ax.errorbar(np.flatnonzero(ok) + offset, y[ok], yerr=[y[ok] - lo[ok], hi[ok] - y[ok]], fmt="o",
+                                color=colour, markersize=4, capsize=2, linewidth=1.2, label=label)
+            labels = [str(g) + ("" if ok else "\n(suppressed)") for g, ok in zip(sel["group"], shown)]
             ax.set_xticks(range(len(labels)))
             ax.set_xticklabels(labels, fontsize=8)
             ax.set_xlim(-0.6, max(len(labels), 1) - 0.4)
             ax.set_ylabel("uptake (%)")
             ax.set_title(f"{scr.capitalize()}: by {heading}", loc="left", fontsize=10)
-            handles, names = ax.get_legend_handles_labels()
-            if handles:
-                uniq = dict(zip(names, handles))
-                ax.legend(uniq.values(), uniq.keys(), loc="lower left", frameon=False, fontsize=8, ncol=2)
+            if shown.any():
+                ax.legend(loc="lower left", frameon=False, fontsize=8, ncol=2)
     fig.suptitle(f"{title}: uptake by deprivation and ethnic group ({lvl} Wilson intervals)", x=0.01, ha="left")
-    fig.tight_layout()
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.07, right=0.985, wspace=0.18, top=1 - 0.6 / height, bottom=0.55 / height,
+                        hspace=1.0 / max(height / n, 1.0))
     return fig
 
 
-def its_chart(observed: pd.DataFrame, fits: dict[str, Any], programme_start: str, title: str,
-              confidence: float = 0.95) -> Figure:
-    """Interrupted time series, one panel per screening: observed monthly uptake (points, from
-    disclosure-controlled data), the fitted segmented regression (line) and the counterfactual, i.e. the
-    pre-programme trend projected past the start (dashed, with its interval band).
+def its_chart(observed: pd.DataFrame, fits: dict[str, tuple[Any, Any]], programme_start: str, title: str,
+              confidence: float = 0.95, comparison: pd.DataFrame | None = None) -> Figure:
+    """Monthly uptake and its interrupted time series, one panel per screening: observed monthly uptake
+    (points, from disclosure-controlled data; with its Wilson band when `observed` has `uptake_lower` and
+    `uptake_upper`), the comparison population's uptake when given (dotted), the fitted segmented
+    regression (line) and the counterfactual, i.e. the pre-programme trend projected past the start
+    (dashed, with its interval band).
 
-    `observed` has columns screening, period, uptake; `fits` maps a screening to a
-    `sdp_lib.trends.ItsResult` fitted on that screening's months in period order.
+    `observed` and `comparison` have columns screening, period, uptake; `fits` maps a screening to
+    (the months the model was fitted on, in order; its `sdp_lib.trends.ItsResult`).
     """
     set_style()
     screenings = [s for s in ("breast", "cervical", "bowel") if s in fits]
@@ -394,22 +375,30 @@ def its_chart(observed: pd.DataFrame, fits: dict[str, Any], programme_start: str
     lvl = f"{round(confidence * 100, 1):g}%"
     for i, scr in enumerate(screenings):
         ax = fig.add_subplot(n, 1, i + 1)
-        res = fits[scr]
+        months, res = fits[scr]
         sel = observed[observed["screening"] == scr].sort_values("period")
-        x = _month_axis(sel["period"])
-        ax.plot(x, 100 * _numeric(sel["uptake"]), "o", color="#1f77b4", markersize=4, label="observed")
+        x_obs = _month_axis(sel["period"])
+        if {"uptake_lower", "uptake_upper"} <= set(sel.columns):
+            ax.fill_between(x_obs, 100 * _numeric(sel["uptake_lower"]), 100 * _numeric(sel["uptake_upper"]),
+                            color="#1f77b4", alpha=0.12, linewidth=0, label=f"{lvl} Wilson interval")
+        ax.plot(x_obs, 100 * _numeric(sel["uptake"]), "o", color="#1f77b4", markersize=4, label="observed")
+        if comparison is not None:
+            comp = comparison[comparison["screening"] == scr].sort_values("period")
+            ax.plot(_month_axis(comp["period"]), 100 * _numeric(comp["uptake"]), color="#555555", linewidth=1.2,
+                    linestyle=":", label="comparison population")
+        x = _month_axis(pd.Series(list(months)))
         t0 = res.n_pre
-        ax.plot(x[:t0], 100 * np.asarray(res.fitted)[:t0], color="#1f77b4", linewidth=1.6, label="fitted")
+        ax.plot(x[:t0], 100 * np.asarray(res.fitted)[:t0], color="#1f77b4", linewidth=1.6, label="fitted trend")
         ax.plot(x[t0:], 100 * np.asarray(res.fitted)[t0:], color="#1f77b4", linewidth=1.6)
         cf = 100 * np.asarray(res.counterfactual)
-        ax.plot(x[t0 - 1:], cf[t0 - 1:], color="#7f7f7f", linewidth=1.4, linestyle="--",
-                label="pre-programme trend projected (counterfactual)")
+        ax.plot(x[t0 - 1:], cf[t0 - 1:], color="#d62728", linewidth=1.3, linestyle="--",
+                label="pre-programme trend projected")
         ax.fill_between(x[t0 - 1:], 100 * np.asarray(res.counterfactual_lower)[t0 - 1:],
-                        100 * np.asarray(res.counterfactual_upper)[t0 - 1:], color="#7f7f7f", alpha=0.15,
-                        linewidth=0, label=f"{lvl} interval of the counterfactual")
-        _finish_month_panel(ax, programme_start, scr, ncol=2)
-    fig.suptitle(f"Interrupted time series: {title}", x=0.01, ha="left")
-    fig.tight_layout()
+                        100 * np.asarray(res.counterfactual_upper)[t0 - 1:], color="#d62728", alpha=0.08,
+                        linewidth=0, label=f"{lvl} interval of the projection")
+        _finish_month_panel(ax, programme_start, scr, ncol=3)
+    fig.suptitle(f"Monthly uptake and interrupted time series: {title}", x=0.01, ha="left")
+    _monthly_layout(fig, n)
     return fig
 
 
@@ -440,5 +429,5 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
                 ax.plot(x[mask], y[mask], "o", color=colour, markersize=6, label=label)
         _finish_month_panel(ax, programme_start, scr, ncol=3)
     fig.suptitle(f"Statistical process control (p-chart): {title}", x=0.01, ha="left")
-    fig.tight_layout()
+    _monthly_layout(fig, n)
     return fig

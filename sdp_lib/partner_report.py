@@ -141,16 +141,14 @@ class PartnerReport:
         df["activity_type"] = df["activity_type"].str.replace("_", " ")
         return table(df.rename(columns={"activity_type": "activity", "participants": "participants (rounded)"}))
 
-    def uptake_figure(self) -> Image:
-        """Monthly uptake with its interval band, the comparison population and the programme start."""
-        from .figures import uptake_series
-
+    def uptake_figure(self) -> Image | HTML:
+        """Monthly uptake with its Wilson band, the comparison population, and the interrupted time series
+        (fitted trend and the pre-programme trend projected past the start): `EquitySection.its_figure`."""
         data = self._protected("uptake_monthly", pd.concat([self.monthly, self.comparison[
             self.comparison["screening"].isin(self.partner.screening_focus)]], ignore_index=True))
         self._write_figure_data("uptake_monthly", data)
-        fig = uptake_series(data, self.partner.id, self.partner.name, self.partner.screening_focus,
-                            self.ctx.programme.programme_start, self.ctx.confidence, self.ctx.rule.suppressed_symbol)
-        return figure_image(fig)
+        return self.equity.its_figure(observed=data[data["partner_id"] == self.partner.id],
+                                      comparison=data[data["partner_id"] == "comparison"])
 
     def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
         """The data behind a figure, disclosure-controlled, next to the partner's published tables."""

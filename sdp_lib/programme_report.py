@@ -286,6 +286,14 @@ class ProgrammeReport:
         rank = df["partner_id"].map(order).fillna(len(order))
         return df.assign(_rank=rank).sort_values("_rank", kind="mergesort").drop(columns="_rank").reset_index(drop=True)
 
+    def monthly_figure(self) -> Image | HTML:
+        """Monthly uptake of all proxy populations with the comparison population and the interrupted time
+        series (`EquitySection.its_figure`)."""
+        monthly = self.tables.get("uptake_monthly", pd.DataFrame())
+        comp = monthly[monthly["partner_id"] == "comparison"] if "partner_id" in monthly.columns else monthly
+        comp = self._protected("uptake_monthly", comp.reset_index(drop=True)) if len(comp) else None
+        return self.equity.its_figure(comparison=comp)
+
     def sii_by_partner(self) -> HTML:
         """Change in the slope index of inequality per partner, programme-wide and in the comparison population."""
         sii = self._in_programme_order(self.tables.get("sii", pd.DataFrame()))
