@@ -718,12 +718,22 @@ def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float,
                 note=f"{int(pre)} -> {int(post)} favourable of {int(n)} pairs; test: {test}")
 
 
-def _select(table: pd.DataFrame | None, qid: str, pid: str, partner_ids: list[str]) -> pd.DataFrame | None:
-    """Rows of a survey table for one question and partner; programme-wide, the question's "ALL" rows
-    if the table has any, else every partner's rows (summed by the caller)."""
+def _by_question(table: pd.DataFrame | None) -> dict[str, pd.DataFrame] | None:
+    """A survey table split by question_id once (each question's rows, in table order)."""
     if table is None:
         return None
-    rows = table[table["question_id"] == qid]
+    return {str(q): rows for q, rows in table.groupby("question_id", sort=False)}
+
+
+def _select(table: dict[str, pd.DataFrame] | None, qid: str, pid: str,
+            partner_ids: list[str]) -> pd.DataFrame | None:
+    """Rows of a survey table (split by `_by_question`) for one question and partner; programme-wide, the
+    question's "ALL" rows if the table has any, else every partner's rows (summed by the caller)."""
+    if table is None:
+        return None
+    rows = table.get(qid)
+    if rows is None:
+        return None
     if pid != PROGRAMME_ID:
         return rows[rows["partner_id"] == pid]
     own = rows[rows["partner_id"] == PROGRAMME_ID]
@@ -776,6 +786,7 @@ def metrics_long(
         uc["partner_id"] = uc["partner_id"].astype(str)
         uc["screening"] = uc["screening"].astype(str)
     items, paired, qids = _survey_tables(survey_items, survey_paired)
+    items_q, paired_q = _by_question(items), _by_question(paired)
 
     partner_ids = programme.partner_ids
     for pid in [*partner_ids, PROGRAMME_ID]:
@@ -806,9 +817,9 @@ def metrics_long(
         rows += _uptake_rows(pid, groups, conf, "programme" if pid == PROGRAMME_ID else "partner")
         # survey
         for q in qids:
-            sel = _select(items, q, pid, partner_ids)
+            sel = _select(items_q, q, pid, partner_ids)
             rows.append(_favourable_row(pid, q, sel, conf))
-            psel = _select(paired, q, pid, partner_ids)
+            psel = _select(paired_q, q, pid, partner_ids)
             fam = "survey.paired_change/" + ("programme" if pid == PROGRAMME_ID else "partner")
             rows.append(_paired_row(pid, q, psel, conf, fam))
         rows += _sii_rows(pid, sii)
