@@ -137,19 +137,29 @@ class Programme(_Strict):
         raise KeyError(f"unknown partner {partner_id!r}; valid ids: {listing(self.partner_ids)}")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key repeated in one mapping (plain PyYAML keeps the last)."""
+class _UniqueKeys:
+    """Mixin for a safe YAML loader: refuse a key repeated in one mapping (plain PyYAML keeps the last)."""
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key '{key}' appears twice in the same block (first on line {seen[key]})",
                     key_node.start_mark)
             seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class _UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, refusing repeated keys."""
+
+
+#: The same on libyaml's C parser (several times faster), when PyYAML was built with it. A file it
+#: rejects is parsed again by `_UniqueKeyLoader`, so that messages do not depend on the build.
+_FastUniqueKeyLoader = (type("_FastUniqueKeyLoader", (_UniqueKeys, yaml.CSafeLoader), {})
+                        if getattr(yaml, "__with_libyaml__", False) else None)
 
 
 def load_yaml(path: Path, problems: Collector) -> Any:
@@ -162,6 +172,11 @@ def load_yaml(path: Path, problems: Collector) -> Any:
     except UnicodeDecodeError:
         problems.add(path.name, None, None, None, "file is not UTF-8 text")
         return None
+    if _FastUniqueKeyLoader is not None:
+        try:
+            return yaml.load(text, Loader=_FastUniqueKeyLoader)  # noqa: S506 - a CSafeLoader subclass
+        except yaml.YAMLError:
+            pass  # parsed again below, so that the message is the one the pure-Python parser gives
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

@@ -680,3 +680,21 @@ def test_long_id_lists_in_messages_are_counted_not_listed():
     text = listing(ids)
     assert text.startswith("pop_000, pop_001,") and text.endswith("pop_011, ... and 358 more")
     assert listing(ids[:12]) == ", ".join(ids[:12])  # up to the limit every id is shown
+
+
+def test_yaml_fast_and_pure_python_loaders_agree(tmp_path):
+    from sdp_lib import params as P
+
+    root = Path(__file__).resolve().parents[1] / "params"
+    for path in sorted(root.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=P._UniqueKeyLoader) == (
+            yaml.load(text, Loader=P._FastUniqueKeyLoader) if P._FastUniqueKeyLoader else yaml.load(text, Loader=P._UniqueKeyLoader))
+    # a repeated key and a syntax error get the pure-Python parser's message whichever parser ran first
+    for text, expected in (("a: 1\nb: 2\na: 3\n", "key 'a' appears twice in the same block (first on line 1)"),
+                           ("a: [1, 2\n", "YAML syntax error")):
+        f = tmp_path / "x.yaml"
+        f.write_text(text, encoding="utf-8")
+        c = Collector()
+        assert P.load_yaml(f, c) is None
+        assert len(c.problems) == 1 and expected in c.problems[0].rule
