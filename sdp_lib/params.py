@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .validation import PERIOD_RE, Collector, Problem, listing
+from .validation import ETHNICITIES, PERIOD_RE, Collector, Problem, listing
 
 Screening = Literal["breast", "cervical", "bowel"]
 M = TypeVar("M", bound=BaseModel)
@@ -78,6 +78,10 @@ class Equity(_Strict):
         q = v.get("imd_quintile")
         if q is not None and str(q) not in {"1", "2", "3", "4", "5"}:
             raise ValueError("imd_quintile reference group must be a quintile 1-5")
+        e = v.get("ethnicity")
+        groups = [g for g in ETHNICITIES if g != "Not stated"]
+        if e is not None and str(e) not in groups:
+            raise ValueError(f"ethnicity reference group must be one of: {', '.join(groups)}")
         return {**{"imd_quintile": "5", "ethnicity": "White"}, **{k: str(x) for k, x in v.items()}}
 
 

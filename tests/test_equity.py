@@ -205,6 +205,10 @@ def test_equity_parameters_defaults_and_validation():
     assert Equity(reference_groups={"imd_quintile": 1}).reference_groups == {"imd_quintile": "1", "ethnicity": "White"}
     with pytest.raises(ValueError, match="quintile 1-5"):
         Equity(reference_groups={"imd_quintile": 6})
+    with pytest.raises(ValueError, match="ethnicity reference group must be one of: Asian"):
+        Equity(reference_groups={"ethnicity": "white"})  # case matters, as in the data files
+    with pytest.raises(ValueError, match="ethnicity reference group"):
+        Equity(reference_groups={"ethnicity": "Not stated"})
     with pytest.raises(ValueError):
         Equity(sii_repetitions=10)
     with pytest.raises(ValueError):
