@@ -40,7 +40,8 @@ from . import inequality, trends
 from .params import Programme
 from .uptake import series
 
-__all__ = ["PROGRAMME_ID", "COMPARISON_ID", "breakdown", "monthly_counts", "equity_tables"]
+__all__ = ["PROGRAMME_ID", "COMPARISON_ID", "breakdown", "monthly_counts", "group_table", "sii_table",
+           "equity_tables"]
 
 PROGRAMME_ID = "ALL"
 COMPARISON_ID = "comparison"
@@ -116,6 +117,24 @@ def with_reference_counts(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def group_table(programme: Programme, groups: pd.DataFrame, before: str, after: str,
+                confidence: float) -> pd.DataFrame:
+    """The `inequality` table of a `breakdown` frame at two months, with the programme's reference
+    groups, each row carrying its reference group's counts (`with_reference_counts`)."""
+    refs = programme.equity.reference_groups
+    return with_reference_counts(inequality.inequality_table(
+        groups, before, after, confidence=confidence,
+        reference_groups={"imd_quintile": int(refs["imd_quintile"]), "ethnicity": refs["ethnicity"]}))
+
+
+def sii_table(programme: Programme, groups: pd.DataFrame, before: str, after: str,
+              confidence: float) -> pd.DataFrame:
+    """The `sii` table (pp) of a `breakdown` frame at two months, with the programme's SII settings."""
+    eq = programme.equity
+    return inequality.sii_table(groups, before, after, transform=eq.sii_transform, confidence=confidence,
+                                repetitions=eq.sii_repetitions, seed=eq.sii_seed, multiplier=100)
+
+
 def equity_tables(programme: Programme, uptake: pd.DataFrame, comparison: pd.DataFrame | None,
                   counts: pd.DataFrame | None = None,
                   timings: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
@@ -141,13 +160,9 @@ def equity_tables(programme: Programme, uptake: pd.DataFrame, comparison: pd.Dat
     groups = breakdown(uptake, comparison, (before, after))
     lap("breakdown")
     if len(groups):
-        refs = {"imd_quintile": int(eq.reference_groups["imd_quintile"]),
-                "ethnicity": eq.reference_groups["ethnicity"]}
-        tables["inequality"] = with_reference_counts(inequality.inequality_table(
-            groups, before, after, reference_groups=refs, confidence=conf))
+        tables["inequality"] = group_table(programme, groups, before, after, conf)
         lap("inequality")
-        tables["sii"] = inequality.sii_table(groups, before, after, transform=eq.sii_transform, confidence=conf,
-                                             repetitions=eq.sii_repetitions, seed=eq.sii_seed, multiplier=100)
+        tables["sii"] = sii_table(programme, groups, before, after, conf)
         lap("sii")
     tables["its"] = trends.its_table(counts, programme.programme_start, comparison_id=COMPARISON_ID,
                                      confidence=conf, min_points=eq.its_min_points)

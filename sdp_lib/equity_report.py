@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image
 
-from . import equity, evaluation, inequality, publish, trends
+from . import equity, evaluation, publish, trends
 from .report import ReportContext, bullets, confidence_label, figure_image, interval, num, p_text, paragraph, pct, pp, table
 
 __all__ = ["EquitySection"]
@@ -46,6 +46,7 @@ class EquitySection:
         self.its = _rows(tables, "its", population)
         self.spc = _rows(tables, "spc", population)
         self.markers = _rows(tables, "trend_markers", population)
+        self._published: dict[str, pd.DataFrame] = {}
         for attr in ("inequality", "sii", "its", "spc", "markers"):
             df = getattr(self, attr)
             if not df.empty and "screening" in df.columns:
@@ -55,26 +56,27 @@ class EquitySection:
         """Inequality and SII tables at the notebook's periods, when they differ from the programme's."""
         ctx = self.ctx
         inputs = evaluation.load_inputs(ctx.data_dir, ctx.params_dir)
-        eq = ctx.programme.equity
         groups = equity.breakdown(inputs.uptake, inputs.comparison, (ctx.period_before, ctx.period_after))
         groups = groups[groups["partner_id"] == self.population]
         if groups.empty:
             return pd.DataFrame(), pd.DataFrame()
-        refs = {"imd_quintile": int(eq.reference_groups["imd_quintile"]), "ethnicity": eq.reference_groups["ethnicity"]}
-        ineq = equity.with_reference_counts(inequality.inequality_table(
-            groups, ctx.period_before, ctx.period_after, reference_groups=refs, confidence=ctx.confidence))
-        sii = inequality.sii_table(groups, ctx.period_before, ctx.period_after, transform=eq.sii_transform,
-                                   confidence=ctx.confidence, repetitions=eq.sii_repetitions, seed=eq.sii_seed,
-                                   multiplier=100)
-        return ineq, sii
+        return (equity.group_table(ctx.programme, groups, ctx.period_before, ctx.period_after, ctx.confidence),
+                equity.sii_table(ctx.programme, groups, ctx.period_before, ctx.period_after, ctx.confidence))
 
-    def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
-        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
+    def _protected(self, name: str) -> pd.DataFrame:
+        """This section's table `name` ("inequality", "sii", "its" or "spc", the attribute of that name)
+        after disclosure control, computed once (the specs of these tables are row by row, so a subset of
+        the protected table is the protected subset)."""
+        if name not in self._published:
+            df = getattr(self, name)
+            self._published[name] = (df if df.empty else
+                                     publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data)
+        return self._published[name]
 
     # -- equity -------------------------------------------------------------------------------------
     def sii_points(self) -> list[str]:
         """One plain statement per screening: the SII before and after, and whether the gap narrowed."""
-        pub = self._protected("sii", self.sii) if not self.sii.empty else self.sii
+        pub = self._protected("sii")
         return [equity.sii_sentence(r, self.ctx.confidence) for r in pub.to_dict("records")]
 
     def equity_points(self) -> list[str]:
@@ -82,7 +84,7 @@ class EquitySection:
         ctx = self.ctx
         out = self.sii_points()
         if not self.inequality.empty:
-            pub = self._protected("inequality", self.inequality)
+            pub = self._protected("inequality")
             low = str(min(int(g) for g in pub.loc[pub["dimension"] == "imd_quintile", "group"].astype(str)
                           if g.isdigit())) if (pub["dimension"] == "imd_quintile").any() else None
             for r in pub.to_dict("records"):
@@ -98,10 +100,10 @@ class EquitySection:
 
     def equity_table(self, dimension: str) -> HTML:
         """Uptake by group (IMD quintile or ethnic group), before and after, and the gap to the reference."""
-        sel = self.inequality[self.inequality["dimension"] == dimension] if not self.inequality.empty else self.inequality
-        if sel.empty:
+        pub = self._protected("inequality")
+        pub = pub[pub["dimension"] == dimension].reset_index(drop=True) if not pub.empty else pub
+        if pub.empty:
             return paragraph("No breakdown for this population.")
-        pub = self._protected("inequality", sel.reset_index(drop=True))
         lvl = confidence_label(self.ctx.confidence)
         b, a = self.ctx.period_before, self.ctx.period_after
         df = pd.DataFrame({
@@ -126,7 +128,7 @@ class EquitySection:
     def equity_figure(self) -> Image | HTML:
         if self.inequality.empty:
             return paragraph("No breakdown to draw.")
-        pub = self._protected("inequality", self.inequality)
+        pub = self._protected("inequality")
         from .figures import equity_chart
 
         return figure_image(equity_chart(pub, self.name, self.ctx.period_before, self.ctx.period_after,
@@ -135,7 +137,7 @@ class EquitySection:
     def sii_table(self) -> HTML:
         if self.sii.empty:
             return paragraph("No IMD breakdown: the slope index of inequality cannot be computed.")
-        s = self._protected("sii", self.sii)
+        s = self._protected("sii")
         lvl = confidence_label(self.ctx.confidence)
         one = lambda v: num(v, 1)  # noqa: E731
         df = pd.DataFrame({
@@ -154,11 +156,11 @@ class EquitySection:
     # -- trends -------------------------------------------------------------------------------------
     def trend_points(self) -> list[str]:
         """Plain statements on the interrupted time series and the SPC signals after the start."""
-        its = self._protected("its", self.its) if not self.its.empty else self.its
+        its = self._protected("its")
         out = [equity.its_sentence(r, self.ctx.confidence) for r in its.to_dict("records")]
         start = self.ctx.programme.programme_start
         if not self.spc.empty:
-            pub = self._protected("spc", self.spc)
+            pub = self._protected("spc")
             for scr in self.screenings:
                 sel = pub[(pub["screening"] == scr) & (pub["period"].astype(str) >= start)]
                 flags = sel[sel["special_cause"].astype(str).str.lower() == "true"]
@@ -184,7 +186,7 @@ class EquitySection:
     def its_table(self) -> HTML:
         if self.its.empty:
             return paragraph("No monthly series to model.")
-        s = self._protected("its", self.its)
+        s = self._protected("its")
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
             "screening": s["screening"],
@@ -230,7 +232,7 @@ class EquitySection:
         if not fits:
             return paragraph("Too few months before or after the start to model the series.")
         if observed is None:
-            observed = self._protected("spc", self.spc)
+            observed = self._protected("spc")
         from .figures import its_chart
 
         return figure_image(its_chart(observed, fits, start, self.name, self.ctx.confidence, comparison))
@@ -240,7 +242,7 @@ class EquitySection:
             return paragraph("No monthly series to chart.")
         from .figures import spc_chart
 
-        pub = self._protected("spc", self.spc)
+        pub = self._protected("spc")
         return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name))
 
 
