@@ -38,11 +38,8 @@ class EquitySection:
         self.population = population
         self.name = name
         self.screenings = list(screenings)
-        prog = ctx.programme
         self.inequality = _rows(tables, "inequality", population)
         self.sii = _rows(tables, "sii", population)
-        if (ctx.period_before, ctx.period_after) != (prog.period_before, prog.period_after):
-            self.inequality, self.sii = self._recompute()
         self.its = _rows(tables, "its", population)
         self.spc = _rows(tables, "spc", population)
         self.markers = _rows(tables, "trend_markers", population)
@@ -51,17 +48,6 @@ class EquitySection:
             df = getattr(self, attr)
             if not df.empty and "screening" in df.columns:
                 setattr(self, attr, df[df["screening"].isin(self.screenings)].reset_index(drop=True))
-
-    def _recompute(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Inequality and SII tables at the notebook's periods, when they differ from the programme's."""
-        ctx = self.ctx
-        inputs = evaluation.load_inputs(ctx.data_dir, ctx.params_dir)
-        groups = equity.breakdown(inputs.uptake, inputs.comparison, (ctx.period_before, ctx.period_after))
-        groups = groups[groups["partner_id"] == self.population]
-        if groups.empty:
-            return pd.DataFrame(), pd.DataFrame()
-        return (equity.group_table(ctx.programme, groups, ctx.period_before, ctx.period_after, ctx.confidence),
-                equity.sii_table(ctx.programme, groups, ctx.period_before, ctx.period_after, ctx.confidence))
 
     def _protected(self, name: str) -> pd.DataFrame:
         """This section's table `name` ("inequality", "sii", "its" or "spc", the attribute of that name)
@@ -157,8 +143,14 @@ class EquitySection:
     def trend_points(self) -> list[str]:
         """Plain statements on the interrupted time series and the SPC signals after the start."""
         its = self._protected("its")
-        out = [equity.its_sentence(r, self.ctx.confidence) for r in its.to_dict("records")]
         start = self.ctx.programme.programme_start
+        out = []
+        if not self.spc.empty:
+            months = sorted(self.spc["period"].astype(str))
+            out.append(f"The trends below use every month from {months[0]} to {months[-1]}, with the programme "
+                       f"starting in {start}; unlike the comparisons above they do not depend on the two periods "
+                       f"compared ({self.ctx.period_before} and {self.ctx.period_after}).")
+        out += [equity.its_sentence(r, self.ctx.confidence) for r in its.to_dict("records")]
         if not self.spc.empty:
             pub = self._protected("spc")
             for scr in self.screenings:

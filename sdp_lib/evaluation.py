@@ -7,16 +7,19 @@ copies to `outputs/published/tables/`. `run_reports` then executes the notebooks
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import dataclass, field
+from functools import lru_cache
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__, equity, paths, publish, survey, toc, uptake, value
 from .inputs import Inputs, input_hashes, load_inputs
-from .outputs import atomic_write_text, write_json, write_table
-from .validation import Collector, listing
+from .outputs import atomic_write_text, table_to_csv, write_json, write_table
+from .params import Programme, load_programme
+from .validation import Collector, Problem, ValidationFailed, listing
 
 PUBLISHED_WSIC = Path("data") / "published" / "sdp_wsic_table.csv"
 RESTRICTED_TABLES = Path("restricted") / "tables"
@@ -41,10 +44,55 @@ def published_table_path() -> Path:
     return paths.project_root() / PUBLISHED_WSIC
 
 
-def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None = None) -> Results:
-    """Validate the inputs and compute every result table (raises ValidationFailed on bad inputs)."""
+def with_run_parameters(programme: Programme, period_before: str | None = None, period_after: str | None = None,
+                        confidence: float | None = None) -> Programme:
+    """The programme with a run's periods and main confidence level in place of its headline ones.
+
+    Every table builder reads the periods and the confidence level from the programme, so an evaluation
+    of this copy is one consistent set of results at those parameters. The main level goes first in
+    `confidence_levels`; the other listed levels keep their order.
+    """
+    update: dict[str, object] = {}
+    if period_before is not None:
+        update["period_before"] = str(period_before)
+    if period_after is not None:
+        update["period_after"] = str(period_after)
+    if confidence is not None:
+        conf = float(confidence)
+        update["confidence_levels"] = [conf, *(c for c in programme.confidence_levels if c != conf)]
+    if not update:
+        return programme
+    return Programme.model_validate({**programme.model_dump(by_alias=True), **update})
+
+
+def _check_run_periods(inputs: Inputs, programme: Programme) -> None:
+    """A run's periods must be months that the uptake and comparison files hold."""
+    problems = []
+    for key in ("period_before", "period_after"):
+        month = getattr(programme, key)
+        for name, df in (("uptake.csv", inputs.uptake), ("comparison.csv", inputs.comparison)):
+            if df is not None and len(df) and month not in set(df["period"]):
+                have = sorted(set(df["period"]))
+                problems.append(Problem("notebook parameters", None, key, month,
+                                        f"{name} has no rows for this month; it covers {have[0]} to {have[-1]}"))
+    if problems:
+        raise ValidationFailed(problems)
+
+
+def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None = None, *,
+             period_before: str | None = None, period_after: str | None = None,
+             confidence: float | None = None) -> Results:
+    """Validate the inputs and compute every result table (raises ValidationFailed on bad inputs).
+
+    `period_before`, `period_after` and `confidence` default to the programme's headline periods and
+    main confidence level; given, every table (uptake, equity, trends, survey, theory of change, value
+    for money) is computed at them, so a report run at other parameters is consistent throughout.
+    """
     inputs = inputs or load_inputs(data_dir, params_dir)
-    prog = inputs.programme
+    prog = with_run_parameters(inputs.programme, period_before, period_after, confidence)
+    if prog is not inputs.programme:
+        _check_run_periods(inputs, prog)
+        inputs = replace(inputs, programme=prog)
     conf = prog.confidence
     res = Results(inputs)
     t = res.tables
@@ -101,23 +149,49 @@ def build_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str |
     return written
 
 
-def load_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """The restricted result tables, rebuilt first when missing or made from other inputs.
+_TEXT_COLUMNS = {"period": str, "period_before": str, "period_after": str, "first": str, "last": str}
 
-    Notebooks call this: `sdp-eval run` builds the tables once before running them, and a notebook
-    opened on its own in JupyterLab builds them itself.
+
+def _read_table(source: str | Path | io.StringIO) -> pd.DataFrame:
+    return pd.read_csv(source, keep_default_na=True, dtype=_TEXT_COLUMNS)
+
+
+def load_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | Path, *,
+                period_before: str | None = None, period_after: str | None = None,
+                confidence: float | None = None) -> dict[str, pd.DataFrame]:
+    """The restricted result tables at a report's parameters.
+
+    At the programme's headline periods and main confidence level (the default) these are the tables
+    `build_tables` wrote, rebuilt first when missing or made from other inputs: `sdp-eval run` builds
+    them once before running the notebooks, and a notebook opened on its own in JupyterLab builds them
+    itself. At other parameters the whole evaluation is computed at those parameters (once per
+    parameter set and inputs in a session, see `_tables_at`), so that every section of a report shows
+    the same periods and level. Both paths give the values a written table holds (`outputs.FLOAT_FORMAT`).
     """
+    programme = load_programme(params_dir)
+    run = with_run_parameters(programme, period_before, period_after, confidence)
+    if (run.period_before, run.period_after, run.confidence) != (
+            programme.period_before, programme.period_after, programme.confidence):
+        stamp = json.dumps(tables_fingerprint(data_dir, params_dir), sort_keys=True)
+        cached = _tables_at(str(Path(data_dir).resolve()), str(Path(params_dir).resolve()), run.period_before,
+                            run.period_after, run.confidence, stamp)
+        return {name: df.copy() for name, df in cached.items()}
     restricted = Path(output_dir) / RESTRICTED_TABLES
-    stamp = restricted / FINGERPRINT
+    stamp_path = restricted / FINGERPRINT
     current = tables_fingerprint(data_dir, params_dir)
-    if not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != current:
+    if not stamp_path.is_file() or json.loads(stamp_path.read_text(encoding="utf-8")) != current:
         build_tables(data_dir, params_dir, output_dir)
-    tables = {}
-    for path in sorted(restricted.glob("*.csv")):
-        tables[path.stem] = pd.read_csv(path, keep_default_na=True, dtype={"period": str, "period_before": str,
-                                                                          "period_after": str, "first": str,
-                                                                          "last": str})
-    return tables
+    return {path.stem: _read_table(path) for path in sorted(restricted.glob("*.csv"))}
+
+
+@lru_cache(maxsize=4)
+def _tables_at(data_dir: str, params_dir: str, period_before: str, period_after: str, confidence: float,
+               stamp: str) -> dict[str, pd.DataFrame]:
+    """Every table at these parameters, as `build_tables` would write them (`stamp`, the inputs'
+    fingerprint, is part of the cache key so that edited inputs are re-read)."""
+    res = evaluate(data_dir, params_dir, period_before=period_before, period_after=period_after,
+                   confidence=confidence)
+    return {name: _read_table(io.StringIO(table_to_csv(df))) for name, df in sorted(res.tables.items())}
 
 
 def load_activities(data_dir: str | Path) -> pd.DataFrame:
@@ -146,9 +220,6 @@ def load_theory(params_dir: str | Path) -> "toc.TheoryOfChange":
 
 def check_partners(params_dir: str | Path, partners: list[str] | None) -> None:
     """Raise ValidationFailed naming every requested partner id that the programme does not have."""
-    from .params import load_programme
-    from .validation import Problem, ValidationFailed
-
     if not partners:
         return
     known = load_programme(params_dir).partner_ids

@@ -32,13 +32,16 @@ class PartnerReport:
     def __init__(self, ctx: ReportContext, tables: dict[str, pd.DataFrame] | None = None,
                  fingerprint: dict[str, str] | None = None):
         """`tables` and `fingerprint` (from `evaluation.load_tables` / `tables_fingerprint`) may be passed
-        by a caller that already holds them, e.g. the programme report writing several partners' metrics."""
+        by a caller that already holds them at this report's parameters, e.g. the programme report
+        writing several partners' metrics. Without them the tables are those of the evaluation at the
+        context's periods and confidence level, so every section shows the same parameters."""
         if ctx.partner is None:
             raise ValueError("PartnerReport needs a partner context")
         self.ctx = ctx
         self.partner = ctx.partner
         self.tables = tables if tables is not None else evaluation.load_tables(
-            ctx.data_dir, ctx.params_dir, ctx.output_dir)
+            ctx.data_dir, ctx.params_dir, ctx.output_dir, period_before=ctx.period_before,
+            period_after=ctx.period_after, confidence=ctx.confidence)
         self._fingerprint = fingerprint
         pid = self.partner.id
         t = self.tables
@@ -48,8 +51,6 @@ class PartnerReport:
             return df[df["partner_id"] == pid].reset_index(drop=True) if "partner_id" in df.columns else df
 
         self.changes = mine("uptake_changes")
-        if ctx.period_before != ctx.programme.period_before or ctx.period_after != ctx.programme.period_after:
-            self.changes = self._recompute_changes()
         self.monthly = mine("uptake_monthly")
         self.comparison = t.get("uptake_monthly", pd.DataFrame())
         self.comparison = self.comparison[self.comparison["partner_id"] == "comparison"]
@@ -68,15 +69,6 @@ class PartnerReport:
     def question_texts(self) -> dict[str, str]:
         """Survey question id -> text, read once per report."""
         return evaluation.question_texts(self.ctx.params_dir)
-
-    def _recompute_changes(self) -> pd.DataFrame:
-        """Changes for periods other than the programme's headline ones (adjusted p across this run's family)."""
-        res_inputs = evaluation.load_inputs(self.ctx.data_dir, self.ctx.params_dir)
-        from .uptake import uptake_changes
-
-        allp = uptake_changes(self.ctx.programme, res_inputs.uptake, res_inputs.comparison,
-                              self.ctx.period_before, self.ctx.period_after, self.ctx.confidence)
-        return allp[allp["partner_id"] == self.partner.id].reset_index(drop=True)
 
     # -- protected views --------------------------------------------------------------------------
     def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:

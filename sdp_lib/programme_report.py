@@ -51,7 +51,9 @@ class ProgrammeReport:
 
     def __init__(self, ctx: ReportContext, failed_partners: Sequence[str] = ()):
         self.ctx = ctx
-        self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir)
+        self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir,
+                                             period_before=ctx.period_before, period_after=ctx.period_after,
+                                             confidence=ctx.confidence)
         self.failed = list(dict.fromkeys(failed_partners))
         frames: dict[str, list[pd.DataFrame]] = {}
         stamp = evaluation.tables_fingerprint(ctx.data_dir, ctx.params_dir)
@@ -103,7 +105,7 @@ class ProgrammeReport:
         out = []
         if ch.empty:
             return ["No partner metrics were available."]
-        n_sig = int((ch["p_holm"] < 0.05).sum())
+        n_sig = int((ch["p_holm"] < 1 - self.ctx.confidence).sum())
         out.append(f"{len(ch)} partner x screening comparisons; {n_sig} show a change in uptake that is statistically "
                    "significant after Holm adjustment for multiple comparisons.")
         pooled = self.pooled()

@@ -80,7 +80,12 @@ def _context(partner_id, period_before, period_after, data_dir, params_dir, outp
     problems = _check_common(period_before, period_after, data_dir, params_dir, output_dir, confidence)
     if problems:
         raise ValidationFailed(problems)
-    programme = load_programme(paths.resolve(params_dir))
+    from .evaluation import with_run_parameters
+
+    # the programme at the report's periods and confidence level, so that whatever reads them from the
+    # programme (caveats, sections, the tables' evaluation) follows the report's parameters
+    programme = with_run_parameters(load_programme(paths.resolve(params_dir)), period_before, period_after,
+                                    float(confidence))
     partner = None
     if need_partner:
         try:
@@ -251,8 +256,9 @@ def caveat_points(programme: Programme, changes: pd.DataFrame, partner: Partner 
     if len(changes) and (changes["eligible_after"] < 100).any():
         out.append("Small numbers: with fewer than 100 eligible people, only very large changes (about 20 "
                    "percentage points or more) could be detected; small counts are suppressed or rounded in this report.")
-    if len(changes) and (changes["pretrend_p"] < 0.05).any():
-        out.append("Pre-programme trends differed from the comparison population (parallel-trends test p < 0.05): "
+    alpha = 1 - programme.confidence
+    if len(changes) and (changes["pretrend_p"] < alpha).any():
+        out.append(f"Pre-programme trends differed from the comparison population (parallel-trends test p < {alpha:g}): "
                    "the difference-in-differences may be biased.")
     return out
 

@@ -230,15 +230,17 @@ def test_sii_change_measure_feeds_the_theory_of_change(inputs, tables):
 
 
 # -- the report section -------------------------------------------------------------------------------
-def test_report_section_recomputes_at_the_notebooks_own_periods(tmp_path, tables):
+def test_report_section_reads_the_evaluation_at_the_notebooks_own_periods(tmp_path, tables):
+    from sdp_lib import evaluation
     from sdp_lib.equity_report import EquitySection
     from sdp_lib.report import partner_context
 
     data, params = str(ROOT / "data" / "synthetic"), str(ROOT / "params")
-    base = dict(tables)
-    base["uptake_monthly"] = pd.DataFrame(columns=["partner_id", "screening"])
     ctx = partner_context("mosaic", "2023-06", "2024-07", data, params, str(tmp_path), 0.95)
-    sec = EquitySection(ctx, base, "mosaic", "Mosaic", ["cervical", "breast"])
+    at_periods = evaluation.load_tables(data, params, tmp_path, period_before="2023-06", period_after="2024-07",
+                                        confidence=0.95)
+    assert not (tmp_path / "restricted").exists()  # other parameters are computed, not written over the run's
+    sec = EquitySection(ctx, at_periods, "mosaic", "Mosaic", ["cervical", "breast"])
     assert set(sec.sii["period_before"]) == {"2023-06"} and set(sec.sii["screening"]) == {"breast", "cervical"}
     own = tables["sii"][(tables["sii"]["partner_id"] == "mosaic")]
     assert set(own["period_before"]) == {"2023-12"}
@@ -249,7 +251,7 @@ def test_report_section_recomputes_at_the_notebooks_own_periods(tmp_path, tables
     assert "2023-06" in sec.equity_table("imd_quintile").data
     # at the programme's periods the section reads the tables as they are
     ctx2 = partner_context("mosaic", "2023-12", "2024-07", data, params, str(tmp_path), 0.95)
-    same = EquitySection(ctx2, base, "mosaic", "Mosaic", ["cervical", "breast"])
+    same = EquitySection(ctx2, tables, "mosaic", "Mosaic", ["cervical", "breast"])
     pd.testing.assert_frame_equal(same.sii, own.reset_index(drop=True))
 
 
