@@ -40,12 +40,12 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .outputs import atomic_write_text
+from .outputs import write_table
+from .params import load_yaml
 from .safe_output import html_table, neutralise_frame
-from .validation import Problem, ValidationFailed
+from .validation import Collector, Problem, ValidationFailed
 
 RULE_FILE = "disclosure.yaml"
 
@@ -157,8 +157,9 @@ NHS_DIGITAL_RULE = DisclosureRule()
 def load_rule(params_dir: str | os.PathLike) -> DisclosureRule:
     """Load ``disclosure.yaml`` from a params folder (or a path to the file itself).
 
-    A missing or empty file gives the NHS Digital default. Unknown keys and wrong types raise
-    `ValidationFailed` listing every problem.
+    A missing or empty file gives the NHS Digital default. The file is read by the package's one YAML
+    reader (`params.load_yaml`: a syntax error or a repeated key is reported with its line). Unknown
+    keys and wrong types raise `ValidationFailed` listing every problem.
     """
     path = Path(params_dir)
     if path.is_dir():
@@ -166,12 +167,9 @@ def load_rule(params_dir: str | os.PathLike) -> DisclosureRule:
     name = path.name
     if not path.is_file():
         return DisclosureRule()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as exc:
-        raise ValidationFailed([Problem(name, None, None, None, f"not valid YAML ({exc})")]) from None
-    except UnicodeDecodeError:
-        raise ValidationFailed([Problem(name, None, None, None, "file is not UTF-8 text")]) from None
+    read = Collector()
+    data = load_yaml(path, read)
+    read.raise_if_any()
     if data is None:
         return DisclosureRule()
     if not isinstance(data, dict):
@@ -346,7 +344,7 @@ def log_frame(entries: Iterable[LogEntry]) -> pd.DataFrame:
 def write_log(entries: Iterable[LogEntry], path: str | os.PathLike) -> Path:
     """Write the suppression log (``disclosure_log.csv``: table,row,column,rule) atomically."""
     df = neutralise_frame(log_frame(entries))
-    return _atomic_write_csv(df, Path(path))
+    return write_table(df, Path(path))
 
 
 def summarise_log(entries: Iterable[LogEntry]) -> pd.DataFrame:
@@ -636,22 +634,19 @@ def _check_clean(protected: ProtectedTable, frame: pd.DataFrame, allow: Iterable
         raise DisclosureError(f"table {protected.name!r} failed the final disclosure scan: {listed}")
 
 
-def _atomic_write_csv(df: pd.DataFrame, path: Path) -> Path:
-    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
-
-
 def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow: Iterable[str] = ()) -> Path:
     """Write a protected table as CSV (atomically) with spreadsheet formulas neutralised.
 
     Raises NotProtectedError (a DisclosureError and a TypeError) for anything but a ProtectedTable, and
     DisclosureError if the final scan still finds a small or unrounded count, in a count column or in
     the text of another column ("27 of 30", "n = 6", "6 women"); `allow` lists phrases that are public
-    already (see `scan_for_disclosure`). The index is not written.
+    already (see `scan_for_disclosure`). The index is not written; floats, in numeric or text (object)
+    columns alike, are written in `outputs.FLOAT_FORMAT` (`outputs.write_table`).
     """
     protected = _require_protected(protected, "write_published")
     frame = neutralise_frame(protected.data)
     _check_clean(protected, frame, allow)
-    return _atomic_write_csv(frame, Path(path))
+    return write_table(frame, Path(path))
 
 
 def published_html(protected: ProtectedTable, *, allow: Iterable[str] = (), **kwargs: Any) -> str:

@@ -29,6 +29,7 @@ from .validation import (
     PERIOD_RE,
     SCREENINGS,
     Collector,
+    Problem,
     listing,
     ValidationFailed,
     check_allowed,
@@ -40,6 +41,7 @@ from .validation import (
     matches,
     month_range,
     parse_counts,
+    read_header,
     read_table,
     text_codes,
 )
@@ -55,6 +57,12 @@ BREAKDOWN_COLUMNS: tuple[str, ...] = ("imd_quintile", "ethnicity")
 UPTAKE_COLUMNS: tuple[str, ...] = ("partner_id", "population", "screening", "period", "eligible", "screened")
 COMPARISON_COLUMNS: tuple[str, ...] = ("population", "screening", "period", "eligible", "screened")
 ACTIVITIES_COLUMNS: tuple[str, ...] = ("partner_id", "activity_type", "sessions", "participants", "languages")
+#: (required, optional) columns of each data file but survey.csv (whose columns survey.yaml names).
+FILE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    UPTAKE_FILE: (UPTAKE_COLUMNS, BREAKDOWN_COLUMNS),
+    COMPARISON_FILE: (COMPARISON_COLUMNS, BREAKDOWN_COLUMNS),
+    ACTIVITIES_FILE: (ACTIVITIES_COLUMNS, ()),
+}
 
 _QUINTILE_TEXT = tuple(str(q) for q in IMD_QUINTILES)
 
@@ -65,7 +73,8 @@ class Inputs:
 
     `codebook`, `theory` (the theory of change) and `rule` (disclosure) are the validated parameter files.
     `input_files` maps each input file's name (e.g. "uptake.csv", "programme.yaml") to its path; the same
-    names are the keys of `input_hashes`.
+    names are the keys of `input_hashes`. `notes` are what validation noted but did not refuse (extra
+    columns, ignored): each names a file and column, never a cell's value.
     """
 
     programme: Programme
@@ -78,6 +87,7 @@ class Inputs:
     codebook: Any = None
     theory: Any = None
     rule: Any = None
+    notes: tuple[Problem, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,8 +252,8 @@ def _validate_counts(
     df = read_table(path, problems, name)
     if df is None:
         return None
-    required = UPTAKE_COLUMNS if partner_level else COMPARISON_COLUMNS
-    complete = check_columns(df, name, required, BREAKDOWN_COLUMNS, problems)
+    required, optional = FILE_COLUMNS[UPTAKE_FILE if partner_level else COMPARISON_FILE]
+    complete = check_columns(df, name, required, optional, problems)
     if _no_data_rows(df, name, problems):
         return None
     present = set(df.columns)
@@ -394,7 +404,7 @@ def validate_activities(
     df = read_table(path, problems, name)
     if df is None:
         return None
-    complete = check_columns(df, name, ACTIVITIES_COLUMNS, (), problems)
+    complete = check_columns(df, name, *FILE_COLUMNS[ACTIVITIES_FILE], problems)
     if _no_data_rows(df, name, problems):
         return None
     present = set(df.columns)
@@ -475,7 +485,7 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
     try:
         programme = load_programme(params_dir)
     except ValidationFailed as exc:
-        problems.extend(exc.problems)
+        problems.extend(exc.problems, exc.notes)
         programme = None
 
     uptake = validate_uptake(data_dir / UPTAKE_FILE, programme, problems)
@@ -502,7 +512,7 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
     try:
         rule = load_rule(params_dir)
     except ValidationFailed as exc:
-        problems.extend(exc.problems)
+        problems.extend(exc.problems, exc.notes)
         rule = None
 
     problems.raise_if_any()
@@ -518,7 +528,30 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
         codebook=codebook,
         theory=theory,
         rule=rule,
+        notes=tuple(problems.notes),
     )
+
+
+def column_notes(data_dir: str | Path, params_dir: str | Path) -> list[Problem]:
+    """The notes `load_inputs` gives on the data files' headers (extra columns, ignored), read from the
+    header rows alone (fast enough for a report to call on every run). The rule is `check_columns`'s.
+
+    Only notes are returned: the problems of a header are `load_inputs`'s to report.
+    """
+    data_dir, params_dir = Path(data_dir), Path(params_dir)
+    files = dict(FILE_COLUMNS)
+    if (data_dir / SURVEY_FILE).is_file():
+        from .survey import KEY_COLUMNS, load_questions
+
+        questions = load_questions(params_dir, Collector())
+        if questions is not None:
+            files[SURVEY_FILE] = (tuple(KEY_COLUMNS), tuple(questions.ids))
+    found = Collector()
+    for name in (UPTAKE_FILE, COMPARISON_FILE, ACTIVITIES_FILE, SURVEY_FILE):
+        header = read_header(data_dir / name) if name in files else None
+        if header is not None and len(set(header)) == len(header):
+            check_columns(pd.DataFrame(columns=header), name, *files[name], found)
+    return found.notes
 
 
 def input_hashes(data_dir: str | Path, params_dir: str | Path) -> dict[str, str]:

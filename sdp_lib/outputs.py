@@ -12,10 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-#: Significant digits kept for floats in result tables: enough for any reported figure, few enough that
-#: the last-bit noise of different BLAS builds does not change the bytes of a table.
+#: Significant digits kept for floats in every CSV the suite writes (restricted and published tables, the
+#: disclosure log, report figure data): enough for any reported figure, few enough that the last-bit noise
+#: of different BLAS builds does not change the bytes of a table. `table_to_csv` is the one CSV writer.
 FLOAT_FORMAT = "%.6g"
 
 
@@ -42,9 +44,39 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: What `pandas.api.types.infer_dtype` calls an object column that holds no float (checked without a loop).
+_NO_FLOATS = {"string", "empty", "integer", "boolean", "bytes"}
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (float, np.floating)) and not np.isnan(value)
+
+
+def _floats_formatted(df: pd.DataFrame, float_format: str) -> pd.DataFrame:
+    """`df` with every float held in an object column written in `float_format`, as pandas writes a float
+    column (a published table holds rounded counts as text and derived values as floats in one column)."""
+    out = df
+    for pos in range(df.shape[1]):
+        col = df.iloc[:, pos]
+        if col.dtype != object or pd.api.types.infer_dtype(col, skipna=True) in _NO_FLOATS:
+            continue
+        values = col.to_numpy(dtype=object, copy=True)
+        for i, v in enumerate(values):
+            if _is_float(v):
+                values[i] = float_format % v
+        if out is df:
+            out = df.copy()
+        out.isetitem(pos, values)
+    return out
+
+
 def table_to_csv(df: pd.DataFrame, float_format: str = FLOAT_FORMAT) -> str:
-    """Render a table as CSV text deterministically: fixed float format, `\\n` line ends, no index."""
-    return df.to_csv(index=False, float_format=float_format, lineterminator="\n")
+    """Render a table as CSV text deterministically: fixed float format, `\\n` line ends, no index.
+
+    The one CSV writer of the package: floats in float columns and floats held in object columns alike
+    are written in `float_format`; missing values are empty cells.
+    """
+    return _floats_formatted(df, float_format).to_csv(index=False, float_format=float_format, lineterminator="\n")
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str], float_format: str = FLOAT_FORMAT) -> Path:

@@ -141,6 +141,15 @@ class Programme(_Strict):
         raise KeyError(f"unknown partner {partner_id!r}; valid ids: {listing(self.partner_ids)}")
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key repeated in one YAML mapping; `key` is the key, `problem_mark` its second occurrence."""
+
+    def __init__(self, key: Any, first_line: int, mark: Any):
+        super().__init__(None, None, f"key '{key}' appears twice in the same block (first on line {first_line})",
+                         mark)
+        self.key = key
+
+
 class _UniqueKeys:
     """Mixin for a safe YAML loader: refuse a key repeated in one mapping (plain PyYAML keeps the last)."""
 
@@ -149,9 +158,7 @@ class _UniqueKeys:
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' appears twice in the same block (first on line {seen[key]})",
-                    key_node.start_mark)
+                raise DuplicateKeyError(key, seen[key], key_node.start_mark)
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
 
@@ -167,7 +174,11 @@ _FastUniqueKeyLoader = (type("_FastUniqueKeyLoader", (_UniqueKeys, yaml.CSafeLoa
 
 
 def load_yaml(path: Path, problems: Collector) -> Any:
-    """Read a YAML file, recording a missing file or a syntax error (with its line) as a problem."""
+    """Read a YAML file, recording a missing file or a syntax error (with its line) as a problem.
+
+    The one YAML reader of the package: a key repeated in one block is an error naming the key and both
+    lines (plain PyYAML would keep the last silently).
+    """
     if not path.is_file():
         problems.add(path.name, None, None, None, "file not found")
         return None
@@ -187,7 +198,11 @@ def load_yaml(path: Path, problems: Collector) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        problems.add(path.name, line, None, None, f"YAML syntax error: {what}")
+        if isinstance(exc, DuplicateKeyError):
+            problems.add(path.name, line, str(exc.key), None,
+                         f"duplicate key: {what}; YAML would keep only the last silently, so delete one")
+        else:
+            problems.add(path.name, line, None, None, f"YAML syntax error: {what}")
         return None
 
 

@@ -6,6 +6,7 @@ before trusting a figure: missing months, implausible jumps, funding figures tha
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,6 +18,18 @@ from .params import Programme
 ELIGIBLE_JUMP = 0.20
 #: A month-to-month change in uptake above this many percentage points is flagged (when n >= 50).
 UPTAKE_JUMP_PP = 10.0
+
+
+NOTE_COLUMNS = ["file", "column", "note"]
+
+
+def column_notes(data_dir: str | Path, params_dir: str | Path) -> pd.DataFrame:
+    """Columns of the data files that validation ignores (an extract's practice codes, notes...): one row
+    per column (file, column, note). Only names: a noted column's values are never read into a table."""
+    from .inputs import column_notes as notes_of
+
+    rows = [(n.file, n.column, n.rule) for n in notes_of(data_dir, params_dir)]
+    return pd.DataFrame(rows, columns=NOTE_COLUMNS, dtype=object)
 
 
 def funding_checks(programme: Programme) -> pd.DataFrame:

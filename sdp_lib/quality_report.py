@@ -35,12 +35,19 @@ class DataQualityReport:
             self.tables = {}
             self.problems = pd.DataFrame([p.__dict__ for p in exc.problems], columns=columns)
         self.valid = self.problems.empty
+        #: extra columns in the data files: ignored by validation, listed here (names only, never values)
+        self.notes = quality.column_notes(ctx.data_dir, ctx.params_dir)
 
     def validation(self) -> HTML:
         if self.valid:
-            return paragraph("Every input file and parameter passed validation (types, ranges, screened <= eligible, "
-                             "allowed values, duplicate keys, known partners, no missing months).")
-        return table(self.problems, caption="Validation problems: fix these before trusting any figure")
+            out = paragraph("Every input file and parameter passed validation (types, ranges, screened <= eligible, "
+                            "allowed values, duplicate keys, known partners, no missing months).")
+        else:
+            out = table(self.problems, caption="Validation problems: fix these before trusting any figure")
+        if self.notes.empty:
+            return out
+        notes = table(self.notes, caption="Notes: extra columns in the data files, ignored (not errors)")
+        return HTML(out.data + notes.data)
 
     def funding(self) -> HTML:
         df = self.quality.funding_checks(self.ctx.programme)

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .outputs import atomic_write_text
+from .outputs import atomic_write_text, table_to_csv
 from .params import Partner, Programme, load_programme
 from .validation import ACTIVITY_TYPES, ETHNICITIES, IMD_QUINTILES, month_range
 
@@ -406,7 +406,7 @@ def make_activities(rng: _Random, programme: Programme) -> pd.DataFrame:
 
 
 def _csv(df: pd.DataFrame, columns: Sequence[str]) -> str:
-    return df[list(columns)].to_csv(index=False, lineterminator="\n")
+    return table_to_csv(df[list(columns)])
 
 
 def _survey_generator() -> Any:
@@ -436,7 +436,7 @@ def generate(seed: int, out_dir: str | Path, params_dir: str | Path) -> dict[str
     generate_survey = _survey_generator()
     if generate_survey is not None:
         survey = generate_survey(programme, Path(params_dir), np.random.default_rng(seed + 1))
-        tables["survey.csv"] = survey.to_csv(index=False, lineterminator="\n")
+        tables["survey.csv"] = table_to_csv(survey)
     written: dict[str, Path] = {}
     for name in sorted(tables):
         written[name] = atomic_write_text(out / name, tables[name])

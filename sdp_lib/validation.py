@@ -9,6 +9,7 @@ exits 2 without a traceback.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from dataclasses import dataclass, field
@@ -46,27 +47,44 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
+        # A parameter file has lines and keys (row holds the line, column the key path); a CSV file rows and columns.
+        yaml_file = self.file.lower().endswith((".yaml", ".yml"))
         where = self.file
         if self.row is not None:
-            where += f", row {self.row}"
+            where += f", {'line' if yaml_file else 'row'} {self.row}"
         if self.column is not None:
-            where += f", column '{self.column}'"
+            where += f", {'key' if yaml_file else 'column'} '{self.column}'"
         value = "" if self.value is None else f" value {self.value!r}:"
         return f"{where}:{value} {self.rule}"
 
 
 class ValidationFailed(Exception):
-    """Raised with every problem found in the inputs; the CLI prints them and exits 2."""
+    """Raised with every problem found in the inputs; the CLI prints them and exits 2.
 
-    def __init__(self, problems: Sequence[Problem]):
+    `notes` are things worth knowing that are not errors (e.g. extra columns, ignored); the report lists
+    them after the problems.
+    """
+
+    def __init__(self, problems: Sequence[Problem], notes: Sequence[Problem] = ()):
         self.problems = list(problems)
+        self.notes = list(notes)
         super().__init__(self.report())
 
     def report(self) -> str:
         n = len(self.problems)
         lines = [f"{n} problem{'s' if n != 1 else ''} found in the inputs:"]
         lines += [f"  - {p}" for p in self.problems]
+        if self.notes:
+            lines.append(notes_report(self.notes))
         return "\n".join(lines)
+
+
+def notes_report(notes: Sequence[Problem]) -> str:
+    """The notes as the command line lists them: a count, then one line per note."""
+    n = len(notes)
+    lines = [f"{n} note{'s' if n != 1 else ''} (not errors; nothing needs fixing):"]
+    lines += [f"  - {p}" for p in notes]
+    return "\n".join(lines)
 
 
 def _short(value: object) -> str:
@@ -76,19 +94,25 @@ def _short(value: object) -> str:
 
 @dataclass
 class Collector:
-    """Gathers problems for one or more files; `raise_if_any` ends the check."""
+    """Gathers problems (and notes, which are not errors) for one or more files; `raise_if_any` ends the check."""
 
     problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
 
     def add(self, file: str, row: int | None, column: str | None, value: object, rule: str) -> None:
         self.problems.append(Problem(file, row, column, None if value is None else _short(value), rule))
 
-    def extend(self, problems: Iterable[Problem]) -> None:
+    def note(self, file: str, row: int | None, column: str | None, rule: str) -> None:
+        """Record something a user should know that is not an error. A note never quotes a cell's value."""
+        self.notes.append(Problem(file, row, column, None, rule))
+
+    def extend(self, problems: Iterable[Problem], notes: Iterable[Problem] = ()) -> None:
         self.problems.extend(problems)
+        self.notes.extend(notes)
 
     def raise_if_any(self) -> None:
         if self.problems:
-            raise ValidationFailed(self.problems)
+            raise ValidationFailed(self.problems, self.notes)
 
     def __bool__(self) -> bool:  # pragma: no cover - convenience
         return bool(self.problems)
@@ -127,6 +151,16 @@ def read_table(path: Path, problems: Collector, display_name: str | None = None)
     if fast is not None:
         return fast
     return _read_rows(raw.decode("utf-8-sig"), name, problems)
+
+
+def read_header(path: Path) -> list[str] | None:
+    """The column names of a CSV file as `read_table` reads them (stripped), read from the first record
+    alone; None when the file is missing, not UTF-8 or not CSV (`read_table` words those problems)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return [h.strip() for h in next(csv.reader(fh), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
 
 
 def _read_rows(text: str, name: str, problems: Collector) -> pd.DataFrame | None:
@@ -271,26 +305,76 @@ def _read_fast(raw: bytes) -> pd.DataFrame | None:
     return df
 
 
+#: How alike (difflib ratio of the normalised names) an unknown column must be to an expected column to be
+#: taken for it: to a missing required column (the file fails anyway; the name is a hint), to a missing
+#: optional column (its values would silently go unused) and to a column that is present (two columns
+#: that nearly share a name: which one is meant cannot be told).
+CLOSE_TO_MISSING_REQUIRED = 0.6
+CLOSE_TO_MISSING_OPTIONAL = 0.8
+CLOSE_TO_PRESENT = 0.9
+
+
+def _column_key(name: str) -> str:
+    """A column name for comparison: lower case, runs of spaces, hyphens and dots as one underscore."""
+    return re.sub(r"[\s\-.]+", "_", str(name).strip().lower())
+
+
+def _closest(name: str, candidates: Sequence[str], cutoff: float) -> str | None:
+    """The candidate closest to `name` (difflib.get_close_matches on normalised names), or None."""
+    keys = {_column_key(c): c for c in reversed(candidates)}  # the first listed wins a tie of keys
+    match = difflib.get_close_matches(_column_key(name), list(keys), n=1, cutoff=cutoff)
+    return keys[match[0]] if match else None
+
+
 def check_columns(
     df: pd.DataFrame,
     name: str,
     required: Sequence[str],
     optional: Sequence[str],
     problems: Collector,
-    allow_extra: bool = False,
 ) -> bool:
-    """Check the header: every required column present; unknown columns reported unless allowed."""
+    """Check the header: every required column present; a misspelt column an error, an extra one a note.
+
+    A column that is neither required nor optional is
+
+    * an error naming the expected column it was probably meant to be, when its name is close to
+      (`difflib.get_close_matches`, ignoring case, spaces and hyphens) a required column that is
+      missing, an optional column that is missing (its values would otherwise go unused without a
+      word), or nearly the same as a column that is present (which of the two is meant cannot be told);
+    * otherwise an extra column (an extract often carries practice codes or notes): ignored, and
+      recorded as a note that names the column and never quotes its values.
+
+    Returns False when a required column is missing.
+    """
     ok = True
     present = [c for c in df.columns if c != "_row"]
-    for col in required:
-        if col not in present:
-            problems.add(name, 1, col, None, f"required column '{col}' is missing (header: {', '.join(present)})")
-            ok = False
-    if not allow_extra:
-        for col in present:
-            if col not in required and col not in optional:
-                expected = ", ".join([*required, *optional])
-                problems.add(name, 1, col, col, f"unknown column; expected only: {expected}")
+    expected = [*required, *optional]
+    missing_required = [c for c in required if c not in present]
+    missing_optional = [c for c in optional if c not in present]
+    present_expected = [c for c in expected if c in present]
+    for col in missing_required:
+        problems.add(name, 1, col, None, f"required column '{col}' is missing (header: {', '.join(present)})")
+        ok = False
+    for col in present:
+        if col in required or col in optional:
+            continue
+        meant = _closest(col, missing_required, CLOSE_TO_MISSING_REQUIRED)
+        if meant is not None:
+            problems.add(name, 1, col, col, f"unknown column: did you mean '{meant}'? The required column "
+                                            f"'{meant}' is missing: rename this column to '{meant}'")
+            continue
+        meant = _closest(col, missing_optional, CLOSE_TO_MISSING_OPTIONAL)
+        if meant is not None:
+            problems.add(name, 1, col, col, f"unknown column: did you mean '{meant}'? Rename it to '{meant}' "
+                                            "(otherwise its values are not used) or remove it")
+            continue
+        meant = _closest(col, present_expected, CLOSE_TO_PRESENT)
+        if meant is not None:
+            problems.add(name, 1, col, col, f"unknown column, too like the column '{meant}' to tell which is "
+                                            "meant: rename or remove it")
+            continue
+        problems.note(name, 1, col, f"extra column, ignored (not used by the evaluation; expected columns: "
+                                    f"{listing(expected)})")
     return ok
 
 

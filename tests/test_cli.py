@@ -101,6 +101,42 @@ def test_validate_missing_folders(tmp_path, capsys):
         assert f"  - {name}: file not found" in err, err
 
 
+def test_validate_refuses_a_duplicate_key_in_disclosure_yaml(tmp_path, capsys):
+    data, params = _copy_inputs(tmp_path)
+    path = params / "disclosure.yaml"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    first = lines.index("suppress_below: 8") + 1
+    path.write_text(text + "suppress_below: 3\n", encoding="utf-8")  # a second value, further down
+    rc = main(["validate", "--data", str(data), "--params", str(params)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("1 problem found in the inputs:"), err
+    assert (f"  - disclosure.yaml, line {len(lines) + 1}, key 'suppress_below': duplicate key: key 'suppress_below' "
+            f"appears twice in the same block (first on line {first})") in err
+    assert "Nothing was written" in err
+
+
+def test_validate_lists_extra_columns_as_notes(tmp_path, capsys):
+    """Extra columns are ignored and listed by name after the summary line; their values are never shown."""
+    data, params = _copy_inputs(tmp_path)
+    for name, column in (("uptake.csv", "practice_code"), ("survey.csv", "interviewer")):
+        rows = list(csv.reader(io.StringIO((data / name).read_text(encoding="utf-8"), newline="")))
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(
+            [rows[0] + [column]] + [r + [f"SECRET-{i}"] for i, r in enumerate(rows[1:])])
+        (data / name).write_text(buf.getvalue(), encoding="utf-8")
+    rc = main(["validate", "--data", str(data), "--params", str(params)])
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == "", err
+    lines = out.splitlines()
+    assert lines[0].startswith("All inputs valid:")
+    assert lines[1] == "2 notes (not errors; nothing needs fixing):"
+    assert lines[2].startswith("  - uptake.csv, row 1, column 'practice_code': extra column, ignored")
+    assert lines[3].startswith("  - survey.csv, row 1, column 'interviewer': extra column, ignored")
+    assert len(lines) == 4 and "SECRET" not in out
+
+
 # --------------------------------------------------------------------------------------------------
 # synth
 

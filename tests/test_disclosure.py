@@ -371,7 +371,7 @@ def test_write_published_csv(tmp_path):
     text = target.read_text(encoding="utf-8")
     assert text == (
         "partner,eligible,screened,uptake,diff_pp\n"
-        "'=cmd|' /C calc'!A0,1710,1010,0.5899532710280374,-0.5\n"
+        "'=cmd|' /C calc'!A0,1710,1010,0.589953,-0.5\n"  # floats in outputs.FLOAT_FORMAT (%.6g)
         "Age UK,*,*,*,1.25\n"
     )
     assert sorted(x.name for x in target.parent.iterdir()) == ["t.csv"]  # no temp file left
@@ -573,3 +573,49 @@ def test_every_protected_table_passes_the_scan(pairs, settings_pair):
     for s, e, u in zip(p.data["screened"], p.data["eligible"], p.data["uptake"]):
         if s == "*" or e == "*":
             assert u == "*"
+
+
+# ---- one YAML reader, one CSV writer (issue 10, items 16 and 18) ---------------------------------
+
+
+def test_load_rule_refuses_a_duplicate_key(tmp_path):
+    """Plain yaml.safe_load kept the last of two `suppress_below` lines silently; the one reader refuses."""
+    (tmp_path / "disclosure.yaml").write_text(
+        "suppress_below: 8\nrounding_base: 5\nsuppress_below: 10\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as info:
+        load_rule(tmp_path)
+    (p,) = info.value.problems
+    assert (p.file, p.row, p.column, p.value) == ("disclosure.yaml", 3, "suppress_below", None)
+    assert "key 'suppress_below' appears twice in the same block (first on line 1)" in p.rule
+    assert str(p).startswith("disclosure.yaml, line 3, key 'suppress_below': duplicate key")
+
+
+def test_load_rule_reports_a_syntax_error_with_its_line(tmp_path):
+    (tmp_path / "disclosure.yaml").write_text("suppress_below: 8\nrounding_base: [5\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as info:
+        load_rule(tmp_path)
+    (p,) = info.value.problems
+    assert p.file == "disclosure.yaml" and p.row is not None and "YAML syntax error" in p.rule
+
+
+def test_write_published_formats_floats_held_with_text(tmp_path):
+    """A published derived column holds the suppression symbol and floats in one (object) column: the
+    floats are still written in outputs.FLOAT_FORMAT, as are those of a float column."""
+    df = pd.DataFrame({
+        "partner": ["a", "b", "c", "d"],
+        "eligible": [1712, 6, 900, 2000],
+        "screened": [1010, 2, 450, 1500],
+        "uptake": [1010 / 1712, 2 / 6, 0.5, float("nan")],
+        "ratio_long": [1 / 3, 2 / 3, 123456.789, -1e-7],
+    })
+    spec = TableSpec("t", ("eligible", "screened"), {"uptake": ("screened", "eligible")}, key_columns=("partner",))
+    protected = apply(df, spec, DisclosureRule())
+    assert protected.data["uptake"].dtype == object  # "*" and floats together
+    text = write_published(protected, tmp_path / "t.csv").read_text(encoding="utf-8")
+    assert text == (
+        "partner,eligible,screened,uptake,ratio_long\n"
+        "a,1710,1010,0.589953,0.333333\n"
+        "b,*,*,*,0.666667\n"
+        "c,900,450,0.5,123457\n"
+        "d,2000,1500,,-1e-07\n"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
 from types import SimpleNamespace
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from sdp_lib.inputs import (
     aggregate_comparison,
     aggregate_uptake,
+    column_notes,
     input_hashes,
     load_inputs,
     validate_activities,
@@ -206,11 +208,85 @@ def test_missing_required_column(dataset):
     assert p.value is None
 
 
-def test_unknown_column(dataset):
+#: Values of extra columns: personal-looking text that must never reach a note, a message or a table.
+EXTRA_VALUES = {"practice_code": "A81001", "notes": "rang Mrs Example on 07700 900123"}
+
+
+def _add_extra_columns(header, rows):
+    return header + list(EXTRA_VALUES), [{**r, **EXTRA_VALUES} for r in rows]
+
+
+@pytest.mark.parametrize("file", ["uptake.csv", "comparison.csv", "activities.csv"])
+def test_extra_columns_are_ignored_and_noted(dataset, file):
+    """An extract's extra columns (practice codes, notes) are not refused: ignored, and listed as notes
+    that name the column but never quote its values."""
     data, params = dataset
-    edit(data / "comparison.csv", lambda h, rows: (h + ["notes"], [{**r, "notes": "x"} for r in rows]))
-    assert_one(problems_of(data, params), file="comparison.csv", row=1, column="notes", value="notes",
-               rule_has="unknown column")
+    edit(data / file, _add_extra_columns)
+    got = load_inputs(data, params)
+    assert [(n.file, n.row, n.column, n.value) for n in got.notes] == [
+        (file, 1, "practice_code", None), (file, 1, "notes", None)]
+    assert all("extra column, ignored" in n.rule for n in got.notes)
+    assert str(got.notes[0]).startswith(f"{file}, row 1, column 'practice_code': extra column, ignored")
+    for text in EXTRA_VALUES.values():
+        assert not any(text in str(n) for n in got.notes)
+    for table in (got.uptake, got.comparison, got.activities):
+        assert not set(EXTRA_VALUES) & set(table.columns)
+        assert not table.isin(list(EXTRA_VALUES.values())).any().any()
+    assert column_notes(data, params) == list(got.notes)  # the data-quality report's header-only reading
+
+
+def test_extra_columns_are_noted_when_the_inputs_fail(dataset):
+    data, params = dataset
+    edit(data / "uptake.csv", _add_extra_columns)
+    edit(data / "activities.csv", lambda h, rows: (h, [{**rows[0], "sessions": "-2"}, *rows[1:]]))
+    with pytest.raises(ValidationFailed) as info:
+        load_inputs(data, params)
+    assert [(p.file, p.column) for p in info.value.problems] == [("activities.csv", "sessions")]
+    assert [(n.file, n.column) for n in info.value.notes] == [("uptake.csv", "practice_code"), ("uptake.csv", "notes")]
+    report = info.value.report()
+    assert report.index("1 problem found") < report.index("2 notes (not errors")
+    assert "uptake.csv, row 1, column 'notes': extra column, ignored" in report
+    assert not any(text in report for text in EXTRA_VALUES.values())
+
+
+@pytest.mark.parametrize("file, column, typo", [
+    ("uptake.csv", "screened", "screend"),
+    ("comparison.csv", "eligible", "Eligble"),
+    ("activities.csv", "participants", "participant"),
+])
+def test_misspelt_required_column_is_an_error_naming_the_expected_one(dataset, file, column, typo):
+    data, params = dataset
+    edit(data / file, lambda h, rows: ([typo if c == column else c for c in h],
+                                       [{(typo if k == column else k): v for k, v in r.items()} for r in rows]))
+    problems = problems_of(data, params)
+    p = assert_one(problems, file=file, row=1, column=typo, value=typo, rule_has=f"did you mean '{column}'?")
+    assert "unknown column" in p.rule
+    assert_one(problems, file=file, row=1, column=column, rule_has=f"required column '{column}' is missing")
+
+
+def test_misspelt_optional_column_is_an_error_not_a_note(dataset):
+    """A breakdown column under a misspelt name would otherwise be dropped without a word."""
+    data, params = dataset
+    edit(data / "uptake.csv", lambda h, rows: (["IMD quintle" if c == "imd_quintile" else c for c in h],
+                                               [{("IMD quintle" if k == "imd_quintile" else k): v
+                                                 for k, v in r.items()} for r in rows]))
+    with pytest.raises(ValidationFailed) as info:
+        load_inputs(data, params)
+    assert_one(info.value.problems, file="uptake.csv", row=1, column="IMD quintle",
+               rule_has="did you mean 'imd_quintile'?")
+    assert info.value.notes == []
+
+
+def test_column_too_like_a_present_one_is_an_error_and_a_merely_similar_one_a_note(dataset):
+    data, params = dataset
+    edit(data / "comparison.csv", lambda h, rows: (h + ["Screened", "population_code"],
+                                                   [{**r, "Screened": "1", "population_code": "P1"} for r in rows]))
+    with pytest.raises(ValidationFailed) as info:
+        load_inputs(data, params)
+    assert_one(info.value.problems, file="comparison.csv", row=1, column="Screened",
+               rule_has="too like the column 'screened'")
+    assert len(info.value.problems) == 1, info.value.problems
+    assert [n.column for n in info.value.notes] == ["population_code"]
 
 
 def test_missing_file(dataset):
@@ -519,7 +595,7 @@ def test_every_problem_in_every_file_reported_at_once(dataset):
         rows[1]["screening"] = "lung"
         rows[2]["imd_quintile"] = "7"
         rows = [r for r in rows if not (r["partner_id"] == "mosaic" and r["period"] == "2024-02")]
-        return h + ["extra"], [{**r, "extra": ""} for r in rows]
+        return h + ["screend"], [{**r, "screend": ""} for r in rows]  # misspelt: the screened column is there
 
     def damage_activities(h, rows):
         rows[0]["activity_type"] = "gala"
@@ -532,7 +608,7 @@ def test_every_problem_in_every_file_reported_at_once(dataset):
     assert_one(problems, file="uptake.csv", row=2, column="eligible", value="59.0%")
     assert_one(problems, file="uptake.csv", row=3, column="screening", value="lung")
     assert_one(problems, file="uptake.csv", row=4, column="imd_quintile", value="7")
-    assert_one(problems, file="uptake.csv", row=1, column="extra")
+    assert_one(problems, file="uptake.csv", row=1, column="screend", rule_has="too like the column 'screened'")
     assert_one(problems, file="uptake.csv", column="period", value="mosaic / breast", rule_has="2024-02")
     assert_one(problems, file="uptake.csv", column="period", value="mosaic / cervical", rule_has="2024-02")
     assert_one(problems, file="comparison.csv", rule_has="duplicate row")
@@ -698,3 +774,56 @@ def test_yaml_fast_and_pure_python_loaders_agree(tmp_path):
         c = Collector()
         assert P.load_yaml(f, c) is None
         assert len(c.problems) == 1 and expected in c.problems[0].rule
+
+
+# --------------------------------------------------------------------------------------------------
+# Columns of survey.csv: the same rule (survey.validate_survey_file calls validation.check_columns)
+
+
+def _survey_file(dst: Path, change) -> Path:
+    """The first 12 rows of the committed survey.csv, after `change(header, rows)`, as dst/survey.csv."""
+    header, rows = read_rows(DATA / "survey.csv")
+    header, rows = change(header, rows[:12])
+    dst.mkdir(exist_ok=True)
+    write_rows(dst / "survey.csv", header, rows)
+    return dst / "survey.csv"
+
+
+def _validate_survey(path: Path) -> tuple[pd.DataFrame | None, Collector]:
+    from sdp_lib.survey import load_questions, validate_survey_file
+
+    found = Collector()
+    questions = load_questions(PARAMS, Collector())
+    return validate_survey_file(path, questions, load_programme(PARAMS), found), found
+
+
+def test_survey_extra_column_is_ignored_and_noted(tmp_path):
+    path = _survey_file(tmp_path, lambda h, rows: (h + ["interviewer"],
+                                                   [{**r, "interviewer": "Ms Example"} for r in rows]))
+    df, found = _validate_survey(path)
+    assert found.problems == [] and df is not None and len(df) == 12
+    assert [(n.file, n.row, n.column, n.value) for n in found.notes] == [("survey.csv", 1, "interviewer", None)]
+    assert "interviewer" not in df.columns and not df.isin(["Ms Example"]).any().any()
+    assert "Ms Example" not in str(found.notes[0])
+    assert column_notes(tmp_path, PARAMS) == found.notes
+
+
+@pytest.mark.parametrize("old, typo", [("comments", "comment"), ("know_age_ranges", "Know age ranges")])
+def test_survey_misspelt_question_column_is_an_error(tmp_path, old, typo):
+    """Question columns are optional (absent = all blank), so a misspelt one would drop its answers unseen."""
+    path = _survey_file(tmp_path, lambda h, rows: ([typo if c == old else c for c in h],
+                                                   [{(typo if k == old else k): v for k, v in r.items()}
+                                                    for r in rows]))
+    df, found = _validate_survey(path)
+    assert df is None and found.notes == []
+    (p,) = found.problems
+    assert (p.file, p.row, p.column, p.value) == ("survey.csv", 1, typo, typo)
+    assert f"did you mean '{old}'?" in p.rule
+
+
+def test_yaml_is_read_only_through_params_load_yaml():
+    """One YAML reader (params.load_yaml: repeated keys refused): no other module of sdp_lib parses YAML."""
+    pattern = re.compile(r"yaml\.(safe_load|load|full_load|unsafe_load|load_all|safe_load_all|full_load_all)\(")
+    offenders = [f"{path.name}:{i}" for path in sorted((ROOT / "sdp_lib").glob("*.py")) if path.name != "params.py"
+                 for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert offenders == []

@@ -63,3 +63,70 @@ def test_activity_records_that_do_not_support_reach_are_flagged():
     flags = quality.consistency_checks(_counts([]), prog, acts)
     row = flags[(flags["check"] == "reach not supported by activity records") & (flags["partner_id"] == "vcck")]
     assert row["detail"].iloc[0] == "100 participants recorded, 900 residents reached"
+
+
+# --------------------------------------------------------------------------------------------------
+# Extra columns in the data files: listed in the report as notes (names only, never values)
+
+
+def _data_with_extra_columns(folder):
+    """Copies of the committed data files with an extra column in uptake.csv and activities.csv."""
+    import csv
+    import io
+
+    from sdp_lib.paths import data_dir
+
+    folder.mkdir()
+    for name in ("uptake.csv", "comparison.csv", "activities.csv", "survey.csv"):
+        text = (data_dir() / name).read_text(encoding="utf-8")
+        if name in ("uptake.csv", "activities.csv"):
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(
+                [rows[0] + ["practice_code"]] + [r + ["SECRET-A81001"] for r in rows[1:]])
+            text = buf.getvalue()
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_column_notes_name_extra_columns_without_values(tmp_path):
+    data = _data_with_extra_columns(tmp_path / "data")
+    notes = quality.column_notes(data, params_dir())
+    assert list(notes.columns) == ["file", "column", "note"]
+    assert notes[["file", "column"]].values.tolist() == [["uptake.csv", "practice_code"],
+                                                         ["activities.csv", "practice_code"]]
+    assert notes["note"].str.startswith("extra column, ignored").all()
+    assert not notes.astype(str).apply(lambda c: c.str.contains("SECRET")).any().any()
+    assert quality.column_notes(tmp_path / "empty", params_dir()).empty  # no data files: nothing to note
+
+
+def test_data_quality_report_lists_the_notes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from sdp_lib import evaluation
+    from sdp_lib.quality_report import DataQualityReport
+    from sdp_lib.validation import Problem, ValidationFailed
+
+    data = _data_with_extra_columns(tmp_path / "data")
+    ctx = SimpleNamespace(data_dir=data, params_dir=params_dir(), output_dir=tmp_path / "out")
+
+    def valid(*args, **kwargs):
+        return {}
+
+    monkeypatch.setattr(evaluation, "load_tables", valid)
+    from sdp_lib.paths import data_dir
+
+    committed = SimpleNamespace(data_dir=data_dir(), params_dir=params_dir(), output_dir=tmp_path / "out")
+    assert DataQualityReport(committed).validation().data.startswith("<p>Every input file")  # no notes: as before
+    assert "Notes" not in DataQualityReport(committed).validation().data
+    html = DataQualityReport(ctx).validation().data
+    assert "passed validation" in html
+    assert "Notes: extra columns in the data files, ignored" in html and "practice_code" in html
+    assert "SECRET" not in html
+
+    def invalid(*args, **kwargs):
+        raise ValidationFailed([Problem("uptake.csv", 5, "eligible", "1,712", "has a thousands separator")])
+
+    monkeypatch.setattr(evaluation, "load_tables", invalid)
+    html = DataQualityReport(ctx).validation().data
+    assert "Validation problems" in html and "Notes: extra columns" in html and "SECRET" not in html
