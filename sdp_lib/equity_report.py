@@ -17,7 +17,9 @@ import pandas as pd
 from IPython.display import HTML, Image
 
 from . import equity, evaluation, publish, trends
-from .report import ReportContext, bullets, confidence_label, figure_image, interval, num, p_text, paragraph, pct, pp, table
+from .report import (
+    ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph, pct, pp, table,
+)
 
 __all__ = ["EquitySection"]
 
@@ -133,7 +135,7 @@ class EquitySection:
             "change in SII (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_change"], s["sii_change_lower"], s["sii_change_upper"])],
             "RII before": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(s["rii_before"], s["rii_before_lower"], s["rii_before_upper"])],
             "RII after": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(s["rii_after"], s["rii_after_lower"], s["rii_after_upper"])],
-            "note": s["note"].fillna(""),
+            "note": notes(s["note"]),
         })
         return table(df, caption=f"Slope and relative index of inequality across IMD quintiles (PHE method; {lvl} "
                                  f"simulated intervals, {int(s['repetitions'].iloc[0]):,} draws): SII = least minus "
@@ -183,7 +185,8 @@ class EquitySection:
         df = pd.DataFrame({
             "screening": s["screening"],
             "model": s["model"].map({"its": "ITS (own pre-trend)", "controlled_its": "controlled ITS (vs comparison)"}),
-            "months before / after": [f"{a} / {b}" for a, b in zip(s["n_pre"], s["n_post"])],
+            "months before / after": [f"{num(a, 0)} / {num(b, 0)}" if num(a, 0) and num(b, 0) else ""
+                                      for a, b in zip(s["n_pre"], s["n_post"])],
             "step at start (odds ratio)": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(
                 s["level_change_or"], _exp(s["level_change_lower"]), _exp(s["level_change_upper"]))],
             "p (step)": s["level_change_p"].map(p_text),
@@ -192,9 +195,9 @@ class EquitySection:
             "p (trend)": s["slope_change_p"].map(p_text),
             "step (pp)": s["level_change_pp"].map(pp),
             "last month vs projected trend (pp)": s["effect_end_pp"].map(pp),
-            "overdispersion": [f"{num(d)} ({'quasi-binomial' if bool(o) else 'binomial'})" for d, o in
-                               zip(s["dispersion"], s["overdispersed"])],
-            "caution": (s["warning"].fillna("") + s["note"].fillna("")),
+            "overdispersion": [f"{num(d)} ({'quasi-binomial' if bool(o) else 'binomial'})" if num(d) else ""
+                               for d, o in zip(s["dispersion"], s["overdispersed"])],
+            "caution": notes(s["warning"], s["note"]),
         })
         return table(df, caption=f"Interrupted time series: binomial GLM segmented regression ({lvl} CI); "
                                  "the trend change counts months from the start")

@@ -90,8 +90,11 @@ class PartnerReport:
                        f"{row.screening.capitalize()} screening: figures suppressed because the numbers are small.")
         levels = sorted(set(int(v) for v in self.changes["sms_level"])) if len(self.changes) else []
         if levels:
+            weakened = [f"{r.screening}: {r.sms_note}" for r in pub.itertuples()
+                        if isinstance(r.sms_note, str) and r.sms_note and r.sms_note != self.ctx.rule.suppressed_symbol]
             out.append("Strength of evidence: " + "; ".join(evaluation.uptake.SMS_LEVEL_TEXT[lv] for lv in levels)
-                       + ". No change here can be attributed to the programme with certainty: there was no randomisation.")
+                       + "." + "".join(f" {w}." for w in weakened)
+                       + " No change here can be attributed to the programme with certainty: there was no randomisation.")
         out += [f"Health inequalities: {text}" for text in self.equity.sii_points()]
         heads = self._headline_items()
         for r in heads.itertuples():
@@ -102,8 +105,8 @@ class PartnerReport:
             out.append(f"Theory of change: of {len(self.toc_links)} links, " + ", ".join(parts) + ".")
         for r in self.vfm.itertuples():
             if bool(r.implausibly_large):
-                out.append(f"{r.screening.capitalize()}: the observed change is larger than the programme's reach could "
-                           "plausibly produce (dilution check): treat it as a red flag, not a success.")
+                out.append(f"{r.screening.capitalize()}: even the lower confidence limit of the observed change is more "
+                           "than the dilution check allows for the programme's reach: treat it as a red flag, not a success.")
                 break
         return out
 
@@ -180,9 +183,10 @@ class PartnerReport:
             "comparison after": pub["comparison_after"].map(pct),
             "DiD (pp)": pub["did_pp"].map(pp),
             f"{lvl} CI (pp)": [interval(a, b, pp) for a, b in zip(pub["did_lower_pp"], pub["did_upper_pp"])],
+            "p (DiD, pp)": pub["did_pp_p_value"].map(p_text),
             "ratio of odds ratios": pub["did_ror"].map(num),
             f"{lvl} CI (ROR)": [interval(a, b, num) for a, b in zip(pub["did_ror_lower"], pub["did_ror_upper"])],
-            "p (interaction)": pub["did_p_value"].map(p_text),
+            "p (ratio of odds ratios)": pub["did_p_value"].map(p_text),
             "parallel pre-trends p": pub["pretrend_p"].map(p_text),
         })
         return table(df, caption="Difference-in-differences against the comparison population (binomial GLM)")
@@ -192,9 +196,11 @@ class PartnerReport:
         pub = self._protected("uptake_changes", self.changes)
         for r in pub.itertuples():
             mdd = r.mdd_pp if isinstance(r.mdd_pp, str) else f"{r.mdd_pp:.1f} pp"
+            level = evaluation.uptake.SMS_LEVEL_TEXT[int(r.sms_level)]
+            note = "" if pd.isna(r.sms_note) else str(r.sms_note)
             rows.append({"screening": r.screening, "minimum detectable change (80% power, 5% two-sided)": mdd,
                          "observed change (pp)": pp(r.diff_pp),
-                         "Maryland SMS level": evaluation.uptake.SMS_LEVEL_TEXT[int(r.sms_level)]})
+                         "Maryland SMS level": f"{level}. {note}" if note else level})
         return table(pd.DataFrame(rows))
 
     def _headline_items(self) -> pd.DataFrame:
@@ -273,7 +279,8 @@ class PartnerReport:
             return paragraph("No value-for-money figures.")
         pub = self._protected("value_for_money", self.vfm)
         return table(vfm_view(pub, with_partner=False),
-                      caption="Value for money and the dilution check (reach x 10-13 pp effect on those reached)")
+                      caption="Value for money and the dilution check (reach x 10-13 pp effect on those reached); red "
+                              "flag = even the lower confidence limit is more than 1.5 x the plausible high")
 
     def caveats(self) -> HTML:
         return bullets(caveat_points(self.ctx.programme, self.changes, self.partner))

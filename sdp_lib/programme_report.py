@@ -18,7 +18,7 @@ from . import evaluation, publish, stats
 from .outputs import write_table
 from .params import Partner
 from .report import (
-    PARTNER_METRICS, ReportContext, bullets, confidence_label, figure_image, interval, num, p_text, paragraph,
+    PARTNER_METRICS, ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph,
     pct, pp, programme_context, provenance_table, reconciliation_view, table, vfm_view,
 )
 from .safe_output import html_table, neutralise_frame
@@ -117,8 +117,8 @@ class ProgrammeReport:
         flags = self.partner_tables.get("value_for_money", pd.DataFrame())
         if not flags.empty and flags["implausibly_large"].astype(bool).any():
             n = int(flags["implausibly_large"].astype(bool).sum())
-            out.append(f"{n} observed change(s) are larger than the partner's reach could plausibly produce "
-                       "(dilution check): these are red flags, not successes.")
+            out.append(f"{n} observed change(s) are larger than the partner's reach could plausibly produce even at "
+                       "the lower confidence limit (dilution check): these are red flags, not successes.")
         out += [f"Health inequalities, all proxy populations: {text}" for text in self.equity.sii_points()]
         rec = self.tables.get("published_reconciliation", pd.DataFrame())
         if not rec.empty:
@@ -275,7 +275,8 @@ class ProgrammeReport:
             return paragraph("No value-for-money figures.")
         pub = self._protected("value_for_money", vfm)
         return table(vfm_view(pub, with_partner=True),
-                      caption="Value for money; red flag = observed change far above what reach could produce")
+                      caption="Value for money; red flag = even the lower confidence limit of the observed change is "
+                              "more than 1.5 x the change reach could plausibly produce")
 
     def reconciliation(self) -> HTML:
         return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
@@ -312,10 +313,11 @@ class ProgrammeReport:
             "SII before (pp)": sii["sii_before"].map(one), "SII after (pp)": sii["sii_after"].map(one),
             "change (pp)": sii["sii_change"].map(pp),
             f"{lvl} CI": [interval(a, b, pp) for a, b in zip(sii["sii_change_lower"], sii["sii_change_upper"])],
-            "note": sii["note"].fillna(""),
+            "note": notes(sii["note"]),
         })
         return table(df, caption="Slope index of inequality (least minus most deprived, pp) before and after, "
-                                 "by population; negative change = narrower gap; simulated intervals")
+                                 "by population; the gap narrowed when the SII after is nearer 0 than before; simulated "
+                                 "intervals")
 
     def its_by_partner(self) -> HTML:
         """The step in uptake at the programme start per partner, against the comparison population."""
@@ -334,7 +336,7 @@ class ProgrammeReport:
             "p (step)": sel["level_change_p"].map(p_text),
             "p (trend change)": sel["slope_change_p"].map(p_text),
             "last month vs projection (pp)": sel["effect_end_pp"].map(pp),
-            "caution": sel["warning"].fillna("") + sel["note"].fillna(""),
+            "caution": notes(sel["warning"], sel["note"]),
         })
         return table(df, caption="Controlled interrupted time series per population (binomial GLM; relative to the "
                                  "comparison population's own change at the start)")

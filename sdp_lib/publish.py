@@ -43,8 +43,8 @@ SPECS: dict[str, TableSpec] = {
             **_uptake_derived("uptake_after", "screened_after", "eligible_after"),
             **{c: _FOUR for c in (
                 "diff_pp", "diff_lower_pp", "diff_upper_pp", "rel_change", "rel_change_lower", "rel_change_upper",
-                "p_value", "p_holm", "p_bh", "did_pp", "did_lower_pp", "did_upper_pp", "did_ror", "did_ror_lower",
-                "did_ror_upper", "did_p_value", "pretrend_p", "mdd_pp", "sentence")},
+                "p_value", "p_holm", "p_bh", "did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value", "did_ror",
+                "did_ror_lower", "did_ror_upper", "did_p_value", "pretrend_p", "mdd_pp", "sms_note", "sentence")},
         },
         complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after")),
     ),
@@ -129,7 +129,7 @@ SPECS: dict[str, TableSpec] = {
             "cost_per_resident_reached": ("residents_reached",),
             **{c: ("residents_reached", "eligible_after") for c in (
                 "reach_fraction", "plausible_change_pp_low", "plausible_change_pp_high",
-                "observed_to_plausible_ratio", "dilution_note")},
+                "observed_to_plausible_ratio", "lower_to_plausible_ratio", "dilution_note")},
             **{c: ("eligible_after",) for c in (
                 "additional_screened", "additional_screened_lower", "additional_screened_upper",
                 "cost_per_additional_screened", "cost_per_additional_screened_lower",

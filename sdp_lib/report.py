@@ -25,6 +25,7 @@ from .inputs import input_hashes
 from .params import Partner, Programme, load_programme
 from .safe_output import html_table
 from .validation import PERIOD_RE, Problem, ValidationFailed, listing
+from .value import ratio_text
 
 PARTNER_METRICS = "partners"
 EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
@@ -141,6 +142,14 @@ def p_text(x: Any) -> str:
     return "<0.001" if x < 0.001 else f"{x:.3f}"
 
 
+def notes(*columns: pd.Series) -> list[str]:
+    """Row-wise text of note columns joined with "; ", leaving out empty and missing cells."""
+    def clean(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v).strip()
+
+    return ["; ".join(t for t in map(clean, row) if t) for row in zip(*columns)]
+
+
 def gbp(x: Any) -> str:
     if isinstance(x, str):
         return x
@@ -202,10 +211,14 @@ def indicator_value(v: Any, unit: Any) -> str:
 
 
 def interval_point(point: Any, lo: Any, hi: Any, fmt: str) -> str:
+    """A value with its interval in brackets; the value alone when a limit is missing or suppressed."""
     if isinstance(point, str):
         return point
     if point is None or not np.isfinite(point):
         return ""
+    limits = [v for v in (lo, hi) if not isinstance(v, str) and v is not None and np.isfinite(v)]
+    if len(limits) < 2:
+        return fmt.format(point)
     return f"{fmt.format(point)} ({fmt.format(lo)} to {fmt.format(hi)})"
 
 
@@ -223,7 +236,10 @@ def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:
             for c in pub["cost_per_additional_screened"]],
         "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
             pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
-        "observed change (pp)": pub["observed_diff_pp"].map(pp),
+        "observed change (pp)": [interval_point(v, lo, hi, "{:+.1f}") for v, lo, hi in zip(
+            pub["observed_diff_pp"], pub["observed_diff_lower_pp"], pub["observed_diff_upper_pp"])],
+        "lower limit / plausible high": [r if isinstance(r, str) else ratio_text(r) if np.isfinite(r) else ""
+                                         for r in pub["lower_to_plausible_ratio"]],
         "red flag": pub["implausibly_large"].map({True: "yes", False: "no"}).fillna(""),
     })
     return pd.DataFrame(cols)

@@ -29,6 +29,9 @@ __all__ = [
     "compare_proportions",
     "DidResult",
     "did_logit",
+    "wilson_half_widths",
+    "mover_did_half_widths",
+    "inversion_p_value",
     "adjust_pvalues",
     "RandomEffectsResult",
     "pool_random_effects",
@@ -208,9 +211,116 @@ def compare_proportions(x1: Any, n1: Any, x2: Any, n2: Any, confidence: float = 
 # --------------------------------------------------------------------------------------------
 # difference-in-differences on aggregate counts
 # --------------------------------------------------------------------------------------------
+#: Largest critical value searched when inverting an interval family for a p-value: a p-value
+#: below ``2 * (1 - Phi(INVERSION_Z_MAX))`` (about 6e-300) is reported as that floor.
+INVERSION_Z_MAX = 37.0
+
+
+def wilson_half_widths(x: Any, n: Any, z: float) -> tuple[Any, Any]:
+    """Distances ``(p - lower, upper - p)`` from ``p = x / n`` to its Wilson score limits at the
+    critical value ``z`` (not a confidence level: root finding over ``z`` needs it directly).
+
+    Same closed form as :func:`wilson_ci` (Wilson 1927; Newcombe 1998, method 3); ``lower = 0`` when
+    ``x = 0`` and ``upper = 1`` when ``x = n``, exactly. ``z = 0`` gives ``(0, 0)``; both distances grow
+    with ``z`` (the intervals are nested). ``n <= 0`` or a missing value gives NaNs. Scalars (plain
+    Python, fast inside root finding) or arrays.
+    """
+    if _is_scalar(x, n):
+        x, n, z = float(x), float(n), float(z)
+        if not (n > 0) or math.isnan(x) or math.isnan(z):
+            return math.nan, math.nan
+        p = x / n
+        z2 = z * z
+        root = z * math.sqrt(z2 + 4.0 * x * max(0.0, 1.0 - x / n))
+        denom = 2.0 * (n + z2)
+        lower = 0.0 if x == 0 else min(max((2.0 * x + z2 - root) / denom, 0.0), 1.0)
+        upper = 1.0 if x == n else min(max((2.0 * x + z2 + root) / denom, 0.0), 1.0)
+        return max(p - lower, 0.0), max(upper - p, 0.0)
+    xa, na = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(n, dtype=float))
+    z = float(z)
+    z2 = z * z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = xa / na
+        root = z * np.sqrt(z2 + 4.0 * xa * np.maximum(0.0, 1.0 - xa / na))
+        denom = 2.0 * (na + z2)
+        lower = np.where(xa == 0, 0.0, np.clip((2.0 * xa + z2 - root) / denom, 0.0, 1.0))
+        upper = np.where(xa == na, 1.0, np.clip((2.0 * xa + z2 + root) / denom, 0.0, 1.0))
+        lo, hi = np.maximum(p - lower, 0.0), np.maximum(upper - p, 0.0)
+    bad = ~(na > 0) | np.isnan(xa)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def mover_did_half_widths(x_before: float, n_before: float, x_after: float, n_after: float,
+                          cx_before: float, cn_before: float, cx_after: float, cn_after: float,
+                          z: float) -> tuple[float, float]:
+    """Lower and upper half-widths (0-1 scale) of the MOVER interval for the absolute
+    difference-in-differences ``D = (p_after - p_before) - (cp_after - cp_before)`` at critical value ``z``.
+
+    Each change has its Newcombe hybrid-score interval (method 10: square-and-add of the two Wilson
+    intervals), and the two changes are combined by MOVER (Zou & Donner 2008), which adds the same
+    squares again, so with ``lo_g = p_g - l_g`` and ``hi_g = u_g - p_g`` for the four Wilson intervals::
+
+        D - L = sqrt(lo_after^2 + hi_before^2 + hi_c_after^2 + lo_c_before^2)
+        U - D = sqrt(hi_after^2 + lo_before^2 + lo_c_after^2 + hi_c_before^2)
+
+    This is Newcombe's (2001) square-and-add interval for a difference between two differences of
+    independent proportions. It keeps each proportion's own uncertainty at 0% and 100%, where the Wald
+    variance ``p(1 - p)/n`` is 0.
+
+    References: Newcombe RG (2001) Stat Med 20:2885-2893; Zou GY & Donner A (2008) Stat Med
+    27:1693-1702; Newcombe RG (1998) Stat Med 17:873-890 (method 10).
+    """
+    b_lo, b_hi = wilson_half_widths(x_before, n_before, z)
+    a_lo, a_hi = wilson_half_widths(x_after, n_after, z)
+    cb_lo, cb_hi = wilson_half_widths(cx_before, cn_before, z)
+    ca_lo, ca_hi = wilson_half_widths(cx_after, cn_after, z)
+    lower = math.sqrt(a_lo ** 2 + b_hi ** 2 + ca_hi ** 2 + cb_lo ** 2)
+    upper = math.sqrt(a_hi ** 2 + b_lo ** 2 + ca_lo ** 2 + cb_hi ** 2)
+    return lower, upper
+
+
+def inversion_p_value(estimate: float, half_widths: Any, z_max: float = INVERSION_Z_MAX) -> float:
+    """Two-sided p-value of ``estimate = 0`` by inverting a family of (possibly asymmetric) intervals.
+
+    ``half_widths(z)`` returns the interval's ``(lower, upper)`` half-widths at the standard-normal
+    critical value ``z`` (the interval at confidence ``1 - alpha`` uses ``z = qnorm(1 - alpha/2)``);
+    they must be 0 at ``z = 0`` and non-decreasing in ``z``. The p-value is the ``alpha`` at which the
+    limit on the side of 0 just reaches 0: for ``estimate > 0``, ``p = 2 (1 - Phi(z*))`` with
+    ``estimate - lower(z*) = 0`` (Brent's method on ``[0, z_max]``). Hence ``p < alpha`` exactly when
+    the ``1 - alpha`` interval excludes 0 (test inversion; for a symmetric Wald family
+    ``half = z se`` this is the usual z test, ``z* = |estimate| / se``). ``estimate == 0`` gives 1; a
+    missing estimate or width gives NaN; an interval that excludes 0 even at ``z_max`` gives the floor
+    ``2 (1 - Phi(z_max))``.
+
+    Reference: Casella G & Berger RL (2002) Statistical Inference, 2nd ed., section 9.2.1 (inverting a
+    test statistic); Newcombe RG (2013) Confidence Intervals for Proportions and Related Measures of
+    Effect Size, ch. 13.
+    """
+    est = float(estimate)
+    if math.isnan(est):
+        return math.nan
+    if est == 0.0:
+        return 1.0
+    side = 0 if est > 0 else 1
+    gap_abs = abs(est)
+
+    def gap(z: float) -> float:
+        return gap_abs - float(half_widths(z)[side])
+
+    at_max = gap(z_max)
+    if math.isnan(at_max):
+        return math.nan
+    if at_max > 0:
+        return float(2.0 * sps.norm.sf(z_max))
+    z_star = float(optimize.brentq(gap, 0.0, z_max, xtol=1e-14, rtol=1e-15, maxiter=200))
+    return float(min(1.0, 2.0 * sps.norm.sf(z_star)))
+
+
 @dataclass(frozen=True)
 class DidResult:
-    """Result of :func:`did_logit`. ``ror`` = ratio of odds ratios (programme / comparison)."""
+    """Result of :func:`did_logit`. ``ror`` = ratio of odds ratios (programme / comparison) with its
+    Wald ``p_value``; ``diff_pp`` = absolute DiD in percentage points with its MOVER interval and the
+    p-value ``diff_p_value`` obtained by inverting that interval."""
 
     ror: float
     ror_lower: float
@@ -219,6 +329,7 @@ class DidResult:
     diff_pp: float
     diff_lower_pp: float
     diff_upper_pp: float
+    diff_p_value: float = math.nan
     note: str = ""
 
 
@@ -230,40 +341,53 @@ def did_logit(x_before: float, n_before: float, x_after: float, n_after: float,
     Relative scale: a binomial GLM with logit link (statsmodels, each cell given as successes and
     failures), ``logit(p) ~ group * period`` with ``group = 1`` for the programme population and
     ``period = 1`` after. ``ror = exp(interaction)`` is the ratio of the programme's after/before
-    odds ratio to the comparison's; its interval and p-value are Wald (``z`` test) from the GLM. The
-    model is saturated, so this equals the Woolf estimate with ``SE = sqrt(sum of 1/cell)`` over the
-    eight cells.
+    odds ratio to the comparison's; its interval and ``p_value`` are Wald (``z`` test) from the GLM.
+    The model is saturated, so this equals the Woolf estimate with ``SE = sqrt(sum of 1/cell)`` over
+    the eight cells. ``p_value`` tests the ratio of odds ratios only: it must not be used to judge the
+    absolute difference.
 
-    Absolute scale: ``diff_pp = 100 * ((p_after - p_before) - (cp_after - cp_before))`` with a Wald
-    interval using the sum of the four binomial variances ``p(1-p)/n``. This treats the four samples
-    as independent; the before and after populations largely contain the same people, so the
-    interval is an approximation (and likely conservative when the correlation is positive).
+    Absolute scale: ``diff_pp = 100 * ((p_after - p_before) - (cp_after - cp_before))`` with the MOVER
+    interval of :func:`mover_did_half_widths` (the programme's and the comparison's changes each with
+    the Newcombe hybrid-score interval, combined by square-and-add; Newcombe 2001, Zou & Donner 2008).
+    Unlike a Wald interval with variance ``sum p(1-p)/n``, it does not lose a group's uncertainty when
+    that group is at 0% or 100%. ``diff_p_value`` belongs to this scale: it inverts the same family of
+    MOVER intervals (:func:`inversion_p_value`), so ``diff_p_value < 1 - confidence`` exactly when the
+    interval excludes 0. All of it treats the four samples as independent; the before and after
+    populations largely contain the same people, so it is an approximation.
 
     Zero cells: if any of the eight cells (screened or not screened, any group/period) is 0, the odds
     ratios are not estimable without a continuity correction. None is applied: ``ror``, its limits and
-    ``p_value`` are NaN and ``note`` says why; the absolute difference is still reported. A
-    denominator of 0 makes everything NaN.
+    ``p_value`` are NaN and ``note`` says why; the absolute difference, its interval and
+    ``diff_p_value`` are still reported. A denominator of 0 makes everything NaN.
 
     References: Woolf B (1955) Ann Hum Genet 19:251-253; Altman DG & Bland JM (2003) BMJ 326:219
-    ("Interaction revisited"); Angrist JD & Pischke J-S (2009) Mostly Harmless Econometrics, ch. 5.
+    ("Interaction revisited"); Newcombe RG (2001) Stat Med 20:2885-2893; Zou GY & Donner A (2008) Stat
+    Med 27:1693-1702; Angrist JD & Pischke J-S (2009) Mostly Harmless Econometrics, ch. 5.
     """
     confidence = _check_confidence(confidence)
     z = z_value(confidence)
     xs = np.array([x_before, x_after, cx_before, cx_after], dtype=float)
     ns = np.array([n_before, n_after, cn_before, cn_after], dtype=float)
     if np.any(np.isnan(xs)) or np.any(np.isnan(ns)) or np.any(ns <= 0):
-        return DidResult(*(math.nan,) * 7, note="a denominator is zero or missing")
+        return DidResult(*(math.nan,) * 8, note="a denominator is zero or missing")
     if np.any(xs < 0) or np.any(xs > ns):
         raise ValueError("did_logit: counts must satisfy 0 <= x <= n")
     p = xs / ns
-    diff = (p[1] - p[0]) - (p[3] - p[2])
-    se_diff = math.sqrt(float(np.sum(p * (1 - p) / ns)))
-    diff_pp = float(100.0 * diff)
-    diff_lower_pp = float(100.0 * (diff - z * se_diff))
-    diff_upper_pp = float(100.0 * (diff + z * se_diff))
+    diff = float((p[1] - p[0]) - (p[3] - p[2]))
+    cells = (float(xs[0]), float(ns[0]), float(xs[1]), float(ns[1]),
+             float(xs[2]), float(ns[2]), float(xs[3]), float(ns[3]))
+
+    def half_widths(zz: float) -> tuple[float, float]:
+        return mover_did_half_widths(*cells, zz)
+
+    lo_half, hi_half = half_widths(z)
+    diff_pp = 100.0 * diff
+    diff_lower_pp = 100.0 * (diff - lo_half)
+    diff_upper_pp = 100.0 * (diff + hi_half)
+    diff_p = inversion_p_value(diff, half_widths)
     failures = ns - xs
     if np.any(xs == 0) or np.any(failures == 0):
-        return DidResult(math.nan, math.nan, math.nan, math.nan, diff_pp, diff_lower_pp, diff_upper_pp,
+        return DidResult(math.nan, math.nan, math.nan, math.nan, diff_pp, diff_lower_pp, diff_upper_pp, diff_p,
                          note="zero cell: ratio of odds ratios not estimable (no continuity correction applied)")
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
@@ -283,7 +407,7 @@ def did_logit(x_before: float, n_before: float, x_after: float, n_after: float,
     return DidResult(
         ror=math.exp(beta), ror_lower=math.exp(beta - z * se), ror_upper=math.exp(beta + z * se),
         p_value=p_value, diff_pp=diff_pp, diff_lower_pp=diff_lower_pp, diff_upper_pp=diff_upper_pp,
-        note="",
+        diff_p_value=diff_p, note="",
     )
 
 

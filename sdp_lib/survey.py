@@ -78,6 +78,11 @@ TEST_MCNEMAR_EXACT = "McNemar exact (binomial, two-sided)"
 TEST_MCNEMAR_CHI2 = "McNemar chi-square (continuity corrected)"
 TEST_MCNEMAR_NONE = "McNemar (no discordant pairs: p = 1)"
 TEST_WILCOXON = "Wilcoxon signed-rank"
+#: `test` of a paired row with no pairs: no test was run, so none is named.
+TEST_NONE = "none"
+NOTE_NO_PAIRS = "no pairs: nobody in the group answered the item at both waves"
+NOTE_NO_PAIRS_EXCLUDED = ("no pairs: every respondent answering both waves left the item blank or answered "
+                          "don't know/unsure at one of them")
 
 ITEM_COLUMNS = [
     "partner_id", "question_id", "domain", "wave", "n_answering", "n_favourable", "pct_favourable",
@@ -85,7 +90,7 @@ ITEM_COLUMNS = [
 ]
 PAIRED_COLUMNS = [
     "partner_id", "question_id", "test", "n_pairs", "n_unpaired", "pre_favourable", "post_favourable",
-    "b", "c", "statistic", "p_value", "effect_size", "p_holm", "p_bh", "n_excluded",
+    "b", "c", "statistic", "p_value", "effect_size", "p_holm", "p_bh", "n_excluded", "note",
 ]
 DOMAIN_SCORE_COLUMNS = ["partner_id", "respondent_id", "wave", "domain", "score", "n_items"]
 DOMAIN_CHANGE_COLUMNS = [
@@ -886,7 +891,12 @@ def _paired_row(pid: str, q: Question, both: pd.DataFrame, n_unpaired: int) -> d
         "b": b,
         "c": c,
         "n_excluded": n_total - n,
+        "note": "",
     }
+    if n == 0:  # no pairs: no test was run, so none is named (and no p-value enters the Holm/BH family)
+        row.update(test=TEST_NONE, statistic=math.nan, p_value=math.nan, effect_size=math.nan,
+                   note=NOTE_NO_PAIRS_EXCLUDED if n_total else NOTE_NO_PAIRS)
+        return row
     if q.type == "likert5":
         x = s_pre.to_numpy(dtype=float, na_value=np.nan)[valid]
         y = s_post.to_numpy(dtype=float, na_value=np.nan)[valid]
@@ -895,16 +905,13 @@ def _paired_row(pid: str, q: Question, both: pd.DataFrame, n_unpaired: int) -> d
         stat, p, eff = _wilcoxon(x, y)
         row.update(test=TEST_WILCOXON, statistic=stat, p_value=p, effect_size=eff)
     else:
-        if n == 0:
-            row.update(test=TEST_MCNEMAR_EXACT, statistic=math.nan, p_value=math.nan, effect_size=math.nan)
-        else:
-            res = stats.mcnemar_test(b, c)  # exact when b + c < 25, as stats.mcnemar
-            row.update(
-                test=_MCNEMAR_LABELS.get(res.method, f"McNemar ({res.method})"),
-                statistic=float(res.statistic),
-                p_value=float(res.p_value),
-                effect_size=(c - b) / (b + c) if b + c else math.nan,
-            )
+        res = stats.mcnemar_test(b, c)  # exact when b + c < 25, as stats.mcnemar
+        row.update(
+            test=_MCNEMAR_LABELS.get(res.method, f"McNemar ({res.method})"),
+            statistic=float(res.statistic),
+            p_value=float(res.p_value),
+            effect_size=(c - b) / (b + c) if b + c else math.nan,
+        )
     return row
 
 
@@ -930,7 +937,10 @@ def paired_tests(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
     1-5 scores (reverse-coded as 6 - x where configured, so a positive change is always favourable);
     pairs with dont_know or blank on either wave are excluded and counted in `n_excluded`; effect size
     the matched-pairs rank-biserial. b, c, pre_favourable and post_favourable (proportions 0-1) are
-    reported for every item among the pairs tested. One row per partner with pre/post respondents and
+    reported for every item among the pairs tested. A row with no pairs tested (n_pairs 0: nobody
+    answered at both waves, or every pair was excluded) runs no test: `test` is "none", statistic,
+    p_value and effect_size are empty and `note` says why ("no pairs ..."); `note` is empty otherwise.
+    One row per partner with pre/post respondents and
     per question asked at both pre and post, and "ALL" rows pooling pairs of every partner that asked
     it when two or more partners have pairs. Holm and Benjamini-Hochberg adjust across the whole family
     (every row with a p-value, partner and ALL rows together).

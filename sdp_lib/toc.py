@@ -25,11 +25,13 @@ activities.participants[:<type>]   people    participants in activities.csv (may
 activities.languages               languages distinct languages in activities.csv (case-insensitive)
 survey.favourable:<q>              percent   % favourable among post / post_only answers (a level)
 survey.paired_change:<q>           pp        change in % favourable, paired pre -> post respondents
+                                             (McNemar test on the switches to and from favourable)
 uptake.diff:<s>                    pp        uptake change before -> after (no comparison group)
 uptake.did:<s>                     pp        difference-in-differences against the comparison
 uptake.level:<s>                   percent   uptake in the after period
-inequality.sii_change:<s>          pp        change in the slope index of inequality across IMD
-                                             quintiles (least minus most deprived), after - before
+inequality.sii_change:<s>          pp        change in the absolute size of the slope index of
+                                             inequality across IMD quintiles, |SII after| - |SII
+                                             before| (negative = a flatter gradient = narrower gap)
 none                               none      not measurable within the evaluation (RAG grey)
 =================================  ========  =====================================================
 
@@ -43,8 +45,20 @@ partners' proxy populations may overlap. If uptake_changes already has partner_i
 used for the programme-wide figures instead.
 
 `inequality.sii_change:<s>` (breast, cervical or bowel) comes from the `sii` table of
-`sdp_lib.equity`: its value and simulated interval, significant when the interval excludes 0. A
-negative change narrows a gap in which the least deprived are screened more (SII > 0).
+`sdp_lib.equity` and is judged on the size of the gradient whichever way it slopes, as the equity
+sentences judge it (`sdp_lib.equity.sii_sentence`): a gap narrows when |SII after| < |SII before|, so
+a fall from +2.5 to -20.0 pp (the most deprived now screened far more) is a wider gap, +17.5 pp. See
+`_sii_rows` for its interval; it is significant when the interval shown excludes 0, and its indicator
+must have direction `decrease`.
+
+`survey.paired_change:<q>` is the change in the proportion favourable among the same respondents, so
+it is tested with McNemar's test on the pairs that switched between favourable and not (b, c of
+`survey_paired`) for every item, Likert or yes/no; the Wilcoxon signed-rank test of `survey_paired` on
+the 1-5 scores answers a different question (did the scores move?) and is quoted only as a caution when
+it points the other way.
+
+A link's `basis` names the design of the indicator that gives it its status, the strongest first
+(`DESIGN_RANK`: difference-in-differences, Maryland level 3, before a before/after change, level 1).
 """
 
 from __future__ import annotations
@@ -60,7 +74,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from .outputs import write_table
+from . import inequality as _inequality
+from .outputs import FLOAT_FORMAT as OUTPUTS_FLOAT_FORMAT, write_table
 from .params import Programme, load_model, load_yaml
 from .validation import ACTIVITY_TYPES, SCREENINGS, Collector, Problem
 
@@ -163,18 +178,30 @@ DESIGN_TEXT = {
     "uptake.did": "difference-in-differences against the comparison population (Maryland level 3)",
     "uptake.diff": "before/after change, no comparison group (Maryland level 1)",
     "uptake.level": "uptake level after the programme (no comparison)",
-    "inequality.sii_change": "change in the slope index of inequality before/after, no comparison (Maryland level 1)",
+    "inequality.sii_change": ("change in the size of the slope index of inequality before/after, no comparison "
+                              "(Maryland level 1)"),
     "survey.paired_change": "paired pre/post survey, self-report (Maryland level 1)",
     "survey.favourable": "post-programme survey level, no comparison (weaker evidence)",
     "count": "monitoring count",
     "none": "not measurable within the evaluation",
 }
 
+#: Strength of each design, for naming the one behind a link's status (higher = stronger). A
+#: difference-in-differences (Maryland level 3) outranks a before/after change in recorded screening
+#: (level 1); a paired survey change is level 1 too, but self-reported knowledge, attitude or intention
+#: rather than behaviour (Webb & Sheeran 2006), so it ranks below; levels and counts show no change.
+DESIGN_RANK: dict[str, int] = {
+    "uptake.did": 5, "uptake.diff": 4, "inequality.sii_change": 4, "survey.paired_change": 3,
+    "uptake.level": 1, "survey.favourable": 1, "count": 0, "none": -1,
+}
+
+
+def _design_key(spec: MeasureSpec) -> str:
+    return spec.kind if spec.kind in ("count", "none") else f"{spec.family}.{spec.name}"
+
 
 def _design(spec: MeasureSpec) -> str:
-    if spec.kind in ("count", "none"):
-        return DESIGN_TEXT[spec.kind]
-    return DESIGN_TEXT[f"{spec.family}.{spec.name}"]
+    return DESIGN_TEXT[_design_key(spec)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -361,6 +388,10 @@ def check_toc(toc: TheoryOfChange, question_ids: Iterable[str] | None = None) ->
                 add(f"indicators[{i}].target", ind.target, "measure none has no target: leave target out")
         elif ind.target is None:
             add(f"indicators[{i}].target", None, "target is required for a measurable indicator")
+        if spec.family == "inequality" and ind.direction != "decrease":
+            add(f"indicators[{i}].direction", ind.direction,
+                f"{spec.measure} is the change in the size of the SII (|after| - |before|): a narrower gap is a "
+                "decrease, so set direction: decrease")
         if spec.family == "survey" and qset is not None and spec.arg not in qset:
             add(f"indicators[{i}].measure", ind.measure,
                 f"unknown survey question id {spec.arg!r}; survey.yaml has: {', '.join(sorted(qset))}")
@@ -454,12 +485,19 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
       they are largely the same people). A single row is used as it stands.
     * DiD: the rows' absolute DiDs averaged with weights w_i = eligible_after_i / sum(eligible_after),
       so that sum(w_i did_i) x sum(eligible_after) / 100 is exactly the sum of each row's additional
-      people screened. Its variance is sum(w_i^2 v_i) + sum over screenings of (sum of that screening's
-      w_i)^2 c_s, where v_i = p1(1-p1)/n1 + p2(1-p2)/n2 is the row's own binomial variance and c_s the
-      comparison population's, shared by every row of screening s: a row's Wald DiD interval is the sum
-      of the four binomial variances, so c_s = (half-width / z)^2 - v_i (v_i capped at the row's total,
-      so c_s >= 0; the median over the screening's rows). The p-value is a two-sided z test. Rows
-      without a DiD are left out (`did_note` says how many).
+      people screened. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
+      `stats.did_logit` (asymmetric, honest at 0% and 100%). The pooled interval is MOVER for the weighted
+      sum (Zou & Donner 2008), side by side: lower half-width^2 = sum(w_i^2 a_i) + sum over screenings of
+      (sum of that screening's w_i)^2 b_s, where a_i is the square of the row's own Newcombe lower
+      half-width (recomputed from its counts: (p2 - l2)^2 + (u1 - p1)^2 with Wilson limits) and b_s the
+      comparison's contribution to that side, shared by every row of screening s and recovered from a
+      row's lower half-width as (did_i - did_lower_i)^2 - a_i (a_i capped at that square, so b_s >= 0;
+      the median over the screening's rows); the upper side likewise. With one row this gives back the
+      row's interval. `did_p` inverts the same family of intervals (`stats.inversion_p_value`): the own
+      parts are recomputed at each critical value z, the comparison parts scaled by (z / z_conf)^2, so
+      `did_p < 1 - confidence` exactly when the pooled interval excludes 0. A single row takes `did_p`
+      from its pp-scale p-value `did_pp_p_value` (never the ratio-of-odds-ratios `did_p_value`; NaN
+      when the table lacks the column). Rows without a DiD are left out (`did_note` says how many).
     """
     from . import stats
 
@@ -482,7 +520,7 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
             diff_lower_pp=_f(r.get("diff_lower_pp")), diff_upper_pp=_f(r.get("diff_upper_pp")),
             diff_p=_f(r.get("p_value")), test=str(r.get("test", "") or ""),
             did_pp=_f(r.get("did_pp")), did_lower_pp=_f(r.get("did_lower_pp")),
-            did_upper_pp=_f(r.get("did_upper_pp")), did_p=_f(r.get("did_p_value")),
+            did_upper_pp=_f(r.get("did_upper_pp")), did_p=_f(r.get("did_pp_p_value")),
         )
         if math.isnan(out["level"]) and n2[0] > 0:  # table without the uptake columns
             lo, hi = stats.wilson_ci(x2[0], n2[0], confidence)
@@ -510,22 +548,37 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
         out["did_note"] = "no difference-in-differences (no comparison data)"
         return out
     w = n2[use] / n2[use].sum()
-    p1, p2 = x1[use] / n1[use], x2[use] / n2[use]
-    own = p1 * (1 - p1) / n1[use] + p2 * (1 - p2) / n2[use]
-    row_var = ((dhi[use] - dlo[use]) / (2 * z * 100)) ** 2
-    own = np.minimum(own, row_var)  # never more than the row's own interval implies
-    comp = row_var - own
-    screening = rows["screening"].to_numpy()[use] if "screening" in rows.columns else np.array(["?"] * int(use.sum()))
-    var = float(np.sum(w**2 * own))
-    for s in dict.fromkeys(screening.tolist()):
-        m = screening == s
-        var += float(w[m].sum()) ** 2 * float(np.median(comp[m]))
-    est = float(np.sum(w * did[use]))
-    se = 100 * math.sqrt(var)
-    from scipy.stats import norm
+    a1, m1, a2, m2 = x1[use], n1[use], x2[use], n2[use]
 
-    out.update(did_pp=est, did_lower_pp=est - z * se, did_upper_pp=est + z * se,
-               did_p=float(2 * norm.sf(abs(est) / se)) if se > 0 else math.nan,
+    def own_sq(zz: float) -> tuple[np.ndarray, np.ndarray]:
+        """Squared Newcombe half-widths (lower, upper) of each row's own change at critical value zz."""
+        b_lo, b_hi = stats.wilson_half_widths(a1, m1, zz)
+        a_lo, a_hi = stats.wilson_half_widths(a2, m2, zz)
+        return a_lo ** 2 + b_hi ** 2, a_hi ** 2 + b_lo ** 2
+
+    row_lo = ((did[use] - dlo[use]) / 100) ** 2
+    row_hi = ((dhi[use] - did[use]) / 100) ** 2
+    own_lo, own_hi = own_sq(z)
+    # a row's own part is never more than its whole interval (tables with other intervals), so b_s >= 0
+    comp_lo, comp_hi = row_lo - np.minimum(own_lo, row_lo), row_hi - np.minimum(own_hi, row_hi)
+    screening = rows["screening"].to_numpy()[use] if "screening" in rows.columns else np.array(["?"] * int(use.sum()))
+    shared_lo = shared_hi = 0.0
+    for s_ in dict.fromkeys(screening.tolist()):
+        m = screening == s_
+        shared_lo += float(w[m].sum()) ** 2 * float(np.median(comp_lo[m]))
+        shared_hi += float(w[m].sum()) ** 2 * float(np.median(comp_hi[m]))
+    est = float(np.sum(w * did[use])) / 100
+
+    def half_widths(zz: float) -> tuple[float, float]:
+        scale = (zz / z) ** 2
+        lo_sq, hi_sq = own_sq(zz)
+        lo_sq, hi_sq = np.minimum(lo_sq, scale * row_lo), np.minimum(hi_sq, scale * row_hi)
+        return (math.sqrt(float(np.sum(w ** 2 * lo_sq)) + scale * shared_lo),
+                math.sqrt(float(np.sum(w ** 2 * hi_sq)) + scale * shared_hi))
+
+    lo_half, hi_half = half_widths(z)
+    out.update(did_pp=100 * est, did_lower_pp=100 * (est - lo_half), did_upper_pp=100 * (est + hi_half),
+               did_p=stats.inversion_p_value(est, half_widths) if (lo_half > 0 or hi_half > 0) else math.nan,
                did_eligible_after=float(n2[use].sum()))
     if dropped:
         out["did_note"] = f"{dropped} of {len(rows)} rows have no difference-in-differences and are left out"
@@ -547,6 +600,23 @@ def _row(partner_id: str, measure: str, value: float = math.nan, lower: float = 
         "n": _f(n), "unit": spec.unit, "kind": spec.kind, "design": _design(spec), "note": note,
         "_family": family,
     }
+
+
+def _text(x: Any) -> str:
+    """A table cell as text for a sentence: "" for a missing cell (None, NaN, pd.NA, "nan"), never "nan"."""
+    if x is None:
+        return ""
+    try:
+        if pd.isna(x):
+            return ""
+    except (TypeError, ValueError):  # array-likes: not a cell
+        pass
+    s = str(x).strip()
+    return "" if s.lower() in ("nan", "none", "<na>", "nat", "inf", "-inf") else s
+
+
+def _finite(*xs: float) -> bool:
+    return all(np.isfinite(_f(x)) for x in xs)
 
 
 def _activity_frame(activities: pd.DataFrame | None) -> pd.DataFrame:
@@ -608,31 +678,85 @@ def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, s
         pooled = pool_uptake(g, confidence) if g is not None else pool_uptake(pd.DataFrame(), confidence)
         fam = f"{scope}-{'any' if s == 'any' else 'screening'}"
         none_note = "" if g is not None and len(g) else "no uptake data"
+        test = _text(pooled["test"])
+        if none_note:
+            diff_note = none_note
+        elif not np.isfinite(_f(pooled["diff_p"])):
+            diff_note = ("no test (no p-value): significant only if the interval excludes 0"
+                         if _finite(pooled["diff_lower_pp"], pooled["diff_upper_pp"]) else "no test possible")
+        else:
+            diff_note = (f"test: {test or 'not named in uptake_changes'}; periods treated as independent "
+                         "(approximation)")
         rows.append(_row(pid, f"uptake.level:{s}", pooled["level"], pooled["level_lower"], pooled["level_upper"],
                          n=pooled["eligible_after"], note=none_note))
         rows.append(_row(pid, f"uptake.diff:{s}", pooled["diff_pp"], pooled["diff_lower_pp"],
                          pooled["diff_upper_pp"], pooled["diff_p"], n=pooled["eligible_after"],
-                         note=none_note or f"test: {pooled['test']}; periods treated as independent (approximation)",
-                         family=f"uptake.diff/{fam}"))
+                         note=diff_note, family=f"uptake.diff/{fam}"))
         rows.append(_row(pid, f"uptake.did:{s}", pooled["did_pp"], pooled["did_lower_pp"], pooled["did_upper_pp"],
-                         pooled["did_p"], n=pooled["did_eligible_after"], note=none_note or str(pooled["did_note"]),
+                         pooled["did_p"], n=pooled["did_eligible_after"], note=none_note or _text(pooled["did_note"]),
                          family=f"uptake.did/{fam}"))
     return rows
 
 
+#: Columns of the `sii` table (optional here, for tables written before they existed): |SII after| -
+#: |SII before| and the percentile interval of |simulated after| - |simulated before| over the paired draws
+#: of `sdp_lib.inequality.sii_change`.
+SII_ABS_COLUMNS: tuple[str, str, str] = _inequality.SII_ABS_COLUMNS
+
+
 def _sii_rows(pid: str, sii: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table."""
+    """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table.
+
+    The value is the change in the size of the gradient, |SII after| - |SII before| in pp (negative = a
+    flatter gradient = a narrower gap, whichever group was screened more), the rule of
+    `sdp_lib.equity.sii_sentence`. Its interval, in order of preference:
+
+    * the table's `sii_abs_change_lower` / `_upper` (`SII_ABS_COLUMNS`) when it has them;
+    * when both SIIs have the same sign s (+1 or -1), |after| - |before| = s x (after - before), so the
+      simulated interval of the change in SII times s (reversed when s = -1). Approximate when an SII's
+      own interval includes 0, since some simulated draws then change sign;
+    * otherwise (the gradient changed sign, or an SII is exactly 0) none: the change in size is shown
+      but not tested, since the interval of the change in SII says nothing about it.
+
+    Significance (in `metrics_long`) is whether the interval shown excludes 0.
+    """
     rows = []
     for s in SCREENINGS:
+        m = f"inequality.sii_change:{s}"
         sel = (sii[(sii["partner_id"].astype(str) == pid) & (sii["screening"].astype(str) == s)]
-               if sii is not None and len(sii) else pd.DataFrame())
+               if sii is not None and len(sii) and {"partner_id", "screening"} <= set(sii.columns)
+               else pd.DataFrame())
         if sel.empty:
-            rows.append(_row(pid, f"inequality.sii_change:{s}", note="no IMD breakdown for this screening"))
+            rows.append(_row(pid, m, note="no IMD breakdown for this screening"))
             continue
         r = sel.iloc[0]
-        rows.append(_row(pid, f"inequality.sii_change:{s}", r["sii_change"], r["sii_change_lower"],
-                         r["sii_change_upper"], note=str(r.get("note", "") or "")
-                         or "simulated interval; periods treated as independent (approximation)"))
+        src = _text(r.get("note"))
+        before, after = _f(r.get("sii_before")), _f(r.get("sii_after"))
+        if not _finite(before, after):
+            rows.append(_row(pid, m, note=src or "the SII could not be estimated in both periods"))
+            continue
+        value, lo, hi = abs(after) - abs(before), math.nan, math.nan
+        abs_cols = [_f(r.get(c)) for c in SII_ABS_COLUMNS]
+        raw_lo, raw_hi = _f(r.get("sii_change_lower")), _f(r.get("sii_change_upper"))
+        if _finite(*abs_cols):
+            value, lo, hi = abs_cols
+            how = "simulated interval of |after| - |before|"
+        elif before * after > 0 and _finite(raw_lo, raw_hi):
+            sign = 1.0 if before > 0 else -1.0
+            lo, hi = sorted((sign * raw_lo, sign * raw_hi))
+            how = "simulated interval of the change in SII" + (
+                "" if sign > 0 else ", sign reversed since both SIIs are negative")
+            own = [_f(r.get(c)) for c in ("sii_before_lower", "sii_before_upper", "sii_after_lower", "sii_after_upper")]
+            if _finite(*own) and (own[0] <= 0 <= own[1] or own[2] <= 0 <= own[3]):
+                how += " (approximate: an SII's own interval includes 0)"
+        elif before * after > 0:
+            how = "no interval in the sii table, so not tested"
+        else:
+            how = ("the gradient changed sign (or is 0), and the sii table has no interval for the change in its "
+                   "size, so it is not tested")
+        note = (f"|SII| {abs(before):.1f} -> {abs(after):.1f} pp (SII {before:+.1f} -> {after:+.1f} pp, least minus "
+                f"most deprived); {how}; periods treated as independent (approximation)")
+        rows.append(_row(pid, m, value, lo, hi, note=f"{note}; {src}" if src else note))
     return rows
 
 
@@ -663,12 +787,19 @@ def _survey_tables(survey_items: pd.DataFrame | None, survey_paired: pd.DataFram
         paired["question_id"] = paired["question_id"].astype(str)
         n = _num(paired, "n_pairs")
         # pre_favourable / post_favourable are proportions 0-1 among the n_pairs pairs (contract)
-        pre, post = _num(paired, "pre_favourable") * n, _num(paired, "post_favourable") * n
+        with np.errstate(invalid="ignore", over="ignore"):
+            pre, post = _num(paired, "pre_favourable") * n, _num(paired, "post_favourable") * n
         paired["_n"], paired["_pre"], paired["_post"] = n, pre, post
         paired["_b"], paired["_c"] = _num(paired, "b"), _num(paired, "c")
         paired["_p"] = _num(paired, "p_value")
-        paired["_test"] = paired["test"].astype(str) if "test" in paired.columns else ""
+        paired["_eff"] = _num(paired, "effect_size")
+        paired["_test"] = [_text(t) for t in paired["test"]] if "test" in paired.columns else ""
     return items, paired, qids
+
+
+def _count(x: float) -> str:
+    """A (finite) count for a sentence: whole numbers without decimals, e.g. 0.55 x 60 pairs -> "33"."""
+    return f"{round(x):d}" if abs(x - round(x)) < 1e-6 else f"{x:.1f}"
 
 
 def _favourable_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float) -> dict[str, Any]:
@@ -677,45 +808,92 @@ def _favourable_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: fl
     m = f"survey.favourable:{qid}"
     if sel is None or len(sel) == 0:
         return _row(pid, m, note="no survey answers")
-    ans, fav = float(np.nansum(sel["_ans"])), float(np.nansum(sel["_fav"]))
-    if ans <= 0:
+    ans_i, fav_i = sel["_ans"].to_numpy(dtype=float), sel["_fav"].to_numpy(dtype=float)
+    known = np.isfinite(ans_i) & np.isfinite(fav_i)
+    blank = np.isnan(ans_i) & np.isnan(fav_i)
+    if (~known & ~blank).any():
+        return _row(pid, m, note="n_favourable or n_answering missing for some rows of survey_items: no value")
+    ans_i, fav_i = ans_i[known], fav_i[known]
+    if ((fav_i < 0) | (fav_i > ans_i)).any():
+        return _row(pid, m, note="n_favourable is negative or above n_answering in survey_items: no value")
+    ans, fav = float(ans_i.sum()), float(fav_i.sum())
+    if not ans > 0:
         return _row(pid, m, n=ans, note="no post-programme answers")
     lo, hi = stats.wilson_ci(fav, ans, confidence)
-    waves = ", ".join(sorted(set(sel["wave"].astype(str)))) if "wave" in sel.columns else "post"
+    waves = ", ".join(sorted({_text(w) for w in sel["wave"]} - {""})) if "wave" in sel.columns else "post"
     return _row(pid, m, 100 * fav / ans, 100 * lo, 100 * hi, n=ans,
-                note=f"{int(fav)} of {int(ans)} favourable ({waves}); a level with no comparison")
+                note=f"{_count(fav)} of {_count(ans)} favourable ({waves or 'post'}); a level with no comparison")
+
+
+def _mcnemar_switches(b: float, c: float) -> tuple[float, str]:
+    """Two-sided McNemar p-value for b pairs favourable -> not and c pairs not -> favourable, and its name.
+
+    statsmodels' `mcnemar` (exact by default) with the choice made explicitly, as `sdp_lib.stats.mcnemar_test`
+    and the yes/no rows of `sdp_lib.survey.paired_tests` make it: exact binomial when b + c < 25, otherwise
+    chi-square with continuity correction, (|b - c| - 1)^2 / (b + c) on 1 df, the correction dropped when
+    b = c (statistic 0, p = 1), as R's `mcnemar.test` does. b + c = 0 gives p = 1. McNemar Q (1947)
+    Psychometrika 12:153-157; Fagerland MW, Lydersen S & Laake P (2013) BMC Med Res Methodol 13:91.
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    from .survey import TEST_MCNEMAR_CHI2, TEST_MCNEMAR_EXACT, TEST_MCNEMAR_NONE
+
+    if b + c == 0:
+        return 1.0, TEST_MCNEMAR_NONE
+    exact = b + c < 25
+    res = mcnemar([[0, b], [c, 0]], exact=exact, correction=b != c)
+    return float(res.pvalue), TEST_MCNEMAR_EXACT if exact else TEST_MCNEMAR_CHI2
 
 
 def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float, family: str) -> dict[str, Any]:
+    """survey.paired_change:<qid> for one partner (or "ALL"; several rows are summed): the change in %
+    favourable among the pairs, a Wald interval for paired proportions from b and c, and McNemar's test on
+    b and c (`_mcnemar_switches`) whatever test `survey_paired` used for the item, since that is the test
+    of the quantity shown. A single row whose Wilcoxon signed-rank test (Likert items) is significant in
+    the other direction adds a caution quoting it. No pairs: no value and no test named."""
     from . import stats
 
     m = f"survey.paired_change:{qid}"
     if sel is None or len(sel) == 0:
-        return _row(pid, m, note="no paired answers", family=family)
-    n, pre, post = (float(np.nansum(sel[c])) for c in ("_n", "_pre", "_post"))
-    if not n > 0:
-        return _row(pid, m, n=n, note="no paired answers", family=family)
+        return _row(pid, m, note="no pairs", family=family)
+    n_i = sel["_n"].to_numpy(dtype=float)
+    use = np.isfinite(n_i) & (n_i > 0)
+    if not use.any():
+        return _row(pid, m, n=float(np.nansum(n_i[np.isfinite(n_i)])), note="no pairs", family=family)
+    rows = sel[use]
+    n = float(n_i[use].sum())
+    pre_i, post_i = rows["_pre"].to_numpy(dtype=float), rows["_post"].to_numpy(dtype=float)
+    if not (np.all(np.isfinite(pre_i)) and np.all(np.isfinite(post_i))):
+        return _row(pid, m, n=n, family=family,
+                    note="pre_favourable or post_favourable missing in survey_paired: no value")
+    pre, post = float(pre_i.sum()), float(post_i.sum())
+    if min(pre, post) < -1e-9 or max(pre, post) > n + 1e-9:
+        return _row(pid, m, n=n, family=family,
+                    note="pre_favourable or post_favourable outside 0-1 in survey_paired: no value")
     d = (post - pre) / n
-    b, c = sel["_b"].to_numpy(), sel["_c"].to_numpy()
-    lo = hi = math.nan
-    if np.all(np.isfinite(b)) and np.all(np.isfinite(c)):
+    counts = f"{_count(pre)} -> {_count(post)} favourable of {_count(n)} pairs"
+    b, c = rows["_b"].to_numpy(dtype=float), rows["_c"].to_numpy(dtype=float)
+    lo = hi = p = math.nan
+    whole = (np.all(np.isfinite(b)) and np.all(np.isfinite(c)) and np.all(b >= 0) and np.all(c >= 0)
+             and np.all(b == np.round(b)) and np.all(c == np.round(c)))
+    if whole:
         bs, cs = float(b.sum()), float(c.sum())
         # Wald interval for a difference of paired proportions: Var = ((b + c) - (c - b)^2 / n) / n^2,
         # with c - b = post - pre favourable counts (so the labelling of b and c does not matter)
         var = max((bs + cs) - (post - pre) ** 2 / n, 0.0) / n**2
         z = stats.z_value(confidence)
         lo, hi = d - z * math.sqrt(var), d + z * math.sqrt(var)
-    if len(sel) == 1:
-        p = float(sel["_p"].iloc[0])
-        test = str(sel["_test"].iloc[0])
+        p, test = _mcnemar_switches(bs, cs)
+        note = (f"{counts}; test: {test} on the pairs switching between favourable and not "
+                f"(b = {_count(bs)} favourable -> not, c = {_count(cs)} not -> favourable)")
     else:
-        tests = set(sel["_test"].str.lower())
-        if all("mcnemar" in t for t in tests) and np.all(np.isfinite(b)) and np.all(np.isfinite(c)):
-            p, test = stats.mcnemar_test(float(b.sum()), float(c.sum())).p_value, "McNemar (pooled counts)"
-        else:
-            p, test = math.nan, "not pooled (tests differ)"
-    return _row(pid, m, 100 * d, 100 * lo, 100 * hi, p, n=n, family=family,
-                note=f"{int(pre)} -> {int(post)} favourable of {int(n)} pairs; test: {test}")
+        note = f"{counts}; no test (b and c, the pairs switching between favourable and not, missing in survey_paired)"
+    if len(rows) == 1 and "wilcoxon" in str(rows["_test"].iloc[0]).lower():
+        wp, eff = float(rows["_p"].iloc[0]), float(rows["_eff"].iloc[0])
+        if _finite(wp, eff) and wp < 1 - confidence and eff != 0 and np.sign(eff) != np.sign(d):
+            note += (f"; caution: the 1-5 scores {'rose' if eff > 0 else 'fell'} (Wilcoxon signed-rank p "
+                     f"{wp:.2g}, rank-biserial {eff:+.2f}), which the change in % favourable does not show")
+    return _row(pid, m, 100 * d, 100 * lo, 100 * hi, p, n=n, family=family, note=note)
 
 
 def _by_question(table: pd.DataFrame | None) -> dict[str, pd.DataFrame] | None:
@@ -766,12 +944,16 @@ def metrics_long(
       "ALL" rows if survey_items has them, else the partners' counts summed.
     * survey.paired_change is 100 x (post_favourable - pre_favourable), the change in the proportion
       favourable among the n_pairs respondents answering both waves (survey_paired gives proportions
-      0-1), with a Wald interval for paired proportions from b and c, and the table's p_value (McNemar
-      for yes/no items, Wilcoxon signed-rank on the full 1-5 scale for Likert items). Programme-wide:
-      the question's "ALL" row if present, else the partners' pairs summed, tested with McNemar on the
-      summed discordant pairs only when every partner used McNemar (otherwise no p-value).
-    * inequality.sii_change is the `sii` table's change in SII (pp) with its simulated interval (no
-      p-value: significant when the interval excludes 0); programme-wide it is the table's "ALL" row.
+      0-1), with a Wald interval for paired proportions from b and c, tested with McNemar's test on b
+      (favourable -> not) and c (not -> favourable) for every item, Likert or yes/no (`_paired_row`):
+      the test of the quantity shown, not the table's Wilcoxon signed-rank test of the 1-5 scores, which
+      can point the other way (then quoted in the note as a caution). Programme-wide: the question's
+      "ALL" row if present, else the partners' pairs and switches summed. No pairs: no value, no test.
+    * inequality.sii_change is the change in the size of the SII, |after| - |before| (pp), with the
+      interval described in `_sii_rows` (no p-value: significant when the interval shown excludes 0;
+      none when the gradient changed sign and the table has no interval of the change in |SII|);
+      programme-wide it is the table's "ALL" row.
+    * No note prints NaN or inf: missing cells give no value and a note saying what is missing.
     """
     from . import stats
 
@@ -960,7 +1142,7 @@ def indicator_results(toc: TheoryOfChange, metrics: pd.DataFrame) -> pd.DataFram
 
 LINK_COLUMNS = [
     "link", "from", "to", "from_stage", "to_stage", "assumption", "partner_id", "status", "n_indicators",
-    "n_with_data", "basis",
+    "n_with_data", "basis", "design",
 ]
 _STATUS_ORDER = ("contradicted", "supported", "suggestive", "inconclusive", "untested")
 
@@ -988,6 +1170,15 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
     incoming links untested. The status says whether the downstream node moved as the link predicts;
     it is not proof that the upstream node caused it (before/after designs are Maryland level 1,
     difference-in-differences level 3).
+
+    `basis` starts with the indicator(s) giving the link its status and their design, the strongest
+    design first by `DESIGN_RANK` ("supported by did_any: difference-in-differences ... (Maryland level
+    3)": a DiD outranks a before/after change, level 1, which outranks a paired survey change of self-report,
+    its own level-1 design), then lists every downstream indicator's status. `design` is that design.
+    Where a before/after change (`uptake.diff:<s>`) and a DiD (`uptake.did:<s>`, same `<s>`) on the node
+    were both tested and only one of them supports or contradicts the link, or they do so differently,
+    `basis` says they disagree (the DiD allows for the change in the comparison population; the status
+    rule is unchanged).
     """
     partners = list(dict.fromkeys(indicator_results["partner_id"].astype(str).tolist())) if len(
         indicator_results) else [PROGRAMME_ID]
@@ -1001,25 +1192,61 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
             inds = by_key.get((pid, link.to), [])
             statuses = [str(r.evidence) for r in inds]
             status = next((s for s in _STATUS_ORDER if s in statuses), "untested")
-            basis = "; ".join(f"{r.indicator_id}: {r.evidence}" for r in inds) or f"no indicator on node {link.to}"
+            basis, design = _link_basis(status, inds, link.to)
             rows.append({
                 "link": link.key, "from": link.from_, "to": link.to, "from_stage": stage_of.get(link.from_, ""),
                 "to_stage": stage_of.get(link.to, ""), "assumption": link.assumption, "partner_id": pid,
                 "status": status, "n_indicators": len(inds),
-                "n_with_data": sum(1 for s in statuses if s != "untested"), "basis": basis,
+                "n_with_data": sum(1 for s in statuses if s != "untested"), "basis": basis, "design": design,
             })
     return pd.DataFrame(rows, columns=LINK_COLUMNS)
+
+
+def _design_rank(measure: str) -> int:
+    spec = parse_measure(measure)
+    return DESIGN_RANK.get(_design_key(spec), -1) if spec else -1
+
+
+def _link_basis(status: str, inds: list[Any], node: str) -> tuple[str, str]:
+    """(basis, design) of a link from its downstream indicator rows (see `link_evidence`)."""
+    if not inds:
+        return f"no indicator on node {node}", ""
+    listing = "; ".join(f"{r.indicator_id}: {r.evidence}" for r in inds)
+    parts, design = [], ""
+    givers = [r for r in inds if str(r.evidence) == status]
+    if status != "untested" and givers:
+        best = max(_design_rank(str(r.measure)) for r in givers)
+        top = [r for r in givers if _design_rank(str(r.measure)) == best]
+        design = " / ".join(dict.fromkeys(str(r.design) for r in top if str(r.design)))
+        parts.append(f"{status} by {', '.join(str(r.indicator_id) for r in top)}: {design}")
+    parts.append(listing)
+    strong = ("supported", "contradicted")
+    tested = ("supported", "suggestive", "inconclusive", "contradicted")
+    for diff in inds:
+        spec = parse_measure(str(diff.measure))
+        if spec is None or (spec.family, spec.name) != ("uptake", "diff"):
+            continue
+        for did in inds:
+            if str(did.measure) != f"uptake.did:{spec.arg}":
+                continue
+            a, b = str(diff.evidence), str(did.evidence)
+            if a != b and a in tested and b in tested and (a in strong or b in strong):
+                parts.append(
+                    f"before/after and difference-in-differences disagree: {diff.indicator_id} ({a}) but "
+                    f"{did.indicator_id} ({b}); the difference-in-differences (Maryland level 3) allows for "
+                    "the change in the comparison population, the before/after change (level 1) does not")
+    return "; ".join(parts), design
 
 
 # --------------------------------------------------------------------------------------------------
 # Writing
 
-FLOAT_FORMAT = "%.10g"
+FLOAT_FORMAT = OUTPUTS_FLOAT_FORMAT  # the one documented format (`sdp_lib.outputs.FLOAT_FORMAT`)
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write `df` as CSV deterministically (fixed float format) and atomically (`sdp_lib.outputs`)."""
-    return write_table(df, path, float_format=FLOAT_FORMAT)
+    return write_table(df, path)
 
 
 def toc_tables(toc: TheoryOfChange, metrics: pd.DataFrame, out_dir: str | os.PathLike[str]

@@ -4,9 +4,10 @@ From the validated WSIC batch-tracing extract (summed over any breakdown) this m
 partner x screening, uptake before and after with Wilson intervals, the change in percentage points
 (Newcombe hybrid score interval) and relative change (log method), the test used (chi-square or Fisher),
 Holm and Benjamini-Hochberg adjusted p-values across the whole family, a difference-in-differences
-against the comparison population (binomial GLM, ratio of odds ratios, and the absolute DiD in pp), the
-minimum detectable difference, the Maryland Scientific Methods Scale level of the claim and a
-plain-English sentence. It also pools partners per screening (DerSimonian-Laird random effects) and
+against the comparison population (binomial GLM, ratio of odds ratios with its own p; the absolute DiD in
+pp with the MOVER interval and a p-value on that scale), a parallel pre-trends test, the minimum
+detectable difference, the Maryland Scientific Methods Scale level of the claim with what weakens it,
+and a plain-English sentence. It also pools partners per screening (DerSimonian-Laird random effects) and
 reconciles the published WSIC table.
 
 WSIC "screened / eligible" is a coverage-type measure (people eligible who were screened within the
@@ -18,6 +19,7 @@ samples, are an approximation: every sentence says so.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +39,59 @@ SMS_LEVEL_TEXT = {
     1: "Level 1 (before/after, no comparison group): association only",
     3: "Level 3 (difference-in-differences against a comparison population)",
 }
+UNADJUSTED = "not adjusted for multiple comparisons"
+
+
+def _p_text(p: float, alpha: float | None = None) -> str:
+    """``"p = 0.0123"`` / ``"p < 0.001"``; never NaN or inf (``"p not available"``).
+
+    With `alpha`, the printed p sits on the same side of alpha as the unrounded one that decides the
+    verdict: 0.04996 against 0.05 prints "p = 0.04996", not "p = 0.05" beside "significant"."""
+    if p is None or not np.isfinite(p):
+        return "p not available"
+    if p < 0.001 and (alpha is None or alpha > 0.001):
+        return "p < 0.001"
+    for digits in range(3, 18):
+        text = f"{p:.{digits}g}"
+        if alpha is None or (float(text) < alpha) == (p < alpha):
+            return f"p = {text}"
+    return f"p = {p!r}"
+
+
+def alpha_of(confidence: float) -> float:
+    """``1 - confidence`` without floating-point residue (``1 - 0.95`` is 0.050000000000000044 in binary
+    floating point, which would call p = 0.05 significant)."""
+    return round(1.0 - float(confidence), 12)
+
+
+def _level(alpha: float) -> str:
+    return f"{round(alpha * 100, 1):g}%"
+
+
+def sms_note(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
+    """What weakens a Maryland level 3 claim: the parallel pre-trends test (see `_pretrend_p`).
+
+    Level 3 with ``pretrend_p < alpha``: "Level 3 design, but the pre-programme trends were not parallel
+    (parallel-trends test p = ...), which weakens it". Level 3 with no test (fewer than two pre-programme
+    months, or a model that cannot be fitted): "..., but parallel pre-programme trends could not be
+    checked". Otherwise (level 1, or trends compatible with parallel) "". The level itself stays 3: the
+    design is a difference-in-differences; the note says how far its key assumption holds.
+    """
+    if level != 3:
+        return ""
+    if pretrend_p is None or not np.isfinite(pretrend_p):
+        return ("Level 3 design, but parallel pre-programme trends could not be checked "
+                "(fewer than two pre-programme months, or the model could not be fitted)")
+    if pretrend_p < alpha:
+        return (f"Level 3 design, but the pre-programme trends were not parallel (parallel-trends test "
+                f"{_p_text(pretrend_p, alpha)}, below {alpha:g}), which weakens it")
+    return ""
+
+
+def sms_text(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
+    """`SMS_LEVEL_TEXT[level]`, followed by `sms_note` when there is one (for reports)."""
+    note = sms_note(level, pretrend_p, alpha)
+    return SMS_LEVEL_TEXT[level] + (f". {note}" if note else "")
 
 
 def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -92,11 +147,19 @@ def change_sentence(
     confidence: float,
     alpha: float = 0.05,
     count: Callable[[int], str] = str,
+    *,
+    did_p: float | None = None,
+    pretrend_p: float | None = None,
 ) -> str:
     """A plain-English sentence about one change that never calls a non-significant change an increase.
 
-    Significance is judged on the Holm-adjusted p-value; the interval shown is unadjusted. `count`
-    formats a count of people (published sentences pass the disclosure rule's rounding).
+    The before/after change: significance is judged on the Holm-adjusted p-value at `alpha`; the interval
+    shown is unadjusted and labelled "not adjusted for multiple comparisons". The difference-in-differences
+    (when there is one): judged on its own percentage-point p-value `did_p` (`did_pp_p_value`, which
+    inverts the MOVER interval shown) at ``1 - confidence``, so "statistically significant" is said exactly
+    when the interval shown excludes 0; no verdict is given when `did_p` is missing. When the parallel
+    pre-trends test rejects (`pretrend_p < 1 - confidence`) the sentence says so (see `sms_note`).
+    `count` formats a count of people (published sentences pass the disclosure rule's rounding).
     """
     (x1, n1), (x2, n2) = before, after
     lvl = f"{round(confidence * 100, 1):g}%"
@@ -106,22 +169,37 @@ def change_sentence(
     base = (
         f"{name}, {screening} screening: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
         f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {_fmt_pp(diff_pp)} "
-        f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f})."
+        f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
     )
-    if np.isfinite(p_adjusted) and p_adjusted < alpha:
+    holm = _p_text(p_adjusted, alpha).replace("p ", "Holm p ", 1)
+    if np.isfinite(p_adjusted) and p_adjusted < alpha and diff_pp != 0:
         direction = "increase" if diff_pp > 0 else "decrease"
-        verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons (Holm p = {p_adjusted:.3g})."
+        verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons ({holm})."
     else:
         verdict = (
             " This change is not statistically significant after adjustment for multiple comparisons"
-            f" (Holm p = {p_adjusted:.3g}): the data are compatible with no change."
+            f" ({holm}): the data are compatible with no change."
         )
     did = ""
     if did_pp is not None and np.isfinite(did_pp):
+        did_alpha = alpha_of(confidence)
         did = (
             f" Against the comparison population the difference-in-differences is {_fmt_pp(did_pp)}"
-            f" ({lvl} CI {did_lower_pp:+.1f} to {did_upper_pp:+.1f})."
+            f" ({lvl} CI {did_lower_pp:+.1f} to {did_upper_pp:+.1f}, {UNADJUSTED}"
         )
+        if did_p is not None and np.isfinite(did_p):
+            did += f"; {_p_text(did_p, did_alpha)})"
+            if did_p < did_alpha and did_pp != 0:
+                bigger = "larger" if did_pp > 0 else "smaller"
+                did += (f": statistically significant at the {_level(did_alpha)} level before adjustment for "
+                        f"multiple comparisons; the change was {bigger} than in the comparison population.")
+            else:
+                did += (f": not statistically significant at the {_level(did_alpha)} level; the data are "
+                        "compatible with the same change as in the comparison population.")
+        else:
+            did += ")."
+        if pretrend_p is not None and np.isfinite(pretrend_p) and pretrend_p < did_alpha:
+            did += f" {sms_note(3, pretrend_p, did_alpha)}."
     return base + verdict + did + " Before/after " + INDEPENDENCE_NOTE + "."
 
 
@@ -139,9 +217,12 @@ def uptake_changes(
     change in pp with the Newcombe hybrid score CI, relative change with a log-method CI, p and test
     (chi-square without continuity correction when all expected counts are >= 5, else Fisher's exact),
     Holm and BH adjusted p across the whole family, DiD against the comparison population (binomial GLM,
-    ratio of odds ratios; absolute DiD in pp), minimum detectable difference at 80% power and alpha 0.05,
-    Maryland SMS level and a sentence. `pretrend_p` tests parallel pre-programme trends (group x month
-    interaction in a binomial GLM over the pre-programme months) where there are at least two.
+    ratio of odds ratios with its Wald p `did_p_value`; absolute DiD in pp with the MOVER interval and its
+    own p-value `did_pp_p_value`, see `stats.did_logit`), minimum detectable difference at 80% power and
+    alpha 0.05, Maryland SMS level, `sms_note` (what weakens a level 3 claim, see `sms_note`) and a
+    sentence. `pretrend_p` tests parallel pre-programme trends (group x month interaction over the
+    pre-programme months, quasi-binomial when overdispersed; see `_pretrend_p`) where there are at least
+    two. Verdicts on the DiD and the pre-trends test use alpha = 1 - confidence.
     """
     pb = period_before or programme.period_before
     pa = period_after or programme.period_after
@@ -164,22 +245,36 @@ def uptake_changes(
         return out
     out["p_holm"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="holm")
     out["p_bh"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="fdr_bh")
+    out["sms_note"] = [sms_note(int(lv), float(p), alpha_of(conf)) for lv, p in zip(out["sms_level"], out["pretrend_p"])]
     out["sentence"] = sentences(out, conf)
     cols = [c for c in CHANGE_COLUMNS if c in out.columns]
     return out[cols]
 
 
 def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], str] = str) -> list[str]:
-    """`change_sentence` for every row of an `uptake_changes` table."""
+    """`change_sentence` for every row of an `uptake_changes` table, every verdict at alpha = 1 - confidence.
+
+    Tables written before `did_pp_p_value` existed give DiD sentences without a verdict (never one taken
+    from the ratio-of-odds-ratios p-value)."""
+    nan = float("nan")
     return [
         change_sentence(
             r.partner_name, r.screening, (int(r.screened_before), int(r.eligible_before)),
             (int(r.screened_after), int(r.eligible_after)), (r.period_before, r.period_after), r.diff_pp,
             r.diff_lower_pp, r.diff_upper_pp, r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, confidence,
-            count=count,
+            alpha=alpha_of(confidence), count=count, did_p=_float(getattr(r, "did_pp_p_value", nan)),
+            pretrend_p=_float(getattr(r, "pretrend_p", nan)),
         )
         for r in changes.itertuples()
     ]
+
+
+def _float(v) -> float:
+    """A number from a table cell; text (e.g. a suppression symbol) or missing gives NaN."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 CHANGE_COLUMNS = [
@@ -188,34 +283,58 @@ CHANGE_COLUMNS = [
     "eligible_after", "screened_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
     "diff_pp", "diff_lower_pp", "diff_upper_pp", "rel_change", "rel_change_lower", "rel_change_upper",
     "p_value", "test", "p_holm", "p_bh", "comparison_before", "comparison_after",
-    "did_pp", "did_lower_pp", "did_upper_pp", "did_ror", "did_ror_lower", "did_ror_upper", "did_p_value",
-    "pretrend_p", "mdd_pp", "sms_level", "sentence",
+    "did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value", "did_ror", "did_ror_lower", "did_ror_upper",
+    "did_p_value", "pretrend_p", "mdd_pp", "sms_level", "sms_note", "sentence",
 ]
 
 
 def _pretrend_p(counts: pd.DataFrame, partner_id: str, screening: str, before: str) -> float:
-    """p-value of the group x month interaction over pre-programme months (binomial GLM, logit link).
+    """p-value of the group x month interaction over the pre-programme months (parallel pre-trends test).
 
-    A small p suggests the partner's and the comparison population's trends were not parallel before the
-    programme, which weakens the difference-in-differences. NaN when fewer than two pre months.
+    Model: ``logit(p) ~ group * month`` over the partner's and the comparison population's months up to
+    and including `before` (month numbered 0, 1, ... in calendar order), fitted as a binomial GLM on the
+    proportions with ``var_weights = eligible`` (statsmodels). Monthly proportions usually vary more than
+    binomial sampling allows, so, as the interrupted time series (`trends._its_fit`, overdispersion
+    "auto"), when the Pearson dispersion ``X^2 / df_resid`` exceeds 1 the covariance is scaled by it
+    (what statsmodels' ``fit(scale="X2")`` does) and the p-value is a t test on ``df_resid`` degrees of
+    freedom, which is R's ``summary(glm(cbind(screened, eligible - screened) ~ group * month,
+    family = quasibinomial))``; otherwise (dispersion <= 1, or no residual df, as with exactly two
+    months) the binomial Wald z test. A small p suggests the partner's and the comparison population's
+    trends were not parallel before the programme, which weakens the difference-in-differences (see
+    `sms_note`). NaN when fewer than two pre-programme months or the model cannot be fitted.
+
+    References: McCullagh P & Nelder JA (1989) Generalized Linear Models, 2nd ed., section 4.5
+    (quasi-likelihood, Pearson dispersion); Wing C, Simon K & Bello-Gomez RA (2018) Annu Rev Public
+    Health 39:453-469 (pre-trends in difference-in-differences).
     """
     import statsmodels.api as sm
+    from scipy import stats as sps
 
     sel = counts[(counts["screening"] == screening) & (counts["period"] <= before)
                  & counts["partner_id"].isin([partner_id, "comparison"])]
+    sel = sel[sel["eligible"] > 0]
     months = sorted(sel["period"].unique())
     if len(months) < 2 or sel["partner_id"].nunique() < 2:
         return float("nan")
     t = sel["period"].map({m: i for i, m in enumerate(months)}).to_numpy(dtype=float)
     g = (sel["partner_id"] == partner_id).to_numpy(dtype=float)
     X = np.column_stack([np.ones_like(t), g, t, g * t])
-    y = np.column_stack([sel["screened"], sel["eligible"] - sel["screened"]]).astype(float)
-    if (sel["eligible"] == 0).any():
-        keep = (sel["eligible"] > 0).to_numpy()
-        X, y = X[keep], y[keep]
+    n = sel["eligible"].to_numpy(dtype=float)
+    y = sel["screened"].to_numpy(dtype=float)
     try:
-        fit = sm.GLM(y, X, family=sm.families.Binomial()).fit()
-        return float(fit.pvalues[3])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.GLM(y / n, X, family=sm.families.Binomial(), var_weights=n).fit()
+        beta = float(fit.params[3])
+        df_resid = float(fit.df_resid)
+        dispersion = float(fit.pearson_chi2 / df_resid) if df_resid > 0 else float("nan")
+        if np.isfinite(dispersion) and dispersion > 1:
+            se = float(np.sqrt(fit.cov_params(scale=dispersion)[3, 3]))
+            p = float(2 * sps.t.sf(abs(beta / se), df_resid))
+        else:
+            se = float(fit.bse[3])
+            p = float(2 * sps.norm.sf(abs(beta / se)))
+        return p if np.isfinite(p) else float("nan")
     except Exception:  # perfect separation or singular design on tiny counts
         return float("nan")
 
@@ -253,12 +372,12 @@ def _change_row(programme, pid, name, screening, pb, pa, own, comp, conf, counts
     if has_comp:
         did = stats.did_logit(x1, n1, x2, n2, cx1, cn1, cx2, cn2, conf)
         row.update(did_pp=did.diff_pp, did_lower_pp=did.diff_lower_pp, did_upper_pp=did.diff_upper_pp,
-                   did_ror=did.ror, did_ror_lower=did.ror_lower, did_ror_upper=did.ror_upper,
-                   did_p_value=did.p_value)
+                   did_pp_p_value=did.diff_p_value, did_ror=did.ror, did_ror_lower=did.ror_lower,
+                   did_ror_upper=did.ror_upper, did_p_value=did.p_value)
         row["pretrend_p"] = _pretrend_p(counts, pid, screening, pb)
     else:
-        for c in ("did_pp", "did_lower_pp", "did_upper_pp", "did_ror", "did_ror_lower", "did_ror_upper",
-                  "did_p_value", "pretrend_p"):
+        for c in ("did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value", "did_ror", "did_ror_lower",
+                  "did_ror_upper", "did_p_value", "pretrend_p"):
             row[c] = nan
     row["sms_level"] = 3 if has_comp and np.isfinite(row["did_pp"]) else 1
     return row

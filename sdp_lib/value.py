@@ -9,8 +9,12 @@ For each partner x screening (and programme-wide, partner_id "ALL"):
   used: a before/after change with no comparison group (Maryland level 1) cannot be attributed;
 * cost per additional person screened = grant / additional, with the interval grant / upper to
   grant / lower. It is "not estimable" (NaN, with the reason in `cost_per_additional_screened_note`)
-  when there is no DiD, when the point estimate is <= 0, or when the interval for additional people
-  includes zero: a cost per person cannot be divided out of a change that may be nothing. A partner's
+  when there is no DiD, when the point estimate is <= 0, when a row's DiD implies more additional people
+  screened than were screened at all after the programme (its counterfactual uptake, uptake before plus
+  the comparison's change, is below 0%: the additive comparison cannot be carried over to a population
+  at the floor), or when the interval for additional people includes zero: a cost per person cannot be
+  divided out of a change that may be nothing. The DiD interval is MOVER (`stats.did_logit`), so it
+  keeps a partner's own uncertainty at 0% and 100% uptake. A partner's
   grant pays for all its screenings, so when a partner works on several screenings the cost per
   additional person is given only on its `screening == "any"` row (additional people summed over its
   screenings), not per screening; programme-wide likewise;
@@ -21,11 +25,18 @@ For each partner x screening (and programme-wide, partner_id "ALL"):
   eligible denominator of that screening, so it is generous: an observed change beyond it is even
   less plausible. Pooled rows (a partner's "any", programme-wide) use reach_fraction = sum over the
   pooled rows of min(R_partner, N_row) / sum of N_row, i.e. each reached resident may count in every
-  screening population of their partner. `implausibly_large` is True when the larger observed change (before/after diff or
-  DiD) exceeds `IMPLAUSIBLE_RATIO` (1.5) x the plausible high: "a claimed population change far above
-  that is a red flag, not a success". 1.5 rather than 2 because the textbook case, the Advocacy
-  Project's +4.8 pp from 60 reached of 257 eligible (plausible 2.3-3.0 pp), is 1.58 x the plausible high
-  and must be flagged; change `implausible_ratio` to taste.
+  screening population of their partner. `implausibly_large` is True only when the data show a change
+  far above the plausible one: when the *lower* confidence limit of an observed change (before/after
+  diff or DiD, whichever has the larger lower limit) exceeds `IMPLAUSIBLE_RATIO` (1.5) x the plausible
+  high, i.e. `lower_to_plausible_ratio` > 1.5 ("a claimed population change far above that is a red
+  flag, not a success"). A point estimate above the range whose interval still reaches it is described,
+  interval and all, not flagged: the Advocacy Project's +4.8 pp from 60 reached of 257 eligible
+  (plausible 2.3-3.0 pp, so 1.58 x the plausible high) has a 95% interval of about -4.2 to +13.2 pp and
+  is compatible with a plausible change. `observed_to_plausible_ratio` is the larger point change over
+  the plausible high (descriptive); both ratios are NaN (never inf) when the plausible high is 0 (nobody
+  reached), when a zero-reach programme is flagged if a lower limit is above 0. The ratio in the note is
+  printed with as many decimals as it takes to sit on the same side of the threshold as the unrounded
+  ratio that decides. Change `implausible_ratio` to taste.
 
 Programme-wide rows pool the partners' rows (additional people summed; see `sdp_lib.toc.pool_uptake`),
 with residents reached and grants summed. Pooled eligible counts are screening-episodes, not people.
@@ -56,7 +67,8 @@ VFM_COLUMNS = [
     "observed_did_upper_pp", "additional_screened", "additional_screened_lower", "additional_screened_upper",
     "cost_per_additional_screened", "cost_per_additional_screened_lower", "cost_per_additional_screened_upper",
     "cost_per_additional_screened_note", "reach_fraction", "plausible_change_pp_low",
-    "plausible_change_pp_high", "observed_to_plausible_ratio", "implausibly_large", "dilution_note",
+    "plausible_change_pp_high", "observed_to_plausible_ratio", "lower_to_plausible_ratio", "implausibly_large",
+    "dilution_note",
 ]
 
 
@@ -85,44 +97,90 @@ def cost_per_additional(grant: float, additional: float, lower: float, upper: fl
     return _div(grant, additional), _div(grant, upper), _div(grant, lower), ""
 
 
-def dilution(reached: float, eligible_after: float, observed_diff_pp: float, observed_did_pp: float,
-             effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP, implausible_ratio: float = IMPLAUSIBLE_RATIO
-             ) -> dict[str, float | bool | str]:
-    """Plausible population change from reach, and whether the observed change is implausibly large.
+def ratio_text(ratio: float, threshold: float = IMPLAUSIBLE_RATIO) -> str:
+    """`ratio` with 2 decimals, or as many more as it takes for the printed number to be on the same side
+    of `threshold` as the unrounded one (1.503 against 1.5 prints "1.503", not "1.50")."""
+    for digits in range(2, 17):
+        text = f"{ratio:.{digits}f}"
+        if (float(text) > threshold) == (ratio > threshold):
+            return text
+    return repr(ratio)
 
-    plausible = min(reached / eligible_after, 1) x effect_pp (low, high); `implausibly_large` when the
-    larger of the observed changes exceeds `implausible_ratio` x the plausible high.
+
+def dilution(reached: float, eligible_after: float, observed_diff_pp: float, observed_did_pp: float, *,
+             diff_lower_pp: float, did_lower_pp: float, diff_upper_pp: float = math.nan,
+             did_upper_pp: float = math.nan, effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP,
+             implausible_ratio: float = IMPLAUSIBLE_RATIO, confidence: float = 0.95,
+             ) -> dict[str, float | bool | str]:
+    """Plausible population change from reach, and whether the data show an implausibly large change.
+
+    plausible = min(reached / eligible_after, 1) x effect_pp (low, high). Of the observed changes (the
+    before/after diff and the DiD, each with its lower confidence limit), the one with the larger lower
+    limit is judged: `implausibly_large` when that lower limit exceeds `implausible_ratio` x the plausible
+    high (`lower_to_plausible_ratio` > `implausible_ratio`, unrounded), so the flag is raised only when
+    the whole interval lies beyond it. Otherwise the note describes the interval against the plausible
+    range. A plausible high of 0 (nobody reached): ratios are NaN and the flag is raised when the lower
+    limit is above 0. No lower limit: described, never flagged. `confidence` only labels the interval.
     """
     ok = np.isfinite(eligible_after) and eligible_after > 0 and np.isfinite(reached)
     frac = min(reached / eligible_after, 1.0) if ok else math.nan
     low, high = frac * effect_pp[0], frac * effect_pp[1]
-    observed = [v for v in (observed_diff_pp, observed_did_pp) if np.isfinite(v)]
     out: dict[str, float | bool | str] = {
         "reach_fraction": frac, "plausible_change_pp_low": low, "plausible_change_pp_high": high,
-        "observed_to_plausible_ratio": math.nan, "implausibly_large": False,
+        "observed_to_plausible_ratio": math.nan, "lower_to_plausible_ratio": math.nan, "implausibly_large": False,
     }
     if not np.isfinite(frac):
         out["dilution_note"] = "no uptake data: plausible change not computable"
         return out
-    if not observed:
+    cands = [(name, float(v), float(lo), float(hi)) for name, v, lo, hi in (
+        ("before/after change", observed_diff_pp, diff_lower_pp, diff_upper_pp),
+        ("difference-in-differences", observed_did_pp, did_lower_pp, did_upper_pp)) if np.isfinite(v)]
+    if not cands:
         out["dilution_note"] = "no observed change"
         return out
-    obs = max(observed)
-    which = "before/after change" if obs == observed_diff_pp else "difference-in-differences"
-    ratio = obs / high if high > 0 else (math.inf if obs > 0 else math.nan)
-    out["observed_to_plausible_ratio"] = ratio
+    if high > 0:
+        out["observed_to_plausible_ratio"] = max(c[1] for c in cands) / high
     basis = (f"{reached:,.0f} reached of {eligible_after:,.0f} eligible x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
              f"on those reached = {low:.1f}-{high:.1f} pp")
-    if obs > implausible_ratio * high:
+    lvl = f"{round(confidence * 100, 1):g}%"
+    with_lower = [c for c in cands if np.isfinite(c[2])]
+    if not with_lower:
+        which, obs = max(((c[0], c[1]) for c in cands), key=lambda t: t[1])
+        out["dilution_note"] = (f"observed {which} {obs:+.1f} pp has no confidence interval, so it is not judged "
+                                f"against the plausible range ({basis})")
+        return out
+    which, obs, lower, upper = max(with_lower, key=lambda c: c[2])
+    ci = (f"{lvl} CI {lower:+.1f} to {upper:+.1f} pp" if np.isfinite(upper) else f"lower {lvl} limit {lower:+.1f} pp")
+    cause = ("the programme could not plausibly have caused it: look for other causes (secular trend, a change "
+             "in the denominator, data error)")
+    if high <= 0:
+        if lower > 0:
+            out["implausibly_large"] = True
+            out["dilution_note"] = (f"red flag: the programme reached nobody in this population ({basis}), yet the "
+                                    f"observed {which} is {obs:+.1f} pp ({ci}), above 0 even at its lower limit; "
+                                    + cause)
+        else:
+            out["dilution_note"] = (f"observed {which} {obs:+.1f} pp ({ci}) is compatible with no change, the only "
+                                    f"plausible one ({basis})")
+        return out
+    lower_ratio = lower / high
+    out["lower_to_plausible_ratio"] = lower_ratio
+    shown = ratio_text(lower_ratio, implausible_ratio)
+    if lower_ratio > implausible_ratio:
         out["implausibly_large"] = True
         out["dilution_note"] = (
-            f"red flag: observed {which} {obs:+.1f} pp is {ratio:.2g} x the plausible high ({basis}); the "
-            "programme could not plausibly have caused it: look for other causes (secular trend, a change in "
-            "the denominator, data error)")
+            f"red flag: observed {which} {obs:+.1f} pp ({ci}); even its lower limit is {shown} x the plausible "
+            f"high, above {implausible_ratio:g} x ({basis}): " + cause)
+    elif lower > high:
+        out["dilution_note"] = (
+            f"observed {which} {obs:+.1f} pp ({ci}) is above the plausible range ({basis}): its lower limit is "
+            f"{shown} x the plausible high, not above {implausible_ratio:g} x")
     elif obs > high:
-        out["dilution_note"] = f"observed {which} {obs:+.1f} pp is above the plausible range ({basis}) but within {implausible_ratio:g} x"
+        out["dilution_note"] = (
+            f"observed {which} {obs:+.1f} pp is above the plausible range ({basis}), but its interval ({ci}) "
+            "reaches the plausible range: the data are compatible with a change the programme could have caused")
     else:
-        out["dilution_note"] = f"observed {obs:+.1f} pp is within or below the plausible range ({basis})"
+        out["dilution_note"] = f"observed {which} {obs:+.1f} pp ({ci}) is within or below the plausible range ({basis})"
     return out
 
 
@@ -139,6 +197,27 @@ def _effective_reach(group: pd.DataFrame | None, reached_by: dict[str, float]) -
     return float(np.minimum(reach[ok], elig[ok]).sum()) if ok.any() else math.nan
 
 
+def _below_floor(group: pd.DataFrame | None) -> str:
+    """Why no cost can be priced when a row's DiD implies more additional people screened than were
+    screened at all after the programme (did_pp x eligible_after / 100 > screened_after, i.e. the
+    counterfactual uptake, uptake before + the comparison's change, is below 0%); "" otherwise."""
+    if group is None or len(group) == 0 or not {"did_pp", "eligible_after", "screened_after"} <= set(group.columns):
+        return ""
+    did = pd.to_numeric(group["did_pp"], errors="coerce").to_numpy(dtype=float)
+    n2 = pd.to_numeric(group["eligible_after"], errors="coerce").to_numpy(dtype=float)
+    x2 = pd.to_numeric(group["screened_after"], errors="coerce").to_numpy(dtype=float)
+    implied = did * n2 / 100
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(implied) & np.isfinite(x2) & (implied > x2 + 1e-9)
+    if not bad.any():
+        return ""
+    i = int(np.flatnonzero(bad)[0])
+    which = "" if len(group) == 1 else f" (in {int(bad.sum())} of {len(group)} rows)"
+    return (f"not estimable: the difference-in-differences implies {implied[i]:,.1f} additional people screened, "
+            f"more than the {x2[i]:,.0f} screened after the programme{which}: the comparison population's change "
+            "cannot be carried over to a population this close to 0% uptake, so no change can be priced")
+
+
 def _vfm_row(pid: str, name: str, screening: str, grant: float, reached: float, sessions: float,
              group: pd.DataFrame | None, confidence: float, own_grant: bool, effect_pp, ratio,
              reached_by: dict[str, float]) -> dict:
@@ -149,6 +228,10 @@ def _vfm_row(pid: str, name: str, screening: str, grant: float, reached: float, 
     add, add_lo, add_hi = did * did_elig / 100, dlo * did_elig / 100, dhi * did_elig / 100
     if own_grant:
         cost, cost_lo, cost_hi, note = cost_per_additional(grant, add, add_lo, add_hi)
+        floor = _below_floor(group)
+        if floor and np.isfinite(add) and add > 0:
+            cost = cost_lo = cost_hi = math.nan
+            note = floor
     else:
         cost = cost_lo = cost_hi = math.nan
         note = "the grant pays for several screenings: see the screening 'any' row"
@@ -163,7 +246,10 @@ def _vfm_row(pid: str, name: str, screening: str, grant: float, reached: float, 
         "cost_per_additional_screened": cost, "cost_per_additional_screened_lower": cost_lo,
         "cost_per_additional_screened_upper": cost_hi, "cost_per_additional_screened_note": note,
     }
-    row.update(dilution(_effective_reach(group, reached_by), elig, row["observed_diff_pp"], did, effect_pp, ratio))
+    row.update(dilution(_effective_reach(group, reached_by), elig, row["observed_diff_pp"], did,
+                        diff_lower_pp=row["observed_diff_lower_pp"], did_lower_pp=dlo,
+                        diff_upper_pp=row["observed_diff_upper_pp"], did_upper_pp=dhi,
+                        effect_pp=effect_pp, implausible_ratio=ratio, confidence=confidence))
     return row
 
 

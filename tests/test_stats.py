@@ -273,11 +273,11 @@ def test_did_logit_equals_woolf_closed_form():
     assert res.ror_lower == pytest.approx(13 / 7 * math.exp(-Z95 * se), rel=1e-6)
     assert res.ror_upper == pytest.approx(13 / 7 * math.exp(Z95 * se), rel=1e-6)
     assert res.p_value == pytest.approx(math.erfc(abs(math.log(13 / 7) / se) / math.sqrt(2)), rel=1e-6)
-    # absolute DiD: (0.50 - 0.30) - (0.35 - 0.30) = 0.15 -> 15 pp; variance = sum p(1-p)/n
-    # = (0.21 + 0.25 + 0.21 + 0.2275)/100 = 0.008975
+    # absolute DiD: (0.50 - 0.30) - (0.35 - 0.30) = 0.15 -> 15 pp, with the MOVER interval (not Wald: see
+    # test_did_pp_mover_interval_and_p_match_r); values from R 4.2.2 (DID_R_SCRIPT below)
     assert res.diff_pp == pytest.approx(15.0, abs=1e-10)
-    half = 100 * Z95 * math.sqrt(0.008975)
-    assert (res.diff_lower_pp, res.diff_upper_pp) == pytest.approx((15 - half, 15 + half), abs=1e-9)
+    assert (res.diff_lower_pp, res.diff_upper_pp) == pytest.approx((-3.57476631604608, 33.01727717078783), abs=1e-9)
+    assert res.diff_p_value == pytest.approx(0.114314629878586, rel=1e-7)
     assert res.note == ""
 
 
@@ -287,6 +287,135 @@ def test_did_logit_no_differential_change():
     assert res.diff_pp == pytest.approx(0.0, abs=1e-9)
     assert res.p_value == pytest.approx(1.0, abs=1e-6)
     assert res.ror_lower < 1 < res.ror_upper
+
+
+# Reference values for the absolute DiD: R 4.2.2, base R only. The Wilson limits are R's own
+# prop.test(x, n, correct = FALSE)$conf.int (the score interval); the script combines them by hand:
+DID_R_SCRIPT = r"""
+wil <- function(x, n, conf) prop.test(x, n, correct = FALSE, conf.level = conf)$conf.int[1:2]
+mover <- function(x, n, conf) {  # x, n: before, after, comparison before, comparison after
+  p <- x / n; ci <- sapply(1:4, function(i) wil(x[i], n[i], conf)); l <- ci[1, ]; u <- ci[2, ]
+  d1 <- p[2] - p[1]; d2 <- p[4] - p[3]
+  L1 <- d1 - sqrt((p[2] - l[2])^2 + (u[1] - p[1])^2); U1 <- d1 + sqrt((u[2] - p[2])^2 + (p[1] - l[1])^2)
+  L2 <- d2 - sqrt((p[4] - l[4])^2 + (u[3] - p[3])^2); U2 <- d2 + sqrt((u[4] - p[4])^2 + (p[3] - l[3])^2)
+  D <- d1 - d2
+  c(D = D, lower = D - sqrt((d1 - L1)^2 + (U2 - d2)^2), upper = D + sqrt((U1 - d1)^2 + (d2 - L2)^2))
+}
+pinv <- function(x, n) {  # the alpha at which the (1 - alpha) interval's limit reaches 0
+  D <- mover(x, n, 0.95)["D"]; if (D == 0) return(1)
+  f <- function(a) { m <- mover(x, n, 1 - a); if (D > 0) m["lower"] else m["upper"] }
+  uniroot(f, c(1e-12, 1 - 1e-9), tol = 1e-14)$root
+}
+"""
+# (x_before, n_before, x_after, n_after, cx_before, cn_before, cx_after, cn_after,
+#  95% lower, 95% upper, p from pinv) in pp, printed by the script above with options(digits = 15)
+DID_R_CASES = [
+    # issue 10 item 2: ROR p 5.9e-8, but the pp DiD -2.0 has an interval including 0
+    (300, 600, 342, 600, 25200, 30000, 27900, 30000, -7.66642877039222, 3.60393847533148, 0.486995716539853),
+    # issue 10 item 3: nobody screened in either period, the comparison fell 3.3 pp
+    (0, 300, 0, 300, 2520, 3000, 2421, 3000, 0.993679703929454, 5.604928151949355, 0.0105483538461034),
+    (60, 195, 91, 257, 5000, 10000, 5100, 10000, -5.27143192366492, 12.29067686398266, 0.421870797454812),
+    (12, 40, 30, 40, 100, 200, 104, 200, 19.2812514743746, 61.8095405548510, 0.000382149895668231),
+    (0, 50, 5, 50, 10, 100, 12, 100, -4.80343272944551, 22.46939219199814, 0.191263147921242),
+    (50, 50, 50, 50, 10, 100, 12, 100, -13.48816774586302, 9.45483527222021, 0.657817761005415),
+]
+
+
+@pytest.mark.parametrize("case", DID_R_CASES)
+def test_did_pp_mover_interval_and_p_match_r(case):
+    *counts, lower, upper, p = case
+    res = S.did_logit(*counts, confidence=0.95)
+    assert (res.diff_lower_pp, res.diff_upper_pp) == pytest.approx((lower, upper), abs=1e-9)
+    # uniroot's tolerance is on alpha (1e-14 absolute)
+    assert res.diff_p_value == pytest.approx(p, rel=1e-6, abs=1e-13)
+
+
+def test_did_pp_mover_at_998_matches_r():
+    # same script, mover(x, n, 0.998): 99.8% limits
+    res = S.did_logit(300, 600, 342, 600, 25200, 30000, 27900, 30000, confidence=0.998)
+    assert (res.diff_lower_pp, res.diff_upper_pp) == pytest.approx((-10.92107627840776, 6.76718552134581), abs=1e-9)
+    res = S.did_logit(0, 300, 0, 300, 2520, 3000, 2421, 3000, confidence=0.998)
+    assert (res.diff_lower_pp, res.diff_upper_pp) == pytest.approx((-1.03344259594969, 7.63052028041588), abs=1e-9)
+    # the p-value does not depend on the level, and 0.0105 < 0.05 but > 0.002: significant at 95%
+    # (interval 0.99 to 5.60 excludes 0), not at 99.8% (interval -1.03 to 7.63 includes it)
+    assert res.diff_p_value == pytest.approx(0.0105483538461034, rel=1e-6)
+
+
+def test_did_pp_p_value_is_on_the_pp_scale_not_the_ror():
+    # issue 10 item 2: the ratio of odds ratios is 0.52 with p 5.9e-8 (Woolf: log(0.5238) / SE), but the
+    # absolute DiD is -2.0 pp with an interval that includes 0: its own p must be well above 0.05
+    res = S.did_logit(300, 600, 342, 600, 25200, 30000, 27900, 30000)
+    se = math.sqrt(1 / 300 + 1 / 300 + 1 / 342 + 1 / 258 + 1 / 25200 + 1 / 4800 + 1 / 27900 + 1 / 2100)
+    ror = (342 / 258) / (300 / 300) / ((27900 / 2100) / (25200 / 4800))
+    assert res.ror == pytest.approx(ror, rel=1e-8)
+    assert res.p_value == pytest.approx(math.erfc(abs(math.log(ror) / se) / math.sqrt(2)), rel=1e-6)
+    assert res.p_value < 1e-7
+    assert res.diff_lower_pp < 0 < res.diff_upper_pp
+    assert res.diff_p_value > 0.4
+
+
+def test_did_pp_interval_keeps_uncertainty_at_0_and_100_percent():
+    # issue 10 item 3: nobody screened in either period. The Wald variance p(1-p)/n of 0/300 is 0, so the
+    # old interval came only from the comparison population. With Wilson limits 0/300 has upper limit
+    # z^2 / (n + z^2) = 3.8415 / 303.8415 = 1.264 pp, which the lower half-width must include (by hand):
+    res = S.did_logit(0, 300, 0, 300, 2520, 3000, 2421, 3000)
+    own = Z95 ** 2 / (300 + Z95 ** 2)
+    assert 3.3 - res.diff_lower_pp > 100 * own
+    # the comparison alone (0.84 -> 0.807, n = 3000 each): Wald half-width 1.96 x sqrt(0.84 x 0.16 / 3000
+    # + 0.807 x 0.193 / 3000) = 1.960 x 0.009837 = 1.928 pp; the honest interval is wider on both sides
+    comp_only = 100 * Z95 * math.sqrt(0.84 * 0.16 / 3000 + 0.807 * 0.193 / 3000)
+    assert 3.3 - res.diff_lower_pp > comp_only + 0.1 and res.diff_upper_pp - 3.3 > comp_only + 0.1
+    # everyone screened in both periods mirrors it
+    full = S.did_logit(300, 300, 300, 300, 480, 3000, 579, 3000)
+    assert (full.diff_pp, full.diff_lower_pp, full.diff_upper_pp) == pytest.approx(
+        (-res.diff_pp, -res.diff_upper_pp, -res.diff_lower_pp), abs=1e-9)
+    assert full.diff_p_value == pytest.approx(res.diff_p_value, rel=1e-9)
+
+
+def test_inversion_p_value_of_a_wald_family_is_the_z_test():
+    # half-width z x se: the limit reaches 0 at z* = |est| / se, so p = 2 (1 - Phi(|est| / se))
+    for est, se in ((0.03, 0.01), (-0.05, 0.04), (1e-4, 0.2)):
+        p = S.inversion_p_value(est, lambda z, se=se: (z * se, z * se))
+        assert p == pytest.approx(math.erfc(abs(est) / se / math.sqrt(2)), rel=1e-9)
+    assert S.inversion_p_value(0.0, lambda z: (z, z)) == 1.0
+    assert math.isnan(S.inversion_p_value(math.nan, lambda z: (z, z)))
+    # an interval that never reaches 0 gives the documented floor, not 0 or NaN
+    floor = S.inversion_p_value(0.5, lambda z: (0.0, z))
+    assert floor == pytest.approx(2 * NormalDist().cdf(-S.INVERSION_Z_MAX), rel=1e-6) and floor > 0
+
+
+def test_wilson_half_widths_agree_with_wilson_ci():
+    for x, n in ((0, 10), (3, 10), (10, 10), (65, 100), (9856, 12345)):
+        lo, hi = S.wilson_ci(x, n, 0.95)
+        a, b = S.wilson_half_widths(x, n, Z95)
+        assert (x / n - a, x / n + b) == pytest.approx((lo, hi), abs=1e-15)
+    assert S.wilson_half_widths(4, 10, 0.0) == (0.0, 0.0)
+    assert all(math.isnan(v) for v in S.wilson_half_widths(0, 0, Z95))
+
+
+_counts4 = st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n)))
+
+
+@HYP
+@given(a=_counts4, b=_counts4, c=_counts4, d=_counts4,
+       conf=st.sampled_from([0.8, 0.9, 0.95, 0.99, 0.998]))
+def test_did_pp_properties(a, b, c, d, conf):
+    from sdp_lib.inequality import difference_of_differences
+
+    res = S.did_logit(*a, *b, *c, *d, confidence=conf)
+    assert res.diff_lower_pp <= res.diff_pp + 1e-9 and res.diff_pp <= res.diff_upper_pp + 1e-9
+    assert 0.0 <= res.diff_p_value <= 1.0
+    # MOVER of the two Newcombe intervals (programme change, comparison change) is the same interval
+    own = S.compare_proportions(*a, *b, conf)
+    comp = S.compare_proportions(*c, *d, conf)
+    _, lo, hi = difference_of_differences(comp.diff, comp.diff_lower, comp.diff_upper,
+                                          own.diff, own.diff_lower, own.diff_upper)
+    assert (res.diff_lower_pp, res.diff_upper_pp) == pytest.approx((100 * lo, 100 * hi), abs=1e-9)
+    # the pp p-value and the interval agree: p < 1 - conf exactly when the interval excludes 0 (away
+    # from the boundary, where floating point decides)
+    if min(abs(res.diff_lower_pp), abs(res.diff_upper_pp)) > 1e-7:
+        excludes = res.diff_lower_pp > 0 or res.diff_upper_pp < 0
+        assert (res.diff_p_value < 1 - conf) == excludes
 
 
 def test_did_logit_zero_cell_gives_nan_ror_not_crash():

@@ -437,10 +437,12 @@ def test_all_problems_at_once(tmp_path):
     rows[1]["wave"] = "later"
     rows.append(dict(VALID_ROWS[3]))
     rows.append({"partner_id": "nobody", "respondent_id": "N-1", "wave": "post_only"})
-    problems = one_problem(tmp_path, rows, HEADER + ["extra"])
-    got = {(p.row, p.column) for p in problems}
-    assert got == {(2, "know_age_ranges"), (3, "wave"), (6, "partner_id, respondent_id, wave"),
-                   (7, "partner_id"), (1, "extra")}
+    # an extra column is a note (ignored), not a problem: validation reports it apart from the errors
+    c = Collector()
+    assert validate_survey_file(write_survey(tmp_path / "survey.csv", rows, HEADER + ["extra"]), QUESTIONS, PROGRAMME, c) is None
+    assert {(p.row, p.column) for p in c.problems} == {(2, "know_age_ranges"), (3, "wave"),
+                                                       (6, "partner_id, respondent_id, wave"), (7, "partner_id")}
+    assert [(n.row, n.column) for n in c.notes] == [(1, "extra")]
 
 
 def test_missing_file(tmp_path):
@@ -726,6 +728,36 @@ def test_paired_all_rows_and_family_adjustment():
     assert list(res.columns[:14]) == ["partner_id", "question_id", "test", "n_pairs", "n_unpaired",
                                       "pre_favourable", "post_favourable", "b", "c", "statistic", "p_value",
                                       "effect_size", "p_holm", "p_bh"]
+
+
+def test_paired_rows_with_no_pairs_name_no_test():
+    # vcck asked both waves but nobody answered both: one pre-only respondent, one post-only respondent.
+    # fawa has a pair, but on lk it is excluded (dont_know before), so lk has 0 pairs tested there too.
+    rows = [
+        {"partner_id": "vcck", "respondent_id": "V1", "wave": "pre", "kn": "yes", "lk": "4"},
+        {"partner_id": "vcck", "respondent_id": "V2", "wave": "post", "kn": "no", "lk": "2"},
+        {"partner_id": "fawa", "respondent_id": "F1", "wave": "pre", "kn": "no", "lk": "dont_know"},
+        {"partner_id": "fawa", "respondent_id": "F1", "wave": "post", "kn": "yes", "lk": "5"},
+    ]
+    res = paired_tests(frame(rows, SMALL_Q), SMALL_Q).set_index(["partner_id", "question_id"])
+    for key in [("vcck", "kn"), ("vcck", "lk"), ("fawa", "lk")]:
+        r = res.loc[key]
+        assert r.n_pairs == 0, key
+        assert r.test == "none", key  # not "Wilcoxon signed-rank" or "McNemar exact": no test was run
+        assert "no pairs" in r.note, key
+        assert math.isnan(r.p_value) and math.isnan(r.statistic) and math.isnan(r.effect_size), key
+        assert math.isnan(r.p_holm) and math.isnan(r.p_bh), key
+    assert res.loc[("fawa", "lk"), "n_excluded"] == 1
+    # a row with pairs still names its test and has no note
+    r = res.loc[("fawa", "kn")]
+    assert r.n_pairs == 1 and r.test.startswith("McNemar exact") and r.note == ""
+    assert r.p_value == pytest.approx(1.0)  # b = 0, c = 1: 2 x P(X <= 0 | 1, 1/2) = 1 (R: binom.test(0, 1))
+    assert list(res.reset_index().columns) == survey.PAIRED_COLUMNS
+
+
+def test_paired_tests_with_an_empty_survey():
+    res = paired_tests(survey.empty_survey(SMALL_Q), SMALL_Q)
+    assert res.empty and list(res.columns) == survey.PAIRED_COLUMNS
 
 
 # --------------------------------------------------------------------------------------------------

@@ -348,20 +348,28 @@ def test_metrics_uptake_single_rows_and_pooling_by_hand():
 
 
 def test_pooled_did_variance_by_hand():
-    # two rows of one screening, comparison variance recovered from the rows' Wald intervals
-    z = 1.959963984540054
-    own = [0.5 * 0.5 / 100 + 0.6 * 0.4 / 100, 0.5 * 0.5 / 300 + 0.55 * 0.45 / 300]
-    comp = 0.00001
+    # two rows of one screening with MOVER intervals (issue 10 item 3): each row's squared half-widths are
+    # its own Newcombe part (Wilson limits of its two counts) plus the shared comparison's part, different
+    # on each side; the pooled interval is MOVER for the weighted sum, side by side
     rows = _uptake_changes().iloc[:2].copy()
+    counts = [(50, 100, 60, 100), (150, 300, 165, 300)]
+    own_lo, own_hi = [], []
+    for x1, n1, x2, n2 in counts:
+        l1, u1 = wilson_ci(x1, n1, 0.95)
+        l2, u2 = wilson_ci(x2, n2, 0.95)
+        own_lo.append((x2 / n2 - l2) ** 2 + (u1 - x1 / n1) ** 2)
+        own_hi.append((u2 - x2 / n2) ** 2 + (x1 / n1 - l1) ** 2)
+    comp_lo, comp_hi = 0.00001, 0.00004
     for i in range(2):
-        se = 100 * math.sqrt(own[i] + comp)
-        rows.loc[rows.index[i], "did_lower_pp"] = rows["did_pp"].iloc[i] - z * se
-        rows.loc[rows.index[i], "did_upper_pp"] = rows["did_pp"].iloc[i] + z * se
+        rows.loc[rows.index[i], "did_lower_pp"] = rows["did_pp"].iloc[i] - 100 * math.sqrt(own_lo[i] + comp_lo)
+        rows.loc[rows.index[i], "did_upper_pp"] = rows["did_pp"].iloc[i] + 100 * math.sqrt(own_hi[i] + comp_hi)
     out = T.pool_uptake(rows, 0.95)
     w = [0.25, 0.75]
-    var = w[0] ** 2 * own[0] + w[1] ** 2 * own[1] + (w[0] + w[1]) ** 2 * comp  # shared comparison
+    lo = w[0] ** 2 * own_lo[0] + w[1] ** 2 * own_lo[1] + (w[0] + w[1]) ** 2 * comp_lo  # shared comparison
+    hi = w[0] ** 2 * own_hi[0] + w[1] ** 2 * own_hi[1] + (w[0] + w[1]) ** 2 * comp_hi
     assert out["did_pp"] == pytest.approx(4.25)
-    assert out["did_upper_pp"] - out["did_pp"] == pytest.approx(z * 100 * math.sqrt(var), rel=1e-9)
+    assert out["did_pp"] - out["did_lower_pp"] == pytest.approx(100 * math.sqrt(lo), rel=1e-9)
+    assert out["did_upper_pp"] - out["did_pp"] == pytest.approx(100 * math.sqrt(hi), rel=1e-9)
 
 
 def test_metrics_survey_favourable_and_paired():
@@ -619,3 +627,477 @@ def test_diagram_refuses_several_partners():
         toc_diagram(toc, ev)
     fig = toc_diagram(toc, ev[ev["partner_id"] == "p1"], "p1")
     assert sum(1 for p in fig.axes[0].patches if str(p.get_gid() or "").startswith("link:")) == len(toc.links)
+
+
+# --------------------------------------------------------------------------------------------------
+# Paired survey change: the test is McNemar on the switches to and from favourable (issue 10, item 1)
+
+import re  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sdp_lib import equity, stats, survey  # noqa: E402
+
+_LIKERT_Q = survey.Questions.model_validate({"questions": [
+    {"id": "know_age_ranges", "text": "I know the age ranges", "domain": "knowledge", "type": "likert5",
+     "favourable": [4, 5]},
+]})
+_NAN_WORD = re.compile(r"\b(nan|inf|infinity|none)\b", re.IGNORECASE)
+
+
+def _likert_pairs(pid: str, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    rows = []
+    for i, (a, b) in enumerate(pairs):
+        rows.append({"partner_id": pid, "respondent_id": f"{pid}-{i}", "wave": "pre", "know_age_ranges": a})
+        rows.append({"partner_id": pid, "respondent_id": f"{pid}-{i}", "wave": "post", "know_age_ranges": b})
+    return survey.typed_survey(pd.DataFrame(rows), _LIKERT_Q)
+
+
+def test_likert_paired_change_is_tested_on_favourable_switches_not_on_the_scores():
+    # 60 pairs: pre 30 x "3" + 30 x "5"; post: of the 30 threes, 3 -> "4" and 27 -> "1"; the 30 fives -> "4".
+    # Favourable (4 or 5): pre 30/60 = 50%, post 33/60 = 55%: +5.0 pp. Switches: b = 0 (favourable -> not),
+    # c = 3 (not -> favourable). The scores fell sharply: differences +1 (x3), -2 (x27), -1 (x30); W+ = 3 x 17 = 51,
+    # W- = 1779, rank-biserial (51 - 1779) / 1830 = -0.944; Wilcoxon z = (51 - 915 + 0.5) / sqrt(17295) = -6.57,
+    # p = 5.2e-11. The change shown is in % favourable, so its test is McNemar on b and c: exact (b + c < 25),
+    # p = 2 x P(X <= 0 | 3, 1/2) = 2 / 8 = 0.25 (R: binom.test(0, 3)$p.value = 0.25). Not significant.
+    frame = _likert_pairs("p1", [("3", "4")] * 3 + [("3", "1")] * 27 + [("5", "4")] * 30)
+    paired = survey.paired_tests(frame, _LIKERT_Q)
+    src = paired[(paired.partner_id == "p1")].iloc[0]
+    assert (src.b, src.c, src.n_pairs) == (0, 3, 60)
+    assert src.test == "Wilcoxon signed-rank" and src.p_value < 1e-9 and src.effect_size == pytest.approx(-1728 / 1830)
+    m = T.metrics_long(_programme(), None, None, paired, None)
+    r = _get(m, "p1", "survey.paired_change:know_age_ranges")
+    assert r["value"] == pytest.approx(5.0)
+    assert r["p_value"] == pytest.approx(0.25, abs=1e-12)
+    assert not r["significant"]
+    assert "McNemar exact" in r["note"] and "b = 0" in r["note"] and "c = 3" in r["note"]
+    assert "Wilcoxon" in r["note"] and "caution" in r["note"]  # the scores moved the other way: said so
+    res = T.indicator_results(_toc(), m)
+    ind = _one(res, "know_change", "p1")
+    assert ind["evidence"] == "suggestive"
+    assert ind["evidence_reason"] == "favourable change, not statistically significant"
+    ev = T.link_evidence(_toc(), res)
+    assert _status(ev, "reach->know", "p1") == "suggestive"
+
+
+def test_paired_change_mcnemar_reference_values():
+    # Agresti (1990, p. 350), R's ?mcnemar.test: b = 150, c = 86 of 1600 -> R mcnemar.test (continuity corrected):
+    # X^2 = (|150 - 86| - 1)^2 / 236 = 16.818, p = 4.115e-5, whatever test the survey table used for the scores.
+    # b = c = 20 (b + c >= 25): R's mcnemar.test drops the correction when b = c: X^2 = 0, p = 1 (statsmodels'
+    # mcnemar with correction=True would give (0 - 1)^2 / 40 and p = 0.874).
+    cols = ["partner_id", "question_id", "test", "n_pairs", "pre_favourable", "post_favourable", "b", "c",
+            "p_value", "effect_size"]
+    tab = pd.DataFrame([
+        ("p1", "know_age_ranges", "Wilcoxon signed-rank", 1600, 944 / 1600, 880 / 1600, 150, 86, 0.5, 0.1),
+        ("p2", "know_age_ranges", "Wilcoxon signed-rank", 100, 0.5, 0.5, 20, 20, 0.001, 0.5),
+    ], columns=cols)
+    m = T.metrics_long(_programme(), None, None, tab, None)
+    r = _get(m, "p1", "survey.paired_change:know_age_ranges")
+    assert r["value"] == pytest.approx(-4.0)
+    assert r["p_value"] == pytest.approx(math.erfc(math.sqrt(3969 / 236 / 2)), rel=1e-9)
+    assert r["p_value"] == pytest.approx(4.115e-5, rel=1e-3)
+    assert "McNemar chi-square (continuity corrected)" in r["note"]
+    r = _get(m, "p2", "survey.paired_change:know_age_ranges")
+    assert r["value"] == 0.0 and r["p_value"] == 1.0
+    # programme-wide: the partners' switches summed, b = 170, c = 106, tested the same way
+    r = _get(m, "ALL", "survey.paired_change:know_age_ranges")
+    assert r["p_value"] == pytest.approx(stats.mcnemar_test(170, 106).p_value, rel=1e-12)
+    assert r["p_value"] == pytest.approx(math.erfc(math.sqrt((64 - 1) ** 2 / 276 / 2)), rel=1e-9)
+
+
+@st.composite
+def _paired_table_row(draw):
+    n = draw(st.integers(1, 400))
+    k_pre = draw(st.integers(0, n))
+    b = draw(st.integers(0, k_pre))
+    c = draw(st.integers(0, n - k_pre))
+    test = draw(st.sampled_from(["Wilcoxon signed-rank", "McNemar exact (binomial, two-sided)"]))
+    p = draw(st.floats(1e-12, 1.0))  # whatever the table's own test gave
+    return n, k_pre, b, c, test, p
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_paired_table_row())
+def test_paired_change_significance_comes_from_the_printed_change(row):
+    n, k_pre, b, c, test, p = row
+    k_post = k_pre - b + c
+    tab = pd.DataFrame([{"partner_id": "p1", "question_id": "know_age_ranges", "test": test, "n_pairs": n,
+                         "pre_favourable": k_pre / n, "post_favourable": k_post / n, "b": b, "c": c,
+                         "p_value": p, "effect_size": 0.0}])
+    m = T.metrics_long(_programme(), None, None, tab, None)
+    r = _get(m, "p1", "survey.paired_change:know_age_ranges")
+    assert r["value"] == pytest.approx(100 * (c - b) / n)
+    assert r["p_value"] == pytest.approx(stats.mcnemar_test(b, c).p_value, rel=1e-9, abs=1e-300)
+    assert "McNemar" in r["note"] and not _NAN_WORD.search(r["note"])
+    res = T.indicator_results(_toc(), m)
+    ind = _one(res, "know_change", "p1")
+    # "supported" only for a rise in % favourable; "contradicted" only for a fall
+    if ind["evidence"] == "supported":
+        assert c > b and r["value"] > 0
+    if ind["evidence"] == "contradicted":
+        assert b > c and r["value"] < 0
+    if b == c:
+        assert ind["evidence"] not in ("supported", "contradicted")
+
+
+def test_paired_change_with_no_pairs_names_no_test():
+    cols = ["partner_id", "question_id", "test", "n_pairs", "pre_favourable", "post_favourable", "b", "c",
+            "p_value", "effect_size", "note"]
+    tab = pd.DataFrame([("p1", "know_age_ranges", "none", 0, math.nan, math.nan, 0, 0, math.nan, math.nan,
+                         "no pairs")], columns=cols)
+    m = T.metrics_long(_programme(), None, None, tab, None)
+    for pid in ("p1", "ALL"):
+        r = _get(m, pid, "survey.paired_change:know_age_ranges")
+        assert math.isnan(r["value"]) and math.isnan(r["p_value"])
+        assert r["note"].startswith("no pairs"), pid
+        assert "test" not in r["note"] and "McNemar" not in r["note"] and "Wilcoxon" not in r["note"]
+
+
+# --------------------------------------------------------------------------------------------------
+# No NaN, inf or "nan" reaches a reader (issue 10, item 12c)
+
+
+def _text_cells(*frames: pd.DataFrame) -> list[str]:
+    out = []
+    for f in frames:
+        for col in ("note", "rag_reason", "evidence_reason", "basis", "design"):
+            if col in f.columns:
+                out += [str(v) for v in f[col].tolist()]
+    return out
+
+
+def test_notes_never_print_nan_with_missing_or_empty_inputs():
+    uc = _uptake_changes().iloc[[0]].copy()
+    uc["test"] = math.nan  # a table read from CSV with an empty test cell
+    uc["p_value"] = math.nan
+    items = _survey_items().copy()
+    items.loc[0, "n_favourable"] = math.nan  # a count missing where 10 answered: no value, not "0 of 10"
+    paired = _survey_paired()
+    paired.loc[0, "pre_favourable"] = math.nan  # 10 pairs, proportion missing: no value, not "0 -> 7"
+    paired.loc[1, "test"] = math.nan
+    sii = pd.DataFrame([{"partner_id": "p1", "screening": "cervical", "sii_before": math.nan, "sii_after": 3.0,
+                         "sii_change": math.nan, "sii_change_lower": math.nan, "sii_change_upper": math.nan,
+                         "note": math.nan}])
+    m = T.metrics_long(_programme(), uc, items, paired, _activities(), sii)
+    res = T.indicator_results(_toc(), m)
+    ev = T.link_evidence(_toc(), res)
+    cells = _text_cells(m, res, ev)
+    assert cells and not [c for c in cells if _NAN_WORD.search(c)]
+    r = _get(m, "p1", "survey.paired_change:know_age_ranges")
+    assert math.isnan(r["value"]) and "missing" in r["note"]
+    r = _get(m, "p1", "survey.favourable:seek_advice")
+    assert math.isnan(r["value"]) and "missing" in r["note"]
+    r = _get(m, "p1", "inequality.sii_change:cervical")
+    assert math.isnan(r["value"]) and r["note"]
+    r = _get(m, "p1", "uptake.diff:cervical")
+    assert "no test" in r["note"]
+    # nothing at all, and an empty survey run through the survey module
+    empty_paired = survey.paired_tests(survey.empty_survey(_LIKERT_Q), _LIKERT_Q)
+    m = T.metrics_long(_programme(), pd.DataFrame(), pd.DataFrame(), empty_paired, pd.DataFrame(), pd.DataFrame())
+    res = T.indicator_results(_toc(), m)
+    cells = _text_cells(m, res, T.link_evidence(_toc(), res))
+    assert not [c for c in cells if _NAN_WORD.search(c)]
+
+
+_maybe = st.one_of(st.just(math.nan), st.just(math.inf), st.floats(-50, 150, allow_nan=False))
+
+
+def _prob(x: float) -> float:
+    """A p-value or NaN (uptake_changes' contract) from an arbitrary float."""
+    return min(abs(x), 100.0) / 100.0 if math.isfinite(x) else math.nan
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_maybe, _maybe, _maybe, _maybe, _maybe), min_size=1, max_size=3),
+       st.sampled_from([math.nan, "", "chi2", None]),
+       st.lists(st.tuples(st.sampled_from([math.nan, 0.0, 100.0]), st.sampled_from([math.nan, 0.0, 50.0])),
+                min_size=3, max_size=3))
+def test_no_nan_in_any_sentence_property(vals, text, counts):
+    # uptake counts are whole numbers or missing (pool_uptake's input contract); everything else may be
+    # missing, infinite or out of range
+    uc = pd.DataFrame([dict(partner_id="p1", screening="cervical", eligible_before=n, screened_before=x,
+                            eligible_after=100, screened_after=50, diff_pp=c, diff_lower_pp=d, diff_upper_pp=e,
+                            p_value=_prob(d), test=text, did_pp=c, did_lower_pp=d, did_upper_pp=e,
+                            did_p_value=_prob(e))
+                       for (n, x), (a, b, c, d, e) in zip(counts, vals)])
+    paired = pd.DataFrame([dict(partner_id="p1", question_id="know_age_ranges", test=text, n_pairs=a,
+                                pre_favourable=b, post_favourable=c, b=d, c=e, p_value=d, effect_size=e)
+                           for a, b, c, d, e in vals])
+    items = pd.DataFrame([dict(partner_id="p1", question_id="seek_advice", wave="post", n_answering=a,
+                               n_favourable=b) for a, b, c, d, e in vals])
+    sii = pd.DataFrame([dict(partner_id="p1", screening="cervical", sii_before=a, sii_after=b, sii_change=c,
+                             sii_change_lower=d, sii_change_upper=e, note=text) for a, b, c, d, e in vals[:1]])
+    m = T.metrics_long(_programme(), uc, items, paired, None, sii)
+    res = T.indicator_results(_toc(), m)
+    cells = _text_cells(m, res, T.link_evidence(_toc(), res))
+    assert not [c for c in cells if _NAN_WORD.search(c)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Change in the SII: favourable means a smaller gradient in absolute size (issue 10, item 4)
+
+
+def _sii_toc() -> T.TheoryOfChange:
+    d = _small_toc_dict()
+    d["indicators"].append({"id": "sii", "node": "gap", "label": "SII change", "unit": "pp",
+                            "measure": "inequality.sii_change:cervical", "direction": "decrease", "target": -1})
+    return T.TheoryOfChange.model_validate(d)
+
+
+def _sii_row(pid, before, after, lower, upper, **extra):
+    return {"partner_id": pid, "screening": "cervical", "sii_before": before, "sii_after": after,
+            "sii_change": after - before, "sii_change_lower": lower, "sii_change_upper": upper, "note": "", **extra}
+
+
+def _sii_results(rows):
+    m = T.metrics_long(_programme(), None, None, None, None, pd.DataFrame(rows))
+    return m, T.indicator_results(_sii_toc(), m)
+
+
+def test_sii_reversal_that_widens_the_gap_is_not_a_success():
+    # +2.5 pp (least deprived screened more) -> -20.0 pp (most deprived screened more): |SII| 2.5 -> 20.0,
+    # the gradient is 17.5 pp steeper. The equity section says the gap widened; the theory of change must not
+    # say "target met" or "supported". The sii table has no interval for |after| - |before| when the sign flips,
+    # so the change in |SII| is shown untested.
+    row = _sii_row("p1", 2.5, -20.0, -30.0, -15.0)
+    assert "widened" in equity.sii_sentence(row, 0.95)
+    m, res = _sii_results([row])
+    r = _get(m, "p1", "inequality.sii_change:cervical")
+    assert r["value"] == pytest.approx(17.5)
+    assert math.isnan(r["lower"]) and not r["significant"]
+    assert "changed sign" in r["note"]
+    ind = _one(res, "sii", "p1")
+    assert ind["rag"] == "red" and "target met" not in ind["rag_reason"]
+    assert ind["evidence"] == "inconclusive"
+
+
+@pytest.mark.parametrize("before, after, lower, upper, value, interval, evidence, rag, word", [
+    # positive gradient narrowing: 12 -> 8, change -4 [-7.5, -0.5]: |SII| change -4 [-7.5, -0.5]
+    (12.0, 8.0, -7.5, -0.5, -4.0, (-7.5, -0.5), "supported", "green", "narrowed"),
+    # negative gradient narrowing: -10 -> -6, change +4 [+1, +7]: |SII| change -4 [-7, -1] (today: red, contradicted)
+    (-10.0, -6.0, 1.0, 7.0, -4.0, (-7.0, -1.0), "supported", "green", "narrowed"),
+    # negative gradient widening: -6 -> -10, change -4 [-7, -1]: |SII| change +4 [+1, +7] (today: green, supported)
+    (-6.0, -10.0, -7.0, -1.0, 4.0, (1.0, 7.0), "contradicted", "red", "widened"),
+    # positive gradient widening, interval including 0: no clear change
+    (5.0, 6.0, -1.0, 3.0, 1.0, (-1.0, 3.0), "inconclusive", "red", "no clear change"),
+])
+def test_sii_change_is_judged_on_absolute_size_as_the_equity_sentence(before, after, lower, upper, value,
+                                                                      interval, evidence, rag, word):
+    row = _sii_row("p1", before, after, lower, upper)
+    assert word in equity.sii_sentence(row, 0.95)
+    m, res = _sii_results([row])
+    r = _get(m, "p1", "inequality.sii_change:cervical")
+    assert r["value"] == pytest.approx(value)
+    assert (r["lower"], r["upper"]) == (pytest.approx(interval[0]), pytest.approx(interval[1]))
+    assert r["lower"] <= r["value"] <= r["upper"]
+    ind = _one(res, "sii", "p1")
+    assert (ind["evidence"], ind["rag"]) == (evidence, rag)
+
+
+def test_sii_change_uses_a_simulated_interval_for_the_absolute_change_when_the_table_has_one():
+    # a sii table that carries the simulated interval of |after| - |before| (requested from inequality.py):
+    # used as it stands, also when the gradient changes sign
+    row = _sii_row("p1", 2.5, -20.0, -30.0, -15.0, sii_abs_change=17.5, sii_abs_change_lower=9.0,
+                   sii_abs_change_upper=26.0)
+    m, res = _sii_results([row])
+    r = _get(m, "p1", "inequality.sii_change:cervical")
+    assert (r["value"], r["lower"], r["upper"]) == (17.5, 9.0, 26.0) and r["significant"]
+    assert _one(res, "sii", "p1")["evidence"] == "contradicted"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(-40, 40), st.floats(-40, 40), st.floats(0.1, 20), st.floats(0.1, 20))
+def test_sii_evidence_agrees_with_the_equity_sentence(before, after, below, above):
+    if before == 0 or after == 0 or abs(abs(after) - abs(before)) < 1e-9:
+        return
+    change = after - before
+    row = _sii_row("p1", before, after, change - below, change + above)
+    sentence = equity.sii_sentence(row, 0.95)
+    m, res = _sii_results([row])
+    ind = _one(res, "sii", "p1")
+    r = _get(m, "p1", "inequality.sii_change:cervical")
+    # the direction is the size of the gradient, as the equity section judges it
+    assert (r["value"] < 0) == (abs(after) < abs(before))
+    if ind["evidence"] == "supported":
+        assert "narrowed" in sentence
+    if ind["evidence"] == "contradicted":
+        assert "widened" in sentence
+    if before * after > 0:  # same sign: the interval is available and the two sections agree both ways
+        assert ("narrowed" in sentence) == (ind["evidence"] == "supported")
+        assert ("widened" in sentence) == (ind["evidence"] == "contradicted")
+    if ind["rag"] == "green":
+        assert abs(after) < abs(before)
+
+
+def test_sii_indicator_must_decrease(tmp_path):
+    d = _small_toc_dict()
+    d["indicators"].append({"id": "sii", "node": "gap", "label": "SII", "unit": "pp", "target": 1,
+                            "measure": "inequality.sii_change:cervical", "direction": "increase"})
+    probs = _load_problems(tmp_path, d)
+    assert len(probs) == 1 and "direction" in probs[0].column and "decrease" in probs[0].rule
+
+
+# --------------------------------------------------------------------------------------------------
+# A supported link names the design that supports it (issue 10, item 12a)
+
+
+def _design_toc(order=("diff", "did", "paired")) -> T.TheoryOfChange:
+    d = _small_toc_dict()
+    extra = {
+        "diff": {"id": "diff", "node": "uptake", "label": "before/after", "measure": "uptake.diff:any",
+                 "unit": "pp", "target": 2},
+        "did": {"id": "did2", "node": "uptake", "label": "DiD", "measure": "uptake.did:any", "unit": "pp",
+                "target": 2},
+        "paired": {"id": "paired", "node": "uptake", "label": "paired", "unit": "pp", "target": 5,
+                   "measure": "survey.paired_change:know_age_ranges"},
+    }
+    d["indicators"] = [i for i in d["indicators"] if i["node"] != "uptake"] + [extra[k] for k in order]
+    return T.TheoryOfChange.model_validate(d)
+
+
+def _link_row(toc, metric_rows, pid="p1", link="know->uptake") -> pd.Series:
+    ev = T.link_evidence(toc, T.indicator_results(toc, pd.DataFrame(metric_rows)))
+    return ev[(ev["link"] == link) & (ev["partner_id"] == pid)].iloc[0]
+
+
+def test_supported_link_names_the_strongest_design_did_over_before_after():
+    diff = _metric("p1", "uptake.diff:any", 5.0, 2.0, 8.0, 0.001, True)
+    did = _metric("p1", "uptake.did:any", 3.0, 1.0, 5.0, 0.004, True)
+    paired = _metric("p1", "survey.paired_change:know_age_ranges", 12.0, 4.0, 20.0, 0.002, True)
+    for order in (("diff", "did", "paired"), ("paired", "did", "diff"), ("did", "diff", "paired")):
+        row = _link_row(_design_toc(order), [diff, did, paired])
+        assert row["status"] == "supported"
+        assert row["design"] == T.DESIGN_TEXT["uptake.did"]
+        assert row["basis"].startswith("supported by did2: difference-in-differences")
+        assert "Maryland level 3" in row["basis"].split(";")[0]
+        assert "diff: supported" in row["basis"] and "did2: supported" in row["basis"]
+        assert "disagree" not in row["basis"]
+    # without the DiD, a before/after uptake change (level 1, recorded screening) outranks a paired survey
+    row = _link_row(_design_toc(("paired", "diff")), [diff, paired])
+    assert row["design"] == T.DESIGN_TEXT["uptake.diff"] and row["basis"].startswith("supported by diff: before/after")
+    # a paired survey change alone is named as its own design
+    row = _link_row(_design_toc(("paired",)), [paired])
+    assert row["design"] == T.DESIGN_TEXT["survey.paired_change"] and "paired pre/post survey" in row["basis"]
+
+
+def test_before_after_and_did_that_disagree_are_said_to():
+    # uptake rose significantly before/after, but by no more than in the comparison population: the DiD
+    # (Maryland level 3) does not support the link, and the basis says the two disagree
+    diff = _metric("p1", "uptake.diff:any", 5.0, 2.0, 8.0, 0.001, True)
+    did = _metric("p1", "uptake.did:any", 0.5, -2.0, 3.0, 0.6, False)
+    row = _link_row(_design_toc(("diff", "did")), [diff, did])
+    assert row["status"] == "supported"
+    assert row["design"] == T.DESIGN_TEXT["uptake.diff"]
+    assert "disagree" in row["basis"]
+    assert "diff (supported)" in row["basis"] and "did2 (suggestive)" in row["basis"]
+    # agreeing statuses are not flagged; a link with no DiD is not flagged
+    did_ok = _metric("p1", "uptake.did:any", 4.0, 1.0, 7.0, 0.01, True)
+    assert "disagree" not in _link_row(_design_toc(("diff", "did")), [diff, did_ok])["basis"]
+    assert "disagree" not in _link_row(_design_toc(("diff",)), [diff])["basis"]
+
+
+# --------------------------------------------------------------------------------------------------
+# pool_uptake: the DiD judged on its percentage-point scale, MOVER intervals (issue 10, items 2 and 3)
+
+from hypothesis import given as _given, settings as _settings  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+
+def _did_row(pid: str, screening: str, own: tuple[int, int, int, int], comp: tuple[int, int, int, int]) -> dict:
+    from sdp_lib import stats as S
+
+    x1, n1, x2, n2 = own
+    d = S.did_logit(*own, *comp, 0.95)
+    return dict(partner_id=pid, screening=screening, eligible_before=n1, screened_before=x1, eligible_after=n2,
+                screened_after=x2, uptake_after=x2 / n2, uptake_after_lower=math.nan, uptake_after_upper=math.nan,
+                diff_pp=100 * (x2 / n2 - x1 / n1), diff_lower_pp=math.nan, diff_upper_pp=math.nan, p_value=math.nan,
+                test="chi2", did_pp=d.diff_pp, did_lower_pp=d.diff_lower_pp, did_upper_pp=d.diff_upper_pp,
+                did_pp_p_value=d.diff_p_value, did_ror=d.ror, did_p_value=d.p_value)
+
+
+def test_pool_uptake_single_row_takes_the_pp_p_value_not_the_ror():
+    # issue 10 item 2: ROR p 5.9e-8 but the pp DiD -2.0 (-7.67 to +3.60) has p 0.487 (R, test_stats.py)
+    row = _did_row("p1", "cervical", (300, 600, 342, 600), (25200, 30000, 27900, 30000))
+    assert row["did_p_value"] < 1e-7
+    out = T.pool_uptake(pd.DataFrame([row]), 0.95)
+    assert out["did_p"] == pytest.approx(0.486995716539853, rel=1e-6)
+    assert (out["did_lower_pp"], out["did_upper_pp"]) == (row["did_lower_pp"], row["did_upper_pp"])
+    # a table without the pp p-value gives no p at all, never the ratio of odds ratios' p
+    out = T.pool_uptake(pd.DataFrame([row]).drop(columns="did_pp_p_value"), 0.95)
+    assert math.isnan(out["did_p"])
+
+
+def test_pool_uptake_metric_is_not_significant_when_its_interval_includes_0():
+    # through metrics_long: the uptake.did row's p is the pp one, so it is not flagged significant
+    row = _did_row("p1", "cervical", (300, 600, 342, 600), (25200, 30000, 27900, 30000))
+    m = T.metrics_long(_programme(), pd.DataFrame([row]), None, None, None)
+    r = _get(m, "p1", "uptake.did:cervical")
+    assert r["lower"] < 0 < r["upper"]
+    assert r["p_value"] == pytest.approx(0.486995716539853, rel=1e-6)
+    assert not r["significant"]
+
+
+def test_pool_uptake_two_identical_rows_by_hand():
+    # two partners with the same counts and the same comparison: the estimate is the row's; the own parts
+    # are independent (weight 1/2 each: 2 x (1/2)^2 = 1/2 of a row's own part), the comparison's is shared
+    # (weight (1/2 + 1/2)^2 = 1). The own part is the row's Newcombe half-width (compare_proportions).
+    from sdp_lib import stats as S
+
+    own, comp = (0, 200, 3, 200), (800, 1000, 790, 1000)
+    a = _did_row("p1", "bowel", own, comp)
+    b = _did_row("p2", "bowel", own, comp)
+    out = T.pool_uptake(pd.DataFrame([a, b]), 0.95)
+    nc = S.compare_proportions(*own, 0.95)
+    own_lo, own_hi = (nc.diff - nc.diff_lower) ** 2, (nc.diff_upper - nc.diff) ** 2
+    row_lo, row_hi = ((a["did_pp"] - a["did_lower_pp"]) / 100) ** 2, ((a["did_upper_pp"] - a["did_pp"]) / 100) ** 2
+    assert out["did_pp"] == pytest.approx(a["did_pp"])
+    assert out["did_pp"] - out["did_lower_pp"] == pytest.approx(100 * math.sqrt(0.5 * own_lo + row_lo - own_lo),
+                                                                rel=1e-9)
+    assert out["did_upper_pp"] - out["did_pp"] == pytest.approx(100 * math.sqrt(0.5 * own_hi + row_hi - own_hi),
+                                                                rel=1e-9)
+    # 0/200 before: the own part is not 0 (the Wald variance p(1 - p)/n of 0/200 would be)
+    assert own_lo > 0 and own_hi > 0
+
+
+def test_pool_uptake_keeps_uncertainty_of_partners_at_0_percent():
+    # issue 10 item 3: partners with nobody screened in either period. The old pooling used the Wald own
+    # variance p(1-p)/n = 0 for them, leaving only the comparison's part; with Wilson limits each keeps
+    # at least its own z^2 / (n + z^2) (Wilson upper limit of 0/n) on the lower side
+    comp = (2520, 3000, 2421, 3000)
+    rows = pd.DataFrame([_did_row("p1", "cervical", (0, 300, 0, 300), comp),
+                         _did_row("p2", "cervical", (0, 300, 0, 300), comp)])
+    out = T.pool_uptake(rows, 0.95)
+    z = 1.959963984540054
+    wilson_up = z ** 2 / (300 + z ** 2)
+    comp_only = (rows["did_pp"].iloc[0] - rows["did_lower_pp"].iloc[0]) ** 2 / 1e4 - wilson_up ** 2
+    # by hand: lower half^2 = 2 x (1/2)^2 x wilson_up^2 + comparison part
+    assert out["did_pp"] - out["did_lower_pp"] == pytest.approx(100 * math.sqrt(0.5 * wilson_up ** 2 + comp_only),
+                                                                rel=1e-9)
+    assert out["did_pp"] - out["did_lower_pp"] > 100 * math.sqrt(comp_only) + 0.1
+
+
+_cnt = _st.integers(20, 400).flatmap(lambda n: _st.tuples(_st.integers(0, n), _st.just(n), _st.integers(0, n), _st.just(n)))
+
+
+@_settings(max_examples=40, deadline=None)
+@_given(owns=_st.lists(_cnt, min_size=2, max_size=4), cn=_st.integers(200, 5000), data=_st.data(),
+        conf=_st.sampled_from([0.9, 0.95, 0.998]))
+def test_pool_uptake_p_agrees_with_its_interval(owns, cn, data, conf):
+    # whatever the rows, the pooled pp DiD's p is below 1 - confidence exactly when the pooled interval
+    # excludes 0, the interval brackets the estimate, and nothing is NaN
+    from sdp_lib import stats as S
+
+    comp = (data.draw(_st.integers(0, cn)), cn, data.draw(_st.integers(0, cn)), cn)
+    rows = []
+    for i, own in enumerate(owns):
+        d = S.did_logit(*own, *comp, conf)
+        rows.append(dict(partner_id=f"p{i}", screening="breast", eligible_before=own[1], screened_before=own[0],
+                         eligible_after=own[3], screened_after=own[2], did_pp=d.diff_pp, did_lower_pp=d.diff_lower_pp,
+                         did_upper_pp=d.diff_upper_pp, did_pp_p_value=d.diff_p_value, did_p_value=d.p_value))
+    out = T.pool_uptake(pd.DataFrame(rows), conf)
+    lo, est, hi, p = out["did_lower_pp"], out["did_pp"], out["did_upper_pp"], out["did_p"]
+    assert all(math.isfinite(v) for v in (lo, est, hi, p))
+    assert lo <= est + 1e-9 and est <= hi + 1e-9 and 0 <= p <= 1
+    if min(abs(lo), abs(hi)) > 1e-7:
+        assert (p < round(1 - conf, 12)) == (lo > 0 or hi < 0)

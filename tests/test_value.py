@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sdp_lib import value as V
 from sdp_lib.params import Programme
@@ -101,8 +103,12 @@ def test_dilution_check_on_the_published_rows():
         _row("vcck", "breast", 1712, 1010, 1675, 1089),            # 59.0% -> 65.0%
         _row("groundswell", "cervical", 300, 119, 321, 135),       # 39.7% -> 42.1%
     ])
-    # use the published changes exactly
+    # use the published changes exactly, with the Newcombe intervals of the counts (R 4.2.2: prop.test(x, n,
+    # correct = FALSE) Wilson limits, square-and-add): 60/195 -> 91/257 -4.163 to +13.179 pp;
+    # 1010/1712 -> 1089/1675 +2.751 to +9.269; 119/300 -> 135/321 -5.328 to +10.051
     uc["diff_pp"] = [35.6 - 30.8, 65.0 - 59.0, 42.1 - 39.7]
+    uc["diff_lower_pp"] = [-4.16310273982276, 2.75055530497641, -5.32784340048507]
+    uc["diff_upper_pp"] = [13.17896946459838, 9.26930074993654, 10.05088016165693]
     out = V.value_for_money(prog, None, uc)
     adv = _get(out, "advocacy_project", "cervical")
     # plausible = 60 / 257 x 10..13 pp = 0.2335 x 10 = 2.33 pp to 0.2335 x 13 = 3.03 pp
@@ -110,10 +116,13 @@ def test_dilution_check_on_the_published_rows():
     assert adv["plausible_change_pp_low"] == pytest.approx(2.3346, abs=1e-4)
     assert adv["plausible_change_pp_high"] == pytest.approx(3.0350, abs=1e-4)
     assert adv["observed_diff_pp"] == pytest.approx(4.8)
-    # 4.8 / 3.035 = 1.58 x the plausible high > 1.5: a red flag, not a success
+    # 4.8 / 3.035 = 1.58 x the plausible high, but the interval -4.2 to +13.2 reaches the plausible range
+    # (issue 10 item 5): -4.163 / 3.035 = -1.372 is the ratio that decides, and it is not above 1.5
     assert adv["observed_to_plausible_ratio"] == pytest.approx(1.5815, abs=1e-3)
-    assert bool(adv["implausibly_large"]) is True
-    assert adv["dilution_note"].startswith("red flag")
+    assert adv["lower_to_plausible_ratio"] == pytest.approx(-1.3717, abs=1e-3)
+    assert bool(adv["implausibly_large"]) is False
+    assert "could not plausibly" not in adv["dilution_note"] and "red flag" not in adv["dilution_note"]
+    assert "95% CI -4.2 to +13.2 pp" in adv["dilution_note"] and "reaches the plausible range" in adv["dilution_note"]
     # VCCK: 900 / 1675 x 10..13 = 5.37..6.99 pp; +6.0 pp is within: not flagged
     v = _get(out, "vcck", "breast")
     assert (v["plausible_change_pp_low"], v["plausible_change_pp_high"]) == (
@@ -126,16 +135,22 @@ def test_dilution_check_on_the_published_rows():
     assert out["implausibly_large"].dtype == bool
 
 
+def _dil(reached, eligible, diff, did=math.nan, diff_lo=None, did_lo=None, **kw):
+    """dilution() with each lower limit equal to its point estimate unless given."""
+    return V.dilution(reached, eligible, diff, did, diff_lower_pp=diff if diff_lo is None else diff_lo,
+                      did_lower_pp=did if did_lo is None else did_lo, **kw)
+
+
 def test_dilution_threshold_and_reach_cap():
-    # observed exactly 1.5 x plausible high is not flagged; just above is
-    d = V.dilution(100, 1000, 1.5 * 1.3, math.nan)
+    # a lower limit of exactly 1.5 x plausible high is not flagged; just above is
+    d = _dil(100, 1000, 1.5 * 1.3)
     assert d["implausibly_large"] is False
-    d = V.dilution(100, 1000, 1.5 * 1.3 + 0.01, math.nan)
+    d = _dil(100, 1000, 1.5 * 1.3 + 0.01)
     assert d["implausibly_large"] is True
     # the DiD counts too
-    assert V.dilution(100, 1000, 0.5, 5.0)["implausibly_large"] is True
+    assert _dil(100, 1000, 0.5, 5.0)["implausibly_large"] is True
     # reach above the population is capped at 1: plausible 10..13 pp
-    d = V.dilution(500, 200, 12.0, math.nan)
+    d = _dil(500, 200, 12.0)
     assert (d["reach_fraction"], d["plausible_change_pp_high"]) == (1.0, 13.0)
     assert d["implausibly_large"] is False
 
@@ -205,3 +220,103 @@ def test_write_value_for_money_deterministic(tmp_path):
     assert p.read_bytes() == first and p.name == "value_for_money.csv"
     assert [f.name for f in tmp_path.iterdir()] == ["value_for_money.csv"]
     assert list(pd.read_csv(p).columns) == V.VFM_COLUMNS
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 10: the dilution flag needs the lower confidence limit; no price for a change the data cannot show
+
+
+def test_dilution_flags_only_when_the_lower_limit_is_beyond():
+    # Advocacy Project's reach: 60 of 257 -> plausible high 60 / 257 x 13 = 3.0350 pp; threshold 1.5 x =
+    # 4.5525 pp. A point of +12 pp whose lower limit is +5.0 (5.0 / 3.0350 = 1.6474 > 1.5): red flag
+    d = V.dilution(60, 257, 12.0, math.nan, diff_lower_pp=5.0, did_lower_pp=math.nan, diff_upper_pp=19.0)
+    assert d["implausibly_large"] is True
+    assert d["lower_to_plausible_ratio"] == pytest.approx(5.0 / (60 / 257 * 13))
+    assert d["dilution_note"].startswith("red flag: observed before/after change +12.0 pp (95% CI +5.0 to +19.0 pp)")
+    assert "1.65 x the plausible high, above 1.5 x" in d["dilution_note"]
+    # the same point with a lower limit of +4.0 (1.318 x): above the range, not flagged
+    d = V.dilution(60, 257, 12.0, math.nan, diff_lower_pp=4.0, did_lower_pp=math.nan, diff_upper_pp=19.0)
+    assert d["implausibly_large"] is False
+    assert "is above the plausible range" in d["dilution_note"] and "1.32 x the plausible high, not above 1.5 x" in d["dilution_note"]
+    # the larger lower limit decides: a DiD with lower +5.0 beats a before/after change with lower +1.0
+    d = V.dilution(60, 257, 9.0, 8.0, diff_lower_pp=1.0, did_lower_pp=5.0, diff_upper_pp=17.0, did_upper_pp=11.0)
+    assert d["implausibly_large"] is True and "difference-in-differences +8.0 pp" in d["dilution_note"]
+    # no lower limit: described, never flagged on the point alone
+    d = V.dilution(60, 257, 12.0, math.nan, diff_lower_pp=math.nan, did_lower_pp=math.nan)
+    assert d["implausibly_large"] is False and "no confidence interval" in d["dilution_note"]
+    assert math.isnan(d["lower_to_plausible_ratio"])
+
+
+def test_dilution_printed_ratio_agrees_with_the_verdict():
+    # plausible high 100 / 1000 x 13 = 1.3 pp. A lower limit 1.53 x that used to print "1.5 x" beside a
+    # red flag; a lower limit 1.503 x must not print "1.50" (not above 1.5) beside a red flag either
+    d = _dil(100, 1000, 1.53 * 1.3)
+    assert d["implausibly_large"] is True and "1.53 x the plausible high" in d["dilution_note"]
+    d = _dil(100, 1000, 1.503 * 1.3)
+    assert d["implausibly_large"] is True and "1.503 x the plausible high" in d["dilution_note"]
+    d = _dil(100, 1000, 1.4996 * 1.3)
+    assert d["implausibly_large"] is False and "1.50 x the plausible high, not above 1.5 x" in d["dilution_note"]
+
+
+@pytest.mark.parametrize("reached, eligible, lower, flagged", [
+    (0, 1000, 0.5, True),       # nobody reached, plausible 0 pp, yet the change is above 0 even at its lower limit
+    (0, 1000, -0.5, False),     # nobody reached, interval includes 0: compatible with no change
+    (50, 0, 5.0, False),        # nobody eligible: nothing to judge
+    (50, math.nan, 5.0, False),
+])
+def test_dilution_boundaries_never_print_inf_or_nan(reached, eligible, lower, flagged):
+    d = _dil(reached, eligible, lower + 2.0, diff_lo=lower)
+    assert d["implausibly_large"] is flagged
+    assert not (isinstance(d["observed_to_plausible_ratio"], float) and math.isinf(d["observed_to_plausible_ratio"]))
+    assert not math.isinf(d["lower_to_plausible_ratio"])
+    assert "inf" not in d["dilution_note"].lower() and "nan" not in d["dilution_note"].lower()
+
+
+@settings(max_examples=150, deadline=None)
+@given(reached=st.integers(0, 2000), eligible=st.integers(1, 5000), point=st.floats(-30, 60),
+       width=st.floats(0, 30), ratio=st.sampled_from([1.0, 1.5, 2.0]))
+def test_dilution_flag_is_the_lower_limit_rule(reached, eligible, point, width, ratio):
+    d = V.dilution(reached, eligible, point, math.nan, diff_lower_pp=point - width, did_lower_pp=math.nan,
+                   diff_upper_pp=point + width, implausible_ratio=ratio)
+    high = min(reached / eligible, 1) * 13
+    expected = (point - width) / high > ratio if high > 0 else point - width > 0
+    assert d["implausibly_large"] is expected
+    note = d["dilution_note"]
+    assert "nan" not in note.lower() and "inf" not in note.lower()
+    if " x the plausible high" in note:  # the printed ratio sits on the same side of the threshold
+        shown = float(note.split(" x the plausible high")[0].rsplit(" ", 1)[1])
+        assert (shown > ratio) is expected
+
+
+def test_cost_not_priced_when_the_did_implies_more_people_than_were_screened():
+    # issue 10 item 3: nobody screened in either period, the comparison fell 84% -> 80.7%: DiD +3.3 pp with
+    # MOVER interval +0.99 to +5.60 pp (R, tests/test_stats.py), i.e. 9.9 "additional" people of 300
+    # although nobody was screened; the cost per additional person screened must not be priced
+    from sdp_lib import uptake
+
+    prog = _programme([("p", 12000, ["cervical"], 60)])
+    up = pd.DataFrame([("p", "a", "cervical", "2023-12", 300, 0), ("p", "a", "cervical", "2024-07", 300, 0)],
+                      columns=["partner_id", "population", "screening", "period", "eligible", "screened"])
+    comp = pd.DataFrame([("c", "cervical", "2023-12", 3000, 2520), ("c", "cervical", "2024-07", 3000, 2421)],
+                        columns=["population", "screening", "period", "eligible", "screened"])
+    uc = uptake.uptake_changes(prog, up, comp)
+    out = V.value_for_money(prog, None, uc)
+    r = _get(out, "p", "cervical")
+    assert r["observed_did_lower_pp"] == pytest.approx(0.993679703929454, abs=1e-9)
+    assert r["additional_screened"] == pytest.approx(9.9)
+    assert math.isnan(r["cost_per_additional_screened"])
+    assert math.isnan(r["cost_per_additional_screened_lower"]) and math.isnan(r["cost_per_additional_screened_upper"])
+    note = r["cost_per_additional_screened_note"]
+    assert note.startswith("not estimable") and "9.9 additional people" in note and "the 0 screened" in note
+    assert math.isnan(_get(out, "ALL", "any")["cost_per_additional_screened"])
+    # the guard is exact: counterfactual uptake = before + comparison change (-3.3 pp). With 33 of 1,000
+    # screened before it is 3.3% - 3.3% = 0%: the DiD implies exactly the 60 screened after, priceable;
+    # with 32 it is -0.1%: 61 implied > 60 screened, not priced
+    for x1, priced in ((33, True), (32, False)):
+        up2 = pd.DataFrame([("p", "a", "cervical", "2023-12", 1000, x1), ("p", "a", "cervical", "2024-07", 1000, 60)],
+                           columns=up.columns)
+        r2 = _get(V.value_for_money(prog, None, uptake.uptake_changes(prog, up2, comp)), "p", "cervical")
+        assert r2["additional_screened"] == pytest.approx(60 + 33 - x1)
+        assert math.isfinite(r2["cost_per_additional_screened"]) is priced
+        if not priced:
+            assert "61.0 additional people" in r2["cost_per_additional_screened_note"]
