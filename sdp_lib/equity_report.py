@@ -160,14 +160,15 @@ class EquitySection:
                 flags = sel[sel["special_cause"].astype(str).str.lower() == "true"]
                 if sel.empty:
                     continue
+                chart = _chart_name(sel["chart"])
                 if flags.empty:
                     out.append(f"{scr.capitalize()} screening: no month since the start shows special-cause "
-                               "variation on the p-chart (limits fixed on the pre-programme months).")
+                               f"variation on the {chart} (limits fixed on the pre-programme months).")
                 else:
                     rules = ", ".join(f"{p} ({r.replace('_', ' ')}, {d})" for p, r, d in
                                       zip(flags["period"], flags["rule"], flags["direction"]))
                     out.append(f"{scr.capitalize()} screening: {len(flags)} month(s) since the start show "
-                               f"special-cause variation on the p-chart: {rules}.")
+                               f"special-cause variation on the {chart}: {rules}.")
         for r in self.markers.to_dict("records"):
             out.append(f"{str(r['screening']).capitalize()} screening, Fingertips-style markers: "
                        f"{r['last_period']} against {r['previous_period']}: {r['two_point']}; recent trend over "
@@ -195,8 +196,9 @@ class EquitySection:
             "p (trend)": s["slope_change_p"].map(p_text),
             "step (pp)": s["level_change_pp"].map(pp),
             "last month vs projected trend (pp)": s["effect_end_pp"].map(pp),
-            "overdispersion": [f"{num(d)} ({'quasi-binomial' if bool(o) else 'binomial'})" if num(d) else ""
-                               for d, o in zip(s["dispersion"], s["overdispersed"])],
+            "dispersion": s["dispersion"].map(num),
+            "lag-1 autocorrelation": s["autocorrelation"].map(num),
+            "standard errors": notes(s["se_method"]),
             "caution": notes(s["warning"], s["note"]),
         })
         return table(df, caption=f"Interrupted time series: binomial GLM segmented regression ({lvl} CI); "
@@ -212,16 +214,19 @@ class EquitySection:
         start = self.ctx.programme.programme_start
         fits = {}
         for scr in self.screenings:
-            sel = self.spc[self.spc["screening"] == scr].sort_values("period")
+            sel = self.spc[(self.spc["screening"] == scr) & (self.spc["eligible"] > 0)].sort_values("period")
             n_pre = int((sel["period"].astype(str) < start).sum())
             if len(sel) < 4 or n_pre < 2 or len(sel) - n_pre < 2:
                 continue
+            # months with no one eligible are left out, keeping the calendar gap, as in the ITS table
+            month = pd.PeriodIndex(sel["period"].astype(str), freq="M")
             try:
                 with warnings.catch_warnings():  # the caution is in the ITS table and statements
                     warnings.simplefilter("ignore", trends.ItsWarning)
                     fits[scr] = (sel["period"].astype(str).tolist(), trends.interrupted_time_series(
                         sel["screened"].to_numpy(), sel["eligible"].to_numpy(), n_pre,
-                        confidence=self.ctx.confidence, min_points=self.ctx.programme.equity.its_min_points))
+                        confidence=self.ctx.confidence, min_points=self.ctx.programme.equity.its_min_points,
+                        time=(month - month[0]).map(lambda d: d.n).to_numpy(dtype=float)))
             except ValueError:
                 continue
         if not fits:
@@ -239,6 +244,12 @@ class EquitySection:
 
         pub = self._protected("spc")
         return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name))
+
+
+def _chart_name(chart: pd.Series) -> str:
+    """The SPC chart a series was drawn on, from the `spc` table's `chart` column (one per series)."""
+    kinds = sorted({str(c) for c in chart.dropna()})
+    return kinds[0] if len(kinds) == 1 else trends.P_CHART
 
 
 def _exp(s: pd.Series) -> pd.Series:

@@ -363,7 +363,8 @@ def its_chart(observed: pd.DataFrame, fits: dict[str, tuple[Any, Any]], programm
     (points, from disclosure-controlled data; with its Wilson band when `observed` has `uptake_lower` and
     `uptake_upper`), the comparison population's uptake when given (dotted), the fitted segmented
     regression (line) and the counterfactual, i.e. the pre-programme trend projected past the start
-    (dashed, with its interval band).
+    (dashed, with its interval band; the band's label says when its standard errors allow for
+    autocorrelation between months, from the result's `se_method`).
 
     `observed` and `comparison` have columns screening, period, uptake; `fits` maps a screening to
     (the months the model was fitted on, in order; its `sdp_lib.trends.ItsResult`).
@@ -393,9 +394,12 @@ def its_chart(observed: pd.DataFrame, fits: dict[str, tuple[Any, Any]], programm
         cf = 100 * np.asarray(res.counterfactual)
         ax.plot(x[t0 - 1:], cf[t0 - 1:], color="#d62728", linewidth=1.3, linestyle="--",
                 label="pre-programme trend projected")
+        band = f"{lvl} interval of the projection"
+        if str(getattr(res, "se_method", "")).startswith("AR(1)"):
+            band += " (allowing for autocorrelation)"
         ax.fill_between(x[t0 - 1:], 100 * np.asarray(res.counterfactual_lower)[t0 - 1:],
                         100 * np.asarray(res.counterfactual_upper)[t0 - 1:], color="#d62728", alpha=0.08,
-                        linewidth=0, label=f"{lvl} interval of the projection")
+                        linewidth=0, label=band)
         _finish_month_panel(ax, programme_start, scr, ncol=3)
     fig.suptitle(f"Monthly uptake and interrupted time series: {title}", x=0.01, ha="left")
     _monthly_layout(fig, n)
@@ -403,23 +407,33 @@ def its_chart(observed: pd.DataFrame, fits: dict[str, tuple[Any, Any]], programm
 
 
 def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
-    """p-charts, one panel per screening (NHS Making Data Count style): monthly uptake, the centre line
-    and 3-sigma limits fixed on the baseline months, and points flagged by a special-cause rule
-    coloured blue (higher uptake: improvement) or orange (lower: concern). `spc` is an `spc` table for
-    one population (disclosure-controlled: suppressed months are gaps)."""
+    """p-charts or Laney p'-charts, one panel per screening (NHS Making Data Count style): monthly uptake,
+    the centre line and 3-sigma limits fixed on the baseline months, and points flagged by a special-cause
+    rule coloured blue (higher uptake: improvement) or orange (lower: concern). `spc` is an `spc` table for
+    one population (disclosure-controlled: suppressed months are gaps). Each panel's limits are named by the
+    table's `chart` column ("p-chart", or "Laney p'-chart" with its sigma_z when month-to-month variation
+    exceeds the binomial); a table without that column is drawn as p-charts."""
     set_style()
     screenings = [s for s in ("breast", "cervical", "bowel") if (spc["screening"] == s).any()]
     n = max(len(screenings), 1)
     fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
+    names = []
     for i, scr in enumerate(screenings):
         ax = fig.add_subplot(n, 1, i + 1)
         sel = spc[spc["screening"] == scr].sort_values("period").reset_index(drop=True)
+        name = _chart_name(sel)
+        names.append(name)
+        limits = f"3-sigma limits ({name}"
+        sigma_z = _numeric(sel["sigma_z"]).dropna() if "sigma_z" in sel.columns else pd.Series(dtype=float)
+        if name.startswith("Laney") and len(sigma_z):
+            limits += f", sigma_z {float(sigma_z.iloc[0]):.2f}"
+        limits += ")"
         x = _month_axis(sel["period"])
         y = 100 * _numeric(sel["uptake"])
         ax.plot(x, y, color=MDC_COMMON, linewidth=1.2, marker="o", markersize=4, label="uptake")
         ax.plot(x, 100 * _numeric(sel["centre"]), color="black", linewidth=1.0, label="centre (baseline)")
         ax.step(x, 100 * _numeric(sel["upper"]), where="mid", color=MDC_COMMON, linewidth=1.0, linestyle="--",
-                label="3-sigma limits")
+                label=limits)
         ax.step(x, 100 * _numeric(sel["lower"]), where="mid", color=MDC_COMMON, linewidth=1.0, linestyle="--")
         flagged = sel["special_cause"].astype(str).str.lower() == "true"
         for direction, colour, label in (("high", MDC_IMPROVEMENT, "special cause: higher"),
@@ -428,6 +442,15 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
             if mask.any():
                 ax.plot(x[mask], y[mask], "o", color=colour, markersize=6, label=label)
         _finish_month_panel(ax, programme_start, scr, ncol=3)
-    fig.suptitle(f"Statistical process control (p-chart): {title}", x=0.01, ha="left")
+    kinds = " / ".join(dict.fromkeys(names)) or "p-chart"
+    fig.suptitle(f"Statistical process control ({kinds}): {title}", x=0.01, ha="left")
     _monthly_layout(fig, n)
     return fig
+
+
+def _chart_name(sel: pd.DataFrame) -> str:
+    """The chart named in an `spc` table's `chart` column for one series ("p-chart" when absent)."""
+    if "chart" not in sel.columns:
+        return "p-chart"
+    names = [str(v) for v in sel["chart"].dropna().unique()]
+    return " / ".join(names) if names else "p-chart"
