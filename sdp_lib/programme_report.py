@@ -6,74 +6,40 @@ What `notebooks/programme_report.ipynb` shows. Every table goes through the disc
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image
 
-from . import evaluation, publish, stats
+from . import evaluation, publish
 from .outputs import write_table
-from .params import Partner
 from .report import (
-    PARTNER_METRICS, ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph,
+    ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph,
     pct, pp, programme_context, provenance_table, reconciliation_view, table, vfm_view,
 )
 from .safe_output import html_table, neutralise_frame
 from .equity_report import EquitySection
-from .partner_report import PartnerReport
 
 __all__ = ["ProgrammeReport", "programme_context"]
 
 
-def _with_partner(ctx: ReportContext, partner: Partner) -> ReportContext:
-    return ReportContext(ctx.programme, partner, ctx.period_before, ctx.period_after, ctx.data_dir,
-                         ctx.params_dir, ctx.output_dir, ctx.confidence, ctx.rule)
-
-
-def _metrics_current(folder: Path, stamp: dict[str, str], ctx: ReportContext) -> bool:
-    """True when a partner's metrics exist and were made from these inputs and parameters."""
-    path = folder / "metrics.json"
-    if not path.is_file():
-        return False
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (meta.get("inputs") == stamp and meta.get("period_before") == ctx.period_before
-            and meta.get("period_after") == ctx.period_after and meta.get("confidence") == ctx.confidence)
-
-
 class ProgrammeReport:
-    """Programme-wide results, read from each partner's metrics files (not by re-running them)."""
+    """Programme-wide results: every partner together, read from the one evaluation's tables."""
 
     def __init__(self, ctx: ReportContext, failed_partners: Sequence[str] = ()):
+        """`failed_partners`: partners whose own report failed in this run; they are named, and their
+        figures, which come from the same evaluation, are still included."""
         self.ctx = ctx
         self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir,
                                              period_before=ctx.period_before, period_after=ctx.period_after,
                                              confidence=ctx.confidence)
         self.failed = list(dict.fromkeys(failed_partners))
-        frames: dict[str, list[pd.DataFrame]] = {}
-        stamp = evaluation.tables_fingerprint(ctx.data_dir, ctx.params_dir)
-        for p in ctx.programme.partners:
-            if p.id in self.failed:
-                continue
-            folder = ctx.output_dir / PARTNER_METRICS / p.id
-            if not _metrics_current(folder, stamp, ctx):
-                # The partner's report has not been run on these inputs (e.g. this notebook was opened on
-                # its own): write its metrics through the same library code the partner report uses.
-                PartnerReport(_with_partner(ctx, p), self.tables, stamp).write_metrics()
-            for name in ("uptake_changes", "survey_items", "survey_paired", "toc_links", "value_for_money"):
-                path = folder / f"{name}.csv"
-                if path.is_file() and path.stat().st_size > 1:
-                    try:
-                        frames.setdefault(name, []).append(pd.read_csv(path, dtype={"period_before": str,
-                                                                                   "period_after": str}))
-                    except pd.errors.EmptyDataError:
-                        pass
-        self.partner_tables = {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
+        ids = set(ctx.programme.partner_ids)
+        #: the evaluation's partner rows (no programme-wide or comparison rows)
+        self.partner_tables = {
+            name: df[df["partner_id"].astype(str).isin(ids)].reset_index(drop=True)
+            for name, df in self.tables.items() if "partner_id" in df.columns}
         #: programme-wide equity and trend sections (all proxy populations summed)
         self.equity = EquitySection(ctx, self.tables, "ALL", "all proxy populations", ["breast", "cervical", "bowel"])
 
@@ -95,9 +61,9 @@ class ProgrammeReport:
         names = {p.id: p.name for p in self.ctx.programme.partners}
         if not self.failed:
             return paragraph(f"All {len(names)} partners are included below.")
-        items = [f"{names.get(pid, pid)} ({pid}): the partner report failed; not included in the figures below."
-                 for pid in self.failed]
-        return HTML("<div class='alert' role='alert'><strong>Partners missing from this report:</strong>"
+        items = [f"{names.get(pid, pid)} ({pid}): the partner's own report failed (see the index); its figures "
+                 "below come from the same evaluation as every other partner's." for pid in self.failed]
+        return HTML("<div class='alert' role='alert'><strong>Partner reports that failed:</strong>"
                     + bullets(items).data + "</div>")
 
     def summary_points(self) -> list[str]:
@@ -133,13 +99,9 @@ class ProgrammeReport:
         return bullets(self.summary_points())
 
     def pooled(self) -> pd.DataFrame:
-        """Random-effects pooled change per screening, from the partners' metrics."""
-        from .uptake import pooled_changes
-
-        if self.changes.empty:
-            return pd.DataFrame(columns=["screening", "k", "estimate_pp", "lower_pp", "upper_pp", "tau2", "i2",
-                                         "pi_lower_pp", "pi_upper_pp"])
-        return pooled_changes(self.changes, self.ctx.confidence)
+        """Random-effects pooled change per screening (the evaluation's `uptake_pooled` table)."""
+        return self.tables.get("uptake_pooled", pd.DataFrame(columns=[
+            "screening", "k", "estimate_pp", "lower_pp", "upper_pp", "tau2", "i2", "pi_lower_pp", "pi_upper_pp"]))
 
     def partners_table(self) -> HTML:
         ch = self.changes
@@ -187,27 +149,10 @@ class ProgrammeReport:
         return figure_image(funnel_plot(data, self.ctx.rule.suppressed_symbol))
 
     def funnel_data(self) -> pd.DataFrame:
-        """Uptake after against eligible population per partner, with PHE funnel significance labels."""
-        ch = self.changes
-        rows = []
-        for scr, sel in ch.groupby("screening", sort=True):
-            x = sel["screened_after"].to_numpy(dtype=float)
-            n = sel["eligible_after"].to_numpy(dtype=float)
-            p0 = x.sum() / n.sum()
-            labels = stats.funnel_significance(x, n, p0)
-            for r, lab in zip(sel.itertuples(), labels):
-                rows.append({"partner_id": r.partner_id, "partner_name": r.partner_name, "screening": scr,
-                             "screened": int(r.screened_after), "eligible": int(r.eligible_after),
-                             "uptake": r.screened_after / r.eligible_after, "pooled_average": p0,
-                             "significance": lab})
-        df = pd.DataFrame(rows)
-        if df.empty:
-            return df
-        spec = publish.TableSpec(name="funnel", count_columns=("screened", "eligible"),
-                                 key_columns=("partner_id", "screening"),
-                                 derived={"uptake": ("screened", "eligible"), "significance": ("screened", "eligible")},
-                                 complements=(("screened", "eligible"),))
-        return publish.protect("funnel", df, self.ctx.rule, spec=spec).data
+        """Uptake after against eligible population per partner with PHE funnel labels (the evaluation's
+        `funnel` table), after disclosure control."""
+        df = self.tables.get("funnel", pd.DataFrame())
+        return df if df.empty else self._protected("funnel", df)
 
     def funnel_table(self) -> HTML:
         data = self.funnel_data()
@@ -343,34 +288,27 @@ class ProgrammeReport:
 
     def detectability(self) -> HTML:
         """What the data can show: minimum detectable change and the change reach could plausibly produce."""
-        ch = self.changes
-        vfm = self.partner_tables.get("value_for_money", pd.DataFrame())
-        if ch.empty:
+        det = self.tables.get("detectability", pd.DataFrame())
+        if det.empty:
             return paragraph("No data.")
-        merged = ch[["partner_id", "partner_name", "screening", "eligible_after", "mdd_pp", "diff_pp"]].merge(
-            vfm[["partner_id", "screening", "plausible_change_pp_low", "plausible_change_pp_high"]]
-            if not vfm.empty else pd.DataFrame(columns=["partner_id", "screening"]), on=["partner_id", "screening"], how="left")
-        pub_e = [self.ctx.rule.publish_count(int(v)) for v in merged["eligible_after"]]
+        pub = self._protected("detectability", self._in_programme_order(det))
+        verdict = {"no": "no: the plausible effect is below what these numbers can detect", "yes": "yes"}
         df = pd.DataFrame({
-            "partner": merged["partner_name"], "screening": merged["screening"], "eligible (rounded)": pub_e,
-            "minimum detectable change (pp)": merged["mdd_pp"].map(lambda v: num(v, 1)),
+            "partner": pub["partner_name"], "screening": pub["screening"], "eligible (rounded)": pub["eligible_after"],
+            "minimum detectable change (pp)": pub["mdd_pp"].map(lambda v: num(v, 1)),
             "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
-                merged.get("plausible_change_pp_low", []), merged.get("plausible_change_pp_high", []))],
-            "detectable?": ["no: the plausible effect is below what these numbers can detect"
-                            if np.isfinite(h) and h < m else ("yes" if np.isfinite(h) else "")
-                            for h, m in zip(merged.get("plausible_change_pp_high", pd.Series(dtype=float)).astype(float),
-                                            merged["mdd_pp"].astype(float))],
+                pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
+            "detectable?": [verdict.get(str(v), str(v)) if not pd.isna(v) else "" for v in pub["detectable"]],
         })
         return table(df, caption="Minimum detectable change (80% power, 5% two-sided) against the change reach could produce")
 
     def sample_sizes(self) -> HTML:
-        """People needed per period to detect a given change at 80% power (for the 2025-27 evaluation)."""
-        rows = []
-        for p1 in (0.3, 0.5):
-            for d in (0.02, 0.05, 0.10):
-                rows.append({"baseline": pct(p1, 0), "change to detect (pp)": f"{100 * d:.0f}",
-                             "people needed per period": f"{int(stats.sample_size(p1, p1 + d)):,}"})
-        return table(pd.DataFrame(rows), caption="Sample size per period, two-sided 5%, 80% power")
+        """People needed per period to detect a given change at 80% power (for the next evaluation)."""
+        t = self.tables.get("sample_sizes", pd.DataFrame())
+        df = pd.DataFrame({"baseline": t["baseline"].map(lambda v: pct(v, 0)),
+                           "change to detect (pp)": t["change_to_detect"].map(lambda v: f"{100 * v:.0f}"),
+                           "people needed per period": t["people_per_period"].map(lambda v: f"{int(v):,}")})
+        return table(df, caption="Sample size per period, two-sided 5%, 80% power")
 
     def provenance(self) -> HTML:
         return provenance_table(self.ctx, {"failed_partners": ", ".join(self.failed) or "none"})

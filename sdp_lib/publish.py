@@ -56,6 +56,21 @@ SPECS: dict[str, TableSpec] = {
         complements=(("screened", "eligible"),),
     ),
     "uptake_pooled": TableSpec(name="uptake_pooled", count_columns=(), key_columns=("screening",)),
+    "funnel": TableSpec(
+        name="funnel",
+        count_columns=("screened", "eligible"),
+        key_columns=("partner_id", "screening"),
+        derived={"uptake": ("screened", "eligible"), "significance": ("screened", "eligible")},
+        complements=(("screened", "eligible"),),
+    ),
+    "detectability": TableSpec(
+        name="detectability",
+        count_columns=_FOUR,
+        key_columns=("partner_id", "screening"),
+        derived={c: _FOUR for c in ("mdd_pp", "plausible_change_pp_low", "plausible_change_pp_high", "detectable")},
+        complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after")),
+    ),
+    "sample_sizes": TableSpec(name="sample_sizes", count_columns=(), key_columns=("baseline", "change_to_detect")),
     "inequality": TableSpec(
         name="inequality",
         count_columns=(*_FOUR, *_REF_FOUR),
@@ -78,6 +93,9 @@ SPECS: dict[str, TableSpec] = {
     ),
     "sii": TableSpec(name="sii", count_columns=(), key_columns=("partner_id", "screening")),
     "its": TableSpec(name="its", count_columns=(), key_columns=("partner_id", "screening", "model")),
+    # model estimates only (fitted and counterfactual uptake of the ITS models per month): no counts
+    "its_curves": TableSpec(name="its_curves", count_columns=(),
+                            key_columns=("partner_id", "screening", "model", "period")),
     "trend_markers": TableSpec(name="trend_markers", count_columns=(), key_columns=("partner_id", "screening")),
     "spc": TableSpec(
         name="spc",

@@ -384,6 +384,51 @@ def _change_row(programme, pid, name, screening, pb, pa, own, comp, conf, counts
 
 
 # --------------------------------------------------------------------------------------------------
+# Funnel plot and planning
+
+
+FUNNEL_COLUMNS = ["partner_id", "partner_name", "screening", "screened", "eligible", "uptake", "pooled_average",
+                  "significance"]
+
+
+def funnel_table(changes: pd.DataFrame) -> pd.DataFrame:
+    """Uptake after against eligible population per partner x screening, with PHE funnel labels.
+
+    The pooled average of a screening is the sum of screened over the sum of eligible across its
+    partners (`period_after`); each partner is labelled "High (0.001)", "High (0.025)", "Low (0.025)",
+    "Low (0.001)" or "Not significant" by `stats.funnel_significance` (PHE / Fingertips method: limits
+    at 95% and 99.8% where the proportion's own Wilson interval just reaches the average). Partners with
+    nobody eligible are left out.
+    """
+    rows = []
+    ok = changes[pd.to_numeric(changes.get("eligible_after"), errors="coerce") > 0] if len(changes) else changes
+    for scr, sel in ok.groupby("screening", sort=True):
+        x = sel["screened_after"].to_numpy(dtype=float)
+        n = sel["eligible_after"].to_numpy(dtype=float)
+        p0 = x.sum() / n.sum()
+        labels = stats.funnel_significance(x, n, p0)
+        for r, lab in zip(sel.itertuples(), labels):
+            rows.append({"partner_id": r.partner_id, "partner_name": r.partner_name, "screening": scr,
+                         "screened": int(r.screened_after), "eligible": int(r.eligible_after),
+                         "uptake": r.screened_after / r.eligible_after, "pooled_average": p0,
+                         "significance": lab})
+    return pd.DataFrame(rows, columns=FUNNEL_COLUMNS)
+
+
+SAMPLE_SIZE_COLUMNS = ["baseline", "change_to_detect", "people_per_period", "power", "alpha"]
+
+
+def sample_size_table(baselines: tuple[float, ...] = (0.3, 0.5), changes: tuple[float, ...] = (0.02, 0.05, 0.10),
+                      power: float = 0.8, alpha: float = 0.05) -> pd.DataFrame:
+    """People needed per period to detect each change from each baseline uptake (both on the 0-1 scale)
+    with a two-sided two-proportion z-test at `alpha` and the given `power` (`stats.sample_size`, as R's
+    `power.prop.test`): for planning the next evaluation."""
+    rows = [{"baseline": p1, "change_to_detect": d, "people_per_period": int(stats.sample_size(p1, p1 + d, power, alpha)),
+             "power": power, "alpha": alpha} for p1 in baselines for d in changes]
+    return pd.DataFrame(rows, columns=SAMPLE_SIZE_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------------
 # Pooling across partners
 
 

@@ -313,3 +313,29 @@ def value_for_money(
 def write_value_for_money(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
     """Write `value_for_money.csv` into `out_dir`, deterministically and atomically."""
     return write_csv_atomic(df, Path(out_dir) / "value_for_money.csv")
+
+
+DETECTABILITY_COLUMNS = ["partner_id", "partner_name", "screening", "screened_before", "eligible_before",
+                         "screened_after", "eligible_after", "mdd_pp", "plausible_change_pp_low",
+                         "plausible_change_pp_high", "detectable"]
+
+
+def detectability_table(changes: pd.DataFrame, vfm: pd.DataFrame) -> pd.DataFrame:
+    """What the data can show, per partner x screening: the minimum detectable change (`mdd_pp`, 80%
+    power, two-sided 5%) beside the change the partner's reach could plausibly produce (the dilution
+    check's plausible range). `detectable` is "no" when the plausible high is below the minimum
+    detectable change (a real effect of the plausible size would most likely be missed), "yes" when it is
+    not, and "" when either is missing."""
+    if changes is None or len(changes) == 0:
+        return pd.DataFrame(columns=DETECTABILITY_COLUMNS)
+    keys = ["partner_id", "screening"]
+    plaus = (vfm[keys + ["plausible_change_pp_low", "plausible_change_pp_high"]] if vfm is not None and len(vfm)
+             else pd.DataFrame(columns=keys + ["plausible_change_pp_low", "plausible_change_pp_high"]))
+    out = changes[DETECTABILITY_COLUMNS[:8]].merge(
+        plaus, on=keys, how="left")
+    high = pd.to_numeric(out["plausible_change_pp_high"], errors="coerce").to_numpy(dtype=float)
+    mdd = pd.to_numeric(out["mdd_pp"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(high) & np.isfinite(mdd)
+    out["detectable"] = np.where(ok, np.where(high < mdd, "no", "yes"), "")
+    return out[DETECTABILITY_COLUMNS].reset_index(drop=True)
+

@@ -108,7 +108,8 @@ def test_theory_of_change_and_value_for_money_use_the_report_periods(partner, di
     mine = vfm[(vfm["partner_id"] == PARTNER) & (vfm["screening"] == row["screening"])].iloc[0]
     assert math.isclose(mine["observed_diff_pp"], row["diff_pp"], rel_tol=1e-9)
     shown = [r for r in _rows(partner["rep.value_for_money()"]) if r["screening"] == row["screening"]][0]
-    assert shown["observed change (pp)"] == pp(row["diff_pp"])
+    assert shown["observed change (pp)"] == (
+        f"{pp(row['diff_pp'])} ({row['diff_lower_pp']:+.1f} to {row['diff_upper_pp']:+.1f})")
     assert shown["plausible change from reach (pp)"] == (
         f"{mine['plausible_change_pp_low']:.1f} to {mine['plausible_change_pp_high']:.1f}")
 
