@@ -1,13 +1,14 @@
 # sdp-eval: two commands do all the set-up on a fresh machine with Python 3.11 and make.
 #   make report   creates .venv if absent, installs the suite, runs the main job
 #   make test     same set-up, then the whole test suite (unit, property, notebooks under nbval, browser)
+#   make lab      same set-up, then JupyterLab on the notebooks
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?=
 
-.PHONY: report test notebooks validate synth bench bench-equity clean-outputs setup
+.PHONY: report test notebooks lab validate synth bench bench-equity clean-outputs setup
 
 setup: $(STAMP)
 
@@ -17,7 +18,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sdp-eval)" >/dev/null
 	@touch $(STAMP)
 
@@ -30,6 +31,11 @@ test: $(STAMP)
 # Re-execute the three notebooks with their default parameters and store the outputs that nbval checks.
 notebooks: $(STAMP)
 	$(BIN)/sdp-eval refresh-notebooks
+
+# JupyterLab on the notebooks with the suite's kernel ("Python 3 (sdp-eval)"); LAB_ARGS adds options,
+# e.g. make lab LAB_ARGS="--no-browser --port 8890"
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 validate: $(STAMP)
 	$(BIN)/sdp-eval validate

@@ -138,7 +138,9 @@ def sii_table(programme: Programme, groups: pd.DataFrame, before: str, after: st
 def equity_tables(programme: Programme, uptake: pd.DataFrame, comparison: pd.DataFrame | None,
                   counts: pd.DataFrame | None = None,
                   timings: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
-    """The inequality, sii, its, spc and trend_markers tables (see the module docstring).
+    """The inequality, sii, its, its_curves, spc and trend_markers tables (see the module docstring;
+    its_curves holds the fitted and counterfactual uptake of every ITS model per month, for its figure:
+    `trends.its_tables`).
 
     `counts` (from `monthly_counts`) may be passed when the caller already has it; `timings`, when
     given, receives the seconds each table took (for the benchmark).
@@ -164,8 +166,10 @@ def equity_tables(programme: Programme, uptake: pd.DataFrame, comparison: pd.Dat
         lap("inequality")
         tables["sii"] = sii_table(programme, groups, before, after, conf)
         lap("sii")
-    tables["its"] = trends.its_table(counts, programme.programme_start, comparison_id=COMPARISON_ID,
-                                     confidence=conf, min_points=eq.its_min_points)
+    # one fit per series and model: the ITS table and the curves its figure draws
+    tables["its"], tables["its_curves"] = trends.its_tables(counts, programme.programme_start,
+                                                            comparison_id=COMPARISON_ID, confidence=conf,
+                                                            min_points=eq.its_min_points)
     lap("its")
     tables["spc"] = trends.spc_table(counts, programme.programme_start, baseline=eq.spc_baseline)
     lap("spc")
@@ -189,70 +193,200 @@ def _pp(v: float) -> str:
     return f"{v:+.1f} pp"
 
 
-def _movement(before: float, change: float, lower: float, upper: float) -> str:
-    """'narrowed' / 'widened' / 'no clear change': the change judged by its interval, the direction of
-    narrowing being towards 0 from the gap before."""
-    if lower > 0 or upper < 0:
-        towards_zero = (change < 0) if before > 0 else (change > 0)
-        if before == 0:
-            return "moved away from no gap"
-        return "narrowed" if towards_zero and abs(before + change) < abs(before) else "widened"
+def _pp_limit(v: float) -> str:
+    """A confidence limit in pp: one decimal, or as many (up to 6) as keep a limit that is not 0 off
+    "0.0", so that the word decided from its side of 0 (`_movement`) matches what is printed."""
+    for digits in range(1, 7):
+        text = f"{v:+.{digits}f}"
+        if v == 0 or float(text) != 0:
+            return f"{text} pp"
+    return f"{v:+.1e} pp"
+
+
+def _movement(lower: float, upper: float) -> str:
+    """'narrowed' / 'widened' / 'no clear change' for a gap, judged by the interval of the change in its
+    *size* (|after| - |before|, negative = narrower): narrowed when the upper limit is below 0, widened
+    when the lower limit is above 0 (the limits printed beside the word with `_pp_limit`, on the same side
+    of 0)."""
+    if upper < 0:
+        return "narrowed"
+    if lower > 0:
+        return "widened"
     return "showed no clear change (the interval includes no change)"
+
+
+def _size_change(before: float, after: float, change_lower: float, change_upper: float
+                 ) -> tuple[float, float, float]:
+    """|after| - |before| and, where the signed change's interval settles it, its interval: with both
+    values of one sign s, |after| - |before| = s (after - before), so the signed interval times s
+    (reversed when s = -1); otherwise (a change of direction, or a value of exactly 0) NaN limits."""
+    size = abs(after) - abs(before)
+    if before * after > 0 and _finite(change_lower, change_upper):
+        sign = 1.0 if before > 0 else -1.0
+        lo, hi = sorted((sign * change_lower, sign * change_upper))
+        return size, lo, hi
+    return size, math.nan, math.nan
 
 
 def gap_sentence(row: Mapping[str, object], period_before: str, period_after: str, confidence: float,
                  suppressed: str = "*") -> str:
     """One plain sentence on a group's gap to its reference group in an `inequality` row, e.g. IMD
-    quintile 1 against quintile 5. The change is judged by its MOVER interval; the periods' populations
-    overlap, so the interval is an approximation (said in the report's methods)."""
+    quintile 1 against quintile 5.
+
+    "Narrowed" / "widened" is about the size of the gap whichever group is ahead (-2 -> +6 pp is wider),
+    judged by the interval of |gap after| - |gap before| printed beside the word (`_movement`): the MOVER
+    interval of `inequality.change_in_size` from the row's per-period gaps and their Newcombe intervals.
+    A row without the per-period limits falls back on the interval of the signed change when both gaps
+    have the same sign (|after| - |before| = s x change), and otherwise says "no clear change", since
+    that interval does not settle the change in size when the gap changes direction. The signed change
+    (group minus reference) and its MOVER interval are printed too, unless both gaps are positive (then
+    they are the same numbers). The periods' populations overlap, so the intervals are an approximation
+    (said in the report's methods)."""
     scr = str(row["screening"]).capitalize()
     dim = "IMD quintile" if row["dimension"] == "imd_quintile" else "ethnic group"
     who = f"{dim} {row['group']} against {dim} {row['reference_group']}"
     vals = [row[c] for c in ("gap_before_pp", "gap_after_pp", "gap_change_pp", "gap_change_lower_pp",
                              "gap_change_upper_pp")]
-    if any(v == suppressed for v in vals):
+    limits = [row.get(c) for c in ("gap_before_lower_pp", "gap_before_upper_pp", "gap_after_lower_pp",
+                                   "gap_after_upper_pp")]
+    if any(isinstance(v, str) and v == suppressed for v in [*vals, *limits]):
         return f"{scr} screening, {who}: figures suppressed because the numbers are small."
     if not _finite(*vals):
-        return f"{scr} screening, {who}: the gap cannot be estimated ({row.get('note') or 'no data'})."
+        return f"{scr} screening, {who}: the gap cannot be estimated ({_text(row.get('note')) or 'no data'})."
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
     lvl = f"{round(confidence * 100, 1):g}%"
-    return (f"{scr} screening, {who}: the uptake gap was {_pp(b)} in {period_before} and {_pp(a)} in "
-            f"{period_after}; the gap {_movement(b, d, lo, hi)}: change {_pp(d)} ({lvl} CI {_pp(lo)} to {_pp(hi)}).")
+    if _finite(*limits):
+        bl, bu, al, au = (float(v) for v in limits)  # type: ignore[arg-type]
+        size, s_lo, s_hi = inequality.change_in_size(b, bl, bu, a, al, au)
+    else:
+        size, s_lo, s_hi = _size_change(b, a, lo, hi)
+    text = (f"{scr} screening, {who}: the uptake gap (group minus reference) was {_pp(b)} in {period_before} and "
+            f"{_pp(a)} in {period_after}; ")
+    if _finite(s_lo, s_hi):
+        text += (f"the gap {_movement(s_lo, s_hi)}: its size changed by {_pp(size)} ({lvl} CI {_pp_limit(s_lo)} "
+                 f"to {_pp_limit(s_hi)})")
+    else:
+        text += (f"the gap showed no clear change in size: it changed direction, and no interval for the change in "
+                 f"its size is available (size {abs(b):.1f} -> {abs(a):.1f} pp)")
+    if not (b > 0 and a > 0):
+        text += f"; group minus reference changed by {_pp(d)} ({lvl} CI {_pp(lo)} to {_pp(hi)})"
+    return text + "."
 
 
 def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
-    """One plain sentence on the slope index of inequality before and after, and its change."""
+    """One plain sentence on the slope index of inequality before and after, and its change.
+
+    "Narrowed" / "widened" is about the size of the gradient whichever way it slopes (+2.5 -> -20.0 pp is
+    wider), judged by the interval of |SII after| - |SII before| printed beside the word (`_movement`):
+    the table's `sii_abs_change` columns (the percentile interval of |after draw| - |before draw| over the
+    simulation of `inequality.sii_change`). A table without them falls back on the interval of the
+    signed change when both SIIs have the same sign, and otherwise says "no clear change", as the theory
+    of change does (`sdp_lib.toc._sii_rows`). The signed change in the SII is printed too, unless both SIIs
+    are positive (then it is the same number). The side ("the least deprived were screened more") is read
+    from the SII after as printed."""
     scr = str(row["screening"]).capitalize()
-    vals = [row[c] for c in ("sii_before", "sii_after", "sii_change", "sii_change_lower", "sii_change_upper")]
+    vals = [row.get(c) for c in ("sii_before", "sii_after", "sii_change", "sii_change_lower", "sii_change_upper")]
     if not _finite(*vals):
-        return f"{scr} screening: the slope index of inequality cannot be estimated ({row.get('note') or 'no data'})."
+        return (f"{scr} screening: the slope index of inequality cannot be estimated "
+                f"({_text(row.get('note')) or 'no data'}).")
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
     lvl = f"{round(confidence * 100, 1):g}%"
-    side = ("the least deprived were screened more" if a > 0 else
-            "the most deprived were screened more" if a < 0 else "no gradient")
-    return (f"{scr} screening: the slope index of inequality (least minus most deprived, across IMD quintiles) "
-            f"was {_pp(b)} before and {_pp(a)} after ({side}); the gap {_movement(b, d, lo, hi)}: "
-            f"change {_pp(d)} ({lvl} simulated CI {_pp(lo)} to {_pp(hi)}).")
+    shown = float(f"{a:.1f}")  # the SII after as printed
+    side = ("the least deprived were screened more" if shown > 0 else
+            "the most deprived were screened more" if shown < 0 else "no gradient")
+    given = [row.get(c) for c in inequality.SII_ABS_COLUMNS]
+    if _finite(*given):
+        size, s_lo, s_hi = (float(v) for v in given)  # type: ignore[arg-type]
+    else:
+        size, s_lo, s_hi = _size_change(b, a, lo, hi)
+    text = (f"{scr} screening: the slope index of inequality (least minus most deprived, across IMD quintiles) "
+            f"was {_pp(b)} before and {_pp(a)} after ({side}); ")
+    if _finite(s_lo, s_hi):
+        text += (f"the gap {_movement(s_lo, s_hi)}: its size (|SII|) changed by {_pp(size)} ({lvl} simulated CI "
+                 f"{_pp_limit(s_lo)} to {_pp_limit(s_hi)})")
+    else:
+        text += (f"the gap showed no clear change in size: the gradient changed direction, and the table has no "
+                 f"interval for the change in its size (|SII| {abs(b):.1f} -> {abs(a):.1f} pp)")
+    if not (b > 0 and a > 0):
+        text += f"; the SII itself changed by {_pp(d)} ({lvl} simulated CI {_pp(lo)} to {_pp(hi)})"
+    return text + "."
 
 
 def its_sentence(row: Mapping[str, object], confidence: float) -> str:
-    """One plain sentence on an `its` row: the step at the start and the change in monthly trend."""
+    """One plain sentence on an `its` row: the step at the start and the change in monthly trend.
+
+    "a step" / "a change in the monthly trend" when the printed p-value is below 1 - `confidence` (p is
+    printed with as many decimals as it takes for the printed value to fall on the same side of that
+    threshold); "above" / "below" the projected trend from the printed last-month difference ("on" it when
+    that prints as 0.0 pp). How the standard errors treat the months follows `se_method` and the printed
+    `autocorrelation` (when the row has them). A row that could not be modelled says why (its `note`).
+    Every sentence says that p is not adjusted for the number of series tested; a `warning` is appended as
+    a caution."""
     scr = str(row["screening"]).capitalize()
     kind = ("relative to the comparison population (controlled ITS)" if row["model"] == "controlled_its"
             else "against its own pre-programme trend")
     vals = [row[c] for c in ("level_change_pp", "level_change_p", "slope_change_p", "effect_end_pp")]
     if not _finite(*vals):
-        return f"{scr} screening, {kind}: the time series could not be modelled ({row.get('note') or 'no data'})."
+        return f"{scr} screening, {kind}: the time series could not be modelled ({_text(row.get('note')) or 'no data'})."
     step, p_level, p_slope, end = (float(v) for v in vals)  # type: ignore[arg-type]
-    alpha = 1 - confidence
+    alpha = round(1 - confidence, 10)  # 1 - 0.95 is 0.050000000000000044 in floating point
     level = ("a step" if p_level < alpha else "no clear step")
     slope = ("a change in the monthly trend" if p_slope < alpha else "no clear change in the monthly trend")
-    text = (f"{scr} screening, {kind}: {level} at the programme start ({_pp(step)}, p {_p(p_level)}) and {slope} "
-            f"(p {_p(p_slope)}); in the last month the model puts uptake {abs(end):.1f} pp "
-            f"{'above' if end >= 0 else 'below'} the projected pre-programme trend.")
-    warning = str(row.get("warning") or "")
+    end_text = f"{abs(end):.1f}"
+    if end_text == "0.0":
+        last = "on the projected pre-programme trend (0.0 pp)"
+    else:
+        last = f"{end_text} pp {'above' if end > 0 else 'below'} the projected pre-programme trend"
+    text = (f"{scr} screening, {kind}: {level} at the programme start ({_pp(step)}, p {_p(p_level, alpha)}) and "
+            f"{slope} (p {_p(p_slope, alpha)}); in the last month the model puts uptake {last}.")
+    text += _autocorrelation_clause(row)
+    text += " The p-values are not adjusted for the number of series tested."
+    warning = _text(row.get("warning"))
     return text + (f" Caution: {warning}." if warning else "")
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+def _text(value: object) -> str:
+    """A text cell as shown to a reader: "" for a missing value (None, NaN), never "nan"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = str(value).strip()
+    return "" if text.lower() in ("nan", "none", "<na>") else text
+
+
+def _rho(value: float) -> str:
+    """An autocorrelation with two decimals, or as many significant digits as keep its sign visible."""
+    text = f"{value:.2f}"
+    return f"{value:.2g}" if float(text) == 0 and value != 0 else text
+
+
+def _autocorrelation_clause(row: Mapping[str, object]) -> str:
+    """How the standard errors treated the months, from the row's `se_method` and `autocorrelation`."""
+    if "se_method" not in row and "autocorrelation" not in row:
+        return ""  # a table from before issue 10
+    method = _text(row.get("se_method"))
+    ac = row.get("autocorrelation")
+    if not _finite(ac):
+        return " The autocorrelation between months could not be estimated; the months were treated as independent."
+    rho = float(ac)  # type: ignore[arg-type]
+    if method.startswith("AR(1)"):
+        bound = " (the largest value the model allows)" if rho >= trends.AUTOCORRELATION_BOUNDS[1] else ""
+        return (f" The standard errors allow for autocorrelation between consecutive months (AR(1), estimated "
+                f"lag-1 autocorrelation {_rho(rho)}{bound}).")
+    if rho > 0:
+        return (f" The months were treated as independent although the estimated lag-1 autocorrelation is "
+                f"{_rho(rho)}: the p-values may be too small.")
+    return (f" The months were treated as independent (estimated lag-1 autocorrelation {_rho(rho)}, not "
+            "positive).")
+
+
+def _p(p: float, alpha: float | None = None) -> str:
+    """A p-value as printed: "< 0.001", else 3 decimals, with more (up to 8) when 3 would put the printed
+    value on the other side of `alpha` from the p-value itself (0.0496 is not printed as 0.050 against
+    0.05)."""
+    if p < 0.001 and (alpha is None or alpha > 0.001):
+        return "< 0.001"
+    for digits in range(3, 9):
+        text = f"{p:.{digits}f}"
+        if alpha is None or (float(text) < alpha) == (p < alpha):
+            return text
+    return repr(float(p))

@@ -9,14 +9,13 @@ the ITS model is fitted on the monthly counts (a model estimate, not a count).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image
 
-from . import equity, evaluation, publish, trends
+from . import equity, publish, trends
 from .report import (
     ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph, pct, pp, table,
 )
@@ -43,10 +42,11 @@ class EquitySection:
         self.inequality = _rows(tables, "inequality", population)
         self.sii = _rows(tables, "sii", population)
         self.its = _rows(tables, "its", population)
+        self.its_curves = _rows(tables, "its_curves", population)  # the ITS models' curves, for its_figure
         self.spc = _rows(tables, "spc", population)
         self.markers = _rows(tables, "trend_markers", population)
         self._published: dict[str, pd.DataFrame] = {}
-        for attr in ("inequality", "sii", "its", "spc", "markers"):
+        for attr in ("inequality", "sii", "its", "its_curves", "spc", "markers"):
             df = getattr(self, attr)
             if not df.empty and "screening" in df.columns:
                 setattr(self, attr, df[df["screening"].isin(self.screenings)].reset_index(drop=True))
@@ -111,7 +111,7 @@ class EquitySection:
         })
         what = "IMD quintile (1 = most deprived)" if dimension == "imd_quintile" else "ethnic group"
         return table(df, caption=f"Uptake by {what}: Wilson intervals; gap = group minus reference (Newcombe); "
-                                 "change in gap by MOVER; counts rounded to the nearest 5, '*' suppressed")
+                                 "change in gap by MOVER; counts rounded to the nearest 5, '*' suppressed", data=pub)
 
     def equity_figure(self) -> Image | HTML:
         if self.inequality.empty:
@@ -133,13 +133,15 @@ class EquitySection:
             "SII before (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_before"], s["sii_before_lower"], s["sii_before_upper"])],
             "SII after (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_after"], s["sii_after_lower"], s["sii_after_upper"])],
             "change in SII (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_change"], s["sii_change_lower"], s["sii_change_upper"])],
+            "change in the size of the gap, |SII| (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(
+                s["sii_abs_change"], s["sii_abs_change_lower"], s["sii_abs_change_upper"])],
             "RII before": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(s["rii_before"], s["rii_before_lower"], s["rii_before_upper"])],
             "RII after": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(s["rii_after"], s["rii_after_lower"], s["rii_after_upper"])],
             "note": notes(s["note"]),
         })
         return table(df, caption=f"Slope and relative index of inequality across IMD quintiles (PHE method; {lvl} "
                                  f"simulated intervals, {int(s['repetitions'].iloc[0]):,} draws): SII = least minus "
-                                 "most deprived uptake, RII = least / most deprived")
+                                 "most deprived uptake, RII = least / most deprived", data=s)
 
     # -- trends -------------------------------------------------------------------------------------
     def trend_points(self) -> list[str]:
@@ -202,40 +204,25 @@ class EquitySection:
             "caution": notes(s["warning"], s["note"]),
         })
         return table(df, caption=f"Interrupted time series: binomial GLM segmented regression ({lvl} CI); "
-                                 "the trend change counts months from the start")
+                                 "the trend change counts months from the start", data=s)
 
     def its_figure(self, observed: pd.DataFrame | None = None,
                    comparison: pd.DataFrame | None = None) -> Image | HTML:
         """Monthly uptake with the interrupted time series: observed points (disclosure-controlled: the
         `spc` table's, or `observed` with Wilson limits when the caller has them), the comparison
-        population's uptake when given, the fitted line and the projected pre-programme trend."""
-        if self.spc.empty:  # the spc table holds the monthly counts of every population
+        population's uptake when given, and the fitted line and projected pre-programme trend of the
+        evaluation's `its_curves` table (the models the ITS table reports; nothing is fitted here)."""
+        if self.spc.empty:  # the spc table holds the monthly series of every population
             return paragraph("No monthly series to model.")
-        start = self.ctx.programme.programme_start
-        fits = {}
-        for scr in self.screenings:
-            sel = self.spc[(self.spc["screening"] == scr) & (self.spc["eligible"] > 0)].sort_values("period")
-            n_pre = int((sel["period"].astype(str) < start).sum())
-            if len(sel) < 4 or n_pre < 2 or len(sel) - n_pre < 2:
-                continue
-            # months with no one eligible are left out, keeping the calendar gap, as in the ITS table
-            month = pd.PeriodIndex(sel["period"].astype(str), freq="M")
-            try:
-                with warnings.catch_warnings():  # the caution is in the ITS table and statements
-                    warnings.simplefilter("ignore", trends.ItsWarning)
-                    fits[scr] = (sel["period"].astype(str).tolist(), trends.interrupted_time_series(
-                        sel["screened"].to_numpy(), sel["eligible"].to_numpy(), n_pre,
-                        confidence=self.ctx.confidence, min_points=self.ctx.programme.equity.its_min_points,
-                        time=(month - month[0]).map(lambda d: d.n).to_numpy(dtype=float)))
-            except ValueError:
-                continue
-        if not fits:
+        curves = self._protected("its_curves")
+        if curves.empty or not (curves["model"] == "its").any():
             return paragraph("Too few months before or after the start to model the series.")
         if observed is None:
             observed = self._protected("spc")
         from .figures import its_chart
 
-        return figure_image(its_chart(observed, fits, start, self.name, self.ctx.confidence, comparison))
+        return figure_image(its_chart(observed, curves, self.ctx.programme.programme_start, self.name,
+                                      self.ctx.confidence, comparison))
 
     def spc_figure(self) -> Image | HTML:
         if self.spc.empty:
@@ -243,7 +230,7 @@ class EquitySection:
         from .figures import spc_chart
 
         pub = self._protected("spc")
-        return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name))
+        return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name), pub)
 
 
 def _chart_name(chart: pd.Series) -> str:

@@ -49,8 +49,9 @@ from .stats import wilson_ci, z_value
 
 __all__ = [
     "SiiResult", "sii", "sii_by_imd", "relative_ranks",
-    "INDEPENDENCE_NOTE", "gap_to_reference", "difference_of_differences", "ratio_of_ratios",
+    "INDEPENDENCE_NOTE", "gap_to_reference", "difference_of_differences", "change_in_size", "ratio_of_ratios",
     "SiiChange", "sii_change", "inequality_table", "sii_table", "INEQUALITY_COLUMNS", "SII_COLUMNS",
+    "SII_ABS_COLUMNS",
 ]
 
 _Z95 = 1.959963984540054  # qnorm(0.975): PHE derives standard errors from 95% limits
@@ -378,6 +379,35 @@ def difference_of_differences(d1: Any, l1: Any, u1: Any, d2: Any, l2: Any, u2: A
     return _scalar_out(scalar, d, lower, upper)
 
 
+def change_in_size(d1: Any, l1: Any, u1: Any, d2: Any, l2: Any, u2: Any) -> tuple[Any, Any, Any]:
+    """Change in the size of a gap, ``|d2| - |d1|``, with a MOVER interval (negative = narrower).
+
+    The size of a gap is what narrowing and widening are about, whichever group is ahead: a gap of
+    -2 pp that becomes +6 pp has widened (size 2 -> 6, +4) although ``d2 - d1`` (+8) moved "towards" the
+    other side. Each estimate is taken with its own sign ``s_i`` (+1 for 0), so ``|d_i| = s_i d_i`` with
+    the interval ``(l_i, u_i)`` if ``s_i = +1`` and ``(-u_i, -l_i)`` if ``s_i = -1``; the change is then
+    :func:`difference_of_differences` of these (MOVER, Zou & Donner 2008). Where both estimates are
+    positive this is exactly the interval of ``d2 - d1``; both negative, that interval negated.
+
+    Conditioning on the signs is an approximation when an estimate's own interval includes 0 (its sign
+    is then uncertain, and ``|d|`` cannot be below 0 while ``s d``'s interval can); the estimates are
+    assumed independent (:data:`INDEPENDENCE_NOTE` for before/after). Scalars or arrays; NaN in gives
+    NaN out.
+
+    References: Zou GY & Donner A (2008) Stat Med 27:1693-1702; Newcombe RG (2011) Commun Stat Theory
+    Methods 40:3154-3180.
+    """
+    scalar = all(np.ndim(v) == 0 for v in (d1, l1, u1, d2, l2, u2))
+    d1, l1, u1, d2, l2, u2 = _as_arrays(d1, l1, u1, d2, l2, u2)
+    with np.errstate(invalid="ignore"):
+        s1, s2 = np.where(d1 < 0, -1.0, 1.0), np.where(d2 < 0, -1.0, 1.0)
+        a1, a2 = s1 * d1, s2 * d2
+        al1, au1 = np.where(s1 > 0, l1, -u1), np.where(s1 > 0, u1, -l1)
+        al2, au2 = np.where(s2 > 0, l2, -u2), np.where(s2 > 0, u2, -l2)
+    d, lower, upper = difference_of_differences(a1, al1, au1, a2, al2, au2)
+    return _scalar_out(scalar, d, lower, upper)
+
+
 def ratio_of_ratios(r1: Any, l1: Any, u1: Any, r2: Any, l2: Any, u2: Any,
                     confidence: float = 0.95) -> tuple[Any, Any, Any]:
     """Change in a relative gap: ``R = r2 / r1`` (after / before) with the log-scale interval.
@@ -518,6 +548,9 @@ class SiiChange:
     rii_ratio: float
     rii_ratio_lower: float
     rii_ratio_upper: float
+    sii_abs_change: float
+    sii_abs_change_lower: float
+    sii_abs_change_upper: float
     confidence: float
     repetitions: int
     seed: int
@@ -540,6 +573,14 @@ def sii_change(x_before: Any, n_before: Any, x_after: Any, n_after: Any, *, tran
     (least minus most deprived).
 
     * ``sii_change = sii_after - sii_before``; ``rii_ratio = rii_after / rii_before``.
+    * ``sii_abs_change = |sii_after| - |sii_before|``, the change in the size of the gradient whichever
+      way it slopes (negative = flatter = a narrower gap). Where both SIIs are positive it equals
+      ``sii_change``; where the gradient reverses (+2.5 -> -20.0 pp) it is +17.5 pp, a wider gap,
+      while ``sii_change`` is -22.5. Its interval is the percentile interval of ``|after draw| -
+      |before draw|`` over the same paired draws as ``sii_change``. Near an SII of 0 the absolute
+      values of the draws are pushed away from 0 (a folded distribution), so the interval can then
+      sit beside, rather than around, the point estimate; where both periods' SII intervals exclude 0
+      the draws almost never change sign and the interval behaves as that of ``sii_change``.
     * Intervals: each period is simulated as in :func:`sii`, with independent draws for the two
       periods; the change's interval is the percentile interval of the ``repetitions`` differences
       (ratios) of paired simulated values, at the positions :func:`sii` uses
@@ -584,12 +625,15 @@ def sii_change(x_before: Any, n_before: Any, x_after: Any, n_after: Any, *, tran
         with np.errstate(divide="ignore", invalid="ignore"):
             q_lo, q_hi = _sim_limits(ra / rb, confidence)
             rii_ratio = out["rii_after"] / out["rii_before"] if out["rii_before"] != 0 else math.nan
+        a_lo, a_hi = _sim_limits(np.abs(sa) - np.abs(sb), confidence)  # the same paired draws
         out.update({"sii_change": out["sii_after"] - out["sii_before"], "sii_change_lower": c_lo,
                     "sii_change_upper": c_hi, "rii_ratio": rii_ratio, "rii_ratio_lower": q_lo,
-                    "rii_ratio_upper": q_hi})
+                    "rii_ratio_upper": q_hi, "sii_abs_change": abs(out["sii_after"]) - abs(out["sii_before"]),
+                    "sii_abs_change_lower": a_lo, "sii_abs_change_upper": a_hi})
     else:
         out.update({k: math.nan for k in ("sii_change", "sii_change_lower", "sii_change_upper",
-                                           "rii_ratio", "rii_ratio_lower", "rii_ratio_upper")})
+                                           "rii_ratio", "rii_ratio_lower", "rii_ratio_upper", "sii_abs_change",
+                                           "sii_abs_change_lower", "sii_abs_change_upper")})
     return SiiChange(**out, confidence=float(confidence), repetitions=int(repetitions), seed=int(seed),
                      transform=bool(transform), multiplier=float(multiplier), note="; ".join(notes))
 
@@ -620,7 +664,11 @@ SII_COLUMNS: tuple[str, ...] = (
     "sii_after", "sii_after_lower", "sii_after_upper", "rii_after", "rii_after_lower", "rii_after_upper",
     "sii_change", "sii_change_lower", "sii_change_upper", "rii_ratio", "rii_ratio_lower", "rii_ratio_upper",
     "transform", "repetitions", "seed", "note",
+    "sii_abs_change", "sii_abs_change_lower", "sii_abs_change_upper",
 )
+
+#: The `sii` table's change in the size of the gradient, |SII after| - |SII before| (pp), and its interval.
+SII_ABS_COLUMNS: tuple[str, str, str] = ("sii_abs_change", "sii_abs_change_lower", "sii_abs_change_upper")
 
 
 def _select_periods(breakdown: pd.DataFrame, period_before: str, period_after: str,
@@ -781,9 +829,10 @@ def sii_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *,
     dropped first). Screened and eligible are summed per quintile and period and passed to
     :func:`sii_change` (PHE ``phe_sii`` method, Wilson-based standard errors, simulated intervals;
     SII in percentage points with ``multiplier=100``, least minus most deprived; RII least / most
-    deprived; ``sii_change`` = after - before, ``rii_ratio`` = after / before, percentile intervals of
-    independently simulated periods, an approximation since the populations are largely the same
-    people).
+    deprived; ``sii_change`` = after - before, ``rii_ratio`` = after / before, ``sii_abs_change`` =
+    |after| - |before| (the change in the size of the gradient, negative = narrower), percentile
+    intervals of independently simulated periods, an approximation since the populations are largely
+    the same people).
 
     Deterministic: each row is simulated with its own seed, derived from ``seed`` and the row's key
     (:func:`_row_seed`: ``SeedSequence([seed, crc32("partner_id|screening")])``), reported in the

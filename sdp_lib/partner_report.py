@@ -170,7 +170,7 @@ class PartnerReport:
             "Holm p": pub["p_holm"].map(p_text),
             "BH p": pub["p_bh"].map(p_text),
         })
-        return table(df, caption="Uptake (WSIC coverage-type measure) before and after; counts rounded to the nearest 5")
+        return table(df, caption="Uptake (WSIC coverage-type measure) before and after; counts rounded to the nearest 5", data=pub)
 
     def did_table(self) -> HTML:
         if self.changes.empty:
@@ -189,7 +189,7 @@ class PartnerReport:
             "p (ratio of odds ratios)": pub["did_p_value"].map(p_text),
             "parallel pre-trends p": pub["pretrend_p"].map(p_text),
         })
-        return table(df, caption="Difference-in-differences against the comparison population (binomial GLM)")
+        return table(df, caption="Difference-in-differences against the comparison population (binomial GLM)", data=pub)
 
     def evidence_strength(self) -> HTML:
         rows = []
@@ -201,7 +201,7 @@ class PartnerReport:
             rows.append({"screening": r.screening, "minimum detectable change (80% power, 5% two-sided)": mdd,
                          "observed change (pp)": pp(r.diff_pp),
                          "Maryland SMS level": f"{level}. {note}" if note else level})
-        return table(pd.DataFrame(rows))
+        return table(pd.DataFrame(rows), data=pub)
 
     def _headline_items(self) -> pd.DataFrame:
         items = self.survey_items
@@ -228,7 +228,7 @@ class PartnerReport:
             f"{lvl} CI": [interval(a, b, lambda v: pct(v, 0)) for a, b in zip(pub["lower"], pub["upper"])],
             "headline": pub["headline"], "evidence": pub["evidence_label"],
         })
-        return table(df, caption="Survey: % favourable with Wilson intervals; '*' = suppressed (small numbers)")
+        return table(df, caption="Survey: % favourable with Wilson intervals; '*' = suppressed (small numbers)", data=pub)
 
     def paired_table(self) -> HTML:
         pairs = self.survey_paired
@@ -237,15 +237,35 @@ class PartnerReport:
                              "(post-only answers are self-reported and weaker evidence).")
         pub = self._protected("survey_paired", pairs)
         questions = self.question_texts
+        symbol = self.ctx.rule.suppressed_symbol
+
+        def fav_p(col: str) -> pd.Series:
+            # McNemar's p is computed from b and c among the n_pairs pairs, and with the proportions beside it
+            # would give b and c back: it goes when any of them is suppressed, whatever the table's spec
+            # says (a table written before the column existed has none to show)
+            vals = pub[col] if col in pub.columns else pd.Series([float("nan")] * len(pub), index=pub.index)
+            gone = (pub["pre_favourable"].astype(str) == symbol) | (pub["b"].astype(str) == symbol) | (
+                pub["c"].astype(str) == symbol)
+            return pd.Series([symbol if g else p_text(v) for g, v in zip(gone, vals)], index=pub.index)
+
+        tested = pub["test"].astype(str).str.strip().str.lower() != "none"
         df = pd.DataFrame({
             "question": pub["question_id"].map(questions).fillna(pub["question_id"]),
-            "test": pub["test"], "pairs (rounded)": pub["n_pairs"], "unpaired, excluded": pub["n_unpaired"],
+            "pairs (rounded)": pub["n_pairs"], "unpaired": pub["n_unpaired"],
             "favourable before": pub["pre_favourable"].map(lambda v: pct(v, 0)),
             "favourable after": pub["post_favourable"].map(lambda v: pct(v, 0)),
-            "p": pub["p_value"].map(p_text), "Holm p": pub["p_holm"].map(p_text),
-            "effect size": pub["effect_size"].map(num),
+            "p (change in % favourable, McNemar)": fav_p("p_favourable"),
+            "Holm p (change in % favourable)": fav_p("p_favourable_holm"),
+            "test on the answers": pub["test"].where(tested, "none (no pairs)"),
+            "p (test on the answers)": pub["p_value"].map(p_text),
+            "Holm p (test on the answers)": pub["p_holm"].map(p_text),
+            "effect size (test on the answers, rank-biserial)": pub["effect_size"].map(num),
         })
-        return table(df, caption="Paired before/after: McNemar (yes/no) or Wilcoxon signed-rank (Likert)")
+        return table(df, caption=(
+            "Paired before/after. The change in % favourable is tested with McNemar's test on the pairs "
+            "switching between favourable and not; the test on the answers is Wilcoxon signed-rank on the 1-5 "
+            "scores (Likert items) or McNemar (yes/no items), which can differ from it for Likert items. "
+            "Holm p adjusts for the number of items and partners tested"), data=pub)
 
     def themes_table(self) -> HTML:
         th = self.survey_themes
@@ -254,7 +274,7 @@ class PartnerReport:
         pub = self._protected("survey_themes", th)
         df = pd.DataFrame({"theme": pub["theme"].str.replace("_", " "), "comments (rounded)": pub["n_comments"],
                            "mentioning": pub["pct"].map(lambda v: pct(v, 0))})
-        return table(df, caption="Themes in free-text comments (comments are never shown; counts only)")
+        return table(df, caption="Themes in free-text comments (comments are never shown; counts only)", data=pub)
 
     def toc_figure(self) -> Image:
         from .figures import toc_diagram
@@ -272,7 +292,7 @@ class PartnerReport:
                            "value": [indicator_value(v, u) for v, u in zip(pub["value"], pub["unit"])],
                            "target": [indicator_value(v, u) for v, u in zip(pub["target"], pub["unit"])],
                            "RAG": pub["rag"], "evidence": pub["evidence"]})
-        return table(df, caption="Indicators: green met; amber right direction; red wrong direction; grey no data")
+        return table(df, caption="Indicators: green met; amber right direction; red wrong direction; grey no data", data=pub)
 
     def value_for_money(self) -> HTML:
         if self.vfm.empty:
@@ -280,7 +300,7 @@ class PartnerReport:
         pub = self._protected("value_for_money", self.vfm)
         return table(vfm_view(pub, with_partner=False),
                       caption="Value for money and the dilution check (reach x 10-13 pp effect on those reached); red "
-                              "flag = even the lower confidence limit is more than 1.5 x the plausible high")
+                              "flag = even the lower confidence limit is more than 1.5 x the plausible high", data=pub)
 
     def caveats(self) -> HTML:
         return bullets(caveat_points(self.ctx.programme, self.changes, self.partner))

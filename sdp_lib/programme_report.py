@@ -119,7 +119,7 @@ class ProgrammeReport:
             "BH p": pub["p_bh"].map(p_text), "DiD (pp)": pub["did_pp"].map(pp),
             "min. detectable (pp)": pub["mdd_pp"].map(lambda v: num(v, 1)),
         })
-        return table(df, caption="All partners: change in uptake with Holm and Benjamini-Hochberg adjusted p")
+        return table(df, caption="All partners: change in uptake with Holm and Benjamini-Hochberg adjusted p", data=pub)
 
     def pooled_table(self) -> HTML:
         pooled = self.pooled()
@@ -139,14 +139,14 @@ class ProgrammeReport:
         pub = self._protected("uptake_changes", self.changes)
         self._write_figure_data("forest", pub[["partner_name", "screening", "diff_pp", "diff_lower_pp",
                                                "diff_upper_pp", "eligible_after"]])
-        return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol))
+        return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol), pub)
 
     def funnel_figure(self) -> Image:
         from .figures import funnel_plot
 
         data = self.funnel_data()
         self._write_figure_data("funnel", data)
-        return figure_image(funnel_plot(data, self.ctx.rule.suppressed_symbol))
+        return figure_image(funnel_plot(data, self.ctx.rule.suppressed_symbol), data)
 
     def funnel_data(self) -> pd.DataFrame:
         """Uptake after against eligible population per partner with PHE funnel labels (the evaluation's
@@ -176,7 +176,7 @@ class ProgrammeReport:
         questions = evaluation.question_texts(self.ctx.params_dir)
         df = pd.DataFrame({"partner": pub["partner_id"].map(names), "question": pub["question_id"].map(questions),
                            "headline": pub["headline"], "evidence": pub["evidence_label"]})
-        return table(df, caption="Survey headlines with n and intervals ('*' = suppressed, small numbers)")
+        return table(df, caption="Survey headlines with n and intervals ('*' = suppressed, small numbers)", data=pub)
 
     def published_claims(self) -> HTML:
         """The programme's published survey claims set beside what the survey data support."""
@@ -212,7 +212,7 @@ class ProgrammeReport:
         theory = evaluation.load_theory(self.ctx.params_dir)
         links = self.tables.get("toc_links", pd.DataFrame())
         allrows = links[links["partner_id"] == "ALL"] if "partner_id" in links.columns else links
-        return figure_image(toc_diagram(theory, allrows, title="Theory of change: programme-wide evidence"))
+        return figure_image(toc_diagram(theory, allrows, title="Theory of change: programme-wide evidence"), allrows)
 
     def value_for_money(self) -> HTML:
         vfm = self.partner_tables.get("value_for_money", pd.DataFrame())
@@ -221,7 +221,7 @@ class ProgrammeReport:
         pub = self._protected("value_for_money", vfm)
         return table(vfm_view(pub, with_partner=True),
                       caption="Value for money; red flag = even the lower confidence limit of the observed change is "
-                              "more than 1.5 x the change reach could plausibly produce")
+                              "more than 1.5 x the change reach could plausibly produce", data=pub)
 
     def reconciliation(self) -> HTML:
         return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
@@ -258,11 +258,14 @@ class ProgrammeReport:
             "SII before (pp)": sii["sii_before"].map(one), "SII after (pp)": sii["sii_after"].map(one),
             "change (pp)": sii["sii_change"].map(pp),
             f"{lvl} CI": [interval(a, b, pp) for a, b in zip(sii["sii_change_lower"], sii["sii_change_upper"])],
+            "change in size, |SII| (pp)": sii["sii_abs_change"].map(pp),
+            f"{lvl} CI (size)": [interval(a, b, pp) for a, b in zip(sii["sii_abs_change_lower"],
+                                                                     sii["sii_abs_change_upper"])],
             "note": notes(sii["note"]),
         })
         return table(df, caption="Slope index of inequality (least minus most deprived, pp) before and after, "
-                                 "by population; the gap narrowed when the SII after is nearer 0 than before; simulated "
-                                 "intervals")
+                                 "by population; the gap narrowed when its size, |SII|, fell (its interval below 0); simulated "
+                                 "intervals", data=sii)
 
     def its_by_partner(self) -> HTML:
         """The step in uptake at the programme start per partner, against the comparison population."""
@@ -284,7 +287,7 @@ class ProgrammeReport:
             "caution": notes(sel["warning"], sel["note"]),
         })
         return table(df, caption="Controlled interrupted time series per population (binomial GLM; relative to the "
-                                 "comparison population's own change at the start)")
+                                 "comparison population's own change at the start)", data=sel)
 
     def detectability(self) -> HTML:
         """What the data can show: minimum detectable change and the change reach could plausibly produce."""
@@ -300,7 +303,7 @@ class ProgrammeReport:
                 pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
             "detectable?": [verdict.get(str(v), str(v)) if not pd.isna(v) else "" for v in pub["detectable"]],
         })
-        return table(df, caption="Minimum detectable change (80% power, 5% two-sided) against the change reach could produce")
+        return table(df, caption="Minimum detectable change (80% power, 5% two-sided) against the change reach could produce", data=pub)
 
     def sample_sizes(self) -> HTML:
         """People needed per period to detect a given change at 80% power (for the next evaluation)."""

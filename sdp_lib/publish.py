@@ -122,8 +122,10 @@ SPECS: dict[str, TableSpec] = {
         name="survey_paired",
         count_columns=("n_pairs", "n_unpaired", "n_excluded", "b", "c"),
         key_columns=("partner_id", "question_id"),
-        derived={c: ("n_pairs",) for c in ("pre_favourable", "post_favourable", "statistic", "p_value",
-                                            "effect_size", "p_holm", "p_bh")},
+        # a p-value shown with the proportions and the number of pairs gives the switches b and c back
+        derived={**{c: ("n_pairs",) for c in ("pre_favourable", "post_favourable", "effect_size")},
+                 **{c: ("n_pairs", "b", "c") for c in ("statistic", "p_value", "p_holm", "p_bh", "p_favourable",
+                                                       "p_favourable_holm")}},
     ),
     "survey_themes": TableSpec(
         name="survey_themes",

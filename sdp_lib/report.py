@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from IPython.display import HTML, Image
+from IPython.display import HTML
 
 from . import __version__, paths
 from .disclosure import DisclosureRule, load_rule
@@ -173,18 +173,57 @@ def bullets(items: Iterable[str]) -> HTML:
     return HTML("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
 
 
-def table(df: pd.DataFrame, caption: str | None = None) -> HTML:
-    return HTML(html_table(df.reset_index(drop=True), caption=caption))
+class TableView:
+    """A table as a report shows it, with the data behind it, for evaluators working in a notebook.
+
+    Displays as the escaped HTML table (`_repr_html_`); `.data` is the disclosure-controlled table the
+    view was made from (a DataFrame, all its columns), `.shown` the formatted frame on display and
+    `.caption` its caption.
+    """
+
+    def __init__(self, shown: pd.DataFrame, caption: str | None = None, data: pd.DataFrame | None = None):
+        self.shown = shown.reset_index(drop=True)
+        self.caption = caption
+        self.data = (data if data is not None else shown).reset_index(drop=True)
+
+    def _repr_html_(self) -> str:
+        return html_table(self.shown, caption=self.caption)
+
+    def __repr__(self) -> str:
+        return f"<table: {self.caption or ', '.join(map(str, self.shown.columns))} ({len(self.shown)} rows)>"
 
 
-def figure_image(fig: Any) -> Image:
-    """A figure as an embedded PNG, saved without metadata so equal figures give equal bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    import matplotlib.pyplot as plt
+class FigureView:
+    """A figure as a report shows it (an embedded PNG, saved without metadata so equal figures give equal
+    bytes), with `.figure` (the matplotlib Figure, to restyle or save) and `.data` (the
+    disclosure-controlled table it was drawn from, when there is one)."""
 
-    plt.close(fig)
-    return Image(data=buf.getvalue(), format="png")
+    def __init__(self, figure: Any, data: pd.DataFrame | None = None):
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        figure.savefig(buf, format="png", metadata={"Software": None})
+        plt.close(figure)  # out of pyplot's list of open figures; the Figure object itself stays usable
+        self.figure = figure
+        self.data = data
+        self.png = buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def __repr__(self) -> str:
+        title = self.figure.get_suptitle() if hasattr(self.figure, "get_suptitle") else ""
+        return f"<figure: {title or 'untitled'}>"
+
+
+def table(df: pd.DataFrame, caption: str | None = None, data: pd.DataFrame | None = None) -> TableView:
+    """A report table: `df` as shown (escaped), `data` the protected table behind it (default `df`)."""
+    return TableView(df, caption, data)
+
+
+def figure_image(fig: Any, data: pd.DataFrame | None = None) -> FigureView:
+    """A report figure (see `FigureView`)."""
+    return FigureView(fig, data)
 
 
 def confidence_label(confidence: float) -> str:

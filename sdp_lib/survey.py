@@ -91,6 +91,7 @@ ITEM_COLUMNS = [
 PAIRED_COLUMNS = [
     "partner_id", "question_id", "test", "n_pairs", "n_unpaired", "pre_favourable", "post_favourable",
     "b", "c", "statistic", "p_value", "effect_size", "p_holm", "p_bh", "n_excluded", "note",
+    "p_favourable", "p_favourable_holm",
 ]
 DOMAIN_SCORE_COLUMNS = ["partner_id", "respondent_id", "wave", "domain", "score", "n_items"]
 DOMAIN_CHANGE_COLUMNS = [
@@ -866,6 +867,15 @@ _MCNEMAR_LABELS = {
 }
 
 
+def _p_favourable(b: int, c: int) -> float:
+    """McNemar p-value of the change in % favourable among the pairs, from b (favourable -> not) and c (not
+    -> favourable): the function the theory of change uses for `survey.paired_change` (`toc._mcnemar_switches`:
+    exact binomial when b + c < 25, else chi-square with continuity correction; p = 1 when b = c)."""
+    from .toc import _mcnemar_switches  # toc imports this module's test names: imported here, not at the top
+
+    return _mcnemar_switches(b, c)[0]
+
+
 def _paired_row(pid: str, q: Question, both: pd.DataFrame, n_unpaired: int) -> dict:
     n_total = len(both)
     fav_pre = both[q.id + FAV_SUFFIX + "_pre"]
@@ -895,8 +905,9 @@ def _paired_row(pid: str, q: Question, both: pd.DataFrame, n_unpaired: int) -> d
     }
     if n == 0:  # no pairs: no test was run, so none is named (and no p-value enters the Holm/BH family)
         row.update(test=TEST_NONE, statistic=math.nan, p_value=math.nan, effect_size=math.nan,
-                   note=NOTE_NO_PAIRS_EXCLUDED if n_total else NOTE_NO_PAIRS)
+                   p_favourable=math.nan, note=NOTE_NO_PAIRS_EXCLUDED if n_total else NOTE_NO_PAIRS)
         return row
+    row["p_favourable"] = _p_favourable(b, c)
     if q.type == "likert5":
         x = s_pre.to_numpy(dtype=float, na_value=np.nan)[valid]
         y = s_post.to_numpy(dtype=float, na_value=np.nan)[valid]
@@ -919,11 +930,16 @@ def _adjust(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     df["p_holm"] = math.nan
     df["p_bh"] = math.nan
+    df["p_favourable_holm"] = math.nan
     ok = df["p_value"].notna().to_numpy()
     if ok.any():
         p = df.loc[ok, "p_value"].to_numpy(dtype=float)
         df.loc[ok, "p_holm"] = np.asarray(stats.adjust_pvalues(p, method="holm"), dtype=float)
         df.loc[ok, "p_bh"] = np.asarray(stats.adjust_pvalues(p, method="fdr_bh"), dtype=float)
+    fav = df["p_favourable"].notna().to_numpy() if "p_favourable" in df.columns else np.zeros(len(df), bool)
+    if fav.any():  # the same family of rows (every row with pairs), adjusted separately from p_value
+        p = df.loc[fav, "p_favourable"].to_numpy(dtype=float)
+        df.loc[fav, "p_favourable_holm"] = np.asarray(stats.adjust_pvalues(p, method="holm"), dtype=float)
     return df
 
 
@@ -944,6 +960,13 @@ def paired_tests(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
     per question asked at both pre and post, and "ALL" rows pooling pairs of every partner that asked
     it when two or more partners have pairs. Holm and Benjamini-Hochberg adjust across the whole family
     (every row with a p-value, partner and ALL rows together).
+
+    `p_value` tests the answers (Wilcoxon on the 1-5 scores for Likert items), which is not the same
+    question as whether the % favourable changed: the scores can rise while no one crosses into
+    "favourable". So every row with pairs also has `p_favourable`, McNemar's test on b and c, the test of
+    the change from `pre_favourable` to `post_favourable` (`_p_favourable`, the function the theory of
+    change uses; for yes/no items it equals `p_value`), and `p_favourable_holm`, Holm-adjusted across the
+    same rows. Rows with no pairs have neither.
     """
     both, unpaired = _pairs(survey)
     rows: list[dict] = []
@@ -968,7 +991,7 @@ def paired_tests(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
         if sum(1 for r in partner_rows if r["n_pairs"] > 0) >= 2:
             sel = bq[bq["partner_id"].isin(asking)]
             rows.append(_paired_row(ALL, q, sel, sum(unpaired[p] for p in asking)))
-    out = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ("p_holm", "p_bh")])
+    out = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ("p_holm", "p_bh", "p_favourable_holm")])
     out = _adjust(out)[PAIRED_COLUMNS]
     for col in ("n_pairs", "n_unpaired", "b", "c", "n_excluded"):
         out[col] = out[col].astype("int64")

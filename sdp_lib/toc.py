@@ -59,6 +59,9 @@ it points the other way.
 
 A link's `basis` names the design of the indicator that gives it its status, the strongest first
 (`DESIGN_RANK`: difference-in-differences, Maryland level 3, before a before/after change, level 1).
+Where a node has both a before/after uptake change and a tested difference-in-differences of the same
+uptake (`uptake.diff:<s>` and `uptake.did:<s>`), the DiD alone decides that uptake's part in the link's
+status; the before/after change is still listed (`link_evidence`).
 """
 
 from __future__ import annotations
@@ -1166,8 +1169,15 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
 
     The link takes the strongest status over its downstream indicators in this order: contradicted (a
     significant unfavourable result is a red flag even if another indicator supports the link; `basis`
-    lists both), supported, suggestive, inconclusive, untested. A node without indicators leaves its
-    incoming links untested. The status says whether the downstream node moved as the link predicts;
+    lists both), supported, suggestive, inconclusive, untested. A difference-in-differences outranks a
+    before/after change of the same uptake: where the node has both `uptake.diff:<s>` and
+    `uptake.did:<s>` (same `<s>`, a screening or the pooled `any`) and the DiD was tested (a value with a
+    p-value or a finite interval), the DiD alone decides that uptake's part in the status, so a
+    significant before/after rise with a non-significant DiD does not make the link supported (nor a
+    significant before/after fall contradicted); the before/after change stays listed in `basis`, which
+    says it was outranked. An untested DiD (no comparison data) leaves the before/after change to count.
+    A node without indicators leaves its incoming links untested. The status says whether the downstream
+    node moved as the link predicts;
     it is not proof that the upstream node caused it (before/after designs are Maryland level 1,
     difference-in-differences level 3).
 
@@ -1177,8 +1187,8 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
     its own level-1 design), then lists every downstream indicator's status. `design` is that design.
     Where a before/after change (`uptake.diff:<s>`) and a DiD (`uptake.did:<s>`, same `<s>`) on the node
     were both tested and only one of them supports or contradicts the link, or they do so differently,
-    `basis` says they disagree (the DiD allows for the change in the comparison population; the status
-    rule is unchanged).
+    `basis` says they disagree (the DiD allows for the change in the comparison population) and that the
+    status follows the DiD.
     """
     partners = list(dict.fromkeys(indicator_results["partner_id"].astype(str).tolist())) if len(
         indicator_results) else [PROGRAMME_ID]
@@ -1191,8 +1201,10 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
         for pid in partners:
             inds = by_key.get((pid, link.to), [])
             statuses = [str(r.evidence) for r in inds]
-            status = next((s for s in _STATUS_ORDER if s in statuses), "untested")
-            basis, design = _link_basis(status, inds, link.to)
+            outranked = _outranked(inds)
+            counted = [str(r.evidence) for i, r in enumerate(inds) if i not in outranked]
+            status = next((s for s in _STATUS_ORDER if s in counted), "untested")
+            basis, design = _link_basis(status, inds, link.to, outranked)
             rows.append({
                 "link": link.key, "from": link.from_, "to": link.to, "from_stage": stage_of.get(link.from_, ""),
                 "to_stage": stage_of.get(link.to, ""), "assumption": link.assumption, "partner_id": pid,
@@ -1207,13 +1219,37 @@ def _design_rank(measure: str) -> int:
     return DESIGN_RANK.get(_design_key(spec), -1) if spec else -1
 
 
-def _link_basis(status: str, inds: list[Any], node: str) -> tuple[str, str]:
-    """(basis, design) of a link from its downstream indicator rows (see `link_evidence`)."""
+def _did_tested(r: Any) -> bool:
+    """An indicator row of a difference-in-differences that was tested: a value with a p-value or a finite
+    interval (a DiD without comparison data has neither)."""
+    return (str(r.evidence) != "untested" and np.isfinite(_f(r.value))
+            and (np.isfinite(_f(r.p_value)) or (np.isfinite(_f(r.lower)) and np.isfinite(_f(r.upper)))))
+
+
+def _outranked(inds: list[Any]) -> dict[int, str]:
+    """Positions in `inds` of before/after uptake changes (`uptake.diff:<s>`) outranked by a tested
+    difference-in-differences of the same `<s>` on the node, with the id(s) of that DiD."""
+    out: dict[int, str] = {}
+    for i, r in enumerate(inds):
+        spec = parse_measure(str(r.measure))
+        if spec is None or (spec.family, spec.name) != ("uptake", "diff"):
+            continue
+        dids = [str(d.indicator_id) for d in inds if str(d.measure) == f"uptake.did:{spec.arg}" and _did_tested(d)]
+        if dids:
+            out[i] = ", ".join(dids)
+    return out
+
+
+def _link_basis(status: str, inds: list[Any], node: str,
+                outranked: dict[int, str] | None = None) -> tuple[str, str]:
+    """(basis, design) of a link from its downstream indicator rows (see `link_evidence`); `outranked`
+    from `_outranked` (before/after changes that do not count towards the status)."""
     if not inds:
         return f"no indicator on node {node}", ""
+    outranked = outranked or {}
     listing = "; ".join(f"{r.indicator_id}: {r.evidence}" for r in inds)
     parts, design = [], ""
-    givers = [r for r in inds if str(r.evidence) == status]
+    givers = [r for i, r in enumerate(inds) if str(r.evidence) == status and i not in outranked]
     if status != "untested" and givers:
         best = max(_design_rank(str(r.measure)) for r in givers)
         top = [r for r in givers if _design_rank(str(r.measure)) == best]
@@ -1235,6 +1271,9 @@ def _link_basis(status: str, inds: list[Any], node: str) -> tuple[str, str]:
                     f"before/after and difference-in-differences disagree: {diff.indicator_id} ({a}) but "
                     f"{did.indicator_id} ({b}); the difference-in-differences (Maryland level 3) allows for "
                     "the change in the comparison population, the before/after change (level 1) does not")
+    for i in sorted(outranked):
+        parts.append(f"{inds[i].indicator_id} (before/after, {inds[i].evidence}) is outranked by the tested "
+                     f"difference-in-differences {outranked[i]} and does not count towards the status")
     return "; ".join(parts), design
 
 

@@ -27,6 +27,8 @@ Table builders over a long ``counts`` frame (``partner_id, screening, period, el
 
 * :func:`spc_table` - a p-chart (Laney p'-chart when sigma_z > 1) per series, vectorised over all series;
 * :func:`its_table` - ITS (and controlled ITS against the comparison series) per series;
+  :func:`its_tables` - the same table and its ``its_curves`` (fitted and counterfactual uptake per
+  month, from the same fits, for the figures);
 * :func:`trend_markers_table` - Fingertips two-point and recent-trend markers per series.
 """
 
@@ -60,6 +62,7 @@ __all__ = [
     "ItsResult",
     "interrupted_time_series",
     "its_table",
+    "its_tables",
     "spc_table",
     "trend_markers_table",
 ]
@@ -1252,7 +1255,13 @@ _ITS_COLUMNS = ["partner_id", "screening", "model", "n_pre", "n_post", "dispersi
                 "level_change_pp", "effect_end_pp", "warning", "note", "autocorrelation", "se_method"]
 
 
-def _its_row(partner: str, screening: str, model: str, fitter: Any) -> dict[str, Any]:
+#: Columns of the `its_curves` table (see :func:`its_tables`).
+_ITS_CURVE_COLUMNS = ["partner_id", "screening", "model", "period", "fitted", "counterfactual",
+                      "counterfactual_lower", "counterfactual_upper", "confidence", "se_method"]
+
+
+def _its_row(partner: str, screening: str, model: str, fitter: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The `its` row of one model of one series, and the fit it came from (None when it failed)."""
     row: dict[str, Any] = {"partner_id": partner, "screening": screening, "model": model}
     try:
         res = fitter()
@@ -1260,7 +1269,7 @@ def _its_row(partner: str, screening: str, model: str, fitter: Any) -> dict[str,
         row.update({c: math.nan for c in _ITS_COLUMNS[3:19]})
         row.update({"overdispersed": False, "warning": "", "note": str(exc) or type(exc).__name__,
                     "autocorrelation": math.nan, "se_method": ""})
-        return row
+        return row, None
     i_level, i_slope = res["terms"].index("level_change"), res["terms"].index("slope_change")
     i_pre = res["terms"].index("pre_slope")
     row.update({
@@ -1275,12 +1284,26 @@ def _its_row(partner: str, screening: str, model: str, fitter: Any) -> dict[str,
         "warning": "; ".join(res["warnings"]), "note": "", "autocorrelation": res["autocorrelation"],
         "se_method": res["se_method"],
     })
-    return row
+    return row, res
 
 
-def its_table(counts: pd.DataFrame, programme_start: str, *, comparison_id: str = "comparison",
-              confidence: float = 0.95, min_points: int = 8) -> pd.DataFrame:
-    """Interrupted time series (:func:`interrupted_time_series`) for every series of ``counts``.
+def _its_curve(partner: str, screening: str, model: str, res: dict[str, Any]) -> pd.DataFrame:
+    """The `its_curves` rows of one fit: its months with the fitted and counterfactual uptake."""
+    periods = np.asarray(res["periods"], dtype=object)
+    return pd.DataFrame({
+        "partner_id": partner, "screening": screening, "model": model, "period": periods,
+        "fitted": np.asarray(res["fitted"], dtype=float),
+        "counterfactual": np.asarray(res["counterfactual"], dtype=float),
+        "counterfactual_lower": np.asarray(res["counterfactual_lower"], dtype=float),
+        "counterfactual_upper": np.asarray(res["counterfactual_upper"], dtype=float),
+        "confidence": float(res["confidence"]), "se_method": str(res["se_method"]),
+    }, columns=_ITS_CURVE_COLUMNS)
+
+
+def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str = "comparison",
+               confidence: float = 0.95, min_points: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``its`` table and its ``its_curves``: interrupted time series (:func:`interrupted_time_series`)
+    for every series of ``counts``, each model fitted once.
 
     For every (partner_id, screening) other than the comparison: a row ``model="its"`` and, when the
     comparison series (``partner_id == comparison_id``) has the same screening, a row
@@ -1310,6 +1333,17 @@ def its_table(counts: pd.DataFrame, programme_start: str, *, comparison_id: str 
     residuals, NaN when not estimable) and ``se_method`` ("binomial", "quasi-binomial", "AR(1) binomial"
     or "AR(1) quasi-binomial"; "" when not fitted) were added at the end for issue 10; ``overdispersed``
     is True when a dispersion scale above 1 was used.
+
+    ``its_curves`` holds what a figure of the models draws, from the same fits (one fit per series and
+    model, so the figure and the table cannot disagree, and a report draws without fitting anything):
+    one row per month each model was fitted on (months left out for having no one eligible have no row),
+    columns ``partner_id, screening, model, period, fitted, counterfactual, counterfactual_lower,
+    counterfactual_upper, confidence, se_method``. ``fitted`` is the model's uptake (0-1) of the series,
+    ``counterfactual`` the pre-programme trend projected (for ``controlled_its`` with the comparison
+    series' own post-programme changes) with its pointwise interval at ``confidence`` (``se_method`` as in
+    ``its``: "AR(1) ..." when the interval allows for autocorrelation). Model estimates only, no counts.
+    A model that could not be fitted has no curve rows (its ``its`` row has the ``note``). Sorted like
+    ``its``, then by period.
 
     References: as :func:`interrupted_time_series` (Wagner et al 2002; Bernal, Cummins & Gasparrini
     2017; Lopez Bernal, Cummins & Gasparrini 2018).
@@ -1351,28 +1385,56 @@ def its_table(counts: pd.DataFrame, programme_start: str, *, comparison_id: str 
             else:
                 kwargs = {"comparison_screened": None, "comparison_eligible": None}
             m = months[sl][keep]
-            return _its_fit(x_all[sl][keep], n_all[sl][keep], t0, overdispersion="auto", confidence=confidence,
-                            min_points=min_points, time=m - (m[0] if m.size else 0.0), emit=False,
-                            dropped=dropped, **kwargs)
+            res = _its_fit(x_all[sl][keep], n_all[sl][keep], t0, overdispersion="auto", confidence=confidence,
+                           min_points=min_points, time=m - (m[0] if m.size else 0.0), emit=False,
+                           dropped=dropped, **kwargs)
+            res["periods"] = per  # the months fitted, for its_curves
+            return res
         return run
 
-    rows = []
+    rows, curves = [], []
+
+    def add(partner: str, screening: str, model: str, fit: Any) -> None:
+        row, res = _its_row(partner, screening, model, fit)
+        rows.append(row)
+        if res is not None:
+            curves.append(_its_curve(partner, screening, model, res))
+
     for (partner, screening), sl in series.items():
-        rows.append(_its_row(partner, screening, "its", fitter(sl)))
+        add(partner, screening, "its", fitter(sl))
         if partner == comparison_id:
             continue
         comp = series.get((comparison_id, screening))
         if comp is not None:
-            rows.append(_its_row(partner, screening, "controlled_its", fitter(sl, comp)))
+            add(partner, screening, "controlled_its", fitter(sl, comp))
     out = pd.DataFrame(rows, columns=_ITS_COLUMNS)
+    rank = {"its": 0, "controlled_its": 1}
     if len(out):
-        rank = out["model"].map({"its": 0, "controlled_its": 1})
-        out = (out.assign(_rank=rank).sort_values(["partner_id", "screening", "_rank"], kind="mergesort")
+        out = (out.assign(_rank=out["model"].map(rank)).sort_values(["partner_id", "screening", "_rank"], kind="mergesort")
                .drop(columns="_rank").reset_index(drop=True))
     out["overdispersed"] = out["overdispersed"].astype(bool)
     for col in ("n_pre", "n_post"):
         out[col] = out[col].astype("Int64")
-    return out
+    if curves:
+        cur = pd.concat(curves, ignore_index=True)
+        cur = (cur.assign(_rank=cur["model"].map(rank))
+               .sort_values(["partner_id", "screening", "_rank", "period"], kind="mergesort")
+               .drop(columns="_rank").reset_index(drop=True))
+    else:
+        cur = pd.DataFrame({c: pd.Series(dtype=float if c in _ITS_CURVE_FLOATS else object)
+                            for c in _ITS_CURVE_COLUMNS})
+    return out, cur
+
+
+_ITS_CURVE_FLOATS = ("fitted", "counterfactual", "counterfactual_lower", "counterfactual_upper", "confidence")
+
+
+def its_table(counts: pd.DataFrame, programme_start: str, *, comparison_id: str = "comparison",
+              confidence: float = 0.95, min_points: int = 8) -> pd.DataFrame:
+    """Interrupted time series per series of ``counts``: the ``its`` table of :func:`its_tables` (which
+    documents it), without the curves."""
+    return its_tables(counts, programme_start, comparison_id=comparison_id, confidence=confidence,
+                      min_points=min_points)[0]
 
 
 def trend_markers_table(counts: pd.DataFrame, confidence: float = 0.95, *,

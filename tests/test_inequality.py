@@ -502,10 +502,12 @@ def test_sii_change_periods_match_sii_and_interval_width():
 def test_sii_change_problems_give_nan_and_note():
     res = sii_change([0, 29, 35, 41, 47], LIN_N, LIN_AFTER, LIN_N)
     assert math.isnan(res.sii_before) and math.isnan(res.sii_change) and math.isnan(res.rii_ratio)
+    assert all(math.isnan(v) for v in (res.sii_abs_change, res.sii_abs_change_lower, res.sii_abs_change_upper))
     assert res.sii_after == pytest.approx(20, abs=1e-9)
     assert res.note.startswith("before:") and "quantile 1" in res.note
     res = sii_change(LIN_BEFORE, LIN_N, [27, 31, 0, 39, 43], [100, 100, 0, 100, 100])
     assert math.isnan(res.sii_after) and "after:" in res.note and "quantile 3" in res.note
+    assert math.isnan(res.sii_abs_change) and math.isnan(res.sii_abs_change_upper)
     with pytest.raises(ValueError):
         sii_change(LIN_BEFORE, LIN_N, LIN_AFTER, LIN_N, repetitions=10)
 
@@ -532,6 +534,66 @@ def test_sii_change_properties(before, after, transform, seed):
     assert same.sii_change == 0 and same.rii_ratio == pytest.approx(1, rel=1e-12)
     assert same.sii_change_lower <= 0 <= same.sii_change_upper
     assert sii_change(xb, nb, xa, na, transform=transform, seed=seed, repetitions=2000) == res
+    # the change in the size of the gradient
+    assert res.sii_abs_change == abs(res.sii_after) - abs(res.sii_before)
+    assert res.sii_abs_change_lower <= res.sii_abs_change_upper
+    if all(lo > 0 or hi < 0 for lo, hi in ((res.sii_before_lower, res.sii_before_upper),
+                                           (res.sii_after_lower, res.sii_after_upper))):
+        # both gradients clearly away from 0: the draws (nearly) never change sign, and |after| - |before|
+        # is a linear function of them for >= 95% of draws, so its interval holds the point
+        assert res.sii_abs_change_lower <= res.sii_abs_change <= res.sii_abs_change_upper
+    assert same.sii_abs_change == 0 and same.sii_abs_change_lower <= 0 <= same.sii_abs_change_upper
+
+
+# Large-n versions of the linear case (10,000 or 1,000,000 people per quintile): the simulated SIIs are
+# within a few pp of the point, so no draw changes sign and the intervals are tight. Reversal: before
+# p = 0.40 + 0.025 x rank (0.4025 .. 0.4225: SII +2.5 pp), after p = 0.50 - 0.20 x rank (0.48 .. 0.32:
+# SII -20.0 pp). |SII| 2.5 -> 20.0: the gap is wider, +17.5 pp, although the SII fell by 22.5 pp.
+BIG_N = [1_000_000] * 5
+REVERSAL_BEFORE = [402_500, 407_500, 412_500, 417_500, 422_500]
+REVERSAL_AFTER = [480_000, 440_000, 400_000, 360_000, 320_000]
+
+
+def test_sii_abs_change_sign_reversal_is_a_wider_gap():
+    res = sii_change(REVERSAL_BEFORE, BIG_N, REVERSAL_AFTER, BIG_N, seed=3)
+    assert (res.sii_before, res.sii_after) == pytest.approx((2.5, -20.0), abs=1e-9)
+    assert res.sii_change == pytest.approx(-22.5, abs=1e-9)
+    assert res.sii_abs_change == pytest.approx(17.5, abs=1e-9)
+    # each SII's simulated SD is about 0.1 pp here (binomial SE 0.05 pp per quintile): +/- 0.5 pp is ample,
+    # and the interval is on the widening side of 0, far from the fall of 22.5 in the signed SII
+    assert 17.0 < res.sii_abs_change_lower < 17.5 < res.sii_abs_change_upper < 18.0
+    assert -23.0 < res.sii_change_lower < -22.5 < res.sii_change_upper < -22.0
+
+
+def test_sii_abs_change_interval_is_the_change_interval_when_no_draw_changes_sign():
+    # both SIIs positive in every draw: |a| - |b| = a - b draw by draw, so the limits are identical
+    n = [10_000] * 5
+    up_b, up_a = [100 * x for x in LIN_BEFORE], [100 * x for x in LIN_AFTER]
+    res = sii_change(up_b, n, up_a, n, seed=11, repetitions=2000)
+    assert res.sii_before_lower > 25 and res.sii_after_lower > 15  # far from 0 (SD about 1 pp)
+    assert res.sii_abs_change == res.sii_change == pytest.approx(-10, abs=1e-9)
+    assert (res.sii_abs_change_lower, res.sii_abs_change_upper) == (res.sii_change_lower, res.sii_change_upper)
+    # both negative in every draw (quintiles in reverse order: the most deprived screened more):
+    # |a| - |b| = -(a - b), so the limits are those of the change, negated and swapped, up to one order
+    # statistic (PHE's positions 50 and 1950 of 2000 are not mirror images: the mirror of 50 is 1951;
+    # neighbouring order statistics near the 2.5% / 97.5% points of 2000 draws with SD about 1.4 pp are
+    # about 1.4 / (2000 x 0.058) = 0.012 pp apart, so 0.05 pp allows for that and nothing else)
+    neg = sii_change(up_b[::-1], n, up_a[::-1], n, seed=11, repetitions=2000)
+    assert (neg.sii_before, neg.sii_after) == pytest.approx((-30, -20), abs=1e-9)
+    assert neg.sii_change == pytest.approx(10, abs=1e-9) and neg.sii_abs_change == pytest.approx(-10, abs=1e-9)
+    assert (neg.sii_abs_change_lower, neg.sii_abs_change_upper) == pytest.approx(
+        (-neg.sii_change_upper, -neg.sii_change_lower), abs=0.05)
+    assert neg.sii_abs_change_upper < -5 < 5 < neg.sii_change_lower  # a clear narrowing, a clear rise in SII
+
+
+def test_sii_abs_change_near_a_flat_gradient_is_folded():
+    # Before: flat, 40/100 in every quintile (SII 0, simulated SD about 8 pp); after: SII -20 pp from a
+    # million per quintile (SD about 0.1 pp). |before draw| is a half-normal with median about
+    # 0.67 x 8 = 5 pp, never below 0, so |after| - |before| lies below 20 in (nearly) every draw: the
+    # percentile interval sits below the point 20 - 0 = 20 and excludes it. Documented in sii_change.
+    res = sii_change([40] * 5, LIN_N, REVERSAL_AFTER, BIG_N, seed=3)
+    assert res.sii_before == pytest.approx(0, abs=1e-9) and res.sii_abs_change == pytest.approx(20, abs=1e-9)
+    assert 0 < res.sii_abs_change_lower < res.sii_abs_change_upper < 20.0
 
 
 # ============================================================================================
@@ -551,7 +613,7 @@ EXPECTED_SII_COLUMNS = [
     "sii_before", "sii_before_lower", "sii_before_upper", "rii_before", "rii_before_lower", "rii_before_upper",
     "sii_after", "sii_after_lower", "sii_after_upper", "rii_after", "rii_after_lower", "rii_after_upper",
     "sii_change", "sii_change_lower", "sii_change_upper", "rii_ratio", "rii_ratio_lower", "rii_ratio_upper",
-    "transform", "repetitions", "seed", "note",
+    "transform", "repetitions", "seed", "note", "sii_abs_change", "sii_abs_change_lower", "sii_abs_change_upper",
 ]
 BEFORE, AFTER = "2023-12", "2024-07"
 
@@ -694,11 +756,15 @@ def test_sii_table_hand_made_and_notes():
     p2 = t.iloc[1]
     assert p2["sii_before"] == pytest.approx(30, abs=1e-9) and math.isnan(p2["sii_after"])
     assert math.isnan(p2["sii_change"]) and "after:" in p2["note"] and "quantile 3" in p2["note"]
+    assert math.isnan(p2["sii_abs_change"]) and math.isnan(p2["sii_abs_change_lower"])
     comp = t.iloc[2]
     assert math.isnan(comp["sii_before"]) and "0% or 100%" in comp["note"]
     # the row reproduces with sii_change and the reported seed
     res = sii_change(LIN_BEFORE, LIN_N, LIN_AFTER, LIN_N, seed=int(p1["seed"]), repetitions=2000)
     assert (p1["sii_change_lower"], p1["rii_ratio_upper"]) == (res.sii_change_lower, res.rii_ratio_upper)
+    assert p1["sii_abs_change"] == pytest.approx(-10, abs=1e-9)  # 30 -> 20: narrower by 10 pp
+    assert (p1["sii_abs_change_lower"], p1["sii_abs_change_upper"]) == (res.sii_abs_change_lower,
+                                                                        res.sii_abs_change_upper)
 
 
 def test_sii_table_deterministic_and_row_independent():

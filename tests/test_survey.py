@@ -19,7 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib import stats, survey
+from sdp_lib import stats, survey, toc
 from sdp_lib.params import load_programme
 from sdp_lib.survey import (
     ALL,
@@ -439,7 +439,8 @@ def test_all_problems_at_once(tmp_path):
     rows.append({"partner_id": "nobody", "respondent_id": "N-1", "wave": "post_only"})
     # an extra column is a note (ignored), not a problem: validation reports it apart from the errors
     c = Collector()
-    assert validate_survey_file(write_survey(tmp_path / "survey.csv", rows, HEADER + ["extra"]), QUESTIONS, PROGRAMME, c) is None
+    path = write_survey(tmp_path / "survey.csv", rows, HEADER + ["extra"])
+    assert validate_survey_file(path, QUESTIONS, PROGRAMME, c) is None
     assert {(p.row, p.column) for p in c.problems} == {(2, "know_age_ranges"), (3, "wave"),
                                                        (6, "partner_id, respondent_id, wave"), (7, "partner_id")}
     assert [(n.row, n.column) for n in c.notes] == [(1, "extra")]
@@ -758,6 +759,136 @@ def test_paired_rows_with_no_pairs_name_no_test():
 def test_paired_tests_with_an_empty_survey():
     res = paired_tests(survey.empty_survey(SMALL_Q), SMALL_Q)
     assert res.empty and list(res.columns) == survey.PAIRED_COLUMNS
+
+
+def test_paired_favourable_p_is_mcnemar_on_the_switches_for_every_item():
+    # issue 10 follow-up: the % favourable before/after is tested by McNemar on b and c, also for Likert items
+    # whose p_value is the Wilcoxon test of the 1-5 scores.
+    # lk (Likert), 10 pairs: 3 -> 4 (x 9, c = 9: not favourable -> favourable) and 4 -> 3 (x 1, b = 1): the
+    # exact two-sided binomial p = 2 x (1 + 10) / 1024 = 22 / 1024, as the yes/no example above.
+    rows = _pairs_rows("mosaic", "lk", [("3", "4")] * 9 + [("4", "3")])
+    # rv (reverse-coded Likert), 12 pairs: 5 -> 3 in every pair, i.e. scored 1 -> 3 -- the answers moved
+    # (Wilcoxon p = erfc(z / sqrt 2) with z = (78 - 39 - 0.5) / sqrt(162.5 - 1716/48) = 3.4218..., well
+    # under 0.05) but nobody became favourable (1 or 2 ticked, i.e. 4-5 scored): b = c = 0, McNemar p = 1
+    rv = _pairs_rows("mosaic", "rv", [("5", "3")] * 12, start=100)
+    rows += rv
+    # kn (yes/no), 236 pairs at fawa: b = 150, c = 86 (Agresti's table, chi-square with continuity
+    # correction: p = erfc(sqrt(3969 / 236 / 2))); here McNemar is the test on the answers too
+    rows += _pairs_rows("fawa", "kn", [("yes", "no")] * 150 + [("no", "yes")] * 86, start=200)
+    # lk at fawa: b = c = 13 (26 >= 25: chi-square, no correction when b = c): p = 1
+    rows += _pairs_rows("fawa", "lk", [("4", "2")] * 13 + [("2", "4")] * 13, start=600)
+    res = paired_tests(frame(rows, SMALL_Q), SMALL_Q).set_index(["partner_id", "question_id"])
+    r = res.loc[("mosaic", "lk")]
+    assert (r.b, r.c, r.test) == (1, 9, "Wilcoxon signed-rank")
+    assert r.p_favourable == pytest.approx(22 / 1024, abs=1e-12)
+    r = res.loc[("mosaic", "rv")]
+    assert (r.b, r.c, r.pre_favourable, r.post_favourable) == (0, 0, 0.0, 0.0)
+    z = (78 - 39 - 0.5) / math.sqrt(12 * 13 * 25 / 24 - (12 ** 3 - 12) / 48)
+    assert r.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9) and r.p_value < 0.001
+    assert r.p_favourable == 1.0  # the scores moved, the % favourable did not
+    r = res.loc[("fawa", "kn")]
+    assert r.p_favourable == pytest.approx(math.erfc(math.sqrt(3969 / 236 / 2)), rel=1e-9)
+    assert res.loc[("fawa", "lk"), "p_favourable"] == 1.0
+    # yes/no items: the same test as p_value (stats.mcnemar_test), by the function the theory of change uses
+    yn = res.xs("kn", level="question_id")
+    yn = yn[yn.n_pairs > 0]
+    assert len(yn) == 1
+    assert np.allclose(yn.p_favourable, yn.p_value, rtol=1e-12, atol=0)
+    for b, c in [(0, 0), (0, 1), (3, 9), (12, 12), (10, 15), (40, 20), (150, 86)]:
+        assert survey._p_favourable(b, c) == toc._mcnemar_switches(b, c)[0]
+        assert survey._p_favourable(b, c) == pytest.approx(stats.mcnemar_test(b, c).p_value, rel=1e-12)
+
+
+def test_paired_favourable_p_holm_and_rows_without_pairs():
+    rows = _pairs_rows("mosaic", "kn", [("no", "yes")] * 6 + [("yes", "yes")] * 2)
+    rows += _pairs_rows("fawa", "kn", [("no", "yes")] * 3 + [("yes", "no")] * 1 + [("no", "no")] * 2)
+    rows += _pairs_rows("fawa", "lk", [("2", "4")] * 5 + [("3", "3")], start=200)
+    rows += _pairs_rows("mosaic", "lk", [("3", "5")] * 7 + [("5", "3")], start=300)
+    rows += [{"partner_id": "vcck", "respondent_id": "V1", "wave": "pre", "kn": "yes", "lk": "4"},
+             {"partner_id": "vcck", "respondent_id": "V2", "wave": "post", "kn": "no", "lk": "2"}]
+    res = paired_tests(frame(rows, SMALL_Q), SMALL_Q)
+    assert survey.PAIRED_COLUMNS[-3:] == ["note", "p_favourable", "p_favourable_holm"]
+    assert list(res.columns) == survey.PAIRED_COLUMNS
+    fam = res[res.n_pairs > 0]
+    assert fam.p_favourable.notna().all() and len(fam) >= 5
+    assert np.allclose(fam.p_favourable_holm, stats.adjust_pvalues(fam.p_favourable.to_numpy(), "holm"))
+    assert (fam.p_favourable_holm >= fam.p_favourable - 1e-15).all()
+    # by hand, fawa lk: b = 0, c = 5, exact p = 2 / 32 = 0.0625
+    assert fam[(fam.partner_id == "fawa") & (fam.question_id == "lk")].p_favourable.iloc[0] == pytest.approx(0.0625)
+    none = res[res.n_pairs == 0]
+    assert {("vcck", "kn"), ("vcck", "lk")} <= set(zip(none.partner_id, none.question_id))
+    assert (none.test == "none").all()
+    assert none.p_favourable.isna().all() and none.p_favourable_holm.isna().all()
+
+
+def _paired_table_html(paired: pd.DataFrame, rule=None) -> str:
+    from types import SimpleNamespace
+
+    from sdp_lib import publish
+    from sdp_lib.disclosure import DisclosureRule
+    from sdp_lib.partner_report import PartnerReport
+
+    rule = rule or DisclosureRule()
+    stub = SimpleNamespace(survey_paired=paired, question_texts={"lk": "Likert item", "kn": "Yes/no item"},
+                           ctx=SimpleNamespace(rule=rule, confidence=0.95),
+                           _protected=lambda name, df: publish.protect(name, df, rule).data)
+    return PartnerReport.paired_table(stub)._repr_html_()
+
+
+def test_partner_paired_table_puts_each_p_beside_what_it_tests():
+    import re
+
+    # mosaic lk: scores 3 -> 4 in 30 pairs (c = 30), 4 -> 3 in 15 (b = 15), 4 -> 5 in 20 (favourable both times)
+    rows = _pairs_rows("mosaic", "lk", [("3", "4")] * 30 + [("4", "3")] * 15 + [("4", "5")] * 20)
+    rows += _pairs_rows("mosaic", "kn", [("no", "yes")] * 12 + [("yes", "yes")] * 18, start=100)
+    rows += [{"partner_id": "vcck", "respondent_id": "V1", "wave": "pre", "kn": "yes"},
+             {"partner_id": "vcck", "respondent_id": "V2", "wave": "post", "kn": "no"}]
+    paired = paired_tests(frame(rows, SMALL_Q), SMALL_Q)
+    html = _paired_table_html(paired)
+    head = re.findall(r'<th scope="col">(.*?)</th>', html)
+    assert head[:11] == ["question", "pairs (rounded)", "unpaired", "favourable before", "favourable after",
+                         "p (change in % favourable, McNemar)", "Holm p (change in % favourable)",
+                         "test on the answers", "p (test on the answers)", "Holm p (test on the answers)",
+                         "effect size (test on the answers, rank-biserial)"]
+    tbody = html[html.index("<tbody>"):]
+    body = [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", tbody, re.S)]
+    lk = paired[(paired.partner_id == "mosaic") & (paired.question_id == "lk")].iloc[0]
+    row = next(r for r in body if r[0] == "Likert item")
+    # favourable 35 -> 50 of 65 (54% -> 77%); McNemar b = 15, c = 30, b + c >= 25: chi-square with continuity
+    # correction (|15 - 30| - 1)^2 / 45 = 196 / 45, p = erfc(sqrt(196 / 90)) = 0.0369; Holm with the kn row
+    # (b = 0, c = 12: p = 2 / 4096) leaves it as it is (x 1, the larger of two); the Wilcoxon p is its own
+    p_fav = math.erfc(math.sqrt(196 / 90))
+    assert lk.p_favourable == pytest.approx(p_fav, rel=1e-9) and lk.p_favourable_holm == pytest.approx(p_fav)
+    assert row[3:7] == ["54%", "77%", "0.037", "0.037"]
+    # the Wilcoxon test of the scores (50 rose by 1, 15 fell by 1): p < 0.001, beside its own label
+    assert lk.p_value < 0.001 and row[7] == "Wilcoxon signed-rank" and row[8] == "&lt;0.001"
+    # a row with no pairs shows no test and no p
+    # rows with no pairs (vcck's items, and rv, asked of nobody here) show no test and no p
+    none = [r for r in body if r[7] == "none (no pairs)"]
+    assert len(none) == 4 and all(r[5] == r[6] == r[8] == r[9] == r[10] == "" for r in none)
+    assert len(none) == int((paired.n_pairs == 0).sum())
+    assert "nan" not in html.lower()
+    assert len(body) == len(paired)  # every row rendered
+
+
+def test_partner_paired_table_suppresses_the_favourable_p_with_its_proportions():
+    # 4 pairs: n_pairs is small, so the proportions go, and the McNemar p computed from them goes with them
+    paired = paired_tests(frame(_pairs_rows("mosaic", "kn", [("no", "yes")] * 4), SMALL_Q), SMALL_Q)
+    html = _paired_table_html(paired)
+    import re
+
+    tbody = html[html.index("<tbody>"):]
+    row = [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", tbody, re.S)][0]
+    assert row[3] == row[4] == "*" and row[5] == row[6] == "*"
+    # 30 pairs but only 3 switched (b = 0, c = 3): the proportions are shown, but with them the McNemar p
+    # (2 x 1/8 = 0.25) would give b and c back, so it goes with b and c
+    pairs = [("no", "yes")] * 3 + [("yes", "yes")] * 15 + [("no", "no")] * 12
+    paired = paired_tests(frame(_pairs_rows("mosaic", "kn", pairs), SMALL_Q), SMALL_Q)
+    assert paired.p_favourable.iloc[0] == pytest.approx(0.25)
+    html = _paired_table_html(paired)
+    tbody = html[html.index("<tbody>"):]
+    row = [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", tbody, re.S)][0]
+    assert row[3] == "50%" and row[4] == "60%" and row[5] == row[6] == "*"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -112,6 +112,13 @@ def test_committed_toc_loads_clean_and_uses_real_survey_ids():
     assert measured == [f"inequality.sii_change:{s}" for s in ("bowel", "breast", "cervical")]
     assert all(i.node == "narrower_gap" and i.direction == "decrease" for i in impact if i.measure != "none")
     assert all(i.unit == "none" for i in impact if i.measure == "none")
+    # the label says what the value is: the change in the size of the gradient (|SII| after minus before),
+    # negative = narrower, whichever way the gradient slopes
+    for i in impact:
+        if i.measure != "none":
+            scr = T.parse_measure(i.measure).arg
+            assert i.label.startswith(f"{scr.capitalize()} screening: change in the size of the IMD uptake gap")
+            assert "(|SII| after minus before" in i.label and "negative = narrower" in i.label
 
 
 def test_small_toc_loads(tmp_path):
@@ -858,10 +865,16 @@ def _sii_results(rows):
 def test_sii_reversal_that_widens_the_gap_is_not_a_success():
     # +2.5 pp (least deprived screened more) -> -20.0 pp (most deprived screened more): |SII| 2.5 -> 20.0,
     # the gradient is 17.5 pp steeper. The equity section says the gap widened; the theory of change must not
-    # say "target met" or "supported". The sii table has no interval for |after| - |before| when the sign flips,
-    # so the change in |SII| is shown untested.
+    # say "target met" or "supported". This sii table (written before the sii_abs_change columns) has no
+    # interval for |after| - |before| when the sign flips, so the change in |SII| is shown untested here, and
+    # the equity sentence, judging on the same interval, gives no verdict (never "narrowed"); with the
+    # table's interval of |after| - |before| both say the gap widened
     row = _sii_row("p1", 2.5, -20.0, -30.0, -15.0)
-    assert "widened" in equity.sii_sentence(row, 0.95)
+    sentence = equity.sii_sentence(row, 0.95)
+    assert "narrowed" not in sentence and "no clear change" in sentence and "|SII| 2.5 -> 20.0 pp" in sentence
+    assert "widened" in equity.sii_sentence(
+        _sii_row("p1", 2.5, -20.0, -30.0, -15.0, sii_abs_change=17.5, sii_abs_change_lower=9.0,
+                 sii_abs_change_upper=26.0), 0.95)
     m, res = _sii_results([row])
     r = _get(m, "p1", "inequality.sii_change:cervical")
     assert r["value"] == pytest.approx(17.5)
@@ -904,6 +917,33 @@ def test_sii_change_uses_a_simulated_interval_for_the_absolute_change_when_the_t
     r = _get(m, "p1", "inequality.sii_change:cervical")
     assert (r["value"], r["lower"], r["upper"]) == (17.5, 9.0, 26.0) and r["significant"]
     assert _one(res, "sii", "p1")["evidence"] == "contradicted"
+    assert "widened" in equity.sii_sentence(row, 0.95)
+    # a reversal +10 -> -12 whose change in size is uncertain: neither section claims a change
+    row = _sii_row("p1", 10.0, -12.0, -30.0, -14.0, sii_abs_change=2.0, sii_abs_change_lower=-6.0,
+                   sii_abs_change_upper=10.0)
+    m, res = _sii_results([row])
+    assert _one(res, "sii", "p1")["evidence"] == "inconclusive"
+    assert "no clear change" in equity.sii_sentence(row, 0.95)
+
+
+def test_sii_indicator_reads_the_simulated_size_interval_of_a_real_sii_table():
+    # sdp_lib.inequality.sii_table now writes sii_abs_change*: the indicator takes them as they stand
+    from sdp_lib.inequality import sii_table
+
+    n, before, after = 1_000_000, [402_500, 407_500, 412_500, 417_500, 422_500], [480_000, 440_000, 400_000,
+                                                                                  360_000, 320_000]
+    df = pd.DataFrame([{"partner_id": "p1", "screening": "cervical", "period": p, "imd_quintile": q,
+                        "ethnicity": "White", "eligible": n, "screened": x}
+                       for p, xs in (("2023-12", before), ("2024-07", after)) for q, x in zip(range(1, 6), xs)])
+    t = sii_table(df, "2023-12", "2024-07", repetitions=2000)
+    src = t.iloc[0]
+    assert (src["sii_before"], src["sii_after"], src["sii_abs_change"]) == pytest.approx((2.5, -20.0, 17.5))
+    m, res = _sii_results(t.to_dict("records"))
+    r = _get(m, "p1", "inequality.sii_change:cervical")
+    assert (r["value"], r["lower"], r["upper"]) == (src["sii_abs_change"], src["sii_abs_change_lower"],
+                                                    src["sii_abs_change_upper"])
+    assert r["significant"] and 17.0 < r["lower"] < 17.5 < r["upper"] < 18.0
+    assert _one(res, "sii", "p1")["evidence"] == "contradicted" and _one(res, "sii", "p1")["rag"] == "red"
 
 
 @settings(max_examples=80, deadline=None)
@@ -923,9 +963,10 @@ def test_sii_evidence_agrees_with_the_equity_sentence(before, after, below, abov
         assert "narrowed" in sentence
     if ind["evidence"] == "contradicted":
         assert "widened" in sentence
-    if before * after > 0:  # same sign: the interval is available and the two sections agree both ways
-        assert ("narrowed" in sentence) == (ind["evidence"] == "supported")
-        assert ("widened" in sentence) == (ind["evidence"] == "contradicted")
+    # both sections judge on the same interval of |after| - |before| (none when the sign changed and the
+    # table has no interval of it): they agree both ways, whatever the signs
+    assert ("narrowed" in sentence) == (ind["evidence"] == "supported")
+    assert ("widened" in sentence) == (ind["evidence"] == "contradicted")
     if ind["rag"] == "green":
         assert abs(after) < abs(before)
 
@@ -987,14 +1028,81 @@ def test_before_after_and_did_that_disagree_are_said_to():
     diff = _metric("p1", "uptake.diff:any", 5.0, 2.0, 8.0, 0.001, True)
     did = _metric("p1", "uptake.did:any", 0.5, -2.0, 3.0, 0.6, False)
     row = _link_row(_design_toc(("diff", "did")), [diff, did])
-    assert row["status"] == "supported"
-    assert row["design"] == T.DESIGN_TEXT["uptake.diff"]
+    # the tested DiD decides: a favourable but non-significant DiD makes the link suggestive, not supported
+    assert row["status"] == "suggestive"
+    assert row["design"] == T.DESIGN_TEXT["uptake.did"] and row["basis"].startswith("suggestive by did2:")
     assert "disagree" in row["basis"]
     assert "diff (supported)" in row["basis"] and "did2 (suggestive)" in row["basis"]
+    assert "diff: supported" in row["basis"]  # the before/after change stays listed
+    assert "diff (before/after, supported) is outranked by the tested difference-in-differences did2" in row["basis"]
     # agreeing statuses are not flagged; a link with no DiD is not flagged
     did_ok = _metric("p1", "uptake.did:any", 4.0, 1.0, 7.0, 0.01, True)
     assert "disagree" not in _link_row(_design_toc(("diff", "did")), [diff, did_ok])["basis"]
     assert "disagree" not in _link_row(_design_toc(("diff",)), [diff])["basis"]
+
+
+def _uptake_toc(*indicators: tuple[str, str]) -> T.TheoryOfChange:
+    """The small theory of change with the uptake node's indicators replaced by (id, measure) pairs."""
+    d = _small_toc_dict()
+    d["indicators"] = [i for i in d["indicators"] if i["node"] != "uptake"] + [
+        {"id": i, "node": "uptake", "label": i, "measure": m, "unit": T.parse_measure(m).unit, "target": 2}
+        for i, m in indicators]
+    return T.TheoryOfChange.model_validate(d)
+
+
+def test_a_tested_did_outranks_the_before_after_change_of_the_same_uptake():
+    diff_up = _metric("p1", "uptake.diff:cervical", 5.0, 2.0, 8.0, 0.001, True)  # supported on its own
+    diff_down = _metric("p1", "uptake.diff:cervical", -5.0, -8.0, -2.0, 0.001, True)  # contradicted on its own
+    did_flat = _metric("p1", "uptake.did:cervical", -0.5, -3.0, 2.0, 0.7, False)  # tested, inconclusive
+    did_up = _metric("p1", "uptake.did:cervical", 4.0, 1.0, 7.0, 0.01, True)  # tested, supported
+    toc = _uptake_toc(("ba", "uptake.diff:cervical"), ("dd", "uptake.did:cervical"))
+    # a significant before/after rise with a flat DiD: the link is not supported, the DiD decides
+    row = _link_row(toc, [diff_up, did_flat])
+    assert row["status"] == "inconclusive" and row["design"] == T.DESIGN_TEXT["uptake.did"]
+    assert "ba: supported" in row["basis"] and "ba (before/after, supported) is outranked" in row["basis"]
+    # a significant before/after fall does not contradict a link whose DiD supports it
+    row = _link_row(toc, [diff_down, did_up])
+    assert row["status"] == "supported" and row["basis"].startswith("supported by dd: difference-in-differences")
+    # a DiD tested by its interval alone (no p-value) outranks too
+    did_ci = _metric("p1", "uptake.did:cervical", 1.0, -2.0, 4.0)
+    assert _link_row(toc, [diff_up, did_ci])["status"] == "suggestive"
+    # an untested DiD (no comparison data) leaves the before/after change to decide
+    did_none = _metric("p1", "uptake.did:cervical", math.nan)
+    row = _link_row(toc, [diff_up, did_none])
+    assert row["status"] == "supported" and row["design"] == T.DESIGN_TEXT["uptake.diff"]
+    assert "outranked" not in row["basis"]
+    # a DiD of another screening does not outrank; the pooled "any" pair works like a screening's
+    other = _uptake_toc(("ba", "uptake.diff:cervical"), ("dd", "uptake.did:breast"))
+    did_breast = _metric("p1", "uptake.did:breast", -0.5, -3.0, 2.0, 0.7)
+    assert _link_row(other, [diff_up, did_breast])["status"] == "supported"
+    pooled = _uptake_toc(("ba", "uptake.diff:any"), ("dd", "uptake.did:any"))
+    assert _link_row(pooled, [_metric("p1", "uptake.diff:any", 5.0, 2.0, 8.0, 0.001, True),
+                              _metric("p1", "uptake.did:any", -0.5, -3.0, 2.0, 0.7)])["status"] == "inconclusive"
+    # the outranked change no longer counts, but other indicators on the node still do
+    toc3 = _uptake_toc(("ba", "uptake.diff:cervical"), ("dd", "uptake.did:cervical"),
+                       ("sv", "survey.paired_change:know_age_ranges"))
+    paired = _metric("p1", "survey.paired_change:know_age_ranges", 12.0, 4.0, 20.0, 0.002, True)
+    row = _link_row(toc3, [diff_up, did_flat, paired])
+    assert row["status"] == "supported" and row["basis"].startswith("supported by sv: paired pre/post survey")
+    assert row["n_with_data"] == 3
+
+
+def test_did_outranks_before_after_from_uptake_changes_through_metrics_long():
+    # end to end: p2 bowel rose 40% -> 60% (p 0.00006) with a comparison that rose as much (DiD +1.0 pp,
+    # -8.0 to +10.0, p 0.83): favourable but not significant, so the link is suggestive, not supported
+    uc = _uptake_changes()
+    uc.loc[2, ["did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value"]] = [1.0, -8.0, 10.0, 0.83]
+    toc = _uptake_toc(("ba", "uptake.diff:bowel"), ("dd", "uptake.did:bowel"))
+    m = T.metrics_long(_programme(), uc, None, None, None)
+    assert bool(_get(m, "p2", "uptake.diff:bowel")["significant"])
+    assert not bool(_get(m, "p2", "uptake.did:bowel")["significant"])
+    ev = T.link_evidence(toc, T.indicator_results(toc, m))
+    row = ev[(ev["link"] == "know->uptake") & (ev["partner_id"] == "p2")].iloc[0]
+    assert row["status"] == "suggestive" and "ba: supported" in row["basis"] and "outranked" in row["basis"]
+    # without the comparison's DiD the before/after change decides, as before
+    ev = T.link_evidence(toc, T.indicator_results(toc, T.metrics_long(_programme(), _uptake_changes(), None, None,
+                                                                       None)))
+    assert ev[(ev["link"] == "know->uptake") & (ev["partner_id"] == "p2")].iloc[0]["status"] == "supported"
 
 
 # --------------------------------------------------------------------------------------------------
