@@ -20,9 +20,9 @@ Two further protections stop a suppressed number being recovered by arithmetic:
   people *not* screened). When that is between 1 and ``suppress_below - 1``, ``screened`` (and what is
   derived from it) is suppressed.
 
-A table passes the rule only through `apply`, which returns a `ProtectedTable`; `write_published` and
-`published_html` accept nothing else, so a table that skipped the rule cannot be published through them.
-Every suppression is logged (`LogEntry`, `write_log`, `summarise_log`). `scan_for_disclosure` checks
+A table passes the rule only through `apply`, which returns a `ProtectedTable`; `write_published`
+accepts nothing else, so a table that skipped the rule cannot be published through it. Every
+suppression is logged (`LogEntry`, `write_log`). `scan_for_disclosure` checks
 published CSV, HTML and text for small or unrounded counts.
 """
 
@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .outputs import write_table
 from .params import load_yaml
-from .safe_output import html_table, neutralise_frame
+from .safe_output import neutralise_frame
 from .validation import Collector, Problem, ValidationFailed
 
 RULE_FILE = "disclosure.yaml"
@@ -347,18 +347,6 @@ def write_log(entries: Iterable[LogEntry], path: str | os.PathLike) -> Path:
     return write_table(df, Path(path))
 
 
-def summarise_log(entries: Iterable[LogEntry]) -> pd.DataFrame:
-    """Suppressions counted by table and rule: columns table, rule, suppressed_cells."""
-    df = log_frame(entries)
-    if df.empty:
-        return pd.DataFrame({"table": [], "rule": [], "suppressed_cells": []}).astype(
-            {"table": object, "rule": object, "suppressed_cells": "int64"}
-        )
-    out = df.groupby(["table", "rule"], sort=True).size().rename("suppressed_cells").reset_index()
-    out["suppressed_cells"] = out["suppressed_cells"].astype("int64")
-    return out
-
-
 # --------------------------------------------------------------------------------------------------
 # The protected table
 
@@ -647,17 +635,6 @@ def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow
     frame = neutralise_frame(protected.data)
     _check_clean(protected, frame, allow)
     return write_table(frame, Path(path))
-
-
-def published_html(protected: ProtectedTable, *, allow: Iterable[str] = (), **kwargs: Any) -> str:
-    """An escaped HTML table of a protected table (keyword arguments go to `safe_output.html_table`).
-
-    Checked like `write_published` before rendering.
-    """
-    protected = _require_protected(protected, "published_html")
-    frame = protected.data
-    _check_clean(protected, frame, allow)
-    return html_table(frame, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------

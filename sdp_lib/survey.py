@@ -12,8 +12,7 @@ answers in `survey.csv` (one row per respondent x wave). This module
 - scores domains per respondent and tests their change (`domain_scores`, `domain_changes`),
 - scores configured multi-item scales such as MAKS or RIBS (`scale_scores`),
 - counts free-text themes per partner without ever putting the text in a table (`code_themes`),
-- and writes the four survey tables deterministically and atomically (`survey_tables`,
-  `write_survey_tables`, `run_survey`).
+- and returns the four survey tables (`survey_tables`); the evaluation writes them with the others.
 
 Answer coding. likert5: 1 (strongly disagree) .. 5 (strongly agree), plus `dont_know`, which counts as
 an answer but is never favourable and is never scored as the neutral 3. yes_no: yes / no. yes_no_unsure:
@@ -1278,35 +1277,12 @@ def survey_tables(
     }
 
 
-def write_survey_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, Path]:
-    """Write the tables to `out_dir` (e.g. outputs/restricted/tables) atomically with a fixed float format."""
-    from .outputs import write_table
-
-    out: dict[str, Path] = {}
-    for name in TABLE_FILES:
-        if name in tables:
-            out[name] = write_table(tables[name], Path(out_dir) / name)
-    return out
-
-
-def run_survey(
-    data_dir: str | Path, params_dir: str | Path, out_dir: str | Path, confidence: float | None = None
-) -> dict[str, Path]:
-    """Load and check the inputs (ValidationFailed lists every problem), compute and write the tables."""
-    from .params import load_programme
-
-    programme = load_programme(params_dir)
-    survey, questions, codebook = load_survey(data_dir, params_dir, programme)
-    conf = programme.confidence if confidence is None else confidence
-    return write_survey_tables(survey_tables(survey, questions, codebook, conf), out_dir)
-
-
 __all__ = [
     "ALL", "Codebook", "DOMAINS", "Question", "Questions", "Scale", "Theme", "WAVES",
     "code_themes", "domain_changes", "domain_scores", "empty_survey", "evidence_label", "headline",
     "item_summary", "k_in_10", "load_codebook", "load_questions", "load_survey", "paired_tests",
-    "round_half_away", "run_survey", "scale_scores", "survey_tables", "theme_matches", "typed_survey",
-    "validate_survey_file", "write_survey_tables",
+    "round_half_away", "scale_scores", "survey_tables", "theme_matches", "typed_survey",
+    "validate_survey_file",
 ]
 
 # Problem and ValidationFailed are re-exported for callers that only import this module.

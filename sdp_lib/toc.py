@@ -9,7 +9,6 @@ indicators (a node's measurable signs, each naming a *measure* the library compu
   parameters into one long table of metrics per partner and programme-wide (`metrics_long`);
 * scores each indicator against its target with a RAG colour (`indicator_results`);
 * judges the evidence for each link from its downstream node's indicators (`link_evidence`);
-* writes toc_indicators.csv and toc_links.csv (`toc_tables`).
 
 Measures (the `measure` of an indicator; `<s>` is breast, cervical, bowel or any; `<q>` a survey.yaml
 question id; `<type>` an activity_type of activities.csv):
@@ -67,7 +66,6 @@ status; the before/after change is still listed (`link_evidence`).
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +76,6 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import inequality as _inequality
-from .outputs import FLOAT_FORMAT as OUTPUTS_FLOAT_FORMAT, write_table
 from .params import Programme, load_model, load_yaml
 from .validation import ACTIVITY_TYPES, SCREENINGS, Collector, Problem
 
@@ -1280,21 +1277,5 @@ def _link_basis(status: str, inds: list[Any], node: str,
 # --------------------------------------------------------------------------------------------------
 # Writing
 
-FLOAT_FORMAT = OUTPUTS_FLOAT_FORMAT  # the one documented format (`sdp_lib.outputs.FLOAT_FORMAT`)
 
 
-def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write `df` as CSV deterministically (fixed float format) and atomically (`sdp_lib.outputs`)."""
-    return write_table(df, path)
-
-
-def toc_tables(toc: TheoryOfChange, metrics: pd.DataFrame, out_dir: str | os.PathLike[str]
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compute indicator results and link evidence and write `toc_indicators.csv` and `toc_links.csv`
-    into `out_dir` (deterministically and atomically). Returns (indicators, links)."""
-    ind = indicator_results(toc, metrics)
-    links = link_evidence(toc, ind)
-    out = Path(out_dir)
-    write_csv_atomic(ind, out / "toc_indicators.csv")
-    write_csv_atomic(links, out / "toc_links.csv")
-    return ind, links

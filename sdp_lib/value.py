@@ -45,14 +45,12 @@ with residents reached and grants summed. Pooled eligible counts are screening-e
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .params import Programme
-from .toc import PROGRAMME_ID, _activity_frame, pool_uptake, write_csv_atomic
+from .toc import PROGRAMME_ID, _activity_frame, pool_uptake
 from .validation import SCREENINGS
 
 #: Effect of community health worker interventions on screening among those reached, pp (domain brief).
@@ -308,11 +306,6 @@ def value_for_money(
     df = pd.DataFrame(rows, columns=VFM_COLUMNS)
     df["implausibly_large"] = df["implausibly_large"].astype(bool)
     return df
-
-
-def write_value_for_money(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
-    """Write `value_for_money.csv` into `out_dir`, deterministically and atomically."""
-    return write_csv_atomic(df, Path(out_dir) / "value_for_money.csv")
 
 
 DETECTABILITY_COLUMNS = ["partner_id", "partner_name", "screening", "screened_before", "eligible_before",

@@ -23,11 +23,9 @@ from sdp_lib.disclosure import (
     apply,
     load_rule,
     looks_like_count_column,
-    published_html,
     ratio,
     round_half_up,
     scan_for_disclosure,
-    summarise_log,
     write_log,
     write_published,
 )
@@ -342,17 +340,6 @@ def test_protected_table_cannot_be_forged_or_changed():
     assert p.name == "uptake_changes" and len(p) == 7 and p.count_columns == UPTAKE_SPEC.count_columns
 
 
-def test_write_published_refuses_plain_dataframe(tmp_path):
-    target = tmp_path / "t.csv"
-    with pytest.raises(TypeError):
-        write_published(uptake_table(), target)  # type: ignore[arg-type]
-    with pytest.raises(DisclosureError):
-        write_published(uptake_table(), target)  # type: ignore[arg-type]
-    with pytest.raises(NotProtectedError):
-        published_html(uptake_table())  # type: ignore[arg-type]
-    assert not target.exists()
-
-
 def test_write_published_csv(tmp_path):
     df = pd.DataFrame(
         {
@@ -375,47 +362,6 @@ def test_write_published_csv(tmp_path):
         "Age UK,*,*,*,1.25\n"
     )
     assert sorted(x.name for x in target.parent.iterdir()) == ["t.csv"]  # no temp file left
-
-
-def test_published_html_escapes_and_passes_scan():
-    df = pd.DataFrame({"partner": ["<img src=x onerror=alert(1)>"], "eligible": [257], "screened": [92]})
-    spec = TableSpec("t", ("eligible", "screened"), key_columns=("partner",))
-    out = published_html(apply(df, spec, DisclosureRule()))
-    assert "&lt;img src=x onerror=alert(1)&gt;" in out
-    assert "<td>255</td>" in out and "<td>90</td>" in out
-    assert scan_for_disclosure(out, DisclosureRule()) == []
-
-
-# ---- log -----------------------------------------------------------------------------------------
-
-
-def test_write_log_and_summary(tmp_path):
-    entries = [
-        LogEntry("uptake_changes", "small / bowel", "eligible_before", PRIMARY),
-        LogEntry("uptake_changes", "small / bowel", "uptake_before", DERIVED),
-        LogEntry("uptake_changes", "x / breast", "screened_before", PRIMARY),
-        LogEntry("by_imd", "breast / 2", "screened", SECONDARY),
-    ]
-    path = write_log(entries, tmp_path / "disclosure_log.csv")
-    assert path.read_text(encoding="utf-8") == (
-        "table,row,column,rule\n"
-        f"uptake_changes,small / bowel,eligible_before,{PRIMARY}\n"
-        f"uptake_changes,small / bowel,uptake_before,{DERIVED}\n"
-        f"uptake_changes,x / breast,screened_before,{PRIMARY}\n"
-        f"by_imd,breast / 2,screened,{SECONDARY}\n"
-    )
-    summary = summarise_log(entries)
-    assert summary.values.tolist() == [
-        ["by_imd", SECONDARY, 1],
-        ["uptake_changes", DERIVED, 1],
-        ["uptake_changes", PRIMARY, 2],
-    ]
-    assert list(summary.columns) == ["table", "rule", "suppressed_cells"]
-    assert summarise_log([]).empty
-    assert write_log([], tmp_path / "empty.csv").read_text() == "table,row,column,rule\n"
-
-
-# ---- the scanner ---------------------------------------------------------------------------------
 
 
 def test_scanner_passes_protected_and_fails_raw_csv(tmp_path):
@@ -619,3 +565,28 @@ def test_write_published_formats_floats_held_with_text(tmp_path):
         "c,900,450,0.5,123457\n"
         "d,2000,1500,,-1e-07\n"
     )
+
+
+def test_write_published_refuses_plain_dataframe(tmp_path):
+    target = tmp_path / "t.csv"
+    with pytest.raises(TypeError):
+        write_published(uptake_table(), target)  # type: ignore[arg-type]
+    with pytest.raises(NotProtectedError):
+        write_published(uptake_table(), target)  # type: ignore[arg-type]
+    assert not target.exists()
+
+
+def test_write_log(tmp_path):
+    entries = [
+        LogEntry("uptake_changes", "small / bowel", "eligible_before", PRIMARY),
+        LogEntry("uptake_changes", "small / bowel", "uptake_before", DERIVED),
+        LogEntry("by_imd", "breast / 2", "screened", SECONDARY),
+    ]
+    path = write_log(entries, tmp_path / "disclosure_log.csv")
+    assert path.read_text(encoding="utf-8") == (
+        "table,row,column,rule\n"
+        f"uptake_changes,small / bowel,eligible_before,{PRIMARY}\n"
+        f"uptake_changes,small / bowel,uptake_before,{DERIVED}\n"
+        f"by_imd,breast / 2,screened,{SECONDARY}\n"
+    )
+    assert write_log([], tmp_path / "empty.csv").read_text() == "table,row,column,rule\n"

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from sdp_lib import stats, survey, toc
 from sdp_lib.params import load_programme
+from sdp_lib.outputs import table_to_csv
 from sdp_lib.survey import (
     ALL,
     EVIDENCE_PAIRED,
@@ -42,7 +43,6 @@ from sdp_lib.survey import (
     survey_tables,
     typed_survey,
     validate_survey_file,
-    write_survey_tables,
 )
 from sdp_lib.survey_synthetic import DESIGNS, PLANTED_COMMENTS, PLANTED_DETAILS, generate_survey
 from sdp_lib.validation import Collector, ValidationFailed
@@ -975,45 +975,8 @@ def _all_cells(tables: dict[str, pd.DataFrame]) -> list[str]:
         str(c) for df in tables.values() for c in df.columns]
 
 
-def test_no_table_contains_comment_text(tmp_path):
-    rows = [{"partner_id": p, "respondent_id": f"R{i}", "wave": "post_only", "c": t, "lk": "4"}
-            for i, (p, t) in enumerate(COMMENTS)]
-    tables = survey_tables(frame(rows, SMALL_Q), SMALL_Q, CODEBOOK)
-    written = write_survey_tables(tables, tmp_path)
-    blob = "\n".join(_all_cells(tables)) + "\n".join(p.read_text(encoding="utf-8") for p in written.values())
-    for _, text in COMMENTS:
-        for piece in (text, text[:20], "Fatima", "07700"):
-            if piece:
-                assert piece not in blob
-
-
 # --------------------------------------------------------------------------------------------------
 # Tables
-
-
-def test_tables_deterministic_and_atomic(tmp_path):
-    raw = generate_survey(PROGRAMME, PARAMS, np.random.default_rng(7))
-    df = typed_survey(raw, QUESTIONS)
-    a = write_survey_tables(survey_tables(df, QUESTIONS, CODEBOOK), tmp_path / "a")
-    shuffled = typed_survey(raw.sample(frac=1.0, random_state=3).reset_index(drop=True), QUESTIONS)
-    b = write_survey_tables(survey_tables(shuffled, QUESTIONS, CODEBOOK), tmp_path / "b")
-    assert sorted(a) == sorted(survey.TABLE_FILES)
-    for name in a:
-        assert a[name].read_bytes() == b[name].read_bytes(), name  # row order of the input does not matter
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(survey.TABLE_FILES)  # no temp files
-    items = pd.read_csv(a["survey_items.csv"])
-    assert list(items.columns[:11]) == ["partner_id", "question_id", "domain", "wave", "n_answering",
-                                        "n_favourable", "pct_favourable", "lower", "upper", "headline",
-                                        "evidence_label"]
-    assert "comments" not in set(items.question_id)
-
-
-def test_run_survey_end_to_end(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    generate_survey(PROGRAMME, PARAMS, np.random.default_rng(3)).to_csv(data / "survey.csv", index=False)
-    written = survey.run_survey(data, PARAMS, tmp_path / "tables")
-    assert sorted(written) == sorted(survey.TABLE_FILES)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1112,3 +1075,29 @@ def test_synthetic_redaction_catches_planted_details(synthetic):
 
 def test_synthetic_designs_cover_programme():
     assert set(DESIGNS) == set(PROGRAMME.partner_ids)
+
+
+def test_no_table_contains_comment_text():
+    rows = [{"partner_id": p, "respondent_id": f"R{i}", "wave": "post_only", "c": t, "lk": "4"}
+            for i, (p, t) in enumerate(COMMENTS)]
+    tables = survey_tables(frame(rows, SMALL_Q), SMALL_Q, CODEBOOK)
+    blob = "\n".join(_all_cells(tables)) + "\n".join(table_to_csv(df) for df in tables.values())
+    for _, text in COMMENTS:
+        for piece in (text, text[:20], "Fatima", "07700"):
+            if piece:
+                assert piece not in blob
+
+
+def test_tables_do_not_depend_on_the_row_order_of_the_survey():
+    raw = generate_survey(PROGRAMME, PARAMS, np.random.default_rng(7))
+    a = survey_tables(typed_survey(raw, QUESTIONS), QUESTIONS, CODEBOOK)
+    shuffled = typed_survey(raw.sample(frac=1.0, random_state=3).reset_index(drop=True), QUESTIONS)
+    b = survey_tables(shuffled, QUESTIONS, CODEBOOK)
+    assert sorted(a) == sorted(b) == sorted(survey.TABLE_FILES)
+    for name in a:
+        assert table_to_csv(a[name]) == table_to_csv(b[name]), name
+    items = a["survey_items.csv"]
+    assert list(items.columns[:11]) == ["partner_id", "question_id", "domain", "wave", "n_answering",
+                                        "n_favourable", "pct_favourable", "lower", "upper", "headline",
+                                        "evidence_label"]
+    assert "comments" not in set(items.question_id)

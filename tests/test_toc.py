@@ -565,20 +565,6 @@ def test_metrics_to_evidence_end_to_end():
 # tables
 
 
-def test_toc_tables_deterministic_and_atomic(tmp_path):
-    m = _metrics()
-    ind, links = T.toc_tables(_toc(), m, tmp_path)
-    a = (tmp_path / "toc_indicators.csv").read_bytes()
-    b = (tmp_path / "toc_links.csv").read_bytes()
-    T.toc_tables(_toc(), m, tmp_path)
-    assert (tmp_path / "toc_indicators.csv").read_bytes() == a
-    assert (tmp_path / "toc_links.csv").read_bytes() == b
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["toc_indicators.csv", "toc_links.csv"]  # no temp files
-    back = pd.read_csv(tmp_path / "toc_links.csv")
-    assert list(back.columns) == T.LINK_COLUMNS and len(back) == len(links)
-    assert b"\r\n" not in a
-
-
 def test_committed_toc_runs_on_hand_made_tables():
     prog = load_programme(PARAMS)
     toc = T.load_toc(PARAMS, Collector())

@@ -210,18 +210,6 @@ def test_no_uptake_data_gives_nan_rows():
     assert bool(r["implausibly_large"]) is False
 
 
-def test_write_value_for_money_deterministic(tmp_path):
-    prog = _programme([("p", 20000, ["cervical", "bowel"], 300)])
-    uc = pd.DataFrame([_row("p", "cervical", 300, 150, 300, 165, did=3.0, did_lo=1.0, did_hi=5.0)])
-    df = V.value_for_money(prog, None, uc)
-    p = V.write_value_for_money(df, tmp_path)
-    first = p.read_bytes()
-    V.write_value_for_money(V.value_for_money(prog, None, uc), tmp_path)
-    assert p.read_bytes() == first and p.name == "value_for_money.csv"
-    assert [f.name for f in tmp_path.iterdir()] == ["value_for_money.csv"]
-    assert list(pd.read_csv(p).columns) == V.VFM_COLUMNS
-
-
 # --------------------------------------------------------------------------------------------------
 # issue 10: the dilution flag needs the lower confidence limit; no price for a change the data cannot show
 
