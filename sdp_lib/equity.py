@@ -39,6 +39,7 @@ import pandas as pd
 from . import inequality, trends
 from .params import Programme
 from .uptake import series
+from .wording import alpha_of, confidence_label, p_phrase, pp_unit
 
 __all__ = ["PROGRAMME_ID", "COMPARISON_ID", "breakdown", "monthly_counts", "group_table", "sii_table",
            "equity_tables"]
@@ -189,10 +190,6 @@ def _finite(*values: object) -> bool:
         return False
 
 
-def _pp(v: float) -> str:
-    return f"{v:+.1f} pp"
-
-
 def _pp_limit(v: float) -> str:
     """A confidence limit in pp: one decimal, or as many (up to 6) as keep a limit that is not 0 off
     "0.0", so that the word decided from its side of 0 (`_movement`) matches what is printed."""
@@ -254,22 +251,22 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
     if not _finite(*vals):
         return f"{scr} screening, {who}: the gap cannot be estimated ({_text(row.get('note')) or 'no data'})."
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
-    lvl = f"{round(confidence * 100, 1):g}%"
+    lvl = confidence_label(confidence)
     if _finite(*limits):
         bl, bu, al, au = (float(v) for v in limits)  # type: ignore[arg-type]
         size, s_lo, s_hi = inequality.change_in_size(b, bl, bu, a, al, au)
     else:
         size, s_lo, s_hi = _size_change(b, a, lo, hi)
-    text = (f"{scr} screening, {who}: the uptake gap (group minus reference) was {_pp(b)} in {period_before} and "
-            f"{_pp(a)} in {period_after}; ")
+    text = (f"{scr} screening, {who}: the uptake gap (group minus reference) was {pp_unit(b)} in {period_before} and "
+            f"{pp_unit(a)} in {period_after}; ")
     if _finite(s_lo, s_hi):
-        text += (f"the gap {_movement(s_lo, s_hi)}: its size changed by {_pp(size)} ({lvl} CI {_pp_limit(s_lo)} "
+        text += (f"the gap {_movement(s_lo, s_hi)}: its size changed by {pp_unit(size)} ({lvl} CI {_pp_limit(s_lo)} "
                  f"to {_pp_limit(s_hi)})")
     else:
         text += (f"the gap showed no clear change in size: it changed direction, and no interval for the change in "
                  f"its size is available (size {abs(b):.1f} -> {abs(a):.1f} pp)")
     if not (b > 0 and a > 0):
-        text += f"; group minus reference changed by {_pp(d)} ({lvl} CI {_pp(lo)} to {_pp(hi)})"
+        text += f"; group minus reference changed by {pp_unit(d)} ({lvl} CI {pp_unit(lo)} to {pp_unit(hi)})"
     return text + "."
 
 
@@ -290,7 +287,7 @@ def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
         return (f"{scr} screening: the slope index of inequality cannot be estimated "
                 f"({_text(row.get('note')) or 'no data'}).")
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
-    lvl = f"{round(confidence * 100, 1):g}%"
+    lvl = confidence_label(confidence)
     shown = float(f"{a:.1f}")  # the SII after as printed
     side = ("the least deprived were screened more" if shown > 0 else
             "the most deprived were screened more" if shown < 0 else "no gradient")
@@ -300,15 +297,15 @@ def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
     else:
         size, s_lo, s_hi = _size_change(b, a, lo, hi)
     text = (f"{scr} screening: the slope index of inequality (least minus most deprived, across IMD quintiles) "
-            f"was {_pp(b)} before and {_pp(a)} after ({side}); ")
+            f"was {pp_unit(b)} before and {pp_unit(a)} after ({side}); ")
     if _finite(s_lo, s_hi):
-        text += (f"the gap {_movement(s_lo, s_hi)}: its size (|SII|) changed by {_pp(size)} ({lvl} simulated CI "
+        text += (f"the gap {_movement(s_lo, s_hi)}: its size (|SII|) changed by {pp_unit(size)} ({lvl} simulated CI "
                  f"{_pp_limit(s_lo)} to {_pp_limit(s_hi)})")
     else:
         text += (f"the gap showed no clear change in size: the gradient changed direction, and the table has no "
                  f"interval for the change in its size (|SII| {abs(b):.1f} -> {abs(a):.1f} pp)")
     if not (b > 0 and a > 0):
-        text += f"; the SII itself changed by {_pp(d)} ({lvl} simulated CI {_pp(lo)} to {_pp(hi)})"
+        text += f"; the SII itself changed by {pp_unit(d)} ({lvl} simulated CI {pp_unit(lo)} to {pp_unit(hi)})"
     return text + "."
 
 
@@ -329,7 +326,7 @@ def its_sentence(row: Mapping[str, object], confidence: float) -> str:
     if not _finite(*vals):
         return f"{scr} screening, {kind}: the time series could not be modelled ({_text(row.get('note')) or 'no data'})."
     step, p_level, p_slope, end = (float(v) for v in vals)  # type: ignore[arg-type]
-    alpha = round(1 - confidence, 10)  # 1 - 0.95 is 0.050000000000000044 in floating point
+    alpha = alpha_of(confidence)
     level = ("a step" if p_level < alpha else "no clear step")
     slope = ("a change in the monthly trend" if p_slope < alpha else "no clear change in the monthly trend")
     end_text = f"{abs(end):.1f}"
@@ -337,8 +334,8 @@ def its_sentence(row: Mapping[str, object], confidence: float) -> str:
         last = "on the projected pre-programme trend (0.0 pp)"
     else:
         last = f"{end_text} pp {'above' if end > 0 else 'below'} the projected pre-programme trend"
-    text = (f"{scr} screening, {kind}: {level} at the programme start ({_pp(step)}, p {_p(p_level, alpha)}) and "
-            f"{slope} (p {_p(p_slope, alpha)}); in the last month the model puts uptake {last}.")
+    text = (f"{scr} screening, {kind}: {level} at the programme start ({pp_unit(step)}, {p_phrase(p_level, alpha)}) and "
+            f"{slope} ({p_phrase(p_slope, alpha)}); in the last month the model puts uptake {last}.")
     text += _autocorrelation_clause(row)
     text += " The p-values are not adjusted for the number of series tested."
     warning = _text(row.get("warning"))
@@ -377,16 +374,3 @@ def _autocorrelation_clause(row: Mapping[str, object]) -> str:
                 f"{_rho(rho)}: the p-values may be too small.")
     return (f" The months were treated as independent (estimated lag-1 autocorrelation {_rho(rho)}, not "
             "positive).")
-
-
-def _p(p: float, alpha: float | None = None) -> str:
-    """A p-value as printed: "< 0.001", else 3 decimals, with more (up to 8) when 3 would put the printed
-    value on the other side of `alpha` from the p-value itself (0.0496 is not printed as 0.050 against
-    0.05)."""
-    if p < 0.001 and (alpha is None or alpha > 0.001):
-        return "< 0.001"
-    for digits in range(3, 9):
-        text = f"{p:.{digits}f}"
-        if alpha is None or (float(text) < alpha) == (p < alpha):
-            return text
-    return repr(float(p))

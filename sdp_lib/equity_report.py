@@ -16,9 +16,8 @@ import pandas as pd
 from IPython.display import HTML, Image
 
 from . import equity, publish, trends
-from .report import (
-    ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph, pct, pp, table,
-)
+from .report import ReportContext, bullets, figure_image, paragraph, table
+from .wording import confidence_label, interval, notes, num, p_text, pct, pp
 
 __all__ = ["EquitySection"]
 
@@ -222,7 +221,7 @@ class EquitySection:
         from .figures import its_chart
 
         return figure_image(its_chart(observed, curves, self.ctx.programme.programme_start, self.name,
-                                      self.ctx.confidence, comparison))
+                                      self.ctx.confidence, comparison), curves)
 
     def spc_figure(self) -> Image | HTML:
         if self.spc.empty:

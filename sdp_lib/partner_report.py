@@ -18,9 +18,9 @@ from . import __version__, evaluation, publish
 from .equity_report import EquitySection
 from .outputs import write_json, write_table
 from .report import (
-    EVIDENCE_ORDER, ReportContext, bullets, caveat_points, confidence_label, figure_image, gbp, indicator_value,
-    interval, num, p_text, paragraph, partner_context, pct, pp, provenance_table, table, vfm_view,
+    EVIDENCE_ORDER, ReportContext, bullets, caveat_points, figure_image, paragraph, partner_context, provenance_table, table, vfm_view,
 )
+from .wording import confidence_label, gbp, indicator_value, interval, num, p_text, pct, pp
 from .safe_output import neutralise_frame
 
 __all__ = ["PartnerReport", "partner_context"]

@@ -15,9 +15,9 @@ from IPython.display import HTML, Image
 from . import evaluation, publish
 from .outputs import write_table
 from .report import (
-    ReportContext, bullets, confidence_label, figure_image, interval, notes, num, p_text, paragraph,
-    pct, pp, programme_context, provenance_table, reconciliation_view, table, vfm_view,
+    ReportContext, bullets, figure_image, paragraph, programme_context, provenance_table, reconciliation_view, table, vfm_view,
 )
+from .wording import confidence_label, interval, notes, num, p_text, pct, pp
 from .safe_output import html_table, neutralise_frame
 from .equity_report import EquitySection
 

@@ -14,6 +14,7 @@ from typing import Callable
 import pandas as pd
 
 from . import survey, uptake
+from .wording import confidence_label
 from .disclosure import (
     DisclosureRule,
     LogEntry,
@@ -172,7 +173,7 @@ def _published_headline(x: float, n: float, confidence: float, rule: DisclosureR
     if rule.is_small(x) or rule.is_small(n):
         return rule.suppressed_symbol
     ci = full[full.rfind("CI ") + 3:].rstrip(")")
-    lvl = f"{round(confidence * 100, 1):g}%"
+    lvl = confidence_label(confidence)
     shown = rule.publish_count(n)
     if x == n:
         return f"all respondents (about {shown}; {lvl} CI {ci})"

@@ -13,7 +13,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from .params import Partner, Programme, load_programme
 from .safe_output import html_table
 from .validation import PERIOD_RE, Problem, ValidationFailed, listing
 from .value import ratio_text
+from .wording import gbp, interval, interval_point
 
 PARTNER_METRICS = "partners"
 EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
@@ -116,53 +117,6 @@ def programme_context(period_before: str, period_after: str, data_dir: str, para
 # Formatting helpers
 
 
-def pct(x: Any, digits: int = 1) -> str:
-    if isinstance(x, str):
-        return x
-    return "" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
-
-
-def pp(x: Any) -> str:
-    if isinstance(x, str):
-        return x
-    return "" if x is None or not np.isfinite(x) else f"{x:+.1f}"
-
-
-def num(x: Any, digits: int = 2) -> str:
-    if isinstance(x, str):
-        return x
-    return "" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def p_text(x: Any) -> str:
-    if isinstance(x, str):
-        return x
-    if x is None or not np.isfinite(x):
-        return ""
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
-
-
-def notes(*columns: pd.Series) -> list[str]:
-    """Row-wise text of note columns joined with "; ", leaving out empty and missing cells."""
-    def clean(v: Any) -> str:
-        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v).strip()
-
-    return ["; ".join(t for t in map(clean, row) if t) for row in zip(*columns)]
-
-
-def gbp(x: Any) -> str:
-    if isinstance(x, str):
-        return x
-    return "" if x is None or not np.isfinite(x) else f"£{x:,.0f}"
-
-
-def interval(lo: Any, hi: Any, fmt: Callable[[Any], str]) -> str:
-    if isinstance(lo, str) or isinstance(hi, str):
-        return lo if isinstance(lo, str) else hi
-    a, b = fmt(lo), fmt(hi)
-    return f"{a} to {b}" if a and b else ""
-
-
 def paragraph(text: str) -> HTML:
     """An escaped paragraph."""
     return HTML(f"<p>{html.escape(text)}</p>")
@@ -226,39 +180,8 @@ def figure_image(fig: Any, data: pd.DataFrame | None = None) -> FigureView:
     return FigureView(fig, data)
 
 
-def confidence_label(confidence: float) -> str:
-    return f"{round(confidence * 100, 1):g}%"
-
-
 # --------------------------------------------------------------------------------------------------
 # Views shared by the reports
-
-
-def indicator_value(v: Any, unit: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if v is None or not np.isfinite(v):
-        return ""
-    unit = str(unit)
-    if unit == "percent":
-        return f"{v:.0f}%"
-    if unit == "pp":
-        return f"{v:+.1f} pp"
-    if unit == "gbp":
-        return gbp(v)
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
-
-
-def interval_point(point: Any, lo: Any, hi: Any, fmt: str) -> str:
-    """A value with its interval in brackets; the value alone when a limit is missing or suppressed."""
-    if isinstance(point, str):
-        return point
-    if point is None or not np.isfinite(point):
-        return ""
-    limits = [v for v in (lo, hi) if not isinstance(v, str) and v is not None and np.isfinite(v)]
-    if len(limits) < 2:
-        return fmt.format(point)
-    return f"{fmt.format(point)} ({fmt.format(lo)} to {fmt.format(hi)})"
 
 
 def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:

@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from . import stats
+from .wording import confidence_label
 from .params import Programme, load_model
 from .validation import (
     Collector,
@@ -635,10 +636,6 @@ def load_survey(
 # Headlines
 
 
-def _confidence_label(confidence: float) -> str:
-    return f"{round(confidence * 100, 6):g}%"
-
-
 def round_half_away(x: float) -> int:
     """Round to the nearest whole number, halves away from zero (74.5 -> 75, not banker's 74)."""
     d = Decimal(repr(round(float(x), 9)))
@@ -685,7 +682,7 @@ def headline(x: int, n: int, confidence: float = 0.95) -> str:
 def _headline_text(x: int, n: int, lo: float, hi: float, confidence: float) -> str:
     if n == 0:
         return "no answers"
-    ci = f"{_confidence_label(confidence)} CI {round_half_away(100 * lo)}% to {round_half_away(100 * hi)}%"
+    ci = f"{confidence_label(confidence)} CI {round_half_away(100 * lo)}% to {round_half_away(100 * hi)}%"
     if n < 10:
         noun = "respondent" if n == 1 else "respondents"
         return f"{x} of {n} {noun} ({ci})"

@@ -29,6 +29,7 @@ import pandas as pd
 from . import stats
 from .inputs import aggregate_comparison, aggregate_uptake
 from .params import Programme
+from .wording import alpha_of, confidence_label, p_phrase, pp_unit
 
 INDEPENDENCE_NOTE = (
     "tests treat the two periods as independent samples, an approximation: they are largely the same people"
@@ -40,32 +41,6 @@ SMS_LEVEL_TEXT = {
     3: "Level 3 (difference-in-differences against a comparison population)",
 }
 UNADJUSTED = "not adjusted for multiple comparisons"
-
-
-def _p_text(p: float, alpha: float | None = None) -> str:
-    """``"p = 0.0123"`` / ``"p < 0.001"``; never NaN or inf (``"p not available"``).
-
-    With `alpha`, the printed p sits on the same side of alpha as the unrounded one that decides the
-    verdict: 0.04996 against 0.05 prints "p = 0.04996", not "p = 0.05" beside "significant"."""
-    if p is None or not np.isfinite(p):
-        return "p not available"
-    if p < 0.001 and (alpha is None or alpha > 0.001):
-        return "p < 0.001"
-    for digits in range(3, 18):
-        text = f"{p:.{digits}g}"
-        if alpha is None or (float(text) < alpha) == (p < alpha):
-            return f"p = {text}"
-    return f"p = {p!r}"
-
-
-def alpha_of(confidence: float) -> float:
-    """``1 - confidence`` without floating-point residue (``1 - 0.95`` is 0.050000000000000044 in binary
-    floating point, which would call p = 0.05 significant)."""
-    return round(1.0 - float(confidence), 12)
-
-
-def _level(alpha: float) -> str:
-    return f"{round(alpha * 100, 1):g}%"
 
 
 def sms_note(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
@@ -84,7 +59,7 @@ def sms_note(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
                 "(fewer than two pre-programme months, or the model could not be fitted)")
     if pretrend_p < alpha:
         return (f"Level 3 design, but the pre-programme trends were not parallel (parallel-trends test "
-                f"{_p_text(pretrend_p, alpha)}, below {alpha:g}), which weakens it")
+                f"{p_phrase(pretrend_p, alpha)}, below {alpha:g}), which weakens it")
     return ""
 
 
@@ -127,10 +102,6 @@ def _at(counts: pd.DataFrame, partner_id: str, screening: str, period: str) -> t
     return int(row["screened"].iloc[0]), int(row["eligible"].iloc[0])
 
 
-def _fmt_pp(x: float) -> str:
-    return f"{x:+.1f} pp" if np.isfinite(x) else "not estimable"
-
-
 def change_sentence(
     name: str,
     screening: str,
@@ -162,16 +133,16 @@ def change_sentence(
     `count` formats a count of people (published sentences pass the disclosure rule's rounding).
     """
     (x1, n1), (x2, n2) = before, after
-    lvl = f"{round(confidence * 100, 1):g}%"
+    lvl = confidence_label(confidence)
     if n1 == 0 or n2 == 0:
         return f"{name}, {screening} screening: no eligible people in one of the periods, so no change can be estimated."
     p1, p2 = 100 * x1 / n1, 100 * x2 / n2
     base = (
         f"{name}, {screening} screening: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
-        f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {_fmt_pp(diff_pp)} "
+        f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {pp_unit(diff_pp)} "
         f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
     )
-    holm = _p_text(p_adjusted, alpha).replace("p ", "Holm p ", 1)
+    holm = p_phrase(p_adjusted, alpha).replace("p ", "Holm p ", 1)
     if np.isfinite(p_adjusted) and p_adjusted < alpha and diff_pp != 0:
         direction = "increase" if diff_pp > 0 else "decrease"
         verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons ({holm})."
@@ -184,17 +155,17 @@ def change_sentence(
     if did_pp is not None and np.isfinite(did_pp):
         did_alpha = alpha_of(confidence)
         did = (
-            f" Against the comparison population the difference-in-differences is {_fmt_pp(did_pp)}"
+            f" Against the comparison population the difference-in-differences is {pp_unit(did_pp)}"
             f" ({lvl} CI {did_lower_pp:+.1f} to {did_upper_pp:+.1f}, {UNADJUSTED}"
         )
         if did_p is not None and np.isfinite(did_p):
-            did += f"; {_p_text(did_p, did_alpha)})"
+            did += f"; {p_phrase(did_p, did_alpha)})"
             if did_p < did_alpha and did_pp != 0:
                 bigger = "larger" if did_pp > 0 else "smaller"
-                did += (f": statistically significant at the {_level(did_alpha)} level before adjustment for "
+                did += (f": statistically significant at the {confidence_label(did_alpha)} level before adjustment for "
                         f"multiple comparisons; the change was {bigger} than in the comparison population.")
             else:
-                did += (f": not statistically significant at the {_level(did_alpha)} level; the data are "
+                did += (f": not statistically significant at the {confidence_label(did_alpha)} level; the data are "
                         "compatible with the same change as in the comparison population.")
         else:
             did += ")."

@@ -52,6 +52,7 @@ import pandas as pd
 from .params import Programme
 from .toc import PROGRAMME_ID, _activity_frame, pool_uptake
 from .validation import SCREENINGS
+from .wording import confidence_label
 
 #: Effect of community health worker interventions on screening among those reached, pp (domain brief).
 EFFECT_ON_REACHED_PP: tuple[float, float] = (10.0, 13.0)
@@ -140,7 +141,7 @@ def dilution(reached: float, eligible_after: float, observed_diff_pp: float, obs
         out["observed_to_plausible_ratio"] = max(c[1] for c in cands) / high
     basis = (f"{reached:,.0f} reached of {eligible_after:,.0f} eligible x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
              f"on those reached = {low:.1f}-{high:.1f} pp")
-    lvl = f"{round(confidence * 100, 1):g}%"
+    lvl = confidence_label(confidence)
     with_lower = [c for c in cands if np.isfinite(c[2])]
     if not with_lower:
         which, obs = max(((c[0], c[1]) for c in cands), key=lambda t: t[1])

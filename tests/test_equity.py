@@ -285,7 +285,7 @@ def test_its_sentence():
     row = {"screening": "breast", "model": "its", "level_change_pp": 2.5, "level_change_p": 0.01,
            "slope_change_p": 0.4, "effect_end_pp": -1.2, "warning": "only 7 months after the start", "note": ""}
     text = equity.its_sentence(row, 0.95)
-    assert "a step at the programme start (+2.5 pp, p 0.010)" in text
+    assert "a step at the programme start (+2.5 pp, p = 0.010)" in text
     assert "no clear change in the monthly trend" in text and "1.2 pp below" in text
     assert text.endswith("Caution: only 7 months after the start.")
 
@@ -320,8 +320,8 @@ def test_its_sentence_says_how_months_were_treated_and_that_p_is_not_adjusted():
 def test_its_sentence_words_follow_the_printed_numbers():
     # p = 0.0496 against 0.05 is printed with the digits that show it is below (not "0.050" beside "a step")
     text = _its_row(level_change_p=0.0496)
-    assert "a step at the programme start (+2.5 pp, p 0.0496)" in text
-    assert "no clear step" in _its_row(level_change_p=0.0504) and "p 0.050)" in _its_row(level_change_p=0.0504)
+    assert "a step at the programme start (+2.5 pp, p = 0.0496)" in text
+    assert "no clear step" in _its_row(level_change_p=0.0504) and "p = 0.050)" in _its_row(level_change_p=0.0504)
     assert "p < 0.001" in _its_row(level_change_p=1e-6)
     # a last-month difference that prints as 0.0 pp is neither above nor below
     on = _its_row(effect_end_pp=-0.04)

@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup
 
 from sdp_lib import equity, evaluation, paths, publish, stats, uptake, value
 from sdp_lib.inputs import load_inputs
-from sdp_lib.report import pct, pp
+from sdp_lib.wording import pct, pp
 
 ROOT = paths.project_root()
 DATA, PARAMS = "data/synthetic", "params"

@@ -861,7 +861,7 @@ def test_partner_paired_table_puts_each_p_beside_what_it_tests():
     assert lk.p_favourable == pytest.approx(p_fav, rel=1e-9) and lk.p_favourable_holm == pytest.approx(p_fav)
     assert row[3:7] == ["54%", "77%", "0.037", "0.037"]
     # the Wilcoxon test of the scores (50 rose by 1, 15 fell by 1): p < 0.001, beside its own label
-    assert lk.p_value < 0.001 and row[7] == "Wilcoxon signed-rank" and row[8] == "&lt;0.001"
+    assert lk.p_value < 0.001 and row[7] == "Wilcoxon signed-rank" and row[8] == "&lt; 0.001"
     # a row with no pairs shows no test and no p
     # rows with no pairs (vcck's items, and rv, asked of nobody here) show no test and no p
     none = [r for r in body if r[7] == "none (no pairs)"]

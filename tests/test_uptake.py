@@ -200,7 +200,7 @@ def test_did_sentence_at_0_percent_is_honest_and_has_no_nan():
     assert r["did_pp_p_value"] == pytest.approx(0.0105483538461034, rel=1e-6)
     assert math.isnan(r["did_ror"]) and math.isnan(r["did_p_value"])
     s = r["sentence"]
-    assert "+3.3 pp (95% CI +1.0 to +5.6, not adjusted for multiple comparisons; p = 0.0105)" in s
+    assert "+3.3 pp (95% CI +1.0 to +5.6, not adjusted for multiple comparisons; p = 0.011)" in s
     assert "statistically significant at the 5% level before adjustment for multiple comparisons" in s
     for bad in ("nan", "inf"):
         assert bad not in s.lower()
@@ -236,12 +236,12 @@ def test_did_verdict_boundaries():
     # the printed p is on the same side of alpha as the one that decides: 0.04996 is not printed "0.05"
     s = _sentence(did_pp=3.0, lo=0.001, did_p=0.04996)
     assert "p = 0.04996)" in s and "statistically significant at the 5% level before adjustment" in s
-    s = _sentence(did_p=0.050004)  # "0.05" is not below 0.05 either: 3 digits are enough
-    assert "p = 0.05)" in s and "not statistically significant at the 5% level" in s
+    s = _sentence(did_p=0.050004)  # "0.050" is not below 0.05 either: 3 decimals are enough
+    assert "p = 0.050)" in s and "not statistically significant at the 5% level" in s
     assert "Holm p = 0.04996)" in _sentence(p_holm=0.04996)
     # p = 0 (the documented floor is positive, but a caller may pass 0) and p = 1
     assert "p < 0.001" in _sentence(did_pp=30.0, lo=20.0, hi=40.0, did_p=0.0)
-    assert "p = 1)" in _sentence(did_pp=0.0, lo=-3.0, hi=3.0, did_p=1.0)
+    assert "p = 1.000)" in _sentence(did_pp=0.0, lo=-3.0, hi=3.0, did_p=1.0)
     # a table without did_pp_p_value: no verdict at all, never "nan"
     s = _sentence(did_p=float("nan"), p_holm=float("nan"))
     assert "significant at the 5% level" not in s and "nan" not in s.lower()
@@ -319,7 +319,7 @@ def test_sms_note_when_pre_trends_are_not_parallel():
     r = uptake.uptake_changes(prog, up, comp, confidence=0.95).iloc[0]
     assert r["pretrend_p"] == pytest.approx(p, rel=1e-5)
     assert r["sms_level"] == 3
-    note = "Level 3 design, but the pre-programme trends were not parallel (parallel-trends test p = 0.0426, below 0.05), which weakens it"
+    note = "Level 3 design, but the pre-programme trends were not parallel (parallel-trends test p = 0.043, below 0.05), which weakens it"
     assert r["sms_note"] == note
     assert note in r["sentence"]
     assert uptake.sms_text(3, p, 0.05) == uptake.SMS_LEVEL_TEXT[3] + ". " + note
