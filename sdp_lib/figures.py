@@ -48,8 +48,8 @@ from .outputs import atomic_write_bytes
 
 #: The Okabe-Ito colour-blind safe palette (Okabe M & Ito K 2008, "Color Universal Design").
 OKABE_ITO: dict[str, str] = {
-    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
+    "black": "#000000", "orange": "#e69f00", "sky_blue": "#56b4e9", "bluish_green": "#009e73",
+    "yellow": "#f0e442", "blue": "#0072b2", "vermillion": "#d55e00", "reddish_purple": "#cc79a7",
 }
 BLUE = OKABE_ITO["blue"]  # 5.2:1 on white
 VERMILLION = OKABE_ITO["vermillion"]  # 3.9:1 on white
@@ -57,8 +57,8 @@ GREEN = OKABE_ITO["bluish_green"]  # 3.4:1 on white
 PURPLE = OKABE_ITO["reddish_purple"]  # 3.1:1 on white
 SKY_BLUE = OKABE_ITO["sky_blue"]  # 2.3:1 on white: a fill with a BLUE edge, never a thin line
 ORANGE = OKABE_ITO["orange"]  # 2.2:1 on white: a fill with a VERMILLION edge, never a thin line
-GREY = "#6E6E6E"  # 5.1:1 on white
-LIGHT_GREY = "#8C8C8C"  # 3.4:1 on white
+GREY = "#6e6e6e"  # 5.1:1 on white
+LIGHT_GREY = "#8c8c8c"  # 3.4:1 on white
 #: The colour cycle (lines-safe colours first).
 PALETTE: list[str] = [BLUE, VERMILLION, GREEN, GREY, PURPLE, SKY_BLUE, ORANGE]
 
@@ -318,7 +318,9 @@ def _finish_month_panel(ax: Any, programme_start: str, screening: str, ncol: int
     ax.text(start, ax.get_ylim()[1], " programme start", color="black", va="top", fontsize=8.5)
     ax.set_title(f"{screening.capitalize()} screening", loc="left")
     ax.set_ylabel("uptake (%)")
-    ax.legend(loc="lower left", frameon=False, ncol=ncol, fontsize=8)
+    # above the panel, right of its title: never over the data
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncol=ncol, fontsize=8,
+              borderaxespad=0.2)
 
 
 def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float = 0.95,
@@ -402,6 +404,8 @@ FUNNEL_STYLE: dict[str, tuple[str, str, str, str]] = {
     "Low (0.025)": (ORANGE, VERMILLION, "v", "below the 95% limit"),
     "Low (0.001)": (VERMILLION, VERMILLION, "v", "below the 99.8% limit"),
 }
+#: A point whose label is not one of FUNNEL_STYLE's (e.g. a label suppressed while the point is not).
+FUNNEL_UNCLASSIFIED: tuple[str, str, str, str] = ("white", GREY, "o", "not classified")
 
 
 def funnel_plot(data: pd.DataFrame, suppressed: str = "*") -> Figure:
@@ -437,25 +441,23 @@ def funnel_plot(data: pd.DataFrame, suppressed: str = "*") -> Figure:
             n, p = _number(r.eligible), _number(r.uptake)
             if not (math.isfinite(n) and math.isfinite(p)):
                 continue  # suppressed: not drawn
-            cat = str(getattr(r, "significance", "Not significant"))
-            cat = cat if cat in FUNNEL_STYLE else "Not significant"
-            face, edge, marker, label = FUNNEL_STYLE[cat]
+            cat = str(getattr(r, "significance", ""))
+            face, edge, marker, label = FUNNEL_STYLE.get(cat, FUNNEL_UNCLASSIFIED)
             ax.scatter([n], [100 * p], c=[face], edgecolors=[edge], marker=marker, s=30, linewidths=0.9, zorder=3,
-                       label=label if cat not in seen else None)
-            if cat not in seen:
-                seen.append(cat)
+                       label=label if label not in seen else None)
+            if label not in seen:
+                seen.append(label)
         ax.set_title(f"{scr.capitalize()} screening", loc="left")
         ax.set_xlabel("eligible population (rounded)")
         ax.set_ylabel("uptake (%)")
         handles, labels = ax.get_legend_handles_labels()
-        order = list(FUNNEL_STYLE)
-        point_labels = {FUNNEL_STYLE[c][3]: k for k, c in enumerate(order)}
+        point_labels = {style[3]: k for k, style in enumerate([*FUNNEL_STYLE.values(), FUNNEL_UNCLASSIFIED])}
         pairs = sorted(zip(handles, labels), key=lambda hl: (hl[1] in point_labels, point_labels.get(hl[1], 0)))
         ax.legend([h for h, _ in pairs], [lab for _, lab in pairs], loc="center left", bbox_to_anchor=(1.0, 0.5),
                   frameon=False, fontsize=8)
     fig.suptitle(title, x=0.01, ha="left")
     height = fig.get_figheight()
-    fig.subplots_adjust(left=0.07, right=0.78, top=1 - 0.6 / height, bottom=0.5 / height,
+    fig.subplots_adjust(left=0.07, right=0.78, top=1 - 0.8 / height, bottom=0.5 / height,
                         hspace=0.9 / max(height / max(len(screenings), 1), 1.0))
     return fig
 
@@ -478,8 +480,8 @@ def _monthly_layout(fig: Figure, panels: int) -> None:
     """Fixed margins for a column of monthly panels: cheaper than tight_layout (which draws the figure
     once more only to measure it) and the same for every report."""
     height = fig.get_figheight()
-    fig.subplots_adjust(left=0.07, right=0.985, top=1 - 0.8 / height, bottom=0.45 / height,
-                        hspace=0.9 / max(height / panels, 1.0))
+    fig.subplots_adjust(left=0.07, right=0.985, top=1 - 1.0 / height, bottom=0.45 / height,
+                        hspace=1.1 / max(height / panels - 1.1, 1.0))
 
 
 def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
@@ -707,7 +709,7 @@ def toc_matrix_chart(links: pd.DataFrame, partner_names: Mapping[str, str] | Non
 
     import seaborn as sns
 
-    label_in = 0.062 * max(len(c) for c in col_labels) + 0.3  # room for the rotated link names
+    label_in = 0.055 * max(len(c) for c in col_labels) + 0.3  # room for the rotated link names
     legend_in, title_in = 1.0, 0.5
     height = 0.34 * len(partners) + label_in + legend_in + title_in
     name_in = min(0.075 * max(len(r) for r in row_labels) + 0.2, 3.2)

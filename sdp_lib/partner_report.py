@@ -20,7 +20,7 @@ from .outputs import write_json, write_table
 from .report import (
     EVIDENCE_ORDER, ReportContext, bullets, caveat_points, figure_image, paragraph, partner_context, provenance_table, table, vfm_view,
 )
-from .wording import confidence_label, gbp, indicator_value, interval, num, p_text, pct, pp
+from .wording import SMS_LEVEL_TEXT, confidence_label, gbp, indicator_value, interval, num, p_text, pct, pp
 from .safe_output import neutralise_frame
 
 __all__ = ["PartnerReport", "partner_context"]
@@ -92,7 +92,7 @@ class PartnerReport:
         if levels:
             weakened = [f"{r.screening}: {r.sms_note}" for r in pub.itertuples()
                         if isinstance(r.sms_note, str) and r.sms_note and r.sms_note != self.ctx.rule.suppressed_symbol]
-            out.append("Strength of evidence: " + "; ".join(evaluation.uptake.SMS_LEVEL_TEXT[lv] for lv in levels)
+            out.append("Strength of evidence: " + "; ".join(SMS_LEVEL_TEXT[lv] for lv in levels)
                        + "." + "".join(f" {w}." for w in weakened)
                        + " No change here can be attributed to the programme with certainty: there was no randomisation.")
         out += [f"Health inequalities: {text}" for text in self.equity.sii_points()]
@@ -196,7 +196,7 @@ class PartnerReport:
         pub = self._protected("uptake_changes", self.changes)
         for r in pub.itertuples():
             mdd = r.mdd_pp if isinstance(r.mdd_pp, str) else f"{r.mdd_pp:.1f} pp"
-            level = evaluation.uptake.SMS_LEVEL_TEXT[int(r.sms_level)]
+            level = SMS_LEVEL_TEXT[int(r.sms_level)]
             note = "" if pd.isna(r.sms_note) else str(r.sms_note)
             rows.append({"screening": r.screening, "minimum detectable change (80% power, 5% two-sided)": mdd,
                          "observed change (pp)": pp(r.diff_pp),

@@ -13,8 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import survey, uptake
-from .wording import confidence_label
+from .wording import confidence_label, headline, k_in_10, sentences
 from .disclosure import (
     DisclosureRule,
     LogEntry,
@@ -169,7 +168,7 @@ def _published_headline(x: float, n: float, confidence: float, rule: DisclosureR
     if pd.isna(x) or pd.isna(n) or n == 0:
         return "no answers"
     x, n = int(x), int(n)
-    full = survey.headline(x, n, confidence)
+    full = headline(x, n, confidence)
     if rule.is_small(x) or rule.is_small(n):
         return rule.suppressed_symbol
     ci = full[full.rfind("CI ") + 3:].rstrip(")")
@@ -181,7 +180,7 @@ def _published_headline(x: float, n: float, confidence: float, rule: DisclosureR
         return f"none of the respondents (about {shown}; {lvl} CI {ci})"
     if n < 10:
         return f"{100 * x / n:.0f}% of about {shown} respondents ({lvl} CI {ci})"
-    return f"{survey.k_in_10(x, n)} in 10 (about {shown} respondents; {lvl} CI {ci})"
+    return f"{k_in_10(x, n)} in 10 (about {shown} respondents; {lvl} CI {ci})"
 
 
 def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: float = 0.95) -> pd.DataFrame:
@@ -192,7 +191,7 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
     """
     out = df.copy()
     if name == "uptake_changes" and "sentence" in out.columns and len(out):
-        out["sentence"] = uptake.sentences(out, confidence, count=rule.publish_count)
+        out["sentence"] = sentences(out, confidence, count=rule.publish_count)
     if name == "survey_items" and "headline" in out.columns:
         out["headline"] = [_published_headline(x, n, confidence, rule)
                            for x, n in zip(out["n_favourable"], out["n_answering"])]

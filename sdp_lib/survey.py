@@ -23,9 +23,7 @@ yes / no / unsure (unsure, like dont_know, counts as answering and not favourabl
 from __future__ import annotations
 
 import math
-import operator
 import re
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -34,7 +32,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from . import stats
-from .wording import confidence_label
+from .wording import _headline_text, headline, k_in_10, round_half_away  # noqa: F401 (survey API)
 from .params import Programme, load_model
 from .validation import (
     Collector,
@@ -634,70 +632,6 @@ def load_survey(
 
 # --------------------------------------------------------------------------------------------------
 # Headlines
-
-
-def round_half_away(x: float) -> int:
-    """Round to the nearest whole number, halves away from zero (74.5 -> 75, not banker's 74)."""
-    d = Decimal(repr(round(float(x), 9)))
-    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _wilson(x: int, n: int, confidence: float) -> tuple[float, float]:
-    if n <= 0:
-        return (math.nan, math.nan)
-    lo, hi = stats.wilson_ci(x, n, confidence)
-    return float(np.asarray(lo).reshape(-1)[0]), float(np.asarray(hi).reshape(-1)[0])
-
-
-def k_in_10(x: int, n: int) -> int:
-    """The k of "k in 10": floor(10 x / n) in exact integer arithmetic, so it never rounds up."""
-    x, n = operator.index(x), operator.index(n)
-    if n <= 0 or not 0 <= x <= n:
-        raise ValueError(f"need 0 <= x <= n and n > 0, got {x} of {n}")
-    return (10 * x) // n
-
-
-def headline(x: int, n: int, confidence: float = 0.95) -> str:
-    """A plain-English headline for x favourable of n answering, with its Wilson interval.
-
-    - n == 0: "no answers".
-    - n < 10: too few for a rate: "7 of 9 respondents (95% CI 40% to 97%)".
-    - x == n: "all 12 respondents (12 of 12; 95% CI 76% to 100%)" (never "100%" or "all" alone).
-    - x == 0: "none of 14 respondents (0 of 14; 95% CI 0% to 22%)".
-    - otherwise "k in 10 (x of n; 95% CI a% to b%)" where k = floor(10 x / n): the phrase never claims
-      more than the data (26 of 30 = 86.7% is "8 in 10"; 17 of 20 = 0.85 is "8 in 10"; 19 of 20 = 0.95
-      is "9 in 10"; 9 of 10 is "9 in 10"); below 1 in 10 it says "fewer than 1 in 10".
-    The interval bounds are percentages rounded half away from zero (they describe uncertainty, so
-    they are not pushed in either direction).
-    """
-    x, n = operator.index(x), operator.index(n)
-    if n < 0 or not 0 <= x <= max(n, 0):
-        raise ValueError(f"need 0 <= x <= n, got {x} of {n}")
-    if n == 0:
-        return "no answers"
-    lo, hi = _wilson(x, n, confidence)
-    return _headline_text(x, n, lo, hi, confidence)
-
-
-def _headline_text(x: int, n: int, lo: float, hi: float, confidence: float) -> str:
-    if n == 0:
-        return "no answers"
-    ci = f"{confidence_label(confidence)} CI {round_half_away(100 * lo)}% to {round_half_away(100 * hi)}%"
-    if n < 10:
-        noun = "respondent" if n == 1 else "respondents"
-        return f"{x} of {n} {noun} ({ci})"
-    if x == n:
-        return f"all {n} respondents ({x} of {n}; {ci})"
-    if x == 0:
-        return f"none of {n} respondents (0 of {n}; {ci})"
-    k = k_in_10(x, n)
-    if k == 0:
-        return f"fewer than 1 in 10 ({x} of {n}; {ci})"
-    return f"{k} in 10 ({x} of {n}; {ci})"
-
-
-# --------------------------------------------------------------------------------------------------
-# Item summaries
 
 
 def _paired_respondents(survey: pd.DataFrame) -> set[tuple[str, str]]:

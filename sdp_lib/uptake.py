@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,45 +28,10 @@ import pandas as pd
 from . import stats
 from .inputs import aggregate_comparison, aggregate_uptake
 from .params import Programme
-from .wording import alpha_of, confidence_label, p_phrase, pp_unit
-
-INDEPENDENCE_NOTE = (
-    "tests treat the two periods as independent samples, an approximation: they are largely the same people"
+from .wording import (  # noqa: F401 (the sentence templates live with the rest of the wording; uptake API)
+    INDEPENDENCE_NOTE, SMS_LEVEL_TEXT, alpha_of, change_sentence, sentences, sms_note, sms_text,
 )
 MEASURE_NOTE = "WSIC coverage-type measure: people eligible who were screened within the coverage window"
-
-SMS_LEVEL_TEXT = {
-    1: "Level 1 (before/after, no comparison group): association only",
-    3: "Level 3 (difference-in-differences against a comparison population)",
-}
-UNADJUSTED = "not adjusted for multiple comparisons"
-
-
-def sms_note(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
-    """What weakens a Maryland level 3 claim: the parallel pre-trends test (see `_pretrend_p`).
-
-    Level 3 with ``pretrend_p < alpha``: "Level 3 design, but the pre-programme trends were not parallel
-    (parallel-trends test p = ...), which weakens it". Level 3 with no test (fewer than two pre-programme
-    months, or a model that cannot be fitted): "..., but parallel pre-programme trends could not be
-    checked". Otherwise (level 1, or trends compatible with parallel) "". The level itself stays 3: the
-    design is a difference-in-differences; the note says how far its key assumption holds.
-    """
-    if level != 3:
-        return ""
-    if pretrend_p is None or not np.isfinite(pretrend_p):
-        return ("Level 3 design, but parallel pre-programme trends could not be checked "
-                "(fewer than two pre-programme months, or the model could not be fitted)")
-    if pretrend_p < alpha:
-        return (f"Level 3 design, but the pre-programme trends were not parallel (parallel-trends test "
-                f"{p_phrase(pretrend_p, alpha)}, below {alpha:g}), which weakens it")
-    return ""
-
-
-def sms_text(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
-    """`SMS_LEVEL_TEXT[level]`, followed by `sms_note` when there is one (for reports)."""
-    note = sms_note(level, pretrend_p, alpha)
-    return SMS_LEVEL_TEXT[level] + (f". {note}" if note else "")
-
 
 def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
     """Monthly counts per partner x screening (and 'comparison' rows) summed over any breakdown columns.
@@ -100,78 +64,6 @@ def _at(counts: pd.DataFrame, partner_id: str, screening: str, period: str) -> t
     if row.empty:
         return 0, 0
     return int(row["screened"].iloc[0]), int(row["eligible"].iloc[0])
-
-
-def change_sentence(
-    name: str,
-    screening: str,
-    before: tuple[int, int],
-    after: tuple[int, int],
-    periods: tuple[str, str],
-    diff_pp: float,
-    lower_pp: float,
-    upper_pp: float,
-    p_adjusted: float,
-    did_pp: float | None,
-    did_lower_pp: float | None,
-    did_upper_pp: float | None,
-    confidence: float,
-    alpha: float = 0.05,
-    count: Callable[[int], str] = str,
-    *,
-    did_p: float | None = None,
-    pretrend_p: float | None = None,
-) -> str:
-    """A plain-English sentence about one change that never calls a non-significant change an increase.
-
-    The before/after change: significance is judged on the Holm-adjusted p-value at `alpha`; the interval
-    shown is unadjusted and labelled "not adjusted for multiple comparisons". The difference-in-differences
-    (when there is one): judged on its own percentage-point p-value `did_p` (`did_pp_p_value`, which
-    inverts the MOVER interval shown) at ``1 - confidence``, so "statistically significant" is said exactly
-    when the interval shown excludes 0; no verdict is given when `did_p` is missing. When the parallel
-    pre-trends test rejects (`pretrend_p < 1 - confidence`) the sentence says so (see `sms_note`).
-    `count` formats a count of people (published sentences pass the disclosure rule's rounding).
-    """
-    (x1, n1), (x2, n2) = before, after
-    lvl = confidence_label(confidence)
-    if n1 == 0 or n2 == 0:
-        return f"{name}, {screening} screening: no eligible people in one of the periods, so no change can be estimated."
-    p1, p2 = 100 * x1 / n1, 100 * x2 / n2
-    base = (
-        f"{name}, {screening} screening: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
-        f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {pp_unit(diff_pp)} "
-        f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
-    )
-    holm = p_phrase(p_adjusted, alpha).replace("p ", "Holm p ", 1)
-    if np.isfinite(p_adjusted) and p_adjusted < alpha and diff_pp != 0:
-        direction = "increase" if diff_pp > 0 else "decrease"
-        verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons ({holm})."
-    else:
-        verdict = (
-            " This change is not statistically significant after adjustment for multiple comparisons"
-            f" ({holm}): the data are compatible with no change."
-        )
-    did = ""
-    if did_pp is not None and np.isfinite(did_pp):
-        did_alpha = alpha_of(confidence)
-        did = (
-            f" Against the comparison population the difference-in-differences is {pp_unit(did_pp)}"
-            f" ({lvl} CI {did_lower_pp:+.1f} to {did_upper_pp:+.1f}, {UNADJUSTED}"
-        )
-        if did_p is not None and np.isfinite(did_p):
-            did += f"; {p_phrase(did_p, did_alpha)})"
-            if did_p < did_alpha and did_pp != 0:
-                bigger = "larger" if did_pp > 0 else "smaller"
-                did += (f": statistically significant at the {confidence_label(did_alpha)} level before adjustment for "
-                        f"multiple comparisons; the change was {bigger} than in the comparison population.")
-            else:
-                did += (f": not statistically significant at the {confidence_label(did_alpha)} level; the data are "
-                        "compatible with the same change as in the comparison population.")
-        else:
-            did += ")."
-        if pretrend_p is not None and np.isfinite(pretrend_p) and pretrend_p < did_alpha:
-            did += f" {sms_note(3, pretrend_p, did_alpha)}."
-    return base + verdict + did + " Before/after " + INDEPENDENCE_NOTE + "."
 
 
 def uptake_changes(
@@ -220,32 +112,6 @@ def uptake_changes(
     out["sentence"] = sentences(out, conf)
     cols = [c for c in CHANGE_COLUMNS if c in out.columns]
     return out[cols]
-
-
-def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], str] = str) -> list[str]:
-    """`change_sentence` for every row of an `uptake_changes` table, every verdict at alpha = 1 - confidence.
-
-    Tables written before `did_pp_p_value` existed give DiD sentences without a verdict (never one taken
-    from the ratio-of-odds-ratios p-value)."""
-    nan = float("nan")
-    return [
-        change_sentence(
-            r.partner_name, r.screening, (int(r.screened_before), int(r.eligible_before)),
-            (int(r.screened_after), int(r.eligible_after)), (r.period_before, r.period_after), r.diff_pp,
-            r.diff_lower_pp, r.diff_upper_pp, r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, confidence,
-            alpha=alpha_of(confidence), count=count, did_p=_float(getattr(r, "did_pp_p_value", nan)),
-            pretrend_p=_float(getattr(r, "pretrend_p", nan)),
-        )
-        for r in changes.itertuples()
-    ]
-
-
-def _float(v) -> float:
-    """A number from a table cell; text (e.g. a suppression symbol) or missing gives NaN."""
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 CHANGE_COLUMNS = [

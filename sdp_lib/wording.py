@@ -13,11 +13,18 @@ missing. A value that is already text (a suppressed "*") is printed as it is.
 from __future__ import annotations
 
 import math
+import operator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable
 
 import numpy as np
+import pandas as pd
+
+from . import stats
 
 __all__ = [
+    "INDEPENDENCE_NOTE", "SMS_LEVEL_TEXT", "UNADJUSTED", "change_sentence", "headline", "k_in_10",
+    "round_half_away", "sentences", "sms_note", "sms_text",
     "alpha_of", "confidence_label", "gbp", "indicator_value", "interval", "interval_point", "is_number", "notes",
     "num", "p_phrase", "p_text", "p_value", "pct", "pp", "pp_unit",
 ]
@@ -153,3 +160,209 @@ def notes(*columns: Iterable[Any]) -> list[str]:
         return str(v).strip()
 
     return ["; ".join(t for t in map(clean, row) if t) for row in zip(*columns)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentence templates: uptake changes
+
+INDEPENDENCE_NOTE = (
+    "tests treat the two periods as independent samples, an approximation: they are largely the same people"
+)
+
+SMS_LEVEL_TEXT = {
+    1: "Level 1 (before/after, no comparison group): association only",
+    3: "Level 3 (difference-in-differences against a comparison population)",
+}
+UNADJUSTED = "not adjusted for multiple comparisons"
+
+
+def sms_note(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
+    """What weakens a Maryland level 3 claim: the parallel pre-trends test (see `_pretrend_p`).
+
+    Level 3 with ``pretrend_p < alpha``: "Level 3 design, but the pre-programme trends were not parallel
+    (parallel-trends test p = ...), which weakens it". Level 3 with no test (fewer than two pre-programme
+    months, or a model that cannot be fitted): "..., but parallel pre-programme trends could not be
+    checked". Otherwise (level 1, or trends compatible with parallel) "". The level itself stays 3: the
+    design is a difference-in-differences; the note says how far its key assumption holds.
+    """
+    if level != 3:
+        return ""
+    if pretrend_p is None or not np.isfinite(pretrend_p):
+        return ("Level 3 design, but parallel pre-programme trends could not be checked "
+                "(fewer than two pre-programme months, or the model could not be fitted)")
+    if pretrend_p < alpha:
+        return (f"Level 3 design, but the pre-programme trends were not parallel (parallel-trends test "
+                f"{p_phrase(pretrend_p, alpha)}, below {alpha:g}), which weakens it")
+    return ""
+
+
+def sms_text(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
+    """`SMS_LEVEL_TEXT[level]`, followed by `sms_note` when there is one (for reports)."""
+    note = sms_note(level, pretrend_p, alpha)
+    return SMS_LEVEL_TEXT[level] + (f". {note}" if note else "")
+
+
+def change_sentence(
+    name: str,
+    screening: str,
+    before: tuple[int, int],
+    after: tuple[int, int],
+    periods: tuple[str, str],
+    diff_pp: float,
+    lower_pp: float,
+    upper_pp: float,
+    p_adjusted: float,
+    did_pp: float | None,
+    did_lower_pp: float | None,
+    did_upper_pp: float | None,
+    confidence: float,
+    alpha: float = 0.05,
+    count: Callable[[int], str] = str,
+    *,
+    did_p: float | None = None,
+    pretrend_p: float | None = None,
+) -> str:
+    """A plain-English sentence about one change that never calls a non-significant change an increase.
+
+    The before/after change: significance is judged on the Holm-adjusted p-value at `alpha`; the interval
+    shown is unadjusted and labelled "not adjusted for multiple comparisons". The difference-in-differences
+    (when there is one): judged on its own percentage-point p-value `did_p` (`did_pp_p_value`, which
+    inverts the MOVER interval shown) at ``1 - confidence``, so "statistically significant" is said exactly
+    when the interval shown excludes 0; no verdict is given when `did_p` is missing. When the parallel
+    pre-trends test rejects (`pretrend_p < 1 - confidence`) the sentence says so (see `sms_note`).
+    `count` formats a count of people (published sentences pass the disclosure rule's rounding).
+    """
+    (x1, n1), (x2, n2) = before, after
+    lvl = confidence_label(confidence)
+    if n1 == 0 or n2 == 0:
+        return f"{name}, {screening} screening: no eligible people in one of the periods, so no change can be estimated."
+    p1, p2 = 100 * x1 / n1, 100 * x2 / n2
+    base = (
+        f"{name}, {screening} screening: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
+        f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {pp_unit(diff_pp)} "
+        f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
+    )
+    holm = p_phrase(p_adjusted, alpha).replace("p ", "Holm p ", 1)
+    if np.isfinite(p_adjusted) and p_adjusted < alpha and diff_pp != 0:
+        direction = "increase" if diff_pp > 0 else "decrease"
+        verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons ({holm})."
+    else:
+        verdict = (
+            " This change is not statistically significant after adjustment for multiple comparisons"
+            f" ({holm}): the data are compatible with no change."
+        )
+    did = ""
+    if did_pp is not None and np.isfinite(did_pp):
+        did_alpha = alpha_of(confidence)
+        did = (
+            f" Against the comparison population the difference-in-differences is {pp_unit(did_pp)}"
+            f" ({lvl} CI {did_lower_pp:+.1f} to {did_upper_pp:+.1f}, {UNADJUSTED}"
+        )
+        if did_p is not None and np.isfinite(did_p):
+            did += f"; {p_phrase(did_p, did_alpha)})"
+            if did_p < did_alpha and did_pp != 0:
+                bigger = "larger" if did_pp > 0 else "smaller"
+                did += (f": statistically significant at the {confidence_label(did_alpha)} level before adjustment for "
+                        f"multiple comparisons; the change was {bigger} than in the comparison population.")
+            else:
+                did += (f": not statistically significant at the {confidence_label(did_alpha)} level; the data are "
+                        "compatible with the same change as in the comparison population.")
+        else:
+            did += ")."
+        if pretrend_p is not None and np.isfinite(pretrend_p) and pretrend_p < did_alpha:
+            did += f" {sms_note(3, pretrend_p, did_alpha)}."
+    return base + verdict + did + " Before/after " + INDEPENDENCE_NOTE + "."
+
+
+def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], str] = str) -> list[str]:
+    """`change_sentence` for every row of an `uptake_changes` table, every verdict at alpha = 1 - confidence.
+
+    Tables written before `did_pp_p_value` existed give DiD sentences without a verdict (never one taken
+    from the ratio-of-odds-ratios p-value)."""
+    nan = float("nan")
+    return [
+        change_sentence(
+            r.partner_name, r.screening, (int(r.screened_before), int(r.eligible_before)),
+            (int(r.screened_after), int(r.eligible_after)), (r.period_before, r.period_after), r.diff_pp,
+            r.diff_lower_pp, r.diff_upper_pp, r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, confidence,
+            alpha=alpha_of(confidence), count=count, did_p=_float(getattr(r, "did_pp_p_value", nan)),
+            pretrend_p=_float(getattr(r, "pretrend_p", nan)),
+        )
+        for r in changes.itertuples()
+    ]
+
+
+def _float(v) -> float:
+    """A number from a table cell; text (e.g. a suppression symbol) or missing gives NaN."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentence templates: survey headlines
+
+
+def round_half_away(x: float) -> int:
+    """Round to the nearest whole number, halves away from zero (74.5 -> 75, not banker's 74)."""
+    d = Decimal(repr(round(float(x), 9)))
+    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _wilson(x: int, n: int, confidence: float) -> tuple[float, float]:
+    if n <= 0:
+        return (math.nan, math.nan)
+    lo, hi = stats.wilson_ci(x, n, confidence)
+    return float(np.asarray(lo).reshape(-1)[0]), float(np.asarray(hi).reshape(-1)[0])
+
+
+def k_in_10(x: int, n: int) -> int:
+    """The k of "k in 10": floor(10 x / n) in exact integer arithmetic, so it never rounds up."""
+    x, n = operator.index(x), operator.index(n)
+    if n <= 0 or not 0 <= x <= n:
+        raise ValueError(f"need 0 <= x <= n and n > 0, got {x} of {n}")
+    return (10 * x) // n
+
+
+def headline(x: int, n: int, confidence: float = 0.95) -> str:
+    """A plain-English headline for x favourable of n answering, with its Wilson interval.
+
+    - n == 0: "no answers".
+    - n < 10: too few for a rate: "7 of 9 respondents (95% CI 40% to 97%)".
+    - x == n: "all 12 respondents (12 of 12; 95% CI 76% to 100%)" (never "100%" or "all" alone).
+    - x == 0: "none of 14 respondents (0 of 14; 95% CI 0% to 22%)".
+    - otherwise "k in 10 (x of n; 95% CI a% to b%)" where k = floor(10 x / n): the phrase never claims
+      more than the data (26 of 30 = 86.7% is "8 in 10"; 17 of 20 = 0.85 is "8 in 10"; 19 of 20 = 0.95
+      is "9 in 10"; 9 of 10 is "9 in 10"); below 1 in 10 it says "fewer than 1 in 10".
+    The interval bounds are percentages rounded half away from zero (they describe uncertainty, so
+    they are not pushed in either direction).
+    """
+    x, n = operator.index(x), operator.index(n)
+    if n < 0 or not 0 <= x <= max(n, 0):
+        raise ValueError(f"need 0 <= x <= n, got {x} of {n}")
+    if n == 0:
+        return "no answers"
+    lo, hi = _wilson(x, n, confidence)
+    return _headline_text(x, n, lo, hi, confidence)
+
+
+def _headline_text(x: int, n: int, lo: float, hi: float, confidence: float) -> str:
+    if n == 0:
+        return "no answers"
+    ci = f"{confidence_label(confidence)} CI {round_half_away(100 * lo)}% to {round_half_away(100 * hi)}%"
+    if n < 10:
+        noun = "respondent" if n == 1 else "respondents"
+        return f"{x} of {n} {noun} ({ci})"
+    if x == n:
+        return f"all {n} respondents ({x} of {n}; {ci})"
+    if x == 0:
+        return f"none of {n} respondents (0 of {n}; {ci})"
+    k = k_in_10(x, n)
+    if k == 0:
+        return f"fewer than 1 in 10 ({x} of {n}; {ci})"
+    return f"{k} in 10 ({x} of {n}; {ci})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Item summaries

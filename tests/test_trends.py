@@ -1325,7 +1325,95 @@ def test_its_chart_says_when_the_projection_allows_for_autocorrelation():
     assert ar.se_method.startswith("AR(1)") and not plain.se_method.startswith("AR(1)")
     observed = pd.DataFrame({"screening": "bowel", "period": months, "uptake": x / n})
     for res, expected in ((ar, True), (plain, False)):
-        fig = its_chart(observed, {"bowel": (months, res)}, "2023-01", "test")
+        # the figure draws the evaluation's its_curves rows (issue 11): here, this fit's
+        curves = pd.DataFrame({"screening": "bowel", "model": "its", "period": months, "fitted": res.fitted,
+                               "counterfactual": res.counterfactual, "counterfactual_lower": res.counterfactual_lower,
+                               "counterfactual_upper": res.counterfactual_upper, "confidence": res.confidence,
+                               "se_method": res.se_method})
+        fig = its_chart(observed, curves, "2023-01", "test")
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         assert any(t.startswith("95% interval of the projection") for t in labels)
         assert any("allowing for autocorrelation" in t for t in labels) is expected
+
+
+# ============================================================================================
+# issue 11, item 1: the ITS curves are held by the evaluation (one fit per series and model)
+# ============================================================================================
+def test_its_curves_equal_the_fit_of_each_series():
+    from sdp_lib.trends import its_tables
+
+    counts = _counts_frame()
+    tab, curves = its_tables(counts.sample(frac=1, random_state=5), "2023-01")
+    assert list(curves.columns) == ["partner_id", "screening", "model", "period", "fitted", "counterfactual",
+                                    "counterfactual_lower", "counterfactual_upper", "confidence", "se_method"]
+    # the table is its_table's, so the table and the curves come from the same fits
+    pd.testing.assert_frame_equal(tab, its_table(counts, "2023-01"))
+    keys = list(dict.fromkeys(zip(curves["partner_id"], curves["model"])))
+    assert keys == [("A", "its"), ("A", "controlled_its"), ("B", "its"), ("B", "controlled_its"), ("comparison", "its")]
+
+    def series(pid):
+        s = counts[counts["partner_id"] == pid].sort_values("period")
+        return s["screened"].to_numpy(float), s["eligible"].to_numpy(float), s["period"].tolist()
+
+    def check(pid, model, res, periods):
+        got = curves[(curves["partner_id"] == pid) & (curves["model"] == model)]
+        assert got["period"].tolist() == periods
+        for col in ("fitted", "counterfactual", "counterfactual_lower", "counterfactual_upper"):
+            np.testing.assert_allclose(got[col].to_numpy(), getattr(res, col), rtol=1e-12, atol=0, err_msg=col)
+        assert set(got["se_method"]) == {res.se_method} and set(got["confidence"]) == {0.95}
+        assert tab.set_index(["partner_id", "model"]).loc[(pid, model), "se_method"] == res.se_method
+
+    xa, na, months = series("A")
+    xc, nc, _ = series("comparison")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ItsWarning)
+        check("A", "its", interrupted_time_series(xa, na, 12), months)
+        check("A", "controlled_its", interrupted_time_series(xa, na, 12, comparison_screened=xc,
+                                                             comparison_eligible=nc), months)
+        check("comparison", "its", interrupted_time_series(xc, nc, 12), months)
+        # B: 2022-06 has no one eligible and is left out, the calendar gap kept (time 0..4, 6..23)
+        xb, nb, _ = series("B")
+        keep = nb > 0
+        time = np.arange(24.0)[keep]
+        check("B", "its", interrupted_time_series(xb[keep], nb[keep], 11, time=time),
+              [m for m, k in zip(months, keep) if k])
+    # the uptake curves are proportions (0-1), model estimates only: no count columns
+    assert curves[["fitted", "counterfactual"]].stack().between(0, 1).all()
+    assert not {"eligible", "screened"} & set(curves.columns)
+
+
+def test_its_curves_leave_out_failed_fits_and_follow_the_confidence():
+    from sdp_lib.trends import its_tables
+
+    counts = _counts_frame()
+    bad = counts.copy()
+    bad.loc[(bad["partner_id"] == "B") & (bad["period"] == "2022-08"), "screened"] = 600
+    tab, curves = its_tables(bad, "2023-01", confidence=0.9)
+    assert (tab.loc[tab["partner_id"] == "B", "note"] != "").all()
+    assert "B" not in set(curves["partner_id"])  # no curve for a model that could not be fitted
+    assert set(curves["confidence"]) == {0.9}
+    a = curves[(curves["partner_id"] == "A") & (curves["model"] == "its")]
+    wide = its_tables(counts, "2023-01", confidence=0.99)[1]
+    wide = wide[(wide["partner_id"] == "A") & (wide["model"] == "its")]
+    assert (wide["counterfactual_upper"].to_numpy() > a["counterfactual_upper"].to_numpy()).all()
+    # no counts: an empty frame with the columns and dtypes
+    empty_tab, empty = its_tables(counts.iloc[:0], "2023-01")
+    assert empty_tab.empty and empty.empty and list(empty.columns) == list(curves.columns)
+    assert empty["fitted"].dtype == float
+
+
+def test_its_curves_are_published_as_model_estimates(tmp_path):
+    from sdp_lib import publish
+    from sdp_lib.disclosure import DisclosureRule
+    from sdp_lib.trends import its_tables
+
+    tab, curves = its_tables(_counts_frame(), "2023-01")
+    spec = publish.SPECS["its_curves"]
+    assert spec.count_columns == () and spec.key_columns == ("partner_id", "screening", "model", "period")
+    prot = publish.protect("its_curves", curves, DisclosureRule())
+    assert len(prot.log) == 0 and prot.data.shape == curves.shape
+    np.testing.assert_allclose(pd.to_numeric(prot.data["fitted"]), curves["fitted"])
+    written, log = publish.publish_tables({"its": tab, "its_curves": curves}, tmp_path, DisclosureRule())
+    assert sorted(p.name for p in written) == ["its.csv", "its_curves.csv"]
+    back = pd.read_csv(tmp_path / "its_curves.csv", dtype={"period": str}, comment="#")
+    assert list(back.columns) == list(curves.columns) and len(back) == len(curves)
