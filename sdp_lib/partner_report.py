@@ -18,7 +18,8 @@ from . import __version__, evaluation, publish
 from .equity_report import EquitySection
 from .outputs import write_json, write_table
 from .report import (
-    EVIDENCE_ORDER, ReportContext, bullets, caveat_points, figure_image, paragraph, partner_context, provenance_table, table, vfm_view,
+    EVIDENCE_ORDER, FigureView, ReportContext, bullets, caveat_points, figure_image, paragraph, partner_context,
+    provenance_table, table, vfm_view,
 )
 from .wording import SMS_LEVEL_TEXT, confidence_label, gbp, indicator_value, interval, num, p_text, pct, pp
 from .safe_output import neutralise_frame
@@ -212,6 +213,17 @@ class PartnerReport:
         questions = self.question_texts
         pub["question"] = pub["question_id"].map(questions).fillna(pub["question_id"])
         return pub[pub["headline"] != self.ctx.rule.suppressed_symbol][["question", "headline", "evidence_label"]]
+
+    def survey_figure(self) -> FigureView | HTML:
+        """Favourable, not favourable and "don't know" shares per question and wave (protected counts)."""
+        items = self.survey_items
+        if items.empty:
+            return paragraph("This partner has no survey data.")
+        from .figures import survey_chart
+
+        pub = self._protected("survey_items", items)
+        return figure_image(survey_chart(pub, self.question_texts, title=f"Survey answers: {self.partner.name}",
+                                         suppressed=self.ctx.rule.suppressed_symbol), pub)
 
     def survey_table(self) -> HTML:
         items = self.survey_items

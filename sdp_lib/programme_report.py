@@ -15,7 +15,8 @@ from IPython.display import HTML, Image
 from . import evaluation, publish
 from .outputs import write_table
 from .report import (
-    ReportContext, bullets, figure_image, paragraph, programme_context, provenance_table, reconciliation_view, table, vfm_view,
+    FigureView, ReportContext, bullets, figure_image, paragraph, programme_context, provenance_table,
+    reconciliation_view, table, vfm_view,
 )
 from .wording import confidence_label, interval, notes, num, p_text, pct, pp
 from .safe_output import html_table, neutralise_frame
@@ -205,6 +206,16 @@ class ProgrammeReport:
         m.index = [names.get(i, i) for i in m.index]
         m.index.name = "partner"
         return HTML(html_table(m.reset_index(), caption="Evidence for each theory-of-change link, by partner"))
+
+    def toc_matrix_figure(self) -> FigureView | HTML:
+        """The evidence for each theory-of-change link by partner, as a heatmap with a marker per cell."""
+        links = self.partner_tables.get("toc_links", pd.DataFrame())
+        if links.empty:
+            return paragraph("No theory-of-change results.")
+        from .figures import toc_matrix_chart
+
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        return figure_image(toc_matrix_chart(links, names), links)
 
     def toc_figure(self) -> Image:
         from .figures import toc_diagram

@@ -43,8 +43,10 @@ def _text(shown: object) -> str:
         return " ".join(map(str, shown))
     if isinstance(shown, pd.DataFrame):
         return shown.to_string()
-    data = getattr(shown, "data", shown)
-    return BeautifulSoup(str(data), "html.parser").get_text(" ")
+    html = shown._repr_html_() if hasattr(shown, "_repr_html_") else getattr(shown, "data", shown)
+    if html is None:  # a figure: its text is its repr
+        return repr(shown)
+    return BeautifulSoup(str(html), "html.parser").get_text(" ")
 
 
 def _bad_words(where: str, text: str) -> list[str]:
