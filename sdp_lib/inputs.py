@@ -495,7 +495,8 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
         _check_comparison_covers_uptake(uptake, comparison, COMPARISON_FILE, problems)
 
     from .disclosure import load_rule
-    from .survey import QUESTIONS_FILE, load_codebook, load_questions, validate_survey_file
+    from .survey_file import validate_survey_file
+    from .survey_params import QUESTIONS_FILE, load_codebook, load_questions
     from .toc import load_toc
 
     survey = questions = codebook = None
@@ -541,7 +542,7 @@ def column_notes(data_dir: str | Path, params_dir: str | Path) -> list[Problem]:
     data_dir, params_dir = Path(data_dir), Path(params_dir)
     files = dict(FILE_COLUMNS)
     if (data_dir / SURVEY_FILE).is_file():
-        from .survey import KEY_COLUMNS, load_questions
+        from .survey_params import KEY_COLUMNS, load_questions
 
         questions = load_questions(params_dir, Collector())
         if questions is not None:

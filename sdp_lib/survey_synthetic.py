@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .params import Programme
-from .survey import DONT_KNOW, UNSURE, Question, Questions, load_questions
+from .survey_params import DONT_KNOW, UNSURE, Question, Questions, load_questions
 from .validation import Collector
 
 

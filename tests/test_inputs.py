@@ -650,11 +650,12 @@ def test_survey_problems_join_the_same_report(dataset, monkeypatch):
         problems.add("survey.csv", 5, "wave", "later", "must be one of: pre, post, post_only")
         return None
 
-    import sdp_lib.survey as survey_module
+    import sdp_lib.survey_file as survey_file
+    import sdp_lib.survey_params as survey_params
 
-    monkeypatch.setattr(survey_module, "load_questions", load_questions)
-    monkeypatch.setattr(survey_module, "validate_survey_file", validate_survey_file)
-    monkeypatch.setattr(survey_module, "load_codebook", lambda params_dir, problems: None)
+    monkeypatch.setattr(survey_params, "load_questions", load_questions)
+    monkeypatch.setattr(survey_file, "validate_survey_file", validate_survey_file)
+    monkeypatch.setattr(survey_params, "load_codebook", lambda params_dir, problems: None)
     (params / "survey.yaml").write_text("questions: []\n", encoding="utf-8")
 
     def damage(h, rows):
