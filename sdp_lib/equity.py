@@ -38,14 +38,13 @@ import pandas as pd
 
 from . import inequality, trends
 from .params import Programme
+from .validation import COMPARISON_ID, PROGRAMME_ID
 from .uptake import series
 from .wording import alpha_of, confidence_label, p_phrase, pp_unit
 
 __all__ = ["PROGRAMME_ID", "COMPARISON_ID", "breakdown", "monthly_counts", "group_table", "sii_table",
            "equity_tables"]
 
-PROGRAMME_ID = "ALL"
-COMPARISON_ID = "comparison"
 _KEYS = ["partner_id", "screening", "period"]
 
 

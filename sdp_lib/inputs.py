@@ -497,7 +497,7 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
     from .disclosure import load_rule
     from .survey_file import validate_survey_file
     from .survey_params import QUESTIONS_FILE, load_codebook, load_questions
-    from .toc import load_toc
+    from .theory import load_toc
 
     survey = questions = codebook = None
     has_survey = (params_dir / QUESTIONS_FILE).exists() or (data_dir / SURVEY_FILE).exists()
@@ -587,3 +587,18 @@ def aggregate_comparison(df: pd.DataFrame) -> pd.DataFrame:
     out = df.groupby(keys, sort=False, as_index=False)[["eligible", "screened"]].sum()
     out = out.sort_values(["screening", "period"], kind="stable").reset_index(drop=True)
     return out.astype({"eligible": "int64", "screened": "int64"})
+
+
+def activity_frame(activities: pd.DataFrame | None) -> pd.DataFrame:
+    """The activities table with its columns typed (sessions and participants as numbers), or an empty one
+    with those columns: what the theory of change and value for money count."""
+    if activities is None or len(activities) == 0 or "partner_id" not in activities.columns:
+        return pd.DataFrame({"partner_id": pd.Series(dtype=object), "activity_type": pd.Series(dtype=object),
+                             "sessions": pd.Series(dtype=float), "participants": pd.Series(dtype=float),
+                             "languages": pd.Series(dtype=object)})
+    df = pd.DataFrame({"partner_id": activities["partner_id"].astype(str).to_numpy()})
+    df["activity_type"] = activities["activity_type"].astype(str).to_numpy() if "activity_type" in activities else ""
+    df["sessions"] = pd.to_numeric(activities["sessions"], errors="coerce").to_numpy(dtype=float) if "sessions" in activities else np.nan
+    df["participants"] = pd.to_numeric(activities["participants"], errors="coerce").to_numpy(dtype=float) if "participants" in activities else np.nan
+    df["languages"] = activities["languages"].to_numpy() if "languages" in activities else ""
+    return df

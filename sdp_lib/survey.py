@@ -237,13 +237,30 @@ _MCNEMAR_LABELS = {
 }
 
 
+def mcnemar_switches(b: float, c: float) -> tuple[float, str]:
+    """Two-sided McNemar p-value for b pairs favourable -> not and c pairs not -> favourable, and its name.
+
+    statsmodels' `mcnemar` (exact by default) with the choice made explicitly, as `sdp_lib.stats.mcnemar_test`
+    and the yes/no rows of `sdp_lib.survey.paired_tests` make it: exact binomial when b + c < 25, otherwise
+    chi-square with continuity correction, (|b - c| - 1)^2 / (b + c) on 1 df, the correction dropped when
+    b = c (statistic 0, p = 1), as R's `mcnemar.test` does. b + c = 0 gives p = 1. McNemar Q (1947)
+    Psychometrika 12:153-157; Fagerland MW, Lydersen S & Laake P (2013) BMC Med Res Methodol 13:91.
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    if b + c == 0:
+        return 1.0, TEST_MCNEMAR_NONE
+    exact = b + c < 25
+    res = mcnemar([[0, b], [c, 0]], exact=exact, correction=b != c)
+    return float(res.pvalue), TEST_MCNEMAR_EXACT if exact else TEST_MCNEMAR_CHI2
+
+
 def _p_favourable(b: int, c: int) -> float:
     """McNemar p-value of the change in % favourable among the pairs, from b (favourable -> not) and c (not
-    -> favourable): the function the theory of change uses for `survey.paired_change` (`toc._mcnemar_switches`:
+    -> favourable): the function the theory of change uses for `survey.paired_change` (`mcnemar_switches`:
     exact binomial when b + c < 25, else chi-square with continuity correction; p = 1 when b = c)."""
-    from .toc import _mcnemar_switches  # toc imports this module's test names: imported here, not at the top
 
-    return _mcnemar_switches(b, c)[0]
+    return mcnemar_switches(b, c)[0]
 
 
 def _paired_row(pid: str, q: Question, both: pd.DataFrame, n_unpaired: int) -> dict:

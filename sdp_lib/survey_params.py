@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .params import Programme, load_model
-from .validation import Collector, ValidationFailed, listing
+from .validation import PROGRAMME_ID, Collector, ValidationFailed, listing
 
 SURVEY_FILE = "survey.csv"
 QUESTIONS_FILE = "survey.yaml"
@@ -28,7 +28,7 @@ KEY_COLUMNS: tuple[str, ...] = ("partner_id", "respondent_id", "wave")
 DONT_KNOW = "dont_know"
 UNSURE = "unsure"
 #: partner_id of programme-wide rows
-ALL = "ALL"
+ALL = PROGRAMME_ID  # the programme-wide rows of the survey tables
 #: Every answer code each question type accepts (blank = not answered is always accepted).
 SCALE_CODES: dict[str, tuple[str, ...]] = {
     "likert5": ("1", "2", "3", "4", "5", DONT_KNOW),

@@ -66,24 +66,21 @@ status; the before/after change is still listed (`link_evidence`).
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from . import inequality as _inequality
-from .params import Programme, load_model, load_yaml
-from .validation import ACTIVITY_TYPES, SCREENINGS, Collector, Problem
-
-TOC_FILE = "toc.yaml"
-PROGRAMME_ID = "ALL"
-DEFAULT_STAGES: tuple[str, ...] = ("inputs", "activities", "outputs", "short_term", "medium_term", "impact")
-UNITS: tuple[str, ...] = ("gbp", "people", "sessions", "languages", "percent", "pp", "none")
-
+from .params import Programme
+from .theory import (  # noqa: F401 (the model of the theory of change, part of this module's API)
+    ALLOWED_MEASURE_FORMS, DEFAULT_STAGES, DESIGN_RANK, DESIGN_TEXT, TOC_FILE, UNITS, Indicator, Link, MeasureSpec,
+    Node, TheoryOfChange, _design, _design_key, check_toc, find_cycles, load_toc, parse_measure, survey_question_ids,
+)
+from .inputs import activity_frame
+from .survey import mcnemar_switches
+from .uptake import _f, _num, pool_uptake
+from .validation import ACTIVITY_TYPES, PROGRAMME_ID, SCREENINGS
 #: Evidence statuses for links and indicators, strongest claim first.
 EVIDENCE_STATUSES: tuple[str, ...] = ("supported", "suggestive", "inconclusive", "contradicted", "untested")
 RAG_COLOURS: tuple[str, ...] = ("green", "amber", "red", "grey")
@@ -92,497 +89,6 @@ METRIC_COLUMNS = [
     "partner_id", "measure", "value", "lower", "upper", "p_value", "p_adjusted", "significant", "n",
     "unit", "kind", "design", "note",
 ]
-
-ALLOWED_MEASURE_FORMS: tuple[str, ...] = (
-    "grant.total",
-    "grant.per_partner",
-    "activities.residents_reached",
-    "activities.sessions",
-    "activities.sessions:<activity_type>",
-    "activities.participants",
-    "activities.participants:<activity_type>",
-    "activities.languages",
-    "survey.favourable:<question_id>",
-    "survey.paired_change:<question_id>",
-    "uptake.diff:<breast|cervical|bowel|any>",
-    "uptake.did:<breast|cervical|bowel|any>",
-    "uptake.level:<breast|cervical|bowel|any>",
-    "inequality.sii_change:<breast|cervical|bowel>",
-    "none",
-)
-
-
-# --------------------------------------------------------------------------------------------------
-# Measures
-
-
-@dataclass(frozen=True)
-class MeasureSpec:
-    """A parsed measure: `family.name[:arg]`, its unit and kind (count, level, change or none)."""
-
-    measure: str
-    family: str
-    name: str
-    arg: str | None
-    unit: str
-    kind: Literal["count", "level", "change", "none"]
-
-
-_QID_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-_SIMPLE: dict[str, tuple[str, str]] = {
-    "grant.total": ("gbp", "count"),
-    "grant.per_partner": ("gbp", "count"),
-    "activities.residents_reached": ("people", "count"),
-    "activities.sessions": ("sessions", "count"),
-    "activities.participants": ("people", "count"),
-    "activities.languages": ("languages", "count"),
-    "none": ("none", "none"),
-}
-
-
-def parse_measure(measure: str) -> MeasureSpec | None:
-    """Parse a measure string; None if it is not one of `ALLOWED_MEASURE_FORMS`."""
-    text = str(measure).strip()
-    base, _, arg = text.partition(":")
-    family, _, name = base.partition(".")
-    if text in _SIMPLE:
-        unit, kind = _SIMPLE[text]
-        return MeasureSpec(text, family or text, name, None, unit, kind)  # type: ignore[arg-type]
-    if not arg:
-        return None
-    if base in ("activities.sessions", "activities.participants"):
-        if arg not in ACTIVITY_TYPES:
-            return None
-        unit = "sessions" if name == "sessions" else "people"
-        return MeasureSpec(text, family, name, arg, unit, "count")
-    if base in ("survey.favourable", "survey.paired_change"):
-        if not _QID_RE.match(arg):
-            return None
-        if name == "favourable":
-            return MeasureSpec(text, family, name, arg, "percent", "level")
-        return MeasureSpec(text, family, name, arg, "pp", "change")
-    if base in ("uptake.diff", "uptake.did", "uptake.level"):
-        if arg not in (*SCREENINGS, "any"):
-            return None
-        if name == "level":
-            return MeasureSpec(text, family, name, arg, "percent", "level")
-        return MeasureSpec(text, family, name, arg, "pp", "change")
-    if base == "inequality.sii_change":
-        if arg not in SCREENINGS:
-            return None
-        return MeasureSpec(text, family, name, arg, "pp", "change")
-    return None
-
-
-DESIGN_TEXT = {
-    "uptake.did": "difference-in-differences against the comparison population (Maryland level 3)",
-    "uptake.diff": "before/after change, no comparison group (Maryland level 1)",
-    "uptake.level": "uptake level after the programme (no comparison)",
-    "inequality.sii_change": ("change in the size of the slope index of inequality before/after, no comparison "
-                              "(Maryland level 1)"),
-    "survey.paired_change": "paired pre/post survey, self-report (Maryland level 1)",
-    "survey.favourable": "post-programme survey level, no comparison (weaker evidence)",
-    "count": "monitoring count",
-    "none": "not measurable within the evaluation",
-}
-
-#: Strength of each design, for naming the one behind a link's status (higher = stronger). A
-#: difference-in-differences (Maryland level 3) outranks a before/after change in recorded screening
-#: (level 1); a paired survey change is level 1 too, but self-reported knowledge, attitude or intention
-#: rather than behaviour (Webb & Sheeran 2006), so it ranks below; levels and counts show no change.
-DESIGN_RANK: dict[str, int] = {
-    "uptake.did": 5, "uptake.diff": 4, "inequality.sii_change": 4, "survey.paired_change": 3,
-    "uptake.level": 1, "survey.favourable": 1, "count": 0, "none": -1,
-}
-
-
-def _design_key(spec: MeasureSpec) -> str:
-    return spec.kind if spec.kind in ("count", "none") else f"{spec.family}.{spec.name}"
-
-
-def _design(spec: MeasureSpec) -> str:
-    return DESIGN_TEXT[_design_key(spec)]
-
-
-# --------------------------------------------------------------------------------------------------
-# toc.yaml model
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Node(_Strict):
-    """A box in the theory of change."""
-
-    id: str = Field(pattern=r"^[a-z0-9_]+$")
-    label: str = Field(min_length=1, max_length=200)
-    stage: str = Field(min_length=1)
-
-
-class Link(_Strict):
-    """An arrow `from` -> `to` and the assumption that must hold for it to work."""
-
-    from_: str = Field(alias="from", min_length=1)
-    to: str = Field(min_length=1)
-    assumption: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.from_}->{self.to}"
-
-
-class Indicator(_Strict):
-    """A measurable sign that a node has happened.
-
-    `target` applies to every partner row and `programme_target` (if given) to the programme-wide
-    ("ALL") row, since counts such as sessions differ in scale between one partner and the programme.
-    `baseline` is the reference that decides "the right direction" for amber/red (default 0: a change
-    above 0 pp, a count above 0); set it for levels, e.g. 50 for a % favourable.
-    """
-
-    id: str = Field(pattern=r"^[a-z0-9_]+$")
-    node: str = Field(min_length=1)
-    label: str = Field(min_length=1, max_length=200)
-    measure: str = Field(min_length=1)
-    target: float | None = None
-    programme_target: float | None = None
-    baseline: float = 0.0
-    unit: Literal["gbp", "people", "sessions", "languages", "percent", "pp", "none"]
-    direction: Literal["increase", "decrease"] = "increase"
-
-    def target_for(self, partner_id: str) -> float | None:
-        if partner_id == PROGRAMME_ID and self.programme_target is not None:
-            return self.programme_target
-        return self.target
-
-
-class TheoryOfChange(_Strict):
-    """The whole theory of change (params/toc.yaml)."""
-
-    name: str = ""
-    stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES), min_length=2)
-    nodes: list[Node] = Field(min_length=1)
-    links: list[Link] = Field(default_factory=list)
-    indicators: list[Indicator] = Field(default_factory=list)
-
-    def node(self, node_id: str) -> Node:
-        for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(f"unknown node {node_id!r}")
-
-    def stage_index(self, node_id: str) -> int:
-        return self.stages.index(self.node(node_id).stage)
-
-    def indicators_for(self, node_id: str) -> list[Indicator]:
-        return [i for i in self.indicators if i.node == node_id]
-
-    def nodes_in_stage(self, stage: str) -> list[Node]:
-        return [n for n in self.nodes if n.stage == stage]
-
-
-def survey_question_ids(params_dir: str | Path) -> list[str] | None:
-    """Question (and scale) ids in `params_dir/survey.yaml`, or None when the file is absent or unreadable."""
-    path = Path(params_dir) / "survey.yaml"
-    if not path.is_file():
-        return None
-    data = load_yaml(path, Collector())
-    if not isinstance(data, dict):
-        return None
-    ids = []
-    for key in ("questions", "scales"):
-        for q in data.get(key) or []:
-            if isinstance(q, dict) and q.get("id") is not None:
-                ids.append(str(q["id"]))
-    return ids
-
-
-def load_toc(
-    params_dir: str | Path, problems: Collector, question_ids: Iterable[str] | None = None
-) -> TheoryOfChange | None:
-    """Load and check `params_dir/toc.yaml`; every problem found is added to `problems`.
-
-    Returns the model, or None when the file has any problem (so a bad theory of change is never used
-    by accident: call `problems.raise_if_any()` after loading everything). `question_ids` are the
-    survey question ids that `survey.*:<question_id>` measures may name; when None they are read from
-    `params_dir/survey.yaml` if it exists, and not checked if it does not.
-    """
-    toc = load_model(Path(params_dir) / TOC_FILE, TheoryOfChange, problems,
-                     "a mapping with keys stages, nodes, links, indicators")
-    if toc is None:
-        return None
-    if question_ids is None:
-        question_ids = survey_question_ids(params_dir)
-    found = check_toc(toc, question_ids)
-    problems.extend(found)
-    return None if found else toc
-
-
-def check_toc(toc: TheoryOfChange, question_ids: Iterable[str] | None = None) -> list[Problem]:
-    """Every structural problem of a theory of change (empty list when it is sound)."""
-    out: list[Problem] = []
-
-    def add(column: str | None, value: Any, rule: str) -> None:
-        shown = None if value is None else str(value)[:60]
-        out.append(Problem(TOC_FILE, None, column, shown, rule))
-
-    stages = list(toc.stages)
-    for s in sorted({s for s in stages if stages.count(s) > 1}):
-        add("stages", s, "stage listed more than once")
-    order = {s: i for i, s in enumerate(dict.fromkeys(stages))}
-
-    ids = [n.id for n in toc.nodes]
-    seen: set[str] = set()
-    for i, n in enumerate(toc.nodes):
-        if n.id in seen:
-            add(f"nodes[{i}].id", n.id, "duplicate node id: each node needs its own id")
-        seen.add(n.id)
-        if n.stage not in order:
-            add(f"nodes[{i}].stage", n.stage, f"unknown stage; stages are, in order: {', '.join(order)}")
-    known = set(ids)
-    stage_of = {n.id: n.stage for n in toc.nodes}
-
-    pairs: set[tuple[str, str]] = set()
-    for i, link in enumerate(toc.links):
-        ok = True
-        for end, col in ((link.from_, "from"), (link.to, "to")):
-            if end not in known:
-                add(f"links[{i}].{col}", end, f"link to an unknown node; known nodes: {', '.join(ids)}")
-                ok = False
-        if (link.from_, link.to) in pairs:
-            add(f"links[{i}]", link.key, "duplicate link: the same from -> to is listed twice")
-        pairs.add((link.from_, link.to))
-        if ok and link.from_ == link.to:
-            continue  # reported as a cycle below
-        if ok and stage_of[link.from_] in order and stage_of[link.to] in order:
-            a, b = order[stage_of[link.from_]], order[stage_of[link.to]]
-            if b < a:
-                add(
-                    f"links[{i}]", link.key,
-                    f"link goes backwards in stage order: {link.from_} ({stage_of[link.from_]}) -> "
-                    f"{link.to} ({stage_of[link.to]}); links must go to the same or a later stage "
-                    f"({' -> '.join(order)})",
-                )
-    for cycle in find_cycles([(lk.from_, lk.to) for lk in toc.links if lk.from_ in known and lk.to in known]):
-        add("links", " -> ".join(cycle), "links form a cycle: " + " -> ".join(cycle)
-            + "; a theory of change must be acyclic")
-
-    qset = None if question_ids is None else set(question_ids)
-    iseen: set[str] = set()
-    for i, ind in enumerate(toc.indicators):
-        if ind.id in iseen:
-            add(f"indicators[{i}].id", ind.id, "duplicate indicator id: each indicator needs its own id")
-        iseen.add(ind.id)
-        if ind.node not in known:
-            add(f"indicators[{i}].node", ind.node, f"indicator on an unknown node; known nodes: {', '.join(ids)}")
-        spec = parse_measure(ind.measure)
-        if spec is None:
-            add(f"indicators[{i}].measure", ind.measure,
-                "unknown measure; allowed forms: " + ", ".join(ALLOWED_MEASURE_FORMS))
-            continue
-        if spec.unit != ind.unit:
-            add(f"indicators[{i}].unit", ind.unit, f"unit does not match the measure {spec.measure}: use {spec.unit}")
-        if spec.kind == "none":
-            if ind.target is not None or ind.programme_target is not None:
-                add(f"indicators[{i}].target", ind.target, "measure none has no target: leave target out")
-        elif ind.target is None:
-            add(f"indicators[{i}].target", None, "target is required for a measurable indicator")
-        if spec.family == "inequality" and ind.direction != "decrease":
-            add(f"indicators[{i}].direction", ind.direction,
-                f"{spec.measure} is the change in the size of the SII (|after| - |before|): a narrower gap is a "
-                "decrease, so set direction: decrease")
-        if spec.family == "survey" and qset is not None and spec.arg not in qset:
-            add(f"indicators[{i}].measure", ind.measure,
-                f"unknown survey question id {spec.arg!r}; survey.yaml has: {', '.join(sorted(qset))}")
-    return out
-
-
-def find_cycles(edges: Sequence[tuple[str, str]]) -> list[list[str]]:
-    """One cycle (as a closed path a -> b -> ... -> a) per strongly connected component that has one."""
-    graph: dict[str, list[str]] = {}
-    for a, b in edges:
-        graph.setdefault(a, []).append(b)
-        graph.setdefault(b, [])
-    # Tarjan's strongly connected components (graphs here are small; recursion depth is fine)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on: set[str] = set()
-    comps: list[list[str]] = []
-    counter = [0]
-
-    def strong(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph[v]:
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            comps.append(comp)
-
-    for v in graph:
-        if v not in index:
-            strong(v)
-    cycles = []
-    first_seen = {v: i for i, v in enumerate(graph)}
-    for comp in comps:
-        members = set(comp)
-        start = min(comp, key=first_seen.__getitem__)
-        if len(comp) == 1 and start not in graph[start]:
-            continue
-        # walk inside the component until a node repeats
-        path = [start]
-        pos = {start: 0}
-        v = start
-        while True:
-            nxt = next(w for w in graph[v] if w in members)
-            if nxt in pos:
-                cycles.append(path[pos[nxt]:] + [nxt])
-                break
-            pos[nxt] = len(path)
-            path.append(nxt)
-            v = nxt
-    return cycles
-
-
-# --------------------------------------------------------------------------------------------------
-# Uptake pooling (shared with sdp_lib.value)
-
-
-def _f(x: Any) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return math.nan
-    return v
-
-
-def _num(df: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in df.columns:
-        return np.full(len(df), np.nan)
-    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-
-
-def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | str]:
-    """Pool rows of uptake_changes (one partner's screenings, or many partners) into one estimate.
-
-    * level and change: counts are summed (screening-episodes, not people); uptake after with a Wilson
-      interval, change after - before with the Newcombe hybrid score interval and a chi-square (all
-      expected counts >= 5) or Fisher test, both treating the periods as independent (an approximation:
-      they are largely the same people). A single row is used as it stands.
-    * DiD: the rows' absolute DiDs averaged with weights w_i = eligible_after_i / sum(eligible_after),
-      so that sum(w_i did_i) x sum(eligible_after) / 100 is exactly the sum of each row's additional
-      people screened. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
-      `stats.did_logit` (asymmetric, honest at 0% and 100%). The pooled interval is MOVER for the weighted
-      sum (Zou & Donner 2008), side by side: lower half-width^2 = sum(w_i^2 a_i) + sum over screenings of
-      (sum of that screening's w_i)^2 b_s, where a_i is the square of the row's own Newcombe lower
-      half-width (recomputed from its counts: (p2 - l2)^2 + (u1 - p1)^2 with Wilson limits) and b_s the
-      comparison's contribution to that side, shared by every row of screening s and recovered from a
-      row's lower half-width as (did_i - did_lower_i)^2 - a_i (a_i capped at that square, so b_s >= 0;
-      the median over the screening's rows); the upper side likewise. With one row this gives back the
-      row's interval. `did_p` inverts the same family of intervals (`stats.inversion_p_value`): the own
-      parts are recomputed at each critical value z, the comparison parts scaled by (z / z_conf)^2, so
-      `did_p < 1 - confidence` exactly when the pooled interval excludes 0. A single row takes `did_p`
-      from its pp-scale p-value `did_pp_p_value` (never the ratio-of-odds-ratios `did_p_value`; NaN
-      when the table lacks the column). Rows without a DiD are left out (`did_note` says how many).
-    """
-    from . import stats
-
-    out: dict[str, float | str] = {k: math.nan for k in (
-        "eligible_before", "screened_before", "eligible_after", "screened_after",
-        "level", "level_lower", "level_upper", "diff_pp", "diff_lower_pp", "diff_upper_pp", "diff_p",
-        "did_pp", "did_lower_pp", "did_upper_pp", "did_p", "did_eligible_after")}
-    out["test"] = ""
-    out["did_note"] = ""
-    if rows is None or len(rows) == 0:
-        return out
-    n1, x1, n2, x2 = (_num(rows, c) for c in ("eligible_before", "screened_before", "eligible_after", "screened_after"))
-    z = stats.z_value(confidence)
-    if len(rows) == 1:
-        r = rows.iloc[0]
-        out.update(
-            eligible_before=n1[0], screened_before=x1[0], eligible_after=n2[0], screened_after=x2[0],
-            level=100 * _f(r.get("uptake_after")), level_lower=100 * _f(r.get("uptake_after_lower")),
-            level_upper=100 * _f(r.get("uptake_after_upper")), diff_pp=_f(r.get("diff_pp")),
-            diff_lower_pp=_f(r.get("diff_lower_pp")), diff_upper_pp=_f(r.get("diff_upper_pp")),
-            diff_p=_f(r.get("p_value")), test=str(r.get("test", "") or ""),
-            did_pp=_f(r.get("did_pp")), did_lower_pp=_f(r.get("did_lower_pp")),
-            did_upper_pp=_f(r.get("did_upper_pp")), did_p=_f(r.get("did_pp_p_value")),
-        )
-        if math.isnan(out["level"]) and n2[0] > 0:  # table without the uptake columns
-            lo, hi = stats.wilson_ci(x2[0], n2[0], confidence)
-            out.update(level=100 * x2[0] / n2[0], level_lower=100 * lo, level_upper=100 * hi)
-        out["did_eligible_after"] = n2[0] if np.isfinite(out["did_pp"]) else math.nan
-        if not np.isfinite(out["did_pp"]):
-            out["did_note"] = "no difference-in-differences (no comparison data)"
-        return out
-
-    ok = np.isfinite(n1) & np.isfinite(x1) & np.isfinite(n2) & np.isfinite(x2)
-    N1, X1, N2, X2 = (float(a[ok].sum()) for a in (n1, x1, n2, x2))
-    out.update(eligible_before=N1, screened_before=X1, eligible_after=N2, screened_after=X2)
-    if N2 > 0:
-        lo, hi = stats.wilson_ci(X2, N2, confidence)
-        out.update(level=100 * X2 / N2, level_lower=100 * lo, level_upper=100 * hi)
-    if N1 > 0 and N2 > 0:
-        cmp = stats.compare_proportions(X1, N1, X2, N2, confidence)
-        out.update(diff_pp=100 * cmp.diff, diff_lower_pp=100 * cmp.diff_lower,
-                   diff_upper_pp=100 * cmp.diff_upper, diff_p=cmp.p_value, test=cmp.test)
-
-    did, dlo, dhi = _num(rows, "did_pp"), _num(rows, "did_lower_pp"), _num(rows, "did_upper_pp")
-    use = np.isfinite(did) & np.isfinite(dlo) & np.isfinite(dhi) & (n1 > 0) & (n2 > 0)
-    dropped = int(len(rows) - use.sum())
-    if not use.any():
-        out["did_note"] = "no difference-in-differences (no comparison data)"
-        return out
-    w = n2[use] / n2[use].sum()
-    a1, m1, a2, m2 = x1[use], n1[use], x2[use], n2[use]
-
-    def own_sq(zz: float) -> tuple[np.ndarray, np.ndarray]:
-        """Squared Newcombe half-widths (lower, upper) of each row's own change at critical value zz."""
-        b_lo, b_hi = stats.wilson_half_widths(a1, m1, zz)
-        a_lo, a_hi = stats.wilson_half_widths(a2, m2, zz)
-        return a_lo ** 2 + b_hi ** 2, a_hi ** 2 + b_lo ** 2
-
-    row_lo = ((did[use] - dlo[use]) / 100) ** 2
-    row_hi = ((dhi[use] - did[use]) / 100) ** 2
-    own_lo, own_hi = own_sq(z)
-    # a row's own part is never more than its whole interval (tables with other intervals), so b_s >= 0
-    comp_lo, comp_hi = row_lo - np.minimum(own_lo, row_lo), row_hi - np.minimum(own_hi, row_hi)
-    screening = rows["screening"].to_numpy()[use] if "screening" in rows.columns else np.array(["?"] * int(use.sum()))
-    shared_lo = shared_hi = 0.0
-    for s_ in dict.fromkeys(screening.tolist()):
-        m = screening == s_
-        shared_lo += float(w[m].sum()) ** 2 * float(np.median(comp_lo[m]))
-        shared_hi += float(w[m].sum()) ** 2 * float(np.median(comp_hi[m]))
-    est = float(np.sum(w * did[use])) / 100
-
-    def half_widths(zz: float) -> tuple[float, float]:
-        scale = (zz / z) ** 2
-        lo_sq, hi_sq = own_sq(zz)
-        lo_sq, hi_sq = np.minimum(lo_sq, scale * row_lo), np.minimum(hi_sq, scale * row_hi)
-        return (math.sqrt(float(np.sum(w ** 2 * lo_sq)) + scale * shared_lo),
-                math.sqrt(float(np.sum(w ** 2 * hi_sq)) + scale * shared_hi))
-
-    lo_half, hi_half = half_widths(z)
-    out.update(did_pp=100 * est, did_lower_pp=100 * (est - lo_half), did_upper_pp=100 * (est + hi_half),
-               did_p=stats.inversion_p_value(est, half_widths) if (lo_half > 0 or hi_half > 0) else math.nan,
-               did_eligible_after=float(n2[use].sum()))
-    if dropped:
-        out["did_note"] = f"{dropped} of {len(rows)} rows have no difference-in-differences and are left out"
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -617,19 +123,6 @@ def _text(x: Any) -> str:
 
 def _finite(*xs: float) -> bool:
     return all(np.isfinite(_f(x)) for x in xs)
-
-
-def _activity_frame(activities: pd.DataFrame | None) -> pd.DataFrame:
-    if activities is None or len(activities) == 0 or "partner_id" not in activities.columns:
-        return pd.DataFrame({"partner_id": pd.Series(dtype=object), "activity_type": pd.Series(dtype=object),
-                             "sessions": pd.Series(dtype=float), "participants": pd.Series(dtype=float),
-                             "languages": pd.Series(dtype=object)})
-    df = pd.DataFrame({"partner_id": activities["partner_id"].astype(str).to_numpy()})
-    df["activity_type"] = activities["activity_type"].astype(str).to_numpy() if "activity_type" in activities else ""
-    df["sessions"] = _num(activities, "sessions")
-    df["participants"] = _num(activities, "participants")
-    df["languages"] = activities["languages"].to_numpy() if "languages" in activities else ""
-    return df
 
 
 def _languages(values: Iterable[Any]) -> set[str]:
@@ -825,30 +318,10 @@ def _favourable_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: fl
                 note=f"{_count(fav)} of {_count(ans)} favourable ({waves or 'post'}); a level with no comparison")
 
 
-def _mcnemar_switches(b: float, c: float) -> tuple[float, str]:
-    """Two-sided McNemar p-value for b pairs favourable -> not and c pairs not -> favourable, and its name.
-
-    statsmodels' `mcnemar` (exact by default) with the choice made explicitly, as `sdp_lib.stats.mcnemar_test`
-    and the yes/no rows of `sdp_lib.survey.paired_tests` make it: exact binomial when b + c < 25, otherwise
-    chi-square with continuity correction, (|b - c| - 1)^2 / (b + c) on 1 df, the correction dropped when
-    b = c (statistic 0, p = 1), as R's `mcnemar.test` does. b + c = 0 gives p = 1. McNemar Q (1947)
-    Psychometrika 12:153-157; Fagerland MW, Lydersen S & Laake P (2013) BMC Med Res Methodol 13:91.
-    """
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    from .survey import TEST_MCNEMAR_CHI2, TEST_MCNEMAR_EXACT, TEST_MCNEMAR_NONE
-
-    if b + c == 0:
-        return 1.0, TEST_MCNEMAR_NONE
-    exact = b + c < 25
-    res = mcnemar([[0, b], [c, 0]], exact=exact, correction=b != c)
-    return float(res.pvalue), TEST_MCNEMAR_EXACT if exact else TEST_MCNEMAR_CHI2
-
-
 def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float, family: str) -> dict[str, Any]:
     """survey.paired_change:<qid> for one partner (or "ALL"; several rows are summed): the change in %
     favourable among the pairs, a Wald interval for paired proportions from b and c, and McNemar's test on
-    b and c (`_mcnemar_switches`) whatever test `survey_paired` used for the item, since that is the test
+    b and c (`mcnemar_switches`) whatever test `survey_paired` used for the item, since that is the test
     of the quantity shown. A single row whose Wilcoxon signed-rank test (Likert items) is significant in
     the other direction adds a caution quoting it. No pairs: no value and no test named."""
     from . import stats
@@ -883,7 +356,7 @@ def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float,
         var = max((bs + cs) - (post - pre) ** 2 / n, 0.0) / n**2
         z = stats.z_value(confidence)
         lo, hi = d - z * math.sqrt(var), d + z * math.sqrt(var)
-        p, test = _mcnemar_switches(bs, cs)
+        p, test = mcnemar_switches(bs, cs)
         note = (f"{counts}; test: {test} on the pairs switching between favourable and not "
                 f"(b = {_count(bs)} favourable -> not, c = {_count(cs)} not -> favourable)")
     else:
@@ -959,7 +432,7 @@ def metrics_long(
 
     conf = programme.confidence
     alpha = 1 - conf
-    acts = _activity_frame(activities)
+    acts = activity_frame(activities)
     rows: list[dict[str, Any]] = []
 
     uc = uptake_changes if uptake_changes is not None and len(uptake_changes) else None

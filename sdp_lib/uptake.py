@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -218,6 +219,133 @@ def _change_row(programme, pid, name, screening, pb, pa, own, comp, conf, counts
             row[c] = nan
     row["sms_level"] = 3 if has_comp and np.isfinite(row["did_pp"]) else 1
     return row
+
+
+# --------------------------------------------------------------------------------------------------
+# Pooling rows of uptake_changes (the theory of change and value for money)
+
+
+def _f(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in df.columns:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+
+
+def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | str]:
+    """Pool rows of uptake_changes (one partner's screenings, or many partners) into one estimate.
+
+    * level and change: counts are summed (screening-episodes, not people); uptake after with a Wilson
+      interval, change after - before with the Newcombe hybrid score interval and a chi-square (all
+      expected counts >= 5) or Fisher test, both treating the periods as independent (an approximation:
+      they are largely the same people). A single row is used as it stands.
+    * DiD: the rows' absolute DiDs averaged with weights w_i = eligible_after_i / sum(eligible_after),
+      so that sum(w_i did_i) x sum(eligible_after) / 100 is exactly the sum of each row's additional
+      people screened. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
+      `stats.did_logit` (asymmetric, honest at 0% and 100%). The pooled interval is MOVER for the weighted
+      sum (Zou & Donner 2008), side by side: lower half-width^2 = sum(w_i^2 a_i) + sum over screenings of
+      (sum of that screening's w_i)^2 b_s, where a_i is the square of the row's own Newcombe lower
+      half-width (recomputed from its counts: (p2 - l2)^2 + (u1 - p1)^2 with Wilson limits) and b_s the
+      comparison's contribution to that side, shared by every row of screening s and recovered from a
+      row's lower half-width as (did_i - did_lower_i)^2 - a_i (a_i capped at that square, so b_s >= 0;
+      the median over the screening's rows); the upper side likewise. With one row this gives back the
+      row's interval. `did_p` inverts the same family of intervals (`stats.inversion_p_value`): the own
+      parts are recomputed at each critical value z, the comparison parts scaled by (z / z_conf)^2, so
+      `did_p < 1 - confidence` exactly when the pooled interval excludes 0. A single row takes `did_p`
+      from its pp-scale p-value `did_pp_p_value` (never the ratio-of-odds-ratios `did_p_value`; NaN
+      when the table lacks the column). Rows without a DiD are left out (`did_note` says how many).
+    """
+    from . import stats
+
+    out: dict[str, float | str] = {k: math.nan for k in (
+        "eligible_before", "screened_before", "eligible_after", "screened_after",
+        "level", "level_lower", "level_upper", "diff_pp", "diff_lower_pp", "diff_upper_pp", "diff_p",
+        "did_pp", "did_lower_pp", "did_upper_pp", "did_p", "did_eligible_after")}
+    out["test"] = ""
+    out["did_note"] = ""
+    if rows is None or len(rows) == 0:
+        return out
+    n1, x1, n2, x2 = (_num(rows, c) for c in ("eligible_before", "screened_before", "eligible_after", "screened_after"))
+    z = stats.z_value(confidence)
+    if len(rows) == 1:
+        r = rows.iloc[0]
+        out.update(
+            eligible_before=n1[0], screened_before=x1[0], eligible_after=n2[0], screened_after=x2[0],
+            level=100 * _f(r.get("uptake_after")), level_lower=100 * _f(r.get("uptake_after_lower")),
+            level_upper=100 * _f(r.get("uptake_after_upper")), diff_pp=_f(r.get("diff_pp")),
+            diff_lower_pp=_f(r.get("diff_lower_pp")), diff_upper_pp=_f(r.get("diff_upper_pp")),
+            diff_p=_f(r.get("p_value")), test=str(r.get("test", "") or ""),
+            did_pp=_f(r.get("did_pp")), did_lower_pp=_f(r.get("did_lower_pp")),
+            did_upper_pp=_f(r.get("did_upper_pp")), did_p=_f(r.get("did_pp_p_value")),
+        )
+        if math.isnan(out["level"]) and n2[0] > 0:  # table without the uptake columns
+            lo, hi = stats.wilson_ci(x2[0], n2[0], confidence)
+            out.update(level=100 * x2[0] / n2[0], level_lower=100 * lo, level_upper=100 * hi)
+        out["did_eligible_after"] = n2[0] if np.isfinite(out["did_pp"]) else math.nan
+        if not np.isfinite(out["did_pp"]):
+            out["did_note"] = "no difference-in-differences (no comparison data)"
+        return out
+
+    ok = np.isfinite(n1) & np.isfinite(x1) & np.isfinite(n2) & np.isfinite(x2)
+    N1, X1, N2, X2 = (float(a[ok].sum()) for a in (n1, x1, n2, x2))
+    out.update(eligible_before=N1, screened_before=X1, eligible_after=N2, screened_after=X2)
+    if N2 > 0:
+        lo, hi = stats.wilson_ci(X2, N2, confidence)
+        out.update(level=100 * X2 / N2, level_lower=100 * lo, level_upper=100 * hi)
+    if N1 > 0 and N2 > 0:
+        cmp = stats.compare_proportions(X1, N1, X2, N2, confidence)
+        out.update(diff_pp=100 * cmp.diff, diff_lower_pp=100 * cmp.diff_lower,
+                   diff_upper_pp=100 * cmp.diff_upper, diff_p=cmp.p_value, test=cmp.test)
+
+    did, dlo, dhi = _num(rows, "did_pp"), _num(rows, "did_lower_pp"), _num(rows, "did_upper_pp")
+    use = np.isfinite(did) & np.isfinite(dlo) & np.isfinite(dhi) & (n1 > 0) & (n2 > 0)
+    dropped = int(len(rows) - use.sum())
+    if not use.any():
+        out["did_note"] = "no difference-in-differences (no comparison data)"
+        return out
+    w = n2[use] / n2[use].sum()
+    a1, m1, a2, m2 = x1[use], n1[use], x2[use], n2[use]
+
+    def own_sq(zz: float) -> tuple[np.ndarray, np.ndarray]:
+        """Squared Newcombe half-widths (lower, upper) of each row's own change at critical value zz."""
+        b_lo, b_hi = stats.wilson_half_widths(a1, m1, zz)
+        a_lo, a_hi = stats.wilson_half_widths(a2, m2, zz)
+        return a_lo ** 2 + b_hi ** 2, a_hi ** 2 + b_lo ** 2
+
+    row_lo = ((did[use] - dlo[use]) / 100) ** 2
+    row_hi = ((dhi[use] - did[use]) / 100) ** 2
+    own_lo, own_hi = own_sq(z)
+    # a row's own part is never more than its whole interval (tables with other intervals), so b_s >= 0
+    comp_lo, comp_hi = row_lo - np.minimum(own_lo, row_lo), row_hi - np.minimum(own_hi, row_hi)
+    screening = rows["screening"].to_numpy()[use] if "screening" in rows.columns else np.array(["?"] * int(use.sum()))
+    shared_lo = shared_hi = 0.0
+    for s_ in dict.fromkeys(screening.tolist()):
+        m = screening == s_
+        shared_lo += float(w[m].sum()) ** 2 * float(np.median(comp_lo[m]))
+        shared_hi += float(w[m].sum()) ** 2 * float(np.median(comp_hi[m]))
+    est = float(np.sum(w * did[use])) / 100
+
+    def half_widths(zz: float) -> tuple[float, float]:
+        scale = (zz / z) ** 2
+        lo_sq, hi_sq = own_sq(zz)
+        lo_sq, hi_sq = np.minimum(lo_sq, scale * row_lo), np.minimum(hi_sq, scale * row_hi)
+        return (math.sqrt(float(np.sum(w ** 2 * lo_sq)) + scale * shared_lo),
+                math.sqrt(float(np.sum(w ** 2 * hi_sq)) + scale * shared_hi))
+
+    lo_half, hi_half = half_widths(z)
+    out.update(did_pp=100 * est, did_lower_pp=100 * (est - lo_half), did_upper_pp=100 * (est + hi_half),
+               did_p=stats.inversion_p_value(est, half_widths) if (lo_half > 0 or hi_half > 0) else math.nan,
+               did_eligible_after=float(n2[use].sum()))
+    if dropped:
+        out["did_note"] = f"{dropped} of {len(rows)} rows have no difference-in-differences and are left out"
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 SCREENINGS: tuple[str, ...] = ("breast", "cervical", "bowel")
+#: partner_id of the programme-wide rows of every result table, and of the comparison population's rows
+PROGRAMME_ID = "ALL"
+COMPARISON_ID = "comparison"
 ETHNICITIES: tuple[str, ...] = ("Asian", "Black", "Mixed", "White", "Other", "Not stated")
 IMD_QUINTILES: tuple[int, ...] = (1, 2, 3, 4, 5)
 ACTIVITY_TYPES: tuple[str, ...] = (

@@ -38,7 +38,7 @@ For each partner x screening (and programme-wide, partner_id "ALL"):
   printed with as many decimals as it takes to sit on the same side of the threshold as the unrounded
   ratio that decides. Change `implausible_ratio` to taste.
 
-Programme-wide rows pool the partners' rows (additional people summed; see `sdp_lib.toc.pool_uptake`),
+Programme-wide rows pool the partners' rows (additional people summed; see `sdp_lib.uptake.pool_uptake`),
 with residents reached and grants summed. Pooled eligible counts are screening-episodes, not people.
 """
 
@@ -50,8 +50,9 @@ import numpy as np
 import pandas as pd
 
 from .params import Programme
-from .toc import PROGRAMME_ID, _activity_frame, pool_uptake
-from .validation import SCREENINGS
+from .inputs import activity_frame
+from .uptake import pool_uptake
+from .validation import PROGRAMME_ID, SCREENINGS
 from .wording import confidence_label
 
 #: Effect of community health worker interventions on screening among those reached, pp (domain brief).
@@ -266,7 +267,7 @@ def value_for_money(
     screening present and "any". Columns: see `VFM_COLUMNS` and README.md. Missing data give NaN.
     """
     conf = programme.confidence
-    acts = _activity_frame(activities)
+    acts = activity_frame(activities)
     uc = uptake_changes if uptake_changes is not None and len(uptake_changes) else pd.DataFrame(
         columns=["partner_id", "screening"])
     uc = uc.copy()

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sdp_lib import toc as T
+from sdp_lib.uptake import pool_uptake
 from sdp_lib.figures import EVIDENCE_STYLE, save_figure, set_style, toc_diagram
 from sdp_lib.params import Programme, load_programme
 from sdp_lib.stats import wilson_ci
@@ -370,7 +371,7 @@ def test_pooled_did_variance_by_hand():
     for i in range(2):
         rows.loc[rows.index[i], "did_lower_pp"] = rows["did_pp"].iloc[i] - 100 * math.sqrt(own_lo[i] + comp_lo)
         rows.loc[rows.index[i], "did_upper_pp"] = rows["did_pp"].iloc[i] + 100 * math.sqrt(own_hi[i] + comp_hi)
-    out = T.pool_uptake(rows, 0.95)
+    out = pool_uptake(rows, 0.95)
     w = [0.25, 0.75]
     lo = w[0] ** 2 * own_lo[0] + w[1] ** 2 * own_lo[1] + (w[0] + w[1]) ** 2 * comp_lo  # shared comparison
     hi = w[0] ** 2 * own_hi[0] + w[1] ** 2 * own_hi[1] + (w[0] + w[1]) ** 2 * comp_hi
@@ -1114,11 +1115,11 @@ def test_pool_uptake_single_row_takes_the_pp_p_value_not_the_ror():
     # issue 10 item 2: ROR p 5.9e-8 but the pp DiD -2.0 (-7.67 to +3.60) has p 0.487 (R, test_stats.py)
     row = _did_row("p1", "cervical", (300, 600, 342, 600), (25200, 30000, 27900, 30000))
     assert row["did_p_value"] < 1e-7
-    out = T.pool_uptake(pd.DataFrame([row]), 0.95)
+    out = pool_uptake(pd.DataFrame([row]), 0.95)
     assert out["did_p"] == pytest.approx(0.486995716539853, rel=1e-6)
     assert (out["did_lower_pp"], out["did_upper_pp"]) == (row["did_lower_pp"], row["did_upper_pp"])
     # a table without the pp p-value gives no p at all, never the ratio of odds ratios' p
-    out = T.pool_uptake(pd.DataFrame([row]).drop(columns="did_pp_p_value"), 0.95)
+    out = pool_uptake(pd.DataFrame([row]).drop(columns="did_pp_p_value"), 0.95)
     assert math.isnan(out["did_p"])
 
 
@@ -1141,7 +1142,7 @@ def test_pool_uptake_two_identical_rows_by_hand():
     own, comp = (0, 200, 3, 200), (800, 1000, 790, 1000)
     a = _did_row("p1", "bowel", own, comp)
     b = _did_row("p2", "bowel", own, comp)
-    out = T.pool_uptake(pd.DataFrame([a, b]), 0.95)
+    out = pool_uptake(pd.DataFrame([a, b]), 0.95)
     nc = S.compare_proportions(*own, 0.95)
     own_lo, own_hi = (nc.diff - nc.diff_lower) ** 2, (nc.diff_upper - nc.diff) ** 2
     row_lo, row_hi = ((a["did_pp"] - a["did_lower_pp"]) / 100) ** 2, ((a["did_upper_pp"] - a["did_pp"]) / 100) ** 2
@@ -1161,7 +1162,7 @@ def test_pool_uptake_keeps_uncertainty_of_partners_at_0_percent():
     comp = (2520, 3000, 2421, 3000)
     rows = pd.DataFrame([_did_row("p1", "cervical", (0, 300, 0, 300), comp),
                          _did_row("p2", "cervical", (0, 300, 0, 300), comp)])
-    out = T.pool_uptake(rows, 0.95)
+    out = pool_uptake(rows, 0.95)
     z = 1.959963984540054
     wilson_up = z ** 2 / (300 + z ** 2)
     comp_only = (rows["did_pp"].iloc[0] - rows["did_lower_pp"].iloc[0]) ** 2 / 1e4 - wilson_up ** 2
@@ -1189,7 +1190,7 @@ def test_pool_uptake_p_agrees_with_its_interval(owns, cn, data, conf):
         rows.append(dict(partner_id=f"p{i}", screening="breast", eligible_before=own[1], screened_before=own[0],
                          eligible_after=own[3], screened_after=own[2], did_pp=d.diff_pp, did_lower_pp=d.diff_lower_pp,
                          did_upper_pp=d.diff_upper_pp, did_pp_p_value=d.diff_p_value, did_p_value=d.p_value))
-    out = T.pool_uptake(pd.DataFrame(rows), conf)
+    out = pool_uptake(pd.DataFrame(rows), conf)
     lo, est, hi, p = out["did_lower_pp"], out["did_pp"], out["did_upper_pp"], out["did_p"]
     assert all(math.isfinite(v) for v in (lo, est, hi, p))
     assert lo <= est + 1e-9 and est <= hi + 1e-9 and 0 <= p <= 1
