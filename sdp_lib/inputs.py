@@ -494,7 +494,7 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
     if uptake is not None and comparison is not None:
         _check_comparison_covers_uptake(uptake, comparison, COMPARISON_FILE, problems)
 
-    from .disclosure import load_rule
+    from .disclosure_rule import load_rule
     from .survey_file import validate_survey_file
     from .survey_params import QUESTIONS_FILE, load_codebook, load_questions
     from .theory import load_toc

@@ -15,7 +15,6 @@ import pandas as pd
 
 from .wording import confidence_label, headline, k_in_10, sentences
 from .disclosure import (
-    DisclosureRule,
     LogEntry,
     ProtectedTable,
     TableSpec,
@@ -23,6 +22,8 @@ from .disclosure import (
     write_log,
     write_published,
 )
+from .disclosure_rule import DisclosureRule
+
 
 def _uptake_derived(prefix: str, x: str, n: str) -> dict[str, tuple[str, ...]]:
     return {prefix: (x, n), f"{prefix}_lower": (x, n), f"{prefix}_upper": (x, n)}

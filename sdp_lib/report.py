@@ -20,7 +20,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from . import __version__, paths
-from .disclosure import DisclosureRule, load_rule
+from .disclosure_rule import DisclosureRule, load_rule
 from .inputs import input_hashes
 from .params import Partner, Programme, load_programme
 from .safe_output import html_table
