@@ -182,6 +182,12 @@ def equity_tables(programme: Programme, uptake: pd.DataFrame, comparison: pd.Dat
 # Plain statements for the reports (from disclosure-controlled rows: "*" means suppressed)
 
 
+def chart_name(chart: pd.Series) -> str:
+    """The SPC chart a series was drawn on, from the `spc` table's `chart` column (one per series)."""
+    kinds = sorted({str(c) for c in chart.dropna()})
+    return kinds[0] if len(kinds) == 1 else trends.P_CHART
+
+
 def _finite(*values: object) -> bool:
     try:
         return all(not isinstance(v, str) and math.isfinite(float(v)) for v in values)  # type: ignore[arg-type]

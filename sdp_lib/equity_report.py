@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image
 
-from . import equity, publish, trends
+from . import equity, publish
 from .report import ReportContext, bullets, figure_image, paragraph, table
 from .wording import confidence_label, interval, notes, num, p_text, pct, pp
 
@@ -161,7 +161,7 @@ class EquitySection:
                 flags = sel[sel["special_cause"].astype(str).str.lower() == "true"]
                 if sel.empty:
                     continue
-                chart = _chart_name(sel["chart"])
+                chart = equity.chart_name(sel["chart"])
                 if flags.empty:
                     out.append(f"{scr.capitalize()} screening: no month since the start shows special-cause "
                                f"variation on the {chart} (limits fixed on the pre-programme months).")
@@ -230,12 +230,6 @@ class EquitySection:
 
         pub = self._protected("spc")
         return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name), pub)
-
-
-def _chart_name(chart: pd.Series) -> str:
-    """The SPC chart a series was drawn on, from the `spc` table's `chart` column (one per series)."""
-    kinds = sorted({str(c) for c in chart.dropna()})
-    return kinds[0] if len(kinds) == 1 else trends.P_CHART
 
 
 def _exp(s: pd.Series) -> pd.Series:

@@ -118,6 +118,7 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     t["toc_links"] = toc.link_evidence(theory, indicators)
     t["value_for_money"] = value.value_for_money(prog, inputs.activities, changes)
     t["funnel"] = uptake.funnel_table(changes)
+    t["funnel_limits"] = uptake.funnel_limits_table(t["funnel"])
     t["detectability"] = value.detectability_table(changes, t["value_for_money"])
     t["sample_sizes"] = uptake.sample_size_table()
     return res

@@ -408,13 +408,11 @@ FUNNEL_STYLE: dict[str, tuple[str, str, str, str]] = {
 FUNNEL_UNCLASSIFIED: tuple[str, str, str, str] = ("white", GREY, "o", "not classified")
 
 
-def funnel_plot(data: pd.DataFrame, suppressed: str = "*") -> Figure:
+def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*") -> Figure:
     """Uptake against eligible population with PHE funnel limits (95% and 99.8%) around the pooled average,
-    one panel per screening. Points come from disclosure-controlled data (rounded eligible counts); each
-    significance category has its own colour and marker (pointing up above the limits, down below), all
-    in the legend."""
-    from .stats import funnel_limits
-
+    one panel per screening. Points come from disclosure-controlled data (rounded eligible counts), the
+    limits from the evaluation's `funnel_limits` table; each significance category has its own colour and
+    marker (pointing up above the limits, down below), all in the legend."""
     set_style()
     title = "Funnel plot: uptake after the programme against population size (PHE method)"
     if not _has(data, "screening", "pooled_average", "eligible", "uptake"):
@@ -425,17 +423,17 @@ def funnel_plot(data: pd.DataFrame, suppressed: str = "*") -> Figure:
         ax = fig.add_subplot(len(screenings), 1, i + 1)
         sel = data[data["screening"].astype(str) == scr]
         p0 = _number(sel["pooled_average"].iloc[0])
-        eligible = _numeric(sel["eligible"])
-        emax = float(eligible.max(skipna=True)) if eligible.notna().any() else 10.0
-        nmax = max(emax * 1.1, 20.0)
         if math.isfinite(p0):
-            grid = np.linspace(5, nmax, 200)
+            curves = limits[limits["screening"].astype(str) == scr] if len(limits) else limits
             for conf, style in ((0.95, "--"), (0.998, ":")):
-                lo, hi = funnel_limits(p0, grid, conf)
-                ax.plot(grid, 100 * np.asarray(lo), color=GREY, linestyle=style, linewidth=1,
+                c = curves[np.isclose(_numeric(curves["confidence"]), conf)] if len(curves) else curves
+                if c.empty:
+                    continue
+                grid = _numeric(c["eligible"])
+                ax.plot(grid, 100 * _numeric(c["lower"]), color=GREY, linestyle=style, linewidth=1,
                         label=f"{conf * 100:g}% limits")
-                ax.plot(grid, 100 * np.asarray(hi), color=GREY, linestyle=style, linewidth=1)
-            ax.axhline(100 * p0, color="black", linewidth=0.8, label="pooled average")
+                ax.plot(grid, 100 * _numeric(c["upper"]), color=GREY, linestyle=style, linewidth=1)
+        ax.axhline(100 * p0, color="black", linewidth=0.8, label="pooled average")
         seen: list[str] = []
         for r in sel.itertuples():
             n, p = _number(r.eligible), _number(r.uptake)

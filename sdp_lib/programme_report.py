@@ -147,7 +147,8 @@ class ProgrammeReport:
 
         data = self.funnel_data()
         self._write_figure_data("funnel", data)
-        return figure_image(funnel_plot(data, self.ctx.rule.suppressed_symbol), data)
+        limits = self.tables.get("funnel_limits", pd.DataFrame(columns=["screening", "eligible", "confidence"]))
+        return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol), data)
 
     def funnel_data(self) -> pd.DataFrame:
         """Uptake after against eligible population per partner with PHE funnel labels (the evaluation's

@@ -71,6 +71,7 @@ SPECS: dict[str, TableSpec] = {
         derived={c: _FOUR for c in ("mdd_pp", "plausible_change_pp_low", "plausible_change_pp_high", "detectable")},
         complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after")),
     ),
+    "funnel_limits": TableSpec(name="funnel_limits", count_columns=(), key_columns=("screening", "eligible", "confidence")),
     "sample_sizes": TableSpec(name="sample_sizes", count_columns=(), key_columns=("baseline", "change_to_detect")),
     "inequality": TableSpec(
         name="inequality",

@@ -380,6 +380,27 @@ def funnel_table(changes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FUNNEL_COLUMNS)
 
 
+FUNNEL_LIMIT_COLUMNS = ["screening", "eligible", "confidence", "lower", "upper"]
+
+
+def funnel_limits_table(funnel: pd.DataFrame, levels: tuple[float, ...] = (0.95, 0.998), points: int = 200
+                        ) -> pd.DataFrame:
+    """The funnel plot's control limits per screening, on a grid of population sizes from 5 to 1.1 x the
+    largest eligible population (at least 20): at each size, the proportions whose own Wilson interval at
+    that size just reaches the pooled average (`stats.funnel_limits`, PHE / Fingertips method), at 95% and
+    99.8%. Model values with no counts: what the funnel figure draws."""
+    rows = []
+    for scr, sel in funnel.groupby("screening", sort=True) if len(funnel) else []:
+        p0 = float(sel["pooled_average"].iloc[0])
+        nmax = max(float(pd.to_numeric(sel["eligible"], errors="coerce").max()) * 1.1, 20.0)
+        grid = np.linspace(5, nmax, points)
+        for conf in levels:
+            lo, hi = stats.funnel_limits(p0, grid, conf)
+            rows += [{"screening": scr, "eligible": n, "confidence": conf, "lower": a, "upper": b}
+                     for n, a, b in zip(grid, np.asarray(lo), np.asarray(hi))]
+    return pd.DataFrame(rows, columns=FUNNEL_LIMIT_COLUMNS)
+
+
 SAMPLE_SIZE_COLUMNS = ["baseline", "change_to_detect", "people_per_period", "power", "alpha"]
 
 

@@ -31,6 +31,7 @@ from scipy.special import expit
 from sdp_lib import figures as F
 from sdp_lib import publish, trends
 from sdp_lib.disclosure import DisclosureRule
+from sdp_lib.uptake import funnel_limits_table
 
 SUPP = "*"
 START = "2023-01"
@@ -155,7 +156,7 @@ NAMES = {"p2": "Partner Two", "p1": "Partner One"}
 
 BUILDERS = {
     "forest": lambda s: F.forest_plot(*_changes(s)),
-    "funnel": lambda s: F.funnel_plot(_funnel(s)),
+    "funnel": lambda s: F.funnel_plot(_funnel(s), funnel_limits_table(_funnel(s))),
     "equity": lambda s: F.equity_chart(_inequality(s), "Partner One", "2022-12", "2023-07"),
     "its": lambda s: F.its_chart(_observed(s), _curves(), START, "Partner One",
                                  comparison=_observed(False).assign(uptake=0.5)),
@@ -166,7 +167,7 @@ BUILDERS = {
 
 EMPTY = {
     "forest": lambda df: F.forest_plot(df, df),
-    "funnel": lambda df: F.funnel_plot(df),
+    "funnel": lambda df: F.funnel_plot(df, pd.DataFrame()),
     "equity": lambda df: F.equity_chart(df, "Partner One", "2022-12", "2023-07"),
     "its": lambda df: F.its_chart(df, df, START, "Partner One"),
     "spc": lambda df: F.spc_chart(df, START, "Partner One"),
@@ -432,7 +433,7 @@ def test_toc_matrix_missing_cells_are_untested():
 
 
 def test_funnel_plot_legend_names_every_significance_category_drawn():
-    fig = F.funnel_plot(_funnel(True))
+    fig = F.funnel_plot(_funnel(True), funnel_limits_table(_funnel(True)))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     for _, _, _, label in F.FUNNEL_STYLE.values():
         assert label in labels
