@@ -43,8 +43,10 @@ validate: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/sdp-eval synth --seed 20240731 --out data/synthetic
 
+# Warm run, cold run (--cold), import floor and the hand-written papermill + nbconvert loop, for 16, 64 and
+# 160 partners with 2 workers: wall time, seconds per partner, peak memory of all processes (docs/performance.md).
 bench: $(STAMP)
-	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/batch.py --sizes 16,64,160 --jobs 2 --markdown
 
 # The equity and trend tables on a 2-million-row whole-system breakdown, loaded through the validator.
 bench-equity: $(STAMP)

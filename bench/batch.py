@@ -1,28 +1,36 @@
-"""Benchmark the report run (sdp_lib.batch.run) against its floor, for 16, 64 and 160 partners.
+"""Benchmark the report run (`sdp-eval run`) for 16, 64 and 160 partners: warm, cold, floor and hand loop.
 
 For each size N this script
 
 1. makes a params folder with N partners (the partners of params/programme.yaml; for N above their
    number, clones with new ids `<id>_c<k>` and names "<name> (clone k)") and a data folder to match,
    made by `sdp_lib.synthetic.generate(seed, data_dir, params_dir)`;
-2. measures the floor: N + 2 papermill runs (as many as a full run makes) of `bench/floor.ipynb`, a
-   notebook that only imports the libraries the reports import (plus every top-level import found in
-   the partner notebook), with the same workers, kernel, kernel arguments and environment;
-3. measures a full run as `sdp-eval run` makes it: the result tables (`sdp_lib.evaluation.build_tables`),
-   then `sdp_lib.batch.run` for those N partners (executed notebooks, HTML, index, manifest);
+2. measures four ways of making the same N + 2 reports, each in a fresh Python process:
 
-and prints wall time and peak memory of both and their ratios. Each measurement runs in a fresh Python
-process, so `resource.getrusage` covers it alone: peak memory is RUSAGE_SELF maxrss + RUSAGE_CHILDREN
-maxrss (the largest reaped descendant: a worker or a kernel), as asked; "tree" is the peak sum of the
-RSS of the process and all its descendants, sampled every 0.2 s from /proc, which is what the machine
-must hold with --jobs kernels at once.
+   * **warm**: what `sdp-eval run` does: `sdp_lib.batch.run(..., tables=True)`: the result tables, then
+     every notebook with one warm kernel per worker (`--jobs` workers), HTML, index and manifest;
+   * **cold**: the same with `cold=True` (`sdp-eval run --cold`): a fresh kernel for every notebook;
+   * **floor**: N + 2 papermill runs, on `--jobs` workers, of `bench/floor.ipynb`, a notebook that only
+     imports the libraries the reports import (plus every top-level import of the partner notebook), with
+     the batch's kernel, kernel arguments and environment: what starting Python costs a report;
+   * **hand**: the loop a user would write: `sdp-eval run --tables-only`, then for each notebook, one
+     after another, `papermill <notebook> <out> -p ...` and `jupyter nbconvert --to html --no-input <out>`;
+
+and prints wall time, seconds per partner and peak memory of each, and the ratios to the floor and to
+the hand loop. Peak memory is that of all processes together: the peak of the summed RSS of the
+measuring process and all its descendants (workers, kernels, papermill and nbconvert commands),
+sampled every 0.2 s from /proc. For the warm run it also prints where a report's seconds go: the
+kernel starts, the resets between notebooks, execution (and, within it, the sections of the partner
+report that take longest, from papermill's cell timings), writing the notebook and the HTML export.
 
 Usage (by hand, not in CI; the largest size takes a while):
 
-    .venv/bin/python bench/batch.py --sizes 16,64,160 --jobs 2
+    .venv/bin/python bench/batch.py --sizes 16,64,160 --jobs 2        # make bench
+    .venv/bin/python bench/batch.py --sizes 16 --skip hand             # a quick look
     .venv/bin/python bench/batch.py --sizes 16 --notebooks tests/data/notebooks   # on the stand-ins
 
-Work folders go to outputs/bench/n<N>/ (removed afterwards unless --keep).
+Work folders go to outputs/bench/n<N>/ (removed afterwards unless --keep). `--markdown` also prints the
+table in the form docs/performance.md shows it.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ if str(ROOT) not in sys.path:
 
 FLOOR = HERE / "floor.ipynb"
 DEFAULT_SEED = 20240731
+KINDS = ("warm", "cold", "floor", "hand")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,7 +146,7 @@ def write_floor(dst: Path, partner_notebook: Path | None) -> Path:
 
 
 def _floor_one(args: tuple[str, str, dict, str, dict]) -> float:
-    """One papermill run of the floor notebook, as sdp_lib.batch runs a report (worker process)."""
+    """One papermill run of the floor notebook, as sdp_lib.batch runs a report cold (worker process)."""
     import papermill as pm
 
     from sdp_lib import batch
@@ -183,6 +192,8 @@ def _tree_rss_kib(pid: int) -> int:
 
 
 class TreeSampler:
+    """The peak, over time, of the summed RSS of this process and all its descendants."""
+
     def __init__(self, interval: float = 0.2):
         self.interval = interval
         self.peak_kib = 0
@@ -204,16 +215,97 @@ class TreeSampler:
         self._thread.join()
 
 
+def _section(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return (lines[-1] if lines else "").strip()[:60]
+
+
+def breakdown(out: Path) -> dict:
+    """Where a run's seconds went, from its manifest and its executed partner notebooks."""
+    import nbformat
+
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    parts: dict[str, float] = {}
+    kernel_starts = 0
+    for entry in manifest["notebooks"]:
+        for key, value in (entry.get("timings_s") or {}).items():
+            parts[key] = parts.get(key, 0.0) + float(value)
+        kernel_starts += "kernel_start" in (entry.get("timings_s") or {})
+    sections: dict[str, float] = {}
+    n_partner = 0
+    for path in sorted((out / "notebooks").glob("partner_*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        n_partner += 1
+        for cell in nb.cells:
+            if cell.cell_type == "code" and "injected-parameters" not in cell.metadata.get("tags", []):
+                d = (cell.metadata.get("papermill") or {}).get("duration") or 0.0
+                key = _section(cell.source)
+                sections[key] = sections.get(key, 0.0) + float(d)
+    by_name = {e["name"]: e for e in manifest["notebooks"]}
+    return {
+        "notebooks": len(manifest["notebooks"]),
+        "kernel_starts": kernel_starts,
+        "totals": {k: round(v, 2) for k, v in parts.items()},
+        "partner_notebooks": n_partner,
+        "partner_sections": {k: round(v / max(n_partner, 1), 3)
+                             for k, v in sorted(sections.items(), key=lambda kv: -kv[1])},
+        "programme_report_s": by_name.get("programme_report", {}).get("duration_s"),
+        "data_quality_s": by_name.get("data_quality", {}).get("duration_s"),
+    }
+
+
+def _hand_loop(work: Path, out: Path, notebooks: Path) -> tuple[int, list[str]]:
+    """The loop by hand: tables once, then papermill + nbconvert per notebook, serially."""
+    from sdp_lib import batch
+    from sdp_lib.evaluation import build_tables
+    from sdp_lib.params import load_programme
+
+    params_dir, data_dir = work / "params", work / "data"
+    root = batch.project_root()
+    build_tables(data_dir, params_dir, out)
+    programme = load_programme(params_dir)
+    common = {"data_dir": batch._param_path(data_dir, root), "params_dir": batch._param_path(params_dir, root),
+              "output_dir": batch._param_path(out, root), "period_before": programme.period_before,
+              "period_after": programme.period_after, "confidence": programme.confidence}
+    env = {**os.environ, **batch._kernel_env(root)}
+    bin_dir = Path(sys.executable).parent
+    runs = [(notebooks / batch.PARTNER_NOTEBOOK, f"partner_{pid}", {"partner_id": pid}) for pid in programme.partner_ids]
+    runs += [(notebooks / batch.PROGRAMME_NOTEBOOK, "programme_report", {}),
+             (notebooks / batch.DATA_QUALITY_NOTEBOOK, "data_quality", {})]
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    failed = []
+    for source, name, extra in runs:
+        target = out / "notebooks" / f"{name}.ipynb"
+        cmd = [str(bin_dir / "papermill"), str(source), str(target), "--cwd", str(root), "-k", batch.KERNEL_NAME,
+               "--no-progress-bar", "--log-level", "ERROR"]
+        for key, value in {**extra, **common}.items():
+            cmd += ["-p", key, str(value)]
+        if name in ("programme_report", "data_quality"):
+            cmd += ["-y", "failed_partners: []"]
+        if subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+            failed.append(name)
+        subprocess.run([str(bin_dir / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(target),
+                        "--output-dir", str(out / "reports"), "--log-level", "ERROR"], cwd=root, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return len(runs), failed
+
+
 def _stop_forkserver() -> None:
-    """Reap the fork server (parent of the workers) so RUSAGE_CHILDREN includes them and their kernels."""
+    """Stop the fork server (parent of the workers) so that getrusage(RUSAGE_CHILDREN) counts the CPU
+    time of the workers and their kernels too."""
     try:
         from multiprocessing import forkserver
 
-        stop = getattr(forkserver._forkserver, "_stop", None)
+        stop = getattr(forkserver._forkserver, "_stop", None)  # noqa: SLF001
         if stop is not None:
             stop()
     except Exception:
         pass
+
+
+def _cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
@@ -221,20 +313,15 @@ def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
 
     params_dir, data_dir, out = work / "params", work / "data", work / f"outputs_{kind}"
     shutil.rmtree(out, ignore_errors=True)
+    detail: dict = {}
     start = time.perf_counter()
     with TreeSampler() as sampler:
-        if kind == "full":
-            # as `sdp-eval run` does: the result tables first (the notebooks read them), then the reports
-            try:
-                from sdp_lib.evaluation import build_tables
-            except ImportError:
-                build_tables = None
-            if build_tables is not None:
-                t = time.perf_counter()
-                build_tables(data_dir, params_dir, out)
-                print(f"  tables built in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
-            result = batch.run(None, jobs, data_dir, params_dir, out, notebooks_dir=notebooks, progress=True)
-            runs, failed = len(result), [nb.name for nb in result.failed]
+        if kind in ("warm", "cold"):
+            result = batch.run(None, jobs, data_dir, params_dir, out, notebooks_dir=notebooks, progress=True,
+                               cold=kind == "cold", tables=True)
+            runs, failed = len(result), [f"{nb.name}: {nb.error}" for nb in result.failed]
+        elif kind == "hand":
+            runs, failed = _hand_loop(work, out, notebooks)
         else:
             from sdp_lib.params import load_programme
 
@@ -258,11 +345,11 @@ def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
             runs, failed = len(tasks), []
         wall = time.perf_counter() - start
     _stop_forkserver()
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"kind": kind, "runs": runs, "failed": failed, "wall_s": wall, "self_maxrss_kib": self_kib,
-            "children_maxrss_kib": children_kib, "peak_kib": self_kib + children_kib,
-            "tree_peak_kib": sampler.peak_kib}
+    cpu = _cpu_s()
+    if kind == "warm":
+        detail = breakdown(out)
+    return {"kind": kind, "runs": runs, "failed": failed, "wall_s": wall, "cpu_s": cpu,
+            "tree_peak_kib": sampler.peak_kib, "detail": detail}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,7 +366,22 @@ def _child(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
 
 
 def _mib(kib: int) -> str:
-    return f"{kib / 1024:,.0f} MiB"
+    return f"{kib / 1024:,.0f}"
+
+
+def print_breakdown(n: int, warm: dict) -> None:
+    d = warm.get("detail") or {}
+    if not d:
+        return
+    n_nb = max(d["notebooks"], 1)
+    t = d["totals"]
+    print(f"  warm run, {n} partners: {d['notebooks']} notebooks, {d['kernel_starts']} kernel start(s) during the "
+          "run (besides one per worker at the start, while the tables are built)")
+    print("  seconds per notebook: " + ", ".join(f"{k} {v / n_nb:.2f}" for k, v in sorted(t.items())))
+    print(f"  programme report {d['programme_report_s']} s, data quality {d['data_quality_s']} s")
+    top = list(d["partner_sections"].items())[:8]
+    print("  partner report, slowest sections (s per report): "
+          + "; ".join(f"{k} {v:.2f}" for k, v in top))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,8 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notebooks", default=str(ROOT / "notebooks"),
                     help="folder with partner_report / programme_report / data_quality notebooks")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the synthetic data")
+    ap.add_argument("--skip", default="", help=f"kinds to leave out, comma-separated, of {', '.join(KINDS)}")
     ap.add_argument("--keep", action="store_true", help="keep outputs/bench/n<N>/ afterwards")
-    ap.add_argument("--measure", choices=["full", "floor"], help=argparse.SUPPRESS)
+    ap.add_argument("--markdown", action="store_true", help="also print the table as markdown")
+    ap.add_argument("--json", help="also write the measurements to this file")
+    ap.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     notebooks = Path(args.notebooks).resolve()
@@ -306,8 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"notebooks not found in {notebooks}: {', '.join(missing)} (use --notebooks)", file=sys.stderr)
         return 2
+    skip = {k.strip() for k in args.skip.split(",") if k.strip()}
+    kinds = [k for k in KINDS if k not in skip]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    print(f"sdp-eval batch benchmark: sizes {sizes}, jobs {args.jobs}, notebooks {notebooks}, "
+    print(f"sdp-eval batch benchmark: sizes {sizes}, jobs {args.jobs}, {', '.join(kinds)}, notebooks {notebooks}, "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs", flush=True)
     rows = []
     for n in sizes:
@@ -317,14 +424,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{n} partners]", flush=True)
         try:
             make_inputs(work, n, args.seed)
-            floor = _child("floor", work, args.jobs, notebooks)
-            print(f"  floor: {floor['runs']} runs in {floor['wall_s']:.1f} s, peak {_mib(floor['peak_kib'])}",
-                  flush=True)
-            full = _child("full", work, args.jobs, notebooks)
-            print(f"  full:  {full['runs']} notebooks in {full['wall_s']:.1f} s, peak {_mib(full['peak_kib'])}"
-                  + (f", {len(full['failed'])} failed: {', '.join(full['failed'][:5])}" if full["failed"] else ""),
-                  flush=True)
-            rows.append((n, floor, full))
+            got = {}
+            for kind in kinds:
+                got[kind] = m = _child(kind, work, args.jobs, notebooks)
+                print(f"  {kind:5}: {m['runs']} notebooks in {m['wall_s']:.1f} s ({m['cpu_s']:.0f} CPU s), peak "
+                      f"{_mib(m['tree_peak_kib'])} MiB" + (f", {len(m['failed'])} failed" if m["failed"] else ""),
+                      flush=True)
+                for line in m["failed"][:5]:
+                    print(f"         {line}", flush=True)
+            if "warm" in got:
+                print_breakdown(n, got["warm"])
+            rows.append((n, got))
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
@@ -333,20 +443,36 @@ def main(argv: list[str] | None = None) -> int:
             (ROOT / "outputs" / "bench").rmdir()
         except OSError:
             pass
+    if args.json:
+        Path(args.json).write_text(json.dumps({"jobs": args.jobs, "rows": rows}, indent=2), encoding="utf-8")
+
+    def ratio(got: dict, a: str, b: str) -> str:
+        return f"{got[a]['wall_s'] / got[b]['wall_s']:.2f}" if a in got and b in got else "-"
 
     print()
-    head = (f"{'partners':>8} {'jobs':>4} {'full s':>8} {'floor s':>8} {'time x':>7} {'s/partner':>9} "
-            f"{'full peak':>10} {'floor peak':>10} {'mem x':>6} {'full tree':>10} {'floor tree':>10}")
+    head = f"{'partners':>8} {'notebooks':>9}  " + "  ".join(
+        f"{k + ' s':>8} {'s/partner':>9} {'peak MiB':>8}" for k in kinds) + \
+        f"  {'warm/floor':>10} {'cold/floor':>10} {'hand/warm':>9}"
     print(head)
     print("-" * len(head))
-    for n, floor, full in rows:
-        print(f"{n:>8} {args.jobs:>4} {full['wall_s']:>8.1f} {floor['wall_s']:>8.1f} "
-              f"{full['wall_s'] / floor['wall_s']:>7.2f} {full['wall_s'] / n:>9.2f} "
-              f"{_mib(full['peak_kib']):>10} {_mib(floor['peak_kib']):>10} "
-              f"{full['peak_kib'] / floor['peak_kib']:>6.2f} {_mib(full['tree_peak_kib']):>10} "
-              f"{_mib(floor['tree_peak_kib']):>10}")
-    print("\npeak = maxrss of this process + of its largest descendant (getrusage); tree = peak sum of the "
-          "RSS of all processes, sampled.")
+    for n, got in rows:
+        cells = "  ".join(f"{got[k]['wall_s']:>8.1f} {got[k]['wall_s'] / n:>9.2f} {_mib(got[k]['tree_peak_kib']):>8}"
+                          for k in kinds)
+        runs = next(iter(got.values()))["runs"]
+        print(f"{n:>8} {runs:>9}  {cells}  {ratio(got, 'warm', 'floor'):>10} {ratio(got, 'cold', 'floor'):>10} "
+              f"{ratio(got, 'hand', 'warm'):>9}")
+    print(f"\n{args.jobs} workers; peak MiB = peak of the summed RSS of all processes (sampled every 0.2 s).")
+    if args.markdown:
+        print()
+        print("| partners | notebooks | " + " | ".join(f"{k} (s) | {k} s/partner | {k} peak (MiB)" for k in kinds)
+              + " | warm / floor | cold / floor | hand / warm |")
+        print("| ---: | ---: | " + " | ".join("---: | ---: | ---:" for _ in kinds) + " | ---: | ---: | ---: |")
+        for n, got in rows:
+            runs = next(iter(got.values()))["runs"]
+            cells = " | ".join(f"{got[k]['wall_s']:.1f} | {got[k]['wall_s'] / n:.2f} | {_mib(got[k]['tree_peak_kib'])}"
+                               for k in kinds)
+            print(f"| {n} | {runs} | {cells} | {ratio(got, 'warm', 'floor')} | {ratio(got, 'cold', 'floor')} | "
+                  f"{ratio(got, 'hand', 'warm')} |")
     return 0
 
 

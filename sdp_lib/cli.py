@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, paths
-from .validation import ValidationFailed
+from .validation import ValidationFailed, notes_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
 
@@ -32,6 +32,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     n_rows = len(inputs.uptake)
     print(f"All inputs valid: {len(inputs.programme.partners)} partners, {n_rows} uptake rows "
           f"in {paths.relative_to_root(data)}, parameters in {paths.relative_to_root(params)}.")
+    if inputs.notes:  # e.g. extra columns, ignored: listed by name, never with their values
+        print(notes_report(inputs.notes))
     return EXIT_OK
 
 
@@ -57,15 +59,25 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .evaluation import build_tables, check_partners, run_reports
+    from . import batch
+    from .evaluation import check_partners
 
     data, params, out = _dirs(args)
     check_partners(params, args.partner)
-    written = build_tables(data, params, out)
-    print(f"{len(written)} result tables written to {paths.relative_to_root(out)}/")
-    if args.tables_only:
-        return EXIT_OK
-    return run_reports(data, params, out, partners=args.partner, jobs=args.jobs, resume=args.resume)
+    try:
+        if args.tables_only:
+            written = batch.build_tables_staged(data, params, out)
+            print(f"{len(written)} result tables written to {paths.relative_to_root(out)}/")
+            return EXIT_OK
+        # the tables, then the reports, staged together: outputs/ changes only when the whole run is done
+        result = batch.run(args.partner, args.jobs, data, params, out, resume=args.resume, cold=args.cold,
+                           timeout=args.timeout, tables=True)
+    except batch.OutputBusy as exc:
+        print(f"sdp-eval run: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"{len(result.tables)} result tables written to {paths.relative_to_root(out)}/")
+    print(batch.summary_text(result))
+    return result.exit_code
 
 
 def cmd_refresh_notebooks(args: argparse.Namespace) -> int:
@@ -109,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="re-run only the reports that failed or whose inputs changed since the last run")
     p.add_argument("--tables-only", action="store_true", help="stop after the result tables")
+    p.add_argument("--cold", action="store_true",
+                   help="start a fresh kernel for every notebook (default: one warm kernel per worker, reset "
+                        "between notebooks; the reports are the same)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="fail a notebook whose cell runs longer than this (default: no limit)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks with their default parameters")
@@ -122,15 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if getattr(args, "timeout", None) is not None and not args.timeout > 0:
+        parser.error("--timeout must be a positive number of seconds")
     try:
         return int(args.func(args) or 0)
     except ValidationFailed as exc:
         print(exc.report(), file=sys.stderr)
         print("Nothing was written. Fix the problems above and run the command again.", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("Interrupted: outputs from earlier complete runs are unchanged.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGINT/SIGTERM during `run` (batch.Interrupted)
+        what = getattr(exc, "message", "") or "outputs from earlier complete runs are unchanged."
+        name = {130: "SIGINT", 143: "SIGTERM"}.get(getattr(exc, "exit_code", 130), "signal")
+        print(f"Interrupted ({name}): {what}", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -187,8 +187,8 @@ class EquitySection:
         df = pd.DataFrame({
             "screening": s["screening"],
             "model": s["model"].map({"its": "ITS (own pre-trend)", "controlled_its": "controlled ITS (vs comparison)"}),
-            "months before / after": [f"{num(a, 0)} / {num(b, 0)}" if num(a, 0) and num(b, 0) else ""
-                                      for a, b in zip(s["n_pre"], s["n_post"])],
+            "months before the start": s["n_pre"].map(lambda v: num(v, 0)),
+            "months from the start": s["n_post"].map(lambda v: num(v, 0)),
             "step at start (odds ratio)": [_with_ci(v, lo, hi, num) for v, lo, hi in zip(
                 s["level_change_or"], _exp(s["level_change_lower"]), _exp(s["level_change_upper"]))],
             "p (step)": s["level_change_p"].map(p_text),

@@ -35,8 +35,6 @@ from urllib.parse import quote
 
 import nbformat
 
-from .outputs import atomic_write_bytes, atomic_write_text
-
 #: Cell tags whose cells never appear in a report.
 REMOVE_CELL_TAGS = ("parameters", "injected-parameters", "remove-cell", "remove_cell")
 #: Cell tags whose outputs never appear in a report.
@@ -71,6 +69,11 @@ _ERROR_TOP = (
     '<div class="sdp-alert" role="alert"><strong>This report did not finish.</strong> '
     'An error stopped the run; the error is shown <a href="#papermill-error-cell">further down</a> '
     "and the sections after it are missing.</div>"
+)
+_STOPPED_TOP = (
+    '<div class="sdp-alert" role="alert"><strong>This report did not finish.</strong> '
+    "The run stopped with this error: <code>{error}</code>. The sections after the last one shown are "
+    "missing.</div>"
 )
 _ERROR_ANCHOR = (
     '<p id="papermill-error-cell" class="sdp-alert"><strong>The run stopped here with this error:'
@@ -196,12 +199,15 @@ def _scrub_output(output: dict, replacements: Sequence[tuple[str, str]]) -> None
 
 
 def prepare_for_report(nb: nbformat.NotebookNode,
-                       replacements: Sequence[tuple[str, str]] = ()) -> nbformat.NotebookNode:
+                       replacements: Sequence[tuple[str, str]] = (), stopped: str | None = None
+                       ) -> nbformat.NotebookNode:
     """A copy of an executed notebook fit for a report.
 
     Removes papermill's and nbclient's metadata (start/end times, durations, paths, parameters),
     widget state and script outputs; rewrites papermill's error banner into plain words; rewrites
-    absolute paths in outputs. The stored executed notebook is not changed.
+    absolute paths in outputs. `stopped` (an error, e.g. "DeadKernelError: Kernel died") puts a "did not
+    finish" notice first, for a run that stopped other than by a cell error (which papermill marks
+    itself). The stored executed notebook is not changed.
     """
     nb = copy.deepcopy(nb)
     for key in ("papermill", "widgets", "execution"):
@@ -214,13 +220,20 @@ def prepare_for_report(nb: nbformat.NotebookNode,
         tags = md.get("tags", [])
         if cell.cell_type == "markdown" and PAPERMILL_ERROR_TAG in tags:
             source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
-            cell.source = _ERROR_ANCHOR if 'id="papermill-error-cell"' in source else _ERROR_TOP
+            anchor = 'id="papermill-error-cell"' in source
+            cell.source = _ERROR_ANCHOR if anchor else _ERROR_TOP
+            # papermill gives its error cells random ids, which the page shows: fixed ones, so that the same
+            # run makes the same page
+            cell["id"] = "papermill-error-anchor" if anchor else "papermill-error-top"
         if cell.cell_type == "code":
             if any(t in tags for t in REMOVE_OUTPUT_TAGS):
                 cell.outputs = []
             for output in cell.get("outputs", []):
                 _scrub_output(output, replacements)
         cells.append(cell)
+    if stopped and not any(PAPERMILL_ERROR_TAG in c.get("metadata", {}).get("tags", []) for c in cells):
+        cells.insert(0, nbformat.v4.new_markdown_cell(_STOPPED_TOP.format(error=html.escape(stopped)),
+                                                      id="sdp-report-stopped"))
     nb.cells = cells
     return nb
 
@@ -255,10 +268,30 @@ def make_exporter():
     return exporter
 
 
+def warm_up() -> None:
+    """Make the exporter and render a small notebook once (templates compiled, filters loaded), so that
+    the first report of a worker does not pay for it. Nothing is written."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    code = nbformat.v4.new_code_cell("print(1)")
+    code.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+        nbformat.v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td></tr></table>",
+                                                      "text/plain": "1"}),
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAA"
+                                                                   "DUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+                                                      "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("error", ename="E", evalue="e", traceback=["E: e"]),
+    ]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Warm-up\n\nText."), code]
+    notebook_to_html(nb, "warm-up")
+
+
 def notebook_to_html(nb: nbformat.NotebookNode, title: str, *, source_dir: str | os.PathLike[str] | None = None,
-                     replacements: Sequence[tuple[str, str]] = ()) -> str:
-    """Render an executed notebook as one self-contained HTML page titled `title`."""
-    clean = prepare_for_report(nb, replacements)
+                     replacements: Sequence[tuple[str, str]] = (), stopped: str | None = None) -> str:
+    """Render an executed notebook as one self-contained HTML page titled `title` (`stopped`: see
+    `prepare_for_report`)."""
+    clean = prepare_for_report(nb, replacements, stopped)
     clean.metadata["title"] = title
     resources = {"metadata": {"name": title}}
     if source_dir is not None:
@@ -271,6 +304,8 @@ def export_notebook(ipynb_path: str | os.PathLike[str], html_path: str | os.Path
                     root: str | os.PathLike[str] | None = None,
                     source_dir: str | os.PathLike[str] | None = None) -> Path:
     """Export the executed notebook at `ipynb_path` to `html_path` (atomically); returns the path."""
+    from .outputs import atomic_write_text
+
     nb = nbformat.read(str(ipynb_path), as_version=4)
     text = notebook_to_html(nb, title, source_dir=source_dir, replacements=path_replacements(root))
     return atomic_write_text(html_path, text)
@@ -464,6 +499,8 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
 
 def write_index(path: str | os.PathLike[str], entries: Sequence[IndexEntry], **kwargs) -> Path:
     """Write the index page atomically (see `index_html` for the arguments)."""
+    from .outputs import atomic_write_text
+
     return atomic_write_text(path, index_html(entries, **kwargs))
 
 
@@ -589,6 +626,8 @@ class Browser:
             result.tables = int(page.evaluate("() => document.querySelectorAll('table').length"))
             result.text = page.inner_text("body")
             if screenshot_path is not None:
+                from .outputs import atomic_write_bytes
+
                 png = page.screenshot(full_page=True, type="png")
                 atomic_write_bytes(screenshot_path, png)
         finally:

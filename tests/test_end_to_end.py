@@ -6,7 +6,9 @@ programme and data-quality reports, in which:
 - one partner is named `<img src=x onerror=alert(1)>`, so escaping is exercised;
 - one partner's report cannot write its metrics (its output folder is blocked by a file), so its
   notebook fails while the others must complete.
-A second run with the same inputs must give identical tables and notebook outputs.
+The first run uses warm kernels (the default); a second run with the same inputs, made with `--cold`
+(a fresh kernel for every notebook) and the partners in the reverse order, must give identical tables,
+figure data, notebook outputs and HTML reports.
 """
 
 from __future__ import annotations
@@ -51,14 +53,17 @@ def _small_project(base: Path) -> tuple[Path, Path]:
     return data, params
 
 
-def _run(base: Path, data: Path, params: Path, name: str, block: bool) -> tuple[int, Path]:
+def _run(base: Path, data: Path, params: Path, name: str, block: bool, cold: bool = False,
+         order: list[str] = RUN) -> tuple[int, Path]:
     out = base / name
     if block:
         # The failing partner: a file stands where its metrics folder must go, so its notebook fails.
         (out / "partners").mkdir(parents=True)
         (out / "partners" / FAILING).write_text("not a folder", encoding="utf-8")
     args = ["run", "--data", str(data), "--params", str(params), "--out", str(out), "--jobs", "2"]
-    for pid in RUN:
+    if cold:
+        args.append("--cold")
+    for pid in order:
         args += ["--partner", pid]
     return cli.main(args), out
 
@@ -68,7 +73,7 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     data, params = _small_project(base)
     first = _run(base, data, params, "out1", block=True)
-    second = _run(base, data, params, "out2", block=True)
+    second = _run(base, data, params, "out2", block=True, cold=True, order=RUN[::-1])
     return {"data": data, "params": params, "first": first, "second": second}
 
 
@@ -90,7 +95,7 @@ def test_failing_partner_is_named_and_others_complete(runs):
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "failed" in index and FAILING in index
     programme = (reports / "programme_report.html").read_text(encoding="utf-8")
-    assert "the partner report failed" in programme and FAILING in programme
+    assert "own report failed" in programme and FAILING in programme
     # the failed partner's executed notebook is kept with papermill's error
     nb = nbformat.read(out / "notebooks" / f"partner_{FAILING}.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
@@ -151,23 +156,45 @@ def test_no_absolute_paths_or_timestamps_in_reports(runs):
         assert "start_time" not in text and "end_time" not in text
 
 
+def _same_folder(text: str, out: Path) -> str:
+    """The failing partner's error names its run's own output folder: the same name for both runs."""
+    return text.replace(f"/{out.name}/partners/", "/out/partners/")
+
+
 def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
-    _, out1 = runs["first"]
-    _, out2 = runs["second"]
+    """Warm (first run) and cold with the partners reversed (second run): the same bytes."""
+    code1, out1 = runs["first"]
+    code2, out2 = runs["second"]
+    assert code1 == code2 == 1
     for sub in ("restricted/tables", "published/tables", "published/figures"):
         names1 = sorted(p.name for p in (out1 / sub).glob("*.csv"))
         names2 = sorted(p.name for p in (out2 / sub).glob("*.csv"))
         assert names1 == names2 and names1
         for name in names1:
             assert (out1 / sub / name).read_bytes() == (out2 / sub / name).read_bytes(), f"{sub}/{name}"
-    for nb1 in sorted((out1 / "notebooks").glob("*.ipynb")):
-        a = nbformat.read(nb1, as_version=4)
-        b = nbformat.read(out2 / "notebooks" / nb1.name, as_version=4)
+    # the failing partner writes its figure data before its metrics fail: in both runs, whatever the timing
+    for out in (out1, out2):
+        assert (out / "published" / "figures" / f"{FAILING}_uptake_monthly.csv").is_file(), out.name
+    names = sorted(p.name for p in (out1 / "notebooks").glob("*.ipynb"))
+    assert names == sorted(p.name for p in (out2 / "notebooks").glob("*.ipynb")) and len(names) == len(RUN) + 2
+    for name in names:
+        a = nbformat.read(out1 / "notebooks" / name, as_version=4)
+        b = nbformat.read(out2 / "notebooks" / name, as_version=4)
         outs_a = [c.get("outputs") for c in a.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
         outs_b = [c.get("outputs") for c in b.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
-        if nb1.stem == f"partner_{FAILING}":
-            continue  # the error text names each run's own output folder
-        assert outs_a == outs_b, nb1.name
+        if name == f"partner_{FAILING}.ipynb":
+            outs_a = json.loads(_same_folder(json.dumps(outs_a), out1))
+            outs_b = json.loads(_same_folder(json.dumps(outs_b), out2))
+        assert outs_a == outs_b, name
+        counts = [c.execution_count for c in a.cells if c.cell_type == "code" and c.execution_count is not None]
+        assert counts == [c.execution_count for c in b.cells if c.cell_type == "code"
+                          and c.execution_count is not None], name
+    reports = sorted(p.name for p in (out1 / "reports").glob("*.html"))
+    assert reports == sorted(p.name for p in (out2 / "reports").glob("*.html")) and len(reports) == len(RUN) + 2
+    for name in reports:
+        page1 = _same_folder((out1 / "reports" / name).read_text(encoding="utf-8"), out1)
+        page2 = _same_folder((out2 / "reports" / name).read_text(encoding="utf-8"), out2)
+        assert page1 == page2, name
 
 
 def test_reports_open_cleanly_in_a_headless_browser(runs):
