@@ -26,6 +26,7 @@ report: $(STAMP)
 	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),)
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests notebooks --ignore=tests/data --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
 
 # Re-execute the three notebooks with their default parameters and store the outputs that nbval checks.

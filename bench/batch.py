@@ -7,7 +7,7 @@ For each size N this script
    made by `sdp_lib.synthetic.generate(seed, data_dir, params_dir)`;
 2. measures four ways of making the same N + 2 reports, each in a fresh Python process:
 
-   * **warm**: what `sdp-eval run` does: `sdp_lib.batch.run(..., tables=True)`: the result tables, then
+   * **warm**: what `sdp-eval run` does: `sdp_lib.run.batch.run(..., tables=True)`: the result tables, then
      every notebook with one warm kernel per worker (`--jobs` workers), HTML, index and manifest;
    * **cold**: the same with `cold=True` (`sdp-eval run --cold`): a fresh kernel for every notebook;
    * **floor**: N + 2 papermill runs, on `--jobs` workers, of `bench/floor.ipynb`, a notebook that only
@@ -146,10 +146,10 @@ def write_floor(dst: Path, partner_notebook: Path | None) -> Path:
 
 
 def _floor_one(args: tuple[str, str, dict, str, dict]) -> float:
-    """One papermill run of the floor notebook, as sdp_lib.batch runs a report cold (worker process)."""
+    """One papermill run of the floor notebook, as sdp_lib.run.batch runs a report cold (worker process)."""
     import papermill as pm
 
-    from sdp_lib import batch
+    from sdp_lib.run import batch
 
     notebook, out, params, root, env = args
     os.environ.update(env)
@@ -256,9 +256,9 @@ def breakdown(out: Path) -> dict:
 
 def _hand_loop(work: Path, out: Path, notebooks: Path) -> tuple[int, list[str]]:
     """The loop by hand: tables once, then papermill + nbconvert per notebook, serially."""
-    from sdp_lib import batch
-    from sdp_lib.evaluation import build_tables
-    from sdp_lib.params import load_programme
+    from sdp_lib.run import batch
+    from sdp_lib.metrics.evaluation import build_tables
+    from sdp_lib.config.params import load_programme
 
     params_dir, data_dir = work / "params", work / "data"
     root = batch.project_root()
@@ -309,7 +309,7 @@ def _cpu_s() -> float:
 
 
 def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
-    from sdp_lib import batch
+    from sdp_lib.run import batch
 
     params_dir, data_dir, out = work / "params", work / "data", work / f"outputs_{kind}"
     shutil.rmtree(out, ignore_errors=True)
@@ -323,7 +323,7 @@ def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
         elif kind == "hand":
             runs, failed = _hand_loop(work, out, notebooks)
         else:
-            from sdp_lib.params import load_programme
+            from sdp_lib.config.params import load_programme
 
             root = batch.project_root()
             programme = load_programme(params_dir)
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.measure, Path(args.work), args.jobs, notebooks)), flush=True)
         return 0
 
-    from sdp_lib import batch
+    from sdp_lib.run import batch
 
     missing = [n for n in (batch.PARTNER_NOTEBOOK, batch.PROGRAMME_NOTEBOOK, batch.DATA_QUALITY_NOTEBOOK)
                if not (notebooks / n).is_file()]

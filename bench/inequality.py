@@ -8,7 +8,7 @@ layout. The script
    secular trend and a step at the programme start; binomial counts);
 2. optionally (`--csv`) writes it as `uptake.csv` / `comparison.csv` with the other input files and
    reads it back through `sdp_lib.inputs.load_inputs`, the validated loader evaluators use;
-3. computes every table of `sdp_lib.equity.equity_tables` (inequality, sii, its, spc, trend_markers),
+3. computes every table of `sdp_lib.metrics.equity.equity_tables` (inequality, sii, its, spc, trend_markers),
    timing each, and writes them with the project's atomic CSV writer;
 
 and prints wall times, table sizes and the peak memory of the process (resource RUSAGE_SELF maxrss,
@@ -39,9 +39,9 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sdp_lib import equity  # noqa: E402
-from sdp_lib.outputs import write_table  # noqa: E402
-from sdp_lib.params import Partner, Programme  # noqa: E402
+from sdp_lib.metrics import equity  # noqa: E402
+from sdp_lib.config.outputs import write_table  # noqa: E402
+from sdp_lib.config.params import Partner, Programme  # noqa: E402
 
 SEED = 20240731
 SCREENINGS = ("breast", "cervical", "bowel")

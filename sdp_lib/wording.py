@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from . import stats
+from sdp_lib.stats import proportions as stats
 
 __all__ = [
     "INDEPENDENCE_NOTE", "SMS_LEVEL_TEXT", "UNADJUSTED", "change_sentence", "headline", "k_in_10",

@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sdp_lib.cli import main
+from sdp_lib.run.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "bad"
@@ -300,7 +300,7 @@ def subprocess_results(base, tmp_path_factory) -> dict[str, tuple[dict, int, str
         dst = tmp_path_factory.mktemp(f"proc_{name}")
         data, params, case = make_case(name, base, dst)
         procs[name] = case, subprocess.Popen(
-            [sys.executable, "-m", "sdp_lib.cli", "validate", "--data", str(data), "--params", str(params)],
+            [sys.executable, "-m", "sdp_lib.run.cli", "validate", "--data", str(data), "--params", str(params)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=dst,
         )
     results = {}

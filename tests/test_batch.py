@@ -1,7 +1,7 @@
-"""The batch runner (sdp_lib.batch) and HTML export (sdp_lib.report_html), on small stand-in notebooks.
+"""The batch runner (sdp_lib.run.batch) and HTML export (sdp_lib.run.html), on small stand-in notebooks.
 
 The stand-ins in tests/data/notebooks/ mimic the real notebooks' interface: a `parameters` cell of
-literals, paths resolved through sdp_lib.paths. The partner stand-in fails (inside a library call) for
+literals, paths resolved through sdp_lib.config.paths. The partner stand-in fails (inside a library call) for
 partner "boom"; one partner's name is an HTML injection attempt.
 """
 
@@ -18,7 +18,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sdp_lib import __version__, batch, report_html
+from sdp_lib import __version__
+
+from sdp_lib.run import batch
+
+from sdp_lib.run import html as report_html
 
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "data" / "notebooks"
@@ -137,8 +141,10 @@ def resumed(first) -> Run:
 
 @pytest.fixture(scope="module")
 def changed(resumed) -> Run:
-    # An input changes: a resumed run must run again whatever it is asked for.
-    (resumed.root / "data" / "synthetic" / "notes.txt").write_text("a new input file\n", encoding="utf-8")
+    # An input changes (a blank line, which validation skips, changes the file's hash): a resumed run must
+    # run again whatever it is asked for.
+    uptake = resumed.root / "data" / "synthetic" / "uptake.csv"
+    uptake.write_text(uptake.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     result = batch.run(["alpha"], 2, "data/synthetic", "params", "outputs", resume=True,
                        notebooks_dir=resumed.root / "notebooks", progress=False)
     return Run(resumed.root, result)
@@ -286,8 +292,7 @@ def test_manifest(first):
                                   "papermill", "nbconvert"}
     assert m["packages"]["python"] == sys.version.split()[0]
     sha = hashlib.sha256((first.root / "data" / "synthetic" / "uptake.csv").read_bytes()).hexdigest()
-    assert m["inputs"]["data_dir"] == {"uptake.csv": sha}
-    assert list(m["inputs"]["params_dir"]) == ["programme.yaml"]
+    assert m["inputs"] == {"programme.yaml": m["inputs"]["programme.yaml"], "uptake.csv": sha}
     assert m["parameters"] == {"period_before": "2023-12", "period_after": "2024-07", "confidence": 0.95,
                                "data_dir": "data/synthetic", "params_dir": "params", "output_dir": "outputs",
                                "partners": ["alpha", "beta", "boom"]}
@@ -330,7 +335,7 @@ def test_resume_reruns_when_inputs_change(changed):
     assert [nb.name for nb in changed.result] == ["partner_alpha", "programme_report", "data_quality"]
     assert not any(nb.reused for nb in changed.result)
     assert changed.result.ok and changed.result.exit_code == 0
-    assert "notes.txt" in changed.manifest["inputs"]["data_dir"]
+    assert changed.manifest["inputs"]["uptake.csv"] != resumed.manifest["inputs"]["uptake.csv"]
     assert changed.manifest["failed_partners"] == []
     nb = nbformat.read(changed.out / "notebooks" / "programme_report.ipynb", as_version=4)
     assert nb.metadata.papermill.parameters["failed_partners"] == []
@@ -357,17 +362,19 @@ def test_reusable_decisions(tmp_path):
 
 
 def test_fingerprint_inputs(tmp_path):
-    (tmp_path / "d" / "sub").mkdir(parents=True)
-    (tmp_path / "d" / "a.csv").write_text("x\n1\n")
-    (tmp_path / "d" / "sub" / "b.csv").write_text("y\n")
+    from sdp_lib.inputs import input_hashes
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "p").mkdir()
+    (tmp_path / "d" / "uptake.csv").write_text("x\n1\n")
     (tmp_path / "d" / ".hidden").write_text("ignored")
-    hashes = batch.hash_folder(tmp_path / "d")
-    assert list(hashes) == ["a.csv", "sub/b.csv"]
-    assert hashes["a.csv"] == hashlib.sha256(b"x\n1\n").hexdigest()
+    (tmp_path / "p" / "programme.yaml").write_text("name: x\n")
+    hashes = input_hashes(tmp_path / "d", tmp_path / "p")
+    assert list(hashes) == ["programme.yaml", "uptake.csv"]
+    assert hashes["uptake.csv"] == hashlib.sha256(b"x\n1\n").hexdigest()
     f1 = batch.fingerprint({"inputs": hashes, "parameters": {"p": 1}})
     assert f1 == batch.fingerprint({"parameters": {"p": 1}, "inputs": dict(reversed(hashes.items()))})
     assert f1 != batch.fingerprint({"inputs": hashes, "parameters": {"p": 2}})
-    assert batch.hash_folder(tmp_path / "missing") == {}
 
 
 def test_library_hash_enters_the_fingerprint(first):

@@ -1,7 +1,7 @@
 """Open the generated reports in headless Chromium: no console errors, images load, tables present.
 
 By default the stand-in notebooks (tests/data/notebooks/) are run in a temporary project. To check real
-outputs instead, point SDP_BROWSER_OUTPUT_DIR at an output folder made by `sdp_lib.batch.run` (it needs
+outputs instead, point SDP_BROWSER_OUTPUT_DIR at an output folder made by `sdp_lib.run.batch.run` (it needs
 index.html, manifest.json and reports/); screenshots go to its screenshots/ folder.
 
 Chromium is the system one at /usr/bin/chromium (Debian package `chromium`), driven by Python
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from sdp_lib import batch, report_html
+from sdp_lib.run import batch
+
+from sdp_lib.run import html as report_html
 
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "data" / "notebooks"

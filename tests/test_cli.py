@@ -1,6 +1,6 @@
 """The `sdp-eval` command line on the committed inputs: validate, synth, --version and usage errors.
 
-Most tests call `sdp_lib.cli.main([...])` in-process (a subprocess costs seconds of imports); one runs
+Most tests call `sdp_lib.run.cli.main([...])` in-process (a subprocess costs seconds of imports); one runs
 the installed console script. The damaged-input corpus is in tests/test_bad_inputs.py.
 """
 
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import sdp_lib
-from sdp_lib.cli import main
+from sdp_lib.run.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "synthetic"

@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.disclosure. Every expected value is worked out by hand in the comments."""
+"""Tests for sdp_lib.protect.disclosure. Every expected value is worked out by hand in the comments."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib.disclosure import (
+from sdp_lib.protect.disclosure import (
     ColumnTotal,
     DisclosureError,
     DisclosureRule,
@@ -29,8 +29,8 @@ from sdp_lib.disclosure import (
     write_log,
     write_published,
 )
-from sdp_lib.safe_output import html_table
-from sdp_lib.validation import ValidationFailed
+from sdp_lib.protect.safe_output import html_table
+from sdp_lib.config.validation import ValidationFailed
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params"
 

@@ -175,3 +175,18 @@ def test_no_text_written_in_two_docs_pages():
             else:
                 seen[line] = page
     assert twice == [], "written in two docs pages:\n" + "\n".join(twice)
+
+
+@pytest.mark.parametrize("name", ["partner_report", "programme_report", "data_quality"])
+def test_notebook_links_to_the_methods_resolve(name: str):
+    """The notebooks point to the methods pages instead of repeating them; every link resolves."""
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    text = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    page = ROOT / "notebooks" / f"_{name}_links.md"  # resolved from the notebook's own folder
+    page.write_text(text, encoding="utf-8")
+    try:
+        assert broken_links(page) == []
+    finally:
+        page.unlink()

@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdp_lib import cli
-from sdp_lib.disclosure import NHS_DIGITAL_RULE, scan_for_disclosure
-from sdp_lib.paths import project_root
-from sdp_lib.publish import SPECS
+from sdp_lib.run import cli
+from sdp_lib.protect.disclosure import NHS_DIGITAL_RULE, scan_for_disclosure
+from sdp_lib.config.paths import project_root
+from sdp_lib.protect.publish import SPECS
 
 ROOT = project_root()
 XSS = "<img src=x onerror=alert(1)>"
@@ -198,7 +198,7 @@ def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
 
 
 def test_reports_open_cleanly_in_a_headless_browser(runs):
-    from sdp_lib.report_html import chromium_available, check_in_browser
+    from sdp_lib.run.html import chromium_available, check_in_browser
 
     if not chromium_available():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")

@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.equity: the equity and trend tables of an evaluation, their disclosure control,
+"""Tests for sdp_lib.metrics.equity: the equity and trend tables of an evaluation, their disclosure control,
 the plain statements the reports make from them, and the theory-of-change measure they feed."""
 
 from __future__ import annotations
@@ -9,11 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdp_lib import equity, publish, toc
-from sdp_lib.disclosure import DisclosureRule
+from sdp_lib.metrics import equity
+
+from sdp_lib.protect import publish
+
+from sdp_lib.metrics import toc
+from sdp_lib.protect.disclosure import DisclosureRule
 from sdp_lib.inputs import load_inputs
-from sdp_lib.paths import project_root
-from sdp_lib.params import Equity
+from sdp_lib.config.paths import project_root
+from sdp_lib.config.params import Equity
 
 ROOT = project_root()
 
@@ -203,7 +207,7 @@ def test_gap_sentence_judges_the_size_of_the_gap_when_it_changes_direction():
 def test_gap_sentence_from_the_inequality_table_judges_the_size():
     # end to end: quintile 1 against 5 at 10,000 people each. Before 52% vs 50% (gap +2 pp), after 40% vs
     # 50% (gap -10 pp): the gap reversed and grew from 2 to 10 pp
-    from sdp_lib.inequality import inequality_table
+    from sdp_lib.stats.inequality import inequality_table
 
     cells = [("2023-12", 1, 5200), ("2023-12", 5, 5000), ("2024-07", 1, 4000), ("2024-07", 5, 5000)]
     cells += [(p, q, 5000) for p in ("2023-12", "2024-07") for q in (2, 3, 4)]
@@ -341,7 +345,7 @@ def test_its_sentence_for_a_row_that_could_not_be_modelled():
     assert "(no data)" in _its_row(note=math.nan, **nan)
     assert "Caution" not in _its_row(warning=math.nan) and "nan" not in _its_row(warning=math.nan).lower()
     # the row its_table writes for the brief's example
-    from sdp_lib.trends import its_table
+    from sdp_lib.stats.trends import its_table
 
     counts = pd.DataFrame({"partner_id": "S", "screening": "bowel",
                            "period": [f"2022-{m:02d}" for m in range(1, 11)], "eligible": 40,
@@ -404,9 +408,9 @@ def test_sii_change_measure_feeds_the_theory_of_change(inputs, tables):
 
 # -- the report section -------------------------------------------------------------------------------
 def test_report_section_reads_the_evaluation_at_the_notebooks_own_periods(tmp_path, tables):
-    from sdp_lib import evaluation
-    from sdp_lib.equity_report import EquitySection
-    from sdp_lib.report import partner_context
+    from sdp_lib.metrics import evaluation
+    from sdp_lib.reports.equity import EquitySection
+    from sdp_lib.reports.views import partner_context
 
     data, params = str(ROOT / "data" / "synthetic"), str(ROOT / "params")
     ctx = partner_context("mosaic", "2023-06", "2024-07", data, params, str(tmp_path), 0.95)

@@ -28,10 +28,11 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 from scipy.special import expit
 
-from sdp_lib import figures as F
-from sdp_lib import publish, trends
-from sdp_lib.disclosure import DisclosureRule
-from sdp_lib.uptake import funnel_limits_table
+from sdp_lib.reports import figures as F
+from sdp_lib.protect import publish
+from sdp_lib.stats import trends
+from sdp_lib.protect.disclosure import DisclosureRule
+from sdp_lib.metrics.uptake import funnel_limits_table
 
 SUPP = "*"
 START = "2023-01"
@@ -505,7 +506,7 @@ def test_equity_report_fits_no_model():
 
 
 def test_equity_section_its_figure_draws_the_table_curves(monkeypatch):
-    from sdp_lib.equity_report import EquitySection
+    from sdp_lib.reports.equity import EquitySection
 
     def no_fit(*args, **kwargs):
         raise AssertionError("a report fitted a model")

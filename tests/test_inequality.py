@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.inequality (SII / RII, gaps between groups, their change, and the tables).
+"""Tests for sdp_lib.stats.inequality (SII / RII, gaps between groups, their change, and the tables).
 
 Reference: PHEindicatormethods' test data testdata_SII.xlsx (see /work/shared/reference/phe/README.md),
 read from the shared folder (never copied into the project), with the core values also transcribed
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib.inequality import (
+from sdp_lib.stats.inequality import (
     SiiChange,
     difference_of_differences,
     gap_to_reference,
@@ -77,7 +77,7 @@ def test_proportion_area1_matches_phe_transcribed():
 def test_proportion_values_with_wilson_limits_same_as_counts():
     # PHE's LowerCL/UpperCL for these rows are the 95% Wilson limits of count/population, e.g.
     # record 91: 0.207830 to 0.216476; passing value + limits gives the same answer as counts
-    from sdp_lib.stats import wilson_ci
+    from sdp_lib.stats.proportions import wilson_ci
 
     lo, hi = wilson_ci(np.array(PROP_COUNT), np.array(PROP_POP))
     assert (lo[0], hi[0]) == pytest.approx((0.207830, 0.216476), abs=1e-6)
@@ -343,7 +343,7 @@ def test_gap_to_reference_wilson_reference_and_zero_eligible():
 @settings(max_examples=60)
 @given(st.integers(1, 3000), st.floats(0, 1), st.integers(1, 3000), st.floats(0, 1))
 def test_gap_to_reference_properties(n, f, n_ref, f_ref):
-    from sdp_lib.stats import compare_proportions
+    from sdp_lib.stats.proportions import compare_proportions
 
     x, x_ref = round(n * f), round(n_ref * f_ref)
     g = gap_to_reference(x, n, x_ref, n_ref)
@@ -397,7 +397,7 @@ def test_mover_equals_wald_for_symmetric_inputs(d1, se1, d2, se2, z):
 def test_mover_on_wilson_limits_is_newcombe_method_10():
     # MOVER applied to two Wilson intervals is Newcombe's method 10: Table II, 56/70 - 48/80 gives
     # 0.0524 to 0.3339, and 9/10 - 3/10 gives 0.1705 to 0.8090
-    from sdp_lib.stats import wilson_ci
+    from sdp_lib.stats.proportions import wilson_ci
 
     for (a, m), (b, n), lower, upper in NEWCOMBE[:2]:
         l1, u1 = wilson_ci(b, n)

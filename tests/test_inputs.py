@@ -28,8 +28,8 @@ from sdp_lib.inputs import (
     validate_comparison,
     validate_uptake,
 )
-from sdp_lib.params import load_programme
-from sdp_lib.validation import Collector, Problem, ValidationFailed, listing, month_range
+from sdp_lib.config.params import load_programme
+from sdp_lib.config.validation import Collector, Problem, ValidationFailed, listing, month_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"
@@ -650,8 +650,8 @@ def test_survey_problems_join_the_same_report(dataset, monkeypatch):
         problems.add("survey.csv", 5, "wave", "later", "must be one of: pre, post, post_only")
         return None
 
-    import sdp_lib.survey_file as survey_file
-    import sdp_lib.survey_params as survey_params
+    import sdp_lib.inputs.survey_file as survey_file
+    import sdp_lib.config.survey_params as survey_params
 
     monkeypatch.setattr(survey_params, "load_questions", load_questions)
     monkeypatch.setattr(survey_file, "validate_survey_file", validate_survey_file)
@@ -760,7 +760,7 @@ def test_long_id_lists_in_messages_are_counted_not_listed():
 
 
 def test_yaml_fast_and_pure_python_loaders_agree(tmp_path):
-    from sdp_lib import params as P
+    from sdp_lib.config import params as P
 
     root = Path(__file__).resolve().parents[1] / "params"
     for path in sorted(root.glob("*.yaml")):
@@ -791,7 +791,7 @@ def _survey_file(dst: Path, change) -> Path:
 
 
 def _validate_survey(path: Path) -> tuple[pd.DataFrame | None, Collector]:
-    from sdp_lib.survey import load_questions, validate_survey_file
+    from sdp_lib.metrics.survey import load_questions, validate_survey_file
 
     found = Collector()
     questions = load_questions(PARAMS, Collector())

@@ -25,7 +25,7 @@ import nbformat
 import psutil
 import pytest
 
-from sdp_lib import batch
+from sdp_lib.run import batch
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -227,7 +227,7 @@ def test_a_commit_cut_short_is_finished_by_the_next_run(tmp_path):
 def test_exit_codes_and_usage():
     assert batch.Interrupted(signal.SIGINT).exit_code == 130
     assert batch.Interrupted(signal.SIGTERM).exit_code == 143
-    from sdp_lib.cli import build_parser, main
+    from sdp_lib.run.cli import build_parser, main
 
     args = build_parser().parse_args(["run", "--cold", "--timeout", "30"])
     assert args.cold is True and args.timeout == 30.0

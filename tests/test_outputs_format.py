@@ -15,8 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdp_lib import evaluation, outputs, toc
-from sdp_lib.outputs import FLOAT_FORMAT, table_to_csv
+from sdp_lib.metrics import evaluation
+
+from sdp_lib.config import outputs
+
+from sdp_lib.metrics import toc
+from sdp_lib.config.outputs import FLOAT_FORMAT, table_to_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SDP_LIB = ROOT / "sdp_lib"
@@ -119,5 +123,5 @@ def test_table_to_csv_is_the_only_csv_writer():
     assert _lines(r"\.to_csv\(|csv\.writer\(|csv\.DictWriter\(") == []
     # ... and nobody asks it for another float format
     assert _lines(r"(write_table|table_to_csv)\(.*float_format") == []
-    assert not hasattr(toc, "FLOAT_FORMAT")  # the one format lives in sdp_lib.outputs
+    assert not hasattr(toc, "FLOAT_FORMAT")  # the one format lives in sdp_lib.config.outputs
     assert outputs.FLOAT_FORMAT == FLOAT_FORMAT

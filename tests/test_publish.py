@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sdp_lib import publish
-from sdp_lib.disclosure import NHS_DIGITAL_RULE, NotProtectedError, scan_for_disclosure, write_published
+from sdp_lib.protect import publish
+from sdp_lib.protect.disclosure import NHS_DIGITAL_RULE, NotProtectedError, scan_for_disclosure, write_published
 
 
 def _changes(**over):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sdp_lib import quality
-from sdp_lib.params import load_programme
-from sdp_lib.paths import params_dir
+from sdp_lib.metrics import quality
+from sdp_lib.config.params import load_programme
+from sdp_lib.config.paths import params_dir
 
 
 def _programme():
@@ -74,7 +74,7 @@ def _data_with_extra_columns(folder):
     import csv
     import io
 
-    from sdp_lib.paths import data_dir
+    from sdp_lib.config.paths import data_dir
 
     folder.mkdir()
     for name in ("uptake.csv", "comparison.csv", "activities.csv", "survey.csv"):
@@ -103,9 +103,9 @@ def test_column_notes_name_extra_columns_without_values(tmp_path):
 def test_data_quality_report_lists_the_notes(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from sdp_lib import evaluation
-    from sdp_lib.quality_report import DataQualityReport
-    from sdp_lib.validation import Problem, ValidationFailed
+    from sdp_lib.metrics import evaluation
+    from sdp_lib.reports.quality import DataQualityReport
+    from sdp_lib.config.validation import Problem, ValidationFailed
 
     data = _data_with_extra_columns(tmp_path / "data")
     ctx = SimpleNamespace(data_dir=data, params_dir=params_dir(), output_dir=tmp_path / "out")
@@ -114,7 +114,7 @@ def test_data_quality_report_lists_the_notes(tmp_path, monkeypatch):
         return {}
 
     monkeypatch.setattr(evaluation, "load_tables", valid)
-    from sdp_lib.paths import data_dir
+    from sdp_lib.config.paths import data_dir
 
     committed = SimpleNamespace(data_dir=data_dir(), params_dir=params_dir(), output_dir=tmp_path / "out")
     assert DataQualityReport(committed).validation().data.startswith("<p>Every input file")  # no notes: as before

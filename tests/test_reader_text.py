@@ -18,11 +18,13 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
-from sdp_lib import evaluation, paths
-from sdp_lib.partner_report import PartnerReport
-from sdp_lib.programme_report import ProgrammeReport
-from sdp_lib.quality_report import DataQualityReport
-from sdp_lib.report import partner_context, programme_context
+from sdp_lib.metrics import evaluation
+
+from sdp_lib.config import paths
+from sdp_lib.reports.partner import PartnerReport
+from sdp_lib.reports.programme import ProgrammeReport
+from sdp_lib.reports.quality import DataQualityReport
+from sdp_lib.reports.views import partner_context, programme_context
 
 ROOT = paths.project_root()
 #: what a missing or infinite float prints as in Python, numpy, pandas and JavaScript

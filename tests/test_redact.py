@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.redact: hand-written cases, ordinary comments, NHS check digits, properties."""
+"""Tests for sdp_lib.protect.redact: hand-written cases, ordinary comments, NHS check digits, properties."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sdp_lib.redact import find_personal_details, nhs_number_is_valid, redact, redact_all
+from sdp_lib.protect.redact import find_personal_details, nhs_number_is_valid, redact, redact_all
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "redaction_cases.yaml").read_text(encoding="utf-8"))
 TRICKY = CASES["tricky"]

@@ -16,7 +16,19 @@ import papermill
 import pytest
 from bs4 import BeautifulSoup
 
-from sdp_lib import equity, evaluation, paths, publish, stats, uptake, value
+from sdp_lib.metrics import equity
+
+from sdp_lib.metrics import evaluation
+
+from sdp_lib.config import paths
+
+from sdp_lib.protect import publish
+
+from sdp_lib.stats import proportions as stats
+
+from sdp_lib.metrics import uptake
+
+from sdp_lib.metrics import value
 from sdp_lib.inputs import load_inputs
 from sdp_lib.wording import pct, pp
 

@@ -7,10 +7,14 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sdp_lib import evaluation, paths, publish
-from sdp_lib.partner_report import PartnerReport
-from sdp_lib.programme_report import ProgrammeReport
-from sdp_lib.report import FigureView, TableView, partner_context, programme_context
+from sdp_lib.metrics import evaluation
+
+from sdp_lib.config import paths
+
+from sdp_lib.protect import publish
+from sdp_lib.reports.partner import PartnerReport
+from sdp_lib.reports.programme import ProgrammeReport
+from sdp_lib.reports.views import FigureView, TableView, partner_context, programme_context
 
 ROOT = paths.project_root()
 DATA, PARAMS = str(ROOT / "data" / "synthetic"), str(ROOT / "params")

@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.safe_output: HTML escaping and CSV formula neutralising."""
+"""Tests for sdp_lib.protect.safe_output: HTML escaping and CSV formula neutralising."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdp_lib.safe_output import escape_html, html_table, neutralise_formula, neutralise_frame
+from sdp_lib.protect.safe_output import escape_html, html_table, neutralise_formula, neutralise_frame
 
 XSS = "<img src=x onerror=alert(1)>"
 

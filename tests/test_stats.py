@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.stats.
+"""Tests for sdp_lib.stats.proportions.
 
 Every expected value comes from a published source or is worked out by hand in the comment next to
 it (exact combinatorics or a closed-form formula evaluated here with ``math``); none was produced by
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib import stats as S
+from sdp_lib.stats import proportions as S
 
 PHE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "phe"
 needs_phe = pytest.mark.skipif(not PHE_DIR.is_dir(), reason=f"PHE reference folder not found at {PHE_DIR}")
@@ -400,7 +400,7 @@ _counts4 = st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st
 @given(a=_counts4, b=_counts4, c=_counts4, d=_counts4,
        conf=st.sampled_from([0.8, 0.9, 0.95, 0.99, 0.998]))
 def test_did_pp_properties(a, b, c, d, conf):
-    from sdp_lib.inequality import difference_of_differences
+    from sdp_lib.stats.inequality import difference_of_differences
 
     res = S.did_logit(*a, *b, *c, *d, confidence=conf)
     assert res.diff_lower_pp <= res.diff_pp + 1e-9 and res.diff_pp <= res.diff_upper_pp + 1e-9

@@ -19,10 +19,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib import stats, survey, toc
-from sdp_lib.params import load_programme
-from sdp_lib.outputs import table_to_csv
-from sdp_lib.survey import (
+from sdp_lib.stats import proportions as stats
+
+from sdp_lib.metrics import survey
+
+from sdp_lib.metrics import toc
+from sdp_lib.config.params import load_programme
+from sdp_lib.config.outputs import table_to_csv
+from sdp_lib.metrics.survey import (
     ALL,
     EVIDENCE_PAIRED,
     EVIDENCE_POST,
@@ -44,8 +48,8 @@ from sdp_lib.survey import (
     typed_survey,
     validate_survey_file,
 )
-from sdp_lib.survey_synthetic import DESIGNS, PLANTED_COMMENTS, PLANTED_DETAILS, generate_survey
-from sdp_lib.validation import Collector, ValidationFailed
+from sdp_lib.synthetic.survey import DESIGNS, PLANTED_COMMENTS, PLANTED_DETAILS, generate_survey
+from sdp_lib.config.validation import Collector, ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"
@@ -824,9 +828,9 @@ def test_paired_favourable_p_holm_and_rows_without_pairs():
 def _paired_table_html(paired: pd.DataFrame, rule=None) -> str:
     from types import SimpleNamespace
 
-    from sdp_lib import publish
-    from sdp_lib.disclosure import DisclosureRule
-    from sdp_lib.partner_report import PartnerReport
+    from sdp_lib.protect import publish
+    from sdp_lib.protect.disclosure import DisclosureRule
+    from sdp_lib.reports.partner import PartnerReport
 
     rule = rule or DisclosureRule()
     stub = SimpleNamespace(survey_paired=paired, question_texts={"lk": "Likert item", "kn": "Yes/no item"},
@@ -962,7 +966,7 @@ def test_code_themes_counts():
 
 
 def test_comments_are_redacted_before_matching():
-    pytest.importorskip("sdp_lib.redact")
+    pytest.importorskip("sdp_lib.protect.redact")
     # "Trust" here is part of a name: once redacted it must not count as trust in staff
     rows = [{"partner_id": "vcck", "respondent_id": "R1", "wave": "post_only", "c": "My name is Joy Trust and I was fine."}]
     th = code_themes(frame(rows, SMALL_Q), SMALL_Q, CODEBOOK).set_index(["partner_id", "theme"])
@@ -1066,7 +1070,7 @@ def test_synthetic_planted_details(synthetic):
 
 
 def test_synthetic_redaction_catches_planted_details(synthetic):
-    redact = pytest.importorskip("sdp_lib.redact").redact
+    redact = pytest.importorskip("sdp_lib.protect.redact").redact
     for typ, detail in PLANTED_DETAILS:
         for c in synthetic["comments"]:
             if detail in c:

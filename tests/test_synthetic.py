@@ -18,9 +18,9 @@ from sdp_lib.inputs import (
     validate_comparison,
     validate_uptake,
 )
-from sdp_lib.params import load_programme
+from sdp_lib.config.params import load_programme
 from sdp_lib.synthetic import DEFAULT_SEED, apportion, generate, nearest_count
-from sdp_lib.validation import Collector, ETHNICITIES, IMD_QUINTILES, month_range
+from sdp_lib.config.validation import Collector, ETHNICITIES, IMD_QUINTILES, month_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"

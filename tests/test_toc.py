@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdp_lib import toc as T
-from sdp_lib.uptake import pool_uptake
-from sdp_lib.figures import EVIDENCE_STYLE, save_figure, set_style, toc_diagram
-from sdp_lib.params import Programme, load_programme
-from sdp_lib.stats import wilson_ci
-from sdp_lib.validation import Collector, ValidationFailed
+from sdp_lib.metrics import toc as T
+from sdp_lib.metrics.uptake import pool_uptake
+from sdp_lib.reports.figures import EVIDENCE_STYLE, save_figure, set_style, toc_diagram
+from sdp_lib.config.params import Programme, load_programme
+from sdp_lib.stats.proportions import wilson_ci
+from sdp_lib.config.validation import Collector, ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"
@@ -631,7 +631,11 @@ import re  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from sdp_lib import equity, stats, survey  # noqa: E402
+from sdp_lib.metrics import equity
+
+from sdp_lib.stats import proportions as stats
+
+from sdp_lib.metrics import survey  # noqa: E402
 
 _LIKERT_Q = survey.Questions.model_validate({"questions": [
     {"id": "know_age_ranges", "text": "I know the age ranges", "domain": "knowledge", "type": "likert5",
@@ -914,8 +918,8 @@ def test_sii_change_uses_a_simulated_interval_for_the_absolute_change_when_the_t
 
 
 def test_sii_indicator_reads_the_simulated_size_interval_of_a_real_sii_table():
-    # sdp_lib.inequality.sii_table now writes sii_abs_change*: the indicator takes them as they stand
-    from sdp_lib.inequality import sii_table
+    # sdp_lib.stats.inequality.sii_table now writes sii_abs_change*: the indicator takes them as they stand
+    from sdp_lib.stats.inequality import sii_table
 
     n, before, after = 1_000_000, [402_500, 407_500, 412_500, 417_500, 422_500], [480_000, 440_000, 400_000,
                                                                                   360_000, 320_000]
@@ -1100,7 +1104,7 @@ from hypothesis import strategies as _st  # noqa: E402
 
 
 def _did_row(pid: str, screening: str, own: tuple[int, int, int, int], comp: tuple[int, int, int, int]) -> dict:
-    from sdp_lib import stats as S
+    from sdp_lib.stats import proportions as S
 
     x1, n1, x2, n2 = own
     d = S.did_logit(*own, *comp, 0.95)
@@ -1137,7 +1141,7 @@ def test_pool_uptake_two_identical_rows_by_hand():
     # two partners with the same counts and the same comparison: the estimate is the row's; the own parts
     # are independent (weight 1/2 each: 2 x (1/2)^2 = 1/2 of a row's own part), the comparison's is shared
     # (weight (1/2 + 1/2)^2 = 1). The own part is the row's Newcombe half-width (compare_proportions).
-    from sdp_lib import stats as S
+    from sdp_lib.stats import proportions as S
 
     own, comp = (0, 200, 3, 200), (800, 1000, 790, 1000)
     a = _did_row("p1", "bowel", own, comp)
@@ -1181,7 +1185,7 @@ _cnt = _st.integers(20, 400).flatmap(lambda n: _st.tuples(_st.integers(0, n), _s
 def test_pool_uptake_p_agrees_with_its_interval(owns, cn, data, conf):
     # whatever the rows, the pooled pp DiD's p is below 1 - confidence exactly when the pooled interval
     # excludes 0, the interval brackets the estimate, and nothing is NaN
-    from sdp_lib import stats as S
+    from sdp_lib.stats import proportions as S
 
     comp = (data.draw(_st.integers(0, cn)), cn, data.draw(_st.integers(0, cn)), cn)
     rows = []

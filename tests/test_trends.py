@@ -1,4 +1,4 @@
-"""Tests for sdp_lib.trends (SPC, p-charts, Fingertips trend markers, segmented regression / ITS, tables).
+"""Tests for sdp_lib.stats.trends (SPC, p-charts, Fingertips trend markers, segmented regression / ITS, tables).
 
 Expected values come from NHSRplotthedots' documented example (quoted in domain.md section 3), R's
 documentation example for prop.trend.test, hand arithmetic written out in the comments, independent
@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as sps
 from scipy.special import expit
 
-from sdp_lib.trends import (
+from sdp_lib.stats.trends import (
     ItsWarning,
     chi_square_trend,
     interrupted_time_series,
@@ -1237,7 +1237,7 @@ def test_spc_table_uses_laney_for_large_denominators():
     assert (laney.loc[laney["sigma_z"] > 1, "chart"] == "Laney p'-chart").all()
     assert (laney["chart"] == "Laney p'-chart").mean() > 0.9
     # the figure names the chart
-    from sdp_lib.figures import spc_chart
+    from sdp_lib.reports.figures import spc_chart
 
     one = laney[laney["partner_id"] == "C00"]
     fig = spc_chart(one, "2023-01", "test")
@@ -1313,7 +1313,7 @@ def test_two_of_three_matches_nhsrplotthedots_on_random_series():
 
 
 def test_its_chart_says_when_the_projection_allows_for_autocorrelation():
-    from sdp_lib.figures import its_chart
+    from sdp_lib.reports.figures import its_chart
 
     rng = np.random.default_rng(3)
     x, n = _ar1_null_series(rng, 24, 0.85, 0.1, 30000)
@@ -1340,7 +1340,7 @@ def test_its_chart_says_when_the_projection_allows_for_autocorrelation():
 # issue 11, item 1: the ITS curves are held by the evaluation (one fit per series and model)
 # ============================================================================================
 def test_its_curves_equal_the_fit_of_each_series():
-    from sdp_lib.trends import its_tables
+    from sdp_lib.stats.trends import its_tables
 
     counts = _counts_frame()
     tab, curves = its_tables(counts.sample(frac=1, random_state=5), "2023-01")
@@ -1383,7 +1383,7 @@ def test_its_curves_equal_the_fit_of_each_series():
 
 
 def test_its_curves_leave_out_failed_fits_and_follow_the_confidence():
-    from sdp_lib.trends import its_tables
+    from sdp_lib.stats.trends import its_tables
 
     counts = _counts_frame()
     bad = counts.copy()
@@ -1403,9 +1403,9 @@ def test_its_curves_leave_out_failed_fits_and_follow_the_confidence():
 
 
 def test_its_curves_are_published_as_model_estimates(tmp_path):
-    from sdp_lib import publish
-    from sdp_lib.disclosure import DisclosureRule
-    from sdp_lib.trends import its_tables
+    from sdp_lib.protect import publish
+    from sdp_lib.protect.disclosure import DisclosureRule
+    from sdp_lib.stats.trends import its_tables
 
     tab, curves = its_tables(_counts_frame(), "2023-01")
     spec = publish.SPECS["its_curves"]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sdp_lib import uptake
-from sdp_lib.params import Programme
+from sdp_lib.metrics import uptake
+from sdp_lib.config.params import Programme
 
 
 def _programme(partners=(("p1", "Partner One", ["cervical"]), ("p2", "Partner Two", ["cervical"]))) -> Programme:
@@ -253,7 +253,7 @@ def test_did_verdict_boundaries():
 def test_did_sentence_agrees_with_its_interval(n, data, conf):
     # whatever the counts (0% and 100% included), "statistically significant" is said exactly when the
     # printed interval's unrounded limits exclude 0, and no sentence holds nan or inf
-    from sdp_lib import stats
+    from sdp_lib.stats import proportions as stats
 
     x1, x2 = data.draw(st.integers(0, n)), data.draw(st.integers(0, n))
     cn = data.draw(st.integers(50, 3000))

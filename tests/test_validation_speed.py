@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdp_lib import inputs, validation
-from sdp_lib.params import Partner, Programme
-from sdp_lib.validation import Collector, _read_fast, read_table
+from sdp_lib import inputs
+
+from sdp_lib.config import validation
+from sdp_lib.config.params import Partner, Programme
+from sdp_lib.config.validation import Collector, _read_fast, read_table
 
 # --------------------------------------------------------------------------------------------------
 # Reference implementations (the row-by-row code the fast paths replace)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdp_lib import value as V
-from sdp_lib.params import Programme
+from sdp_lib.metrics import value as V
+from sdp_lib.config.params import Programme
 
 
 def _programme(partners) -> Programme:
@@ -280,7 +280,7 @@ def test_cost_not_priced_when_the_did_implies_more_people_than_were_screened():
     # issue 10 item 3: nobody screened in either period, the comparison fell 84% -> 80.7%: DiD +3.3 pp with
     # MOVER interval +0.99 to +5.60 pp (R, tests/test_stats.py), i.e. 9.9 "additional" people of 300
     # although nobody was screened; the cost per additional person screened must not be priced
-    from sdp_lib import uptake
+    from sdp_lib.metrics import uptake
 
     prog = _programme([("p", 12000, ["cervical"], 60)])
     up = pd.DataFrame([("p", "a", "cervical", "2023-12", 300, 0), ("p", "a", "cervical", "2024-07", 300, 0)],

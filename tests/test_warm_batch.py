@@ -1,4 +1,4 @@
-"""Warm kernels (sdp_lib.batch): one kernel per worker, reset between notebooks; failures cost a kernel only.
+"""Warm kernels (sdp_lib.run.batch): one kernel per worker, reset between notebooks; failures cost a kernel only.
 
 One module-scoped run with a single worker, so the order of notebooks in its kernel is known:
 
@@ -26,7 +26,7 @@ import nbformat
 import psutil
 import pytest
 
-from sdp_lib import batch
+from sdp_lib.run import batch
 
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "data" / "notebooks"
@@ -50,10 +50,10 @@ def state():
 
     import sys
 
-    import sdp_lib.evaluation
+    import sdp_lib.metrics.evaluation
 
     ip = get_ipython()
-    html = sys.modules.get("sdp_lib.report_html")  # loaded by polluter only
+    html = sys.modules.get("sdp_lib.run.html")  # loaded by polluter only
     return {
         "leaked": "leaked_name" in ip.user_ns,
         "cwd_is_root": os.getcwd() == os.environ["SDP_EVAL_ROOT"],
@@ -64,7 +64,7 @@ def state():
         "ignore_all": any(f[0] == "ignore" and f[1] is None and f[2] is Warning and f[3] is None
                           for f in warnings.filters),
         "figures": len(plt.get_fignums()),
-        "caches": sdp_lib.evaluation._tables_at.cache_info().currsize
+        "caches": sdp_lib.metrics.evaluation._tables_at.cache_info().currsize
                   + (html._prefix_re.cache_info().currsize if html else 0),
         "history": len(ip.user_ns.get("In", [])),
     }
@@ -81,7 +81,7 @@ def pollute():
     import pandas as pd
     from IPython import get_ipython
 
-    import sdp_lib.report_html
+    import sdp_lib.run.html
 
     get_ipython().user_ns["leaked_name"] = 1
     matplotlib.rcParams["lines.linewidth"] = 7.0
@@ -94,12 +94,12 @@ def pollute():
 
     InlineBackend.instance().close_figures = False
     plt.figure()
-    sdp_lib.report_html._prefix_re("/polluted")
+    sdp_lib.run.html._prefix_re("/polluted")
 '''
 
 BEHAVIOUR = '''\
 import os, signal, sys, time
-from sdp_lib import paths
+from sdp_lib.config import paths
 sys.path.insert(0, str(paths.project_root()))
 import probe_helpers
 print("state:", sorted(probe_helpers.state().items()))

@@ -1,0 +1,102 @@
+"""The data-quality report: validation results, completeness, consistency, reconciliation, disclosure.
+
+What `notebooks/data_quality.ipynb` shows; the checks themselves are in `sdp_lib.quality`.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+from IPython.display import HTML
+
+from sdp_lib.metrics import evaluation
+
+from sdp_lib.protect import publish
+from sdp_lib.reports.views import ReportContext, paragraph, programme_context, provenance_table, reconciliation_view, table
+from sdp_lib.protect.safe_output import html_table
+from sdp_lib.config.validation import ValidationFailed
+
+__all__ = ["DataQualityReport", "programme_context"]
+
+
+class DataQualityReport:
+    """Validation results, completeness, consistency checks, reconciliation and disclosure summary."""
+
+    def __init__(self, ctx: ReportContext):
+        from sdp_lib.metrics import quality
+
+        self.ctx = ctx
+        self.quality = quality
+        columns = ["file", "row", "column", "value", "rule"]
+        try:
+            # Loading the tables validates every input first whenever they need (re)building.
+            self.tables = evaluation.load_tables(ctx.data_dir, ctx.params_dir, ctx.output_dir)
+            self.problems = pd.DataFrame(columns=columns)
+        except ValidationFailed as exc:
+            self.tables = {}
+            self.problems = pd.DataFrame([p.__dict__ for p in exc.problems], columns=columns)
+        self.valid = self.problems.empty
+        #: extra columns in the data files: ignored by validation, listed here (names only, never values)
+        self.notes = quality.column_notes(ctx.data_dir, ctx.params_dir)
+
+    def validation(self) -> HTML:
+        if self.valid:
+            out = paragraph("Every input file and parameter passed validation (types, ranges, screened <= eligible, "
+                            "allowed values, duplicate keys, known partners, no missing months).")
+        else:
+            out = table(self.problems, caption="Validation problems: fix these before trusting any figure")
+        if self.notes.empty:
+            return out
+        notes = table(self.notes, caption="Notes: extra columns in the data files, ignored (not errors)")
+        return HTML(out.data + notes.data)
+
+    def funding(self) -> HTML:
+        df = self.quality.funding_checks(self.ctx.programme)
+        df["ok"] = df["ok"].map({True: "yes", False: "NO"})
+        return table(df, caption="Stated funding against the partners' grants")
+
+    def completeness(self) -> HTML:
+        if not self.valid:
+            return paragraph("Not available until the inputs validate.")
+        counts = self.tables["uptake_monthly"]
+        df = self.quality.completeness(counts, self.ctx.programme)
+        df["complete"] = df["complete"].map({True: "yes", False: "NO"})
+        return table(df, caption="Months present per partner and screening")
+
+    def coverage_grid(self) -> HTML:
+        """Eligible population by partner and month (rounded; '*' suppressed) as a completeness grid."""
+        if not self.valid:
+            return paragraph("Not available until the inputs validate.")
+        counts = self.tables["uptake_monthly"]
+        counts = counts[counts["partner_id"] != "comparison"]
+        pub = publish.protect("uptake_monthly", counts.reset_index(drop=True), self.ctx.rule).data
+        grid = pub.pivot_table(index=["partner_id", "screening"], columns="period", values="eligible", aggfunc="first")
+        grid.columns.name = None
+        return HTML(html_table(grid.reset_index(), caption="Eligible population by month (rounded to 5)"))
+
+    def consistency(self) -> HTML:
+        if not self.valid:
+            return paragraph("Not available until the inputs validate.")
+        acts = evaluation.load_activities(self.ctx.data_dir)
+        df = self.quality.consistency_checks(self.tables["uptake_monthly"], self.ctx.programme, acts,
+                                            count=self.ctx.rule.publish_count)
+        if df.empty:
+            return paragraph("No consistency flags.")
+        return table(df, caption="Consistency flags (for a reader's attention, not errors)")
+
+    def reconciliation(self) -> HTML:
+        return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
+
+    def disclosure_summary(self) -> HTML:
+        path = self.ctx.output_dir / "disclosure_log.csv"
+        if not path.is_file():
+            return paragraph("No disclosure log yet.")
+        log = pd.read_csv(path)
+        if log.empty:
+            return paragraph(f"{self.ctx.rule.describe()}. No cell needed suppression.")
+        summary = log.groupby(["table", "rule"], sort=True).size().reset_index(name="cells suppressed")
+        return HTML(f"<p>{html.escape(self.ctx.rule.describe())}.</p>" + html_table(summary))
+
+    def provenance(self) -> HTML:
+        return provenance_table(self.ctx, {})

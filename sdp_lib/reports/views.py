@@ -1,0 +1,254 @@
+"""What the report notebooks show: each method returns a table, a figure or a paragraph to display.
+
+The notebooks hold no statistics: they call these functions and explain. Every table shown goes through
+the disclosure rule (`sdp_lib.protect.publish.protect`) and is escaped (`sdp_lib.protect.safe_output.html_table`); every
+figure is drawn from disclosure-controlled data, which is also written next to the report so it can be
+checked; every sentence quoting a count quotes a rounded one.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML
+
+from sdp_lib import __version__
+
+from sdp_lib.config import paths
+from sdp_lib.config.disclosure_rule import DisclosureRule, load_rule
+from sdp_lib.inputs import input_hashes
+from sdp_lib.config.params import Partner, Programme, load_programme
+from sdp_lib.protect.safe_output import html_table
+from sdp_lib.config.validation import PERIOD_RE, Problem, ValidationFailed, listing
+from sdp_lib.metrics.value import ratio_text
+from sdp_lib.wording import gbp, interval, interval_point
+
+PARTNER_METRICS = "partners"
+EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Validated notebook parameters, with folders resolved from the project root."""
+
+    programme: Programme
+    partner: Partner | None
+    period_before: str
+    period_after: str
+    data_dir: Path
+    params_dir: Path
+    output_dir: Path
+    confidence: float
+    rule: DisclosureRule
+
+    @property
+    def partner_dir(self) -> Path:
+        assert self.partner is not None
+        return self.output_dir / PARTNER_METRICS / self.partner.id
+
+
+def _check_common(period_before: Any, period_after: Any, data_dir: Any, params_dir: Any, output_dir: Any,
+                  confidence: Any) -> list[Problem]:
+    out = []
+    for name, value in (("period_before", period_before), ("period_after", period_after)):
+        if not isinstance(value, str) or not PERIOD_RE.match(value):
+            out.append(Problem("notebook parameters", None, name, str(value), "must be a month written YYYY-MM"))
+    if not out and period_before >= period_after:
+        out.append(Problem("notebook parameters", None, "period_after", period_after,
+                           f"must be later than period_before ({period_before})"))
+    for name, value in (("data_dir", data_dir), ("params_dir", params_dir)):
+        if not isinstance(value, str) or not paths.resolve(value).is_dir():
+            out.append(Problem("notebook parameters", None, name, str(value),
+                               "must name an existing folder (relative to the project root or absolute)"))
+    if not isinstance(output_dir, str) or not output_dir:
+        out.append(Problem("notebook parameters", None, "output_dir", str(output_dir), "must name a folder"))
+    if not isinstance(confidence, (int, float)) or not 0.5 <= float(confidence) < 1:
+        out.append(Problem("notebook parameters", None, "confidence", str(confidence),
+                           "must be a number from 0.5 up to (not including) 1, e.g. 0.95"))
+    return out
+
+
+def _context(partner_id, period_before, period_after, data_dir, params_dir, output_dir, confidence,
+             need_partner: bool) -> ReportContext:
+    problems = _check_common(period_before, period_after, data_dir, params_dir, output_dir, confidence)
+    if problems:
+        raise ValidationFailed(problems)
+    from sdp_lib.metrics.evaluation import with_run_parameters
+
+    # the programme at the report's periods and confidence level, so that whatever reads them from the
+    # programme (caveats, sections, the tables' evaluation) follows the report's parameters
+    programme = with_run_parameters(load_programme(paths.resolve(params_dir)), period_before, period_after,
+                                    float(confidence))
+    partner = None
+    if need_partner:
+        try:
+            partner = programme.partner(str(partner_id))
+        except KeyError:
+            raise ValidationFailed([Problem(
+                "notebook parameters", None, "partner_id", str(partner_id),
+                f"unknown partner; valid ids: {listing(programme.partner_ids)}")]) from None
+    return ReportContext(programme, partner, period_before, period_after, paths.resolve(data_dir),
+                         paths.resolve(params_dir), paths.resolve(output_dir), float(confidence),
+                         load_rule(paths.resolve(params_dir)))
+
+
+def partner_context(partner_id: str, period_before: str, period_after: str, data_dir: str, params_dir: str,
+                    output_dir: str, confidence: float) -> ReportContext:
+    """Check a partner report's parameters; an unknown partner lists the valid ids."""
+    return _context(partner_id, period_before, period_after, data_dir, params_dir, output_dir, confidence, True)
+
+
+def programme_context(period_before: str, period_after: str, data_dir: str, params_dir: str, output_dir: str,
+                      confidence: float) -> ReportContext:
+    """Check the programme and data-quality reports' parameters."""
+    return _context(None, period_before, period_after, data_dir, params_dir, output_dir, confidence, False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting helpers
+
+
+def paragraph(text: str) -> HTML:
+    """An escaped paragraph."""
+    return HTML(f"<p>{html.escape(text)}</p>")
+
+
+def bullets(items: Iterable[str]) -> HTML:
+    """An escaped bulleted list."""
+    return HTML("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+
+
+class TableView:
+    """A table as a report shows it, with the data behind it, for evaluators working in a notebook.
+
+    Displays as the escaped HTML table (`_repr_html_`); `.data` is the disclosure-controlled table the
+    view was made from (a DataFrame, all its columns), `.shown` the formatted frame on display and
+    `.caption` its caption.
+    """
+
+    def __init__(self, shown: pd.DataFrame, caption: str | None = None, data: pd.DataFrame | None = None):
+        self.shown = shown.reset_index(drop=True)
+        self.caption = caption
+        self.data = (data if data is not None else shown).reset_index(drop=True)
+
+    def _repr_html_(self) -> str:
+        return html_table(self.shown, caption=self.caption)
+
+    def __repr__(self) -> str:
+        return f"<table: {self.caption or ', '.join(map(str, self.shown.columns))} ({len(self.shown)} rows)>"
+
+
+class FigureView:
+    """A figure as a report shows it (an embedded PNG, saved without metadata so equal figures give equal
+    bytes), with `.figure` (the matplotlib Figure, to restyle or save) and `.data` (the
+    disclosure-controlled table it was drawn from, when there is one)."""
+
+    def __init__(self, figure: Any, data: pd.DataFrame | None = None):
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        figure.savefig(buf, format="png", metadata={"Software": None})
+        plt.close(figure)  # out of pyplot's list of open figures; the Figure object itself stays usable
+        self.figure = figure
+        self.data = data
+        self.png = buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def __repr__(self) -> str:
+        title = self.figure.get_suptitle() if hasattr(self.figure, "get_suptitle") else ""
+        return f"<figure: {title or 'untitled'}>"
+
+
+def table(df: pd.DataFrame, caption: str | None = None, data: pd.DataFrame | None = None) -> TableView:
+    """A report table: `df` as shown (escaped), `data` the protected table behind it (default `df`)."""
+    return TableView(df, caption, data)
+
+
+def figure_image(fig: Any, data: pd.DataFrame | None = None) -> FigureView:
+    """A report figure (see `FigureView`)."""
+    return FigureView(fig, data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Views shared by the reports
+
+
+def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:
+    """The value-for-money table as reports show it, from the disclosure-controlled table."""
+    cols: dict[str, Any] = {"partner": pub["partner_name"]} if with_partner else {}
+    cols.update({
+        "screening": pub["screening"], "grant": pub["grant_gbp"].map(gbp),
+        "cost per resident reached": pub["cost_per_resident_reached"].map(gbp),
+        "cost per session": pub["cost_per_session"].map(gbp),
+        "additional people screened (DiD)": [interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
+            pub["additional_screened"], pub["additional_screened_lower"], pub["additional_screened_upper"])],
+        "cost per additional person screened": [
+            gbp(c) if not (isinstance(c, float) and math.isnan(c)) else "not estimable"
+            for c in pub["cost_per_additional_screened"]],
+        "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
+            pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
+        "observed change (pp)": [interval_point(v, lo, hi, "{:+.1f}") for v, lo, hi in zip(
+            pub["observed_diff_pp"], pub["observed_diff_lower_pp"], pub["observed_diff_upper_pp"])],
+        "lower limit / plausible high": [r if isinstance(r, str) else ratio_text(r) if np.isfinite(r) else ""
+                                         for r in pub["lower_to_plausible_ratio"]],
+        "red flag": pub["implausibly_large"].map({True: "yes", False: "no"}).fillna(""),
+    })
+    return pd.DataFrame(cols)
+
+
+def reconciliation_view(rec: pd.DataFrame) -> HTML:
+    """The reconciliation of the published WSIC table (its figures are already public)."""
+    if rec.empty:
+        return paragraph("No published table to reconcile.")
+    df = rec[["organisation", "screening", "figure", "published", "recomputed", "agrees",
+              "whole_count_consistent", "note"]].copy()
+    df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
+    df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
+    return table(df, caption="Published WSIC table against the data and arithmetic")
+
+
+def caveat_points(programme: Programme, changes: pd.DataFrame, partner: Partner | None) -> list[str]:
+    """The caveats every uptake figure carries, plus the ones these data raise."""
+    out = [
+        "Proxy population: WSIC counts describe a population chosen to resemble the people the partner worked with, "
+        "not the people reached; most of the proxy population was never reached, so any effect is diluted.",
+        "Overlapping populations: the two periods hold largely the same people, so tests that treat them as "
+        "independent samples are an approximation; proxy populations of different partners may overlap too.",
+        "No randomisation: a before/after change is Maryland level 1 (association); against a comparison population "
+        "(difference-in-differences) it is level 3, and only if trends were parallel before the programme.",
+        "Secular changes during the programme window confound before/after comparisons: the bowel screening age "
+        "extension (younger, lower-uptake people entering the denominator), the FIT threshold change and post-COVID recovery.",
+        "WSIC 'screened / eligible' is a coverage-type measure with a 1-2 month lag; it is not invitation-based uptake.",
+    ]
+    if len(changes) and (changes["eligible_after"] < 100).any():
+        out.append("Small numbers: with fewer than 100 eligible people, only very large changes (about 20 "
+                   "percentage points or more) could be detected; small counts are suppressed or rounded in this report.")
+    alpha = 1 - programme.confidence
+    if len(changes) and (changes["pretrend_p"] < alpha).any():
+        out.append(f"Pre-programme trends differed from the comparison population (parallel-trends test p < {alpha:g}): "
+                   "the difference-in-differences may be biased.")
+    return out
+
+
+def provenance_table(ctx: ReportContext, extra: dict[str, str]) -> HTML:
+    """Input hashes, library version and parameters: what this report was made from."""
+    rows = [("library version", f"sdp-eval {__version__}")]
+    params = {**extra, "period_before": ctx.period_before, "period_after": ctx.period_after,
+              "data_dir": paths.relative_to_root(ctx.data_dir), "params_dir": paths.relative_to_root(ctx.params_dir),
+              "confidence": f"{ctx.confidence:g}", "disclosure rule": ctx.rule.describe()}
+    rows += [(f"parameter: {k}", v) for k, v in params.items()]
+    rows += [(f"sha256: {k}", v[:16] + "...") for k, v in sorted(input_hashes(ctx.data_dir, ctx.params_dir).items())]
+    return table(pd.DataFrame(rows, columns=["item", "value"]))
