@@ -331,7 +331,7 @@ def test_resume_reruns_only_the_failed_and_changed_notebooks(first, resumed):
     assert index.count('<span class="ok">ok</span>') == 4 and ">failed<" in index
 
 
-def test_resume_reruns_when_inputs_change(changed):
+def test_resume_reruns_when_inputs_change(resumed, changed):
     assert [nb.name for nb in changed.result] == ["partner_alpha", "programme_report", "data_quality"]
     assert not any(nb.reused for nb in changed.result)
     assert changed.result.ok and changed.result.exit_code == 0

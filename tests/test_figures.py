@@ -495,7 +495,7 @@ def test_its_chart_draws_the_its_curves_rows():
 
 
 def test_equity_report_fits_no_model():
-    source = Path(F.__file__).with_name("equity_report.py").read_text(encoding="utf-8")
+    source = Path(F.__file__).with_name("equity.py").read_text(encoding="utf-8")
     called = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):

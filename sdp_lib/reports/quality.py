@@ -13,7 +13,9 @@ from IPython.display import HTML
 from sdp_lib.metrics import evaluation
 
 from sdp_lib.protect import publish
-from sdp_lib.reports.views import ReportContext, paragraph, programme_context, provenance_table, reconciliation_view, table
+from sdp_lib.reports.views import (
+    ReportContext, TableView, paragraph, programme_context, provenance_table, reconciliation_view, table,
+)
 from sdp_lib.protect.safe_output import html_table
 from sdp_lib.config.validation import ValidationFailed
 
@@ -49,7 +51,8 @@ class DataQualityReport:
         if self.notes.empty:
             return out
         notes = table(self.notes, caption="Notes: extra columns in the data files, ignored (not errors)")
-        return HTML(out.data + notes.data)
+        first = out._repr_html_() if isinstance(out, TableView) else out.data
+        return HTML(first + notes._repr_html_())
 
     def funding(self) -> HTML:
         df = self.quality.funding_checks(self.ctx.programme)

@@ -1,7 +1,7 @@
 """Synthetic input data for sdp-eval: realistic, deterministic, and faithful to the three published rows.
 
 `generate(seed, out_dir, params_dir)` writes `uptake.csv`, `comparison.csv`, `activities.csv` (and
-`survey.csv` when `sdp_lib.survey_synthetic` is installed) into `out_dir`. The same seed gives
+`survey.csv` when `sdp_lib.synthetic.survey` is installed) into `out_dir`. The same seed gives
 byte-identical files: the only source of randomness is `numpy.random.Generator(PCG64(seed)).random()`
 (uniform doubles straight from the bit stream), turned into normal draws here with Python's `math`
 module, so neither numpy's distribution algorithms nor its SIMD maths can change the output; the data are
@@ -410,7 +410,7 @@ def _csv(df: pd.DataFrame, columns: Sequence[str]) -> str:
 
 
 def _survey_generator() -> Any:
-    module_name = f"{__package__}.survey_synthetic"
+    module_name = f"{__package__}.survey"
     try:
         survey_synthetic = importlib.import_module(module_name)  # optional, written separately
     except ModuleNotFoundError as exc:
