@@ -10,10 +10,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 import numpy as np
-import pandas as pd
 
 #: Significant digits kept for floats in every CSV the suite writes (restricted and published tables, the
 #: disclosure log, report figure data): enough for any reported figure, few enough that the last-bit noise
@@ -55,6 +57,8 @@ def _is_float(value: Any) -> bool:
 def _floats_formatted(df: pd.DataFrame, float_format: str) -> pd.DataFrame:
     """`df` with every float held in an object column written in `float_format`, as pandas writes a float
     column (a published table holds rounded counts as text and derived values as floats in one column)."""
+    import pandas as pd  # here, so that writing text (the batch's workers) does not import pandas
+
     out = df
     for pos in range(df.shape[1]):
         col = df.iloc[:, pos]

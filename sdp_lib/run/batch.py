@@ -50,7 +50,6 @@ and `check_kernel()` (called by `run`) makes sure it is this interpreter's envir
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import multiprocessing
 import os
@@ -67,6 +66,7 @@ from typing import Any, Callable, Iterator
 
 import sdp_lib
 from sdp_lib import __version__
+from sdp_lib.config.outputs import atomic_write_text
 from sdp_lib.config.fingerprint import fingerprint, library_hash, sha256_file
 from sdp_lib.config.paths import ROOT_ENV, project_root
 from sdp_lib.inputs import input_hashes
@@ -93,26 +93,6 @@ _TITLES = {
     "programme_report": "Programme report",
     "data_quality": "Data quality report",
 }
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 text atomically (temporary file in the same folder, fsync, rename), as
-    `sdp_lib.config.outputs.atomic_write_text` does; here so that the worker processes, which write the notebooks
-    and reports, need not import pandas (sdp_lib.config.outputs does)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 # --------------------------------------------------------------------------------------------------
