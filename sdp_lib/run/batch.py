@@ -2,7 +2,7 @@
 
 `run()` executes `notebooks/partner_report.ipynb` once per partner with papermill, in worker processes,
 then `programme_report.ipynb` and `data_quality.ipynb`, exports every executed notebook to a
-self-contained HTML report (`sdp_lib.report_html`), writes the index page and, last, `manifest.json`.
+self-contained HTML report (`sdp_lib.run.html`), writes the index page and, last, `manifest.json`.
 Layout under `output_dir`::
 
     notebooks/partner_<id>.ipynb, notebooks/programme_report.ipynb, notebooks/data_quality.ipynb
@@ -300,9 +300,9 @@ def reusable(previous: dict[str, Any] | None, name: str, fp: str, output_dir: Pa
 #: `NOT_IN_KERNEL`) and the modules the report notebooks import at top level.
 WARM_IMPORTS = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib", "matplotlib.pyplot",
                 "IPython.display")
-#: sdp_lib modules for the batch itself, which reports never import (report_html loads nbformat, whose
-#: jsonschema format checkers take seconds to import).
-NOT_IN_KERNEL = ("cli", "report_html")
+#: sdp_lib modules (and packages) for the batch itself, which reports never import (`run.html` loads
+#: nbformat, whose jsonschema format checkers take seconds to import).
+NOT_IN_KERNEL = ("sdp_lib.run",)
 
 #: The state `kernel_reset` restores, recorded by `kernel_warm_up` (in the kernel process only).
 _baseline: dict[str, Any] | None = None
@@ -396,8 +396,12 @@ def kernel_warm_up(extra: tuple[str, ...] = ()) -> None:
 
     import sdp_lib
 
-    names = [*WARM_IMPORTS, *(f"sdp_lib.{m.name}" for m in pkgutil.iter_modules(sdp_lib.__path__)
-                              if m.name not in NOT_IN_KERNEL), *extra]
+    def wanted(name: str) -> bool:
+        return not any(name == skip or name.startswith(skip + ".") for skip in NOT_IN_KERNEL)
+
+    suite = [m.name for m in pkgutil.walk_packages(sdp_lib.__path__, "sdp_lib.", onerror=lambda name: None)
+             if wanted(m.name)]
+    names = [*WARM_IMPORTS, *suite, *extra]
     for name in names:
         try:
             importlib.import_module(name)
@@ -712,7 +716,7 @@ def _first_line(text: str) -> str:
 
 def _replacements(root: str, moved: tuple = ()) -> list[tuple[str, str]]:
     """Text rewrites for stored notebooks and reports: staged paths to final ones first, then
-    `report_html.path_replacements` (absolute paths to relative or symbolic ones)."""
+    `sdp_lib.run.html.path_replacements` (absolute paths to relative or symbolic ones)."""
     from sdp_lib.run.html import path_replacements
 
     first: list[tuple[str, str]] = []
