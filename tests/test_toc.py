@@ -809,7 +809,9 @@ def _prob(x: float) -> float:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(_maybe, _maybe, _maybe, _maybe, _maybe), min_size=1, max_size=3),
        st.sampled_from([math.nan, "", "chi2", None]),
-       st.lists(st.tuples(st.sampled_from([math.nan, 0.0, 100.0]), st.sampled_from([math.nan, 0.0, 50.0])),
+       # (eligible, screened): whole numbers with screened <= eligible (validated upstream), or missing
+       st.lists(st.sampled_from([(math.nan, math.nan), (math.nan, 0.0), (math.nan, 50.0), (0.0, math.nan),
+                                 (0.0, 0.0), (100.0, math.nan), (100.0, 0.0), (100.0, 50.0)]),
                 min_size=3, max_size=3))
 def test_no_nan_in_any_sentence_property(vals, text, counts):
     # uptake counts are whole numbers or missing (pool_uptake's input contract); everything else may be
