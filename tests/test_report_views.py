@@ -53,6 +53,9 @@ def test_figure_views_expose_the_figure_and_its_data(out):
     prog = ProgrammeReport(programme_context("2023-12", "2024-07", DATA, PARAMS, out, 0.95))
     view = prog.funnel_figure()
     assert isinstance(view, FigureView) and isinstance(view.figure, Figure)
-    assert view._repr_png_().startswith(b"\x89PNG")
+    assert view._repr_svg_().startswith("<?xml") and "<svg" in view._repr_svg_()
+    assert not hasattr(view, "_repr_png_")  # one picture per figure in the notebook: the SVG
+    assert view.png.startswith(b"\x89PNG") and view.png is view.png  # rendered once, on first use
     assert set(view.data.columns) >= {"partner_id", "screening", "eligible", "significance"}
-    assert prog.funnel_figure()._repr_png_() == view._repr_png_()  # the same figure gives the same bytes
+    again = prog.funnel_figure()
+    assert again._repr_svg_() == view._repr_svg_() and again.png == view.png  # the same figure, the same bytes

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 ROOT_ENV = "SDP_EVAL_ROOT"
+#: Set (to "1") in the kernels of `sdp-eval run`: the notebooks' editor-only cells do nothing there.
+BATCH_ENV = "SDP_EVAL_BATCH"
 
 
 def project_root() -> Path:

@@ -68,7 +68,7 @@ import sdp_lib
 from sdp_lib import __version__
 from sdp_lib.config.outputs import atomic_write_text
 from sdp_lib.config.fingerprint import fingerprint, library_hash, sha256_file
-from sdp_lib.config.paths import ROOT_ENV, project_root
+from sdp_lib.config.paths import BATCH_ENV, ROOT_ENV, project_root
 from sdp_lib.inputs import input_hashes
 from sdp_lib.config.paths import resolve as resolve_path
 
@@ -1622,6 +1622,7 @@ def _kernel_env(root: Path) -> dict[str, str]:
         "MPLBACKEND": "Agg",
         "PYTHONHASHSEED": "0",
         ROOT_ENV: str(root),
+        BATCH_ENV: "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "TQDM_DISABLE": "1",
     }
