@@ -1,6 +1,6 @@
 """Benchmark the equity and trend tables on a whole-system breakdown (about 2 million rows).
 
-A whole integrated care system: POPULATIONS populations x 3 screenings x 60 months x 5 IMD quintiles x
+A whole integrated care system: POPULATIONS populations x 3 measures x 60 months x 5 IMD quintiles x
 6 ethnic groups (370 populations give 1,998,000 rows), plus a comparison population of the same
 layout. The script
 
@@ -44,7 +44,7 @@ from sdp_lib.config.outputs import write_table  # noqa: E402
 from sdp_lib.config.params import Partner, Programme  # noqa: E402
 
 SEED = 20240731
-SCREENINGS = ("breast", "cervical", "bowel")
+MEASURES = ("breast", "cervical", "bowel")
 ETHNICITIES = ("Asian", "Black", "Mixed", "Other", "White", "Not stated")
 MONTHS = [str(p) for p in pd.period_range("2020-01", periods=60, freq="M")]
 START = "2023-01"
@@ -58,7 +58,7 @@ def peak_mb() -> float:
 def programme(n: int) -> Programme:
     """A programme of `n` populations (one per partner) with the default `equity:` settings."""
     partners = [Partner(id=f"pop_{i:04d}", name=f"Population {i:04d}", grant_gbp=20000,
-                        proxy_population=f"Synthetic population {i:04d}", screening_focus=list(SCREENINGS),
+                        proxy_population=f"Synthetic population {i:04d}", focus=list(MEASURES),
                         residents_reached=500) for i in range(n)]
     return Programme(name="Whole-system benchmark", short_name="BENCH", programme_start=START,
                      period_before="2022-12", period_after="2024-12", partners=partners)
@@ -69,20 +69,20 @@ def breakdown(n: int, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
 
     def frame(n_pop: int, ids: np.ndarray, scale: float) -> pd.DataFrame:
-        shape = (n_pop, len(SCREENINGS), len(MONTHS), 5, len(ETHNICITIES))
+        shape = (n_pop, len(MEASURES), len(MONTHS), 5, len(ETHNICITIES))
         pop, scr, mon, q, eth = (a.ravel() for a in np.indices(shape))
         size = rng.gamma(2.0, 20.0 * scale, size=(n_pop, 1, 1, 5, len(ETHNICITIES)))
         lam = np.broadcast_to(size, shape).ravel()
-        eligible = rng.poisson(lam).astype(np.int64)
+        denominator = rng.poisson(lam).astype(np.int64)
         base = np.array([-0.1, 0.3, 0.1])[scr] + rng.normal(0, 0.3, n_pop)[pop]
         logit = (base + 0.12 * (q - 2) - 0.15 * (eth == 1) - 0.2 * (eth == 5) + 0.002 * mon
                  + 0.08 * (mon >= MONTHS.index(START)))
         p = 1 / (1 + np.exp(-logit))
-        screened = rng.binomial(eligible, p).astype(np.int64)
+        numerator = rng.binomial(denominator, p).astype(np.int64)
         return pd.DataFrame({
             "partner_id": ids[pop], "population": np.char.add("Synthetic population ", ids[pop].astype(str)).astype(object),
-            "screening": np.array(SCREENINGS, dtype=object)[scr], "period": np.array(MONTHS, dtype=object)[mon],
-            "eligible": eligible, "screened": screened, "imd_quintile": (q + 1).astype(np.int64),
+            "measure": np.array(MEASURES, dtype=object)[scr], "period": np.array(MONTHS, dtype=object)[mon],
+            "denominator": denominator, "numerator": numerator, "imd_quintile": (q + 1).astype(np.int64),
             "ethnicity": np.array(ETHNICITIES, dtype=object)[eth],
         })
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     prog = programme(args.populations)
     uptake, comparison = breakdown(args.populations, args.seed)
-    print(f"breakdown: {len(uptake):,} rows ({args.populations} populations x 3 screenings x 60 months x 5 quintiles "
+    print(f"breakdown: {len(uptake):,} rows ({args.populations} populations x 3 measures x 60 months x 5 quintiles "
           f"x 6 ethnic groups) + {len(comparison):,} comparison rows; made in {time.perf_counter() - t0:.1f} s")
 
     with tempfile.TemporaryDirectory() as tmp:

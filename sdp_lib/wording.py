@@ -204,7 +204,7 @@ def sms_text(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
 
 def change_sentence(
     name: str,
-    screening: str,
+    measure: str,
     before: tuple[int, int],
     after: tuple[int, int],
     periods: tuple[str, str],
@@ -235,10 +235,10 @@ def change_sentence(
     (x1, n1), (x2, n2) = before, after
     lvl = confidence_label(confidence)
     if n1 == 0 or n2 == 0:
-        return f"{name}, {screening} screening: no eligible people in one of the periods, so no change can be estimated."
+        return f"{name}, {measure} measure: no denominator people in one of the periods, so no change can be estimated."
     p1, p2 = 100 * x1 / n1, 100 * x2 / n2
     base = (
-        f"{name}, {screening} screening: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
+        f"{name}, {measure} measure: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
         f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {pp_unit(diff_pp)} "
         f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
     )
@@ -282,8 +282,8 @@ def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], s
     nan = float("nan")
     return [
         change_sentence(
-            r.partner_name, r.screening, (int(r.screened_before), int(r.eligible_before)),
-            (int(r.screened_after), int(r.eligible_after)), (r.period_before, r.period_after), r.diff_pp,
+            r.partner_name, r.measure, (int(r.numerator_before), int(r.denominator_before)),
+            (int(r.numerator_after), int(r.denominator_after)), (r.period_before, r.period_after), r.diff_pp,
             r.diff_lower_pp, r.diff_upper_pp, r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, confidence,
             alpha=alpha_of(confidence), count=count, did_p=_float(getattr(r, "did_pp_p_value", nan)),
             pretrend_p=_float(getattr(r, "pretrend_p", nan)),

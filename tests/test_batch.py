@@ -42,24 +42,24 @@ partners:
     name: "{XSS}"
     grant_gbp: 1000
     proxy_population: Test population A
-    screening_focus: [breast]
+    focus: [breast]
     residents_reached: 10
   - id: beta
     name: Beta & Sons "Community"
     grant_gbp: 1000
     proxy_population: Test population B
-    screening_focus: [breast]
+    focus: [breast]
     residents_reached: 10
   - id: boom
     name: Boom Group
     grant_gbp: 1000
     proxy_population: Test population C
-    screening_focus: [breast]
+    focus: [breast]
     residents_reached: 10
 """
 
 UPTAKE_CSV = """\
-partner_id,population,screening,period,eligible,screened
+partner_id,population,measure,period,denominator,numerator
 alpha,A,breast,2023-12,100,50
 alpha,A,breast,2024-07,100,60
 beta,B,breast,2023-12,80,30
@@ -71,7 +71,7 @@ boom,C,breast,2024-07,50,22
 
 #: The headline table the index shows (in a real run, `sdp-eval run` writes it before the notebooks).
 HEADLINE_CSV = (
-    "partner_id,partner_name,screening,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
+    "partner_id,partner_name,measure,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
     'alpha,"<img src=x onerror=alert(1)>",breast,0.5,0.6,10,5,15\n'
     'beta,"Beta & Sons ""Community""",breast,0.375,0.45,7.5,2.5,12.5\n'
 )
@@ -434,7 +434,7 @@ def test_summary_text_all_ok():
 
 
 def test_headline_reads_only_the_published_table(tmp_path):
-    header = "partner_id,partner_name,screening,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
+    header = "partner_id,partner_name,measure,uptake_before,uptake_after,diff_pp,diff_lower_pp,diff_upper_pp\n"
     (tmp_path / "restricted" / "tables").mkdir(parents=True)
     (tmp_path / "restricted" / "tables" / "uptake_changes.csv").write_text(header + "a,A,breast,0.1,0.2,10,5,15\n")
     assert report_html.read_headline(tmp_path, ["a"]) == []  # never the unsuppressed copy

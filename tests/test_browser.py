@@ -42,18 +42,18 @@ partners:
     name: "{XSS}"
     grant_gbp: 1000
     proxy_population: Test population A
-    screening_focus: [breast]
+    focus: [breast]
     residents_reached: 10
   - id: boom
     name: Boom Group
     grant_gbp: 1000
     proxy_population: Test population B
-    screening_focus: [breast]
+    focus: [breast]
     residents_reached: 10
 """
 
 UPTAKE_CSV = """\
-partner_id,population,screening,period,eligible,screened
+partner_id,population,measure,period,denominator,numerator
 alpha,A,breast,2023-12,100,50
 alpha,A,breast,2024-07,100,60
 boom,B,breast,2023-12,50,20

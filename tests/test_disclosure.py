@@ -38,7 +38,7 @@ PRIMARY = "primary suppression: count between 1 and 7"
 SECONDARY = "secondary (complementary) suppression"
 DERIVED = "derived value suppressed: its numerator or denominator is suppressed"
 COMPLEMENT = (
-    "complement suppression: total minus part (e.g. eligible minus screened, the people not screened) "
+    "complement suppression: total minus part (e.g. denominator minus numerator, the people not numerator) "
     "is between 1 and 7"
 )
 
@@ -141,29 +141,29 @@ def test_rule_is_frozen():
 
 UPTAKE_SPEC = TableSpec(
     name="uptake_changes",
-    count_columns=("eligible_before", "screened_before"),
+    count_columns=("denominator_before", "numerator_before"),
     derived={
-        "uptake_before": ("screened_before", "eligible_before"),
-        "uptake_before_lower": ("screened_before", "eligible_before"),
+        "uptake_before": ("numerator_before", "denominator_before"),
+        "uptake_before_lower": ("numerator_before", "denominator_before"),
     },
-    key_columns=("partner_id", "screening"),
-    complements=(("screened_before", "eligible_before"),),
+    key_columns=("partner_id", "measure"),
+    complements=(("numerator_before", "denominator_before"),),
 )
 
 
 def uptake_table() -> pd.DataFrame:
     rows = [
-        # partner, screening, eligible, screened
+        # partner, measure, denominator, numerator
         ("advocacy_project", "breast", 195, 60),  # published 195, 60
         ("vcck", "breast", 1712, 1010),  # 1710, 1010
         ("groundswell", "cervical", 300, 119),  # 300, 120
         ("small_partner", "bowel", 6, 3),  # both 1-7: *, * and the uptake *
-        ("nearly_all", "bowel", 40, 36),  # 4 not screened: screened * (complement), uptake *
-        ("nobody", "breast", 12, 0),  # 10, 0 (0 stays 0); 12 not screened is not small
-        ("everybody", "breast", 20, 20),  # 20, 20: 0 not screened is not a small count
+        ("nearly_all", "bowel", 40, 36),  # 4 not numerator: numerator * (complement), uptake *
+        ("nobody", "breast", 12, 0),  # 10, 0 (0 stays 0); 12 not numerator is not small
+        ("everybody", "breast", 20, 20),  # 20, 20: 0 not numerator is not a small count
     ]
-    df = pd.DataFrame(rows, columns=["partner_id", "screening", "eligible_before", "screened_before"])
-    df["uptake_before"] = df["screened_before"] / df["eligible_before"]
+    df = pd.DataFrame(rows, columns=["partner_id", "measure", "denominator_before", "numerator_before"])
+    df["uptake_before"] = df["numerator_before"] / df["denominator_before"]
     df["uptake_before_lower"] = df["uptake_before"] - 0.05
     return df
 
@@ -172,8 +172,8 @@ def test_apply_uptake_table():
     raw = uptake_table()
     p = apply(raw, UPTAKE_SPEC, DisclosureRule())
     out = p.data
-    assert out["eligible_before"].tolist() == ["195", "1710", "300", "*", "40", "10", "20"]
-    assert out["screened_before"].tolist() == ["60", "1010", "120", "*", "*", "0", "20"]
+    assert out["denominator_before"].tolist() == ["195", "1710", "300", "*", "40", "10", "20"]
+    assert out["numerator_before"].tolist() == ["60", "1010", "120", "*", "*", "0", "20"]
     # true percentages are kept where nothing they come from is suppressed
     assert out["uptake_before"].tolist()[:3] == [60 / 195, 1010 / 1712, 119 / 300]
     assert out["uptake_before"].tolist()[3:] == ["*", "*", 0.0, 1.0]
@@ -181,33 +181,33 @@ def test_apply_uptake_table():
     assert out["partner_id"].tolist() == raw["partner_id"].tolist()
     assert list(out.columns) == list(raw.columns)
     assert p.log == (
-        LogEntry("uptake_changes", "small_partner / bowel", "eligible_before", PRIMARY),
-        LogEntry("uptake_changes", "small_partner / bowel", "screened_before", PRIMARY),
+        LogEntry("uptake_changes", "small_partner / bowel", "denominator_before", PRIMARY),
+        LogEntry("uptake_changes", "small_partner / bowel", "numerator_before", PRIMARY),
         LogEntry("uptake_changes", "small_partner / bowel", "uptake_before", DERIVED),
         LogEntry("uptake_changes", "small_partner / bowel", "uptake_before_lower", DERIVED),
-        LogEntry("uptake_changes", "nearly_all / bowel", "screened_before", COMPLEMENT),
+        LogEntry("uptake_changes", "nearly_all / bowel", "numerator_before", COMPLEMENT),
         LogEntry("uptake_changes", "nearly_all / bowel", "uptake_before", DERIVED),
         LogEntry("uptake_changes", "nearly_all / bowel", "uptake_before_lower", DERIVED),
     )
     # the input is untouched
-    assert raw["eligible_before"].tolist()[3] == 6
+    assert raw["denominator_before"].tolist()[3] == 6
 
 
 def test_apply_without_complement_protection():
     rule = DisclosureRule(complement_suppression=False)
     out = apply(uptake_table(), UPTAKE_SPEC, rule).data
-    assert out["screened_before"].tolist()[4] == "35"  # 36 rounds to 35
+    assert out["numerator_before"].tolist()[4] == "35"  # 36 rounds to 35
     assert out["uptake_before"].tolist()[4] == 0.9
 
 
 def test_apply_keep_zero_false():
     rule = DisclosureRule(keep_zero=False)
     p = apply(uptake_table(), UPTAKE_SPEC, rule)
-    assert p.data["screened_before"].tolist()[5] == "*"
-    # everybody screened: 0 not screened is now a small number, so screened is protected
-    assert p.data["screened_before"].tolist()[6] == "*"
+    assert p.data["numerator_before"].tolist()[5] == "*"
+    # everybody numerator: 0 not numerator is now a small number, so numerator is protected
+    assert p.data["numerator_before"].tolist()[6] == "*"
     rules = {(e.row, e.column): e.rule for e in p.log}
-    assert rules[("nobody / breast", "screened_before")] == "primary suppression: zero (keep_zero is false)"
+    assert rules[("nobody / breast", "numerator_before")] == "primary suppression: zero (keep_zero is false)"
 
 
 def test_apply_recompute_from_rounded():
@@ -239,8 +239,8 @@ def test_apply_rejects_bad_counts(bad):
 
 
 def test_apply_rejects_spec_naming_missing_columns():
-    with pytest.raises(DisclosureError, match="screened_before"):
-        apply(pd.DataFrame({"eligible_before": [10]}), UPTAKE_SPEC, DisclosureRule())
+    with pytest.raises(DisclosureError, match="numerator_before"):
+        apply(pd.DataFrame({"denominator_before": [10]}), UPTAKE_SPEC, DisclosureRule())
 
 
 def test_apply_checks_argument_types():
@@ -251,14 +251,14 @@ def test_apply_checks_argument_types():
 
 
 def test_apply_default_rule_is_nhs_digital():
-    assert apply(uptake_table(), UPTAKE_SPEC).data["eligible_before"].tolist()[1] == "1710"
+    assert apply(uptake_table(), UPTAKE_SPEC).data["denominator_before"].tolist()[1] == "1710"
 
 
 # ---- secondary (complementary) suppression ------------------------------------------------------------
 
 
 def test_secondary_suppression_total_row():
-    # screened by IMD quintile with a Total row, per screening
+    # numerator by IMD quintile with a Total row, per measure
     rows = [
         ("breast", "1", 3, 100), ("breast", "2", 20, 100), ("breast", "3", 30, 100),
         ("breast", "4", 45, 100), ("breast", "5", 52, 100), ("breast", "Total", 150, 500),
@@ -269,23 +269,23 @@ def test_secondary_suppression_total_row():
         ("cervical", "1", 4, 100), ("cervical", "2", 0, 100), ("cervical", "3", 12, 100),
         ("cervical", "4", 30, 100), ("cervical", "5", 40, 100), ("cervical", "Total", 86, 500),
     ]
-    df = pd.DataFrame(rows, columns=["screening", "imd_quintile", "screened", "eligible"])
+    df = pd.DataFrame(rows, columns=["measure", "imd_quintile", "numerator", "denominator"])
     spec = TableSpec(
-        "by_imd", ("screened", "eligible"), key_columns=("screening", "imd_quintile"),
-        totals=(RowTotal("imd_quintile", "Total", group_by=("screening",)),),
+        "by_imd", ("numerator", "denominator"), key_columns=("measure", "imd_quintile"),
+        totals=(RowTotal("imd_quintile", "Total", group_by=("measure",)),),
     )
     p = apply(df, spec, DisclosureRule())
-    assert p.data["screened"].tolist() == [
+    assert p.data["numerator"].tolist() == [
         "*", "*", "30", "45", "50", "150",
         "*", "*", "30", "40", "50", "125",
         "*", "0", "*", "30", "40", "85",
     ]
-    assert p.data["eligible"].tolist() == ["100"] * 5 + ["500"] + ["100"] * 5 + ["500"] + ["100"] * 5 + ["500"]
+    assert p.data["denominator"].tolist() == ["100"] * 5 + ["500"] + ["100"] * 5 + ["500"] + ["100"] * 5 + ["500"]
     secondary = [(e.row, e.column) for e in p.log if e.rule == SECONDARY]
-    assert secondary == [("breast / 2", "screened"), ("cervical / 3", "screened")]
+    assert secondary == [("breast / 2", "numerator"), ("cervical / 3", "numerator")]
     # without secondary suppression only the small cells go
     p2 = apply(df, spec, DisclosureRule(secondary_suppression=False))
-    assert p2.data["screened"].tolist()[:2] == ["*", "20"]
+    assert p2.data["numerator"].tolist()[:2] == ["*", "20"]
 
 
 def test_secondary_suppression_total_column():
@@ -335,8 +335,8 @@ def test_protected_table_cannot_be_forged_or_changed():
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.name = "other"  # type: ignore[misc]
     copy = p.data
-    copy.loc[0, "eligible_before"] = "3"
-    assert p.data.loc[0, "eligible_before"] == "195"
+    copy.loc[0, "denominator_before"] = "3"
+    assert p.data.loc[0, "denominator_before"] == "195"
     assert p.name == "uptake_changes" and len(p) == 7 and p.count_columns == UPTAKE_SPEC.count_columns
 
 
@@ -344,20 +344,20 @@ def test_write_published_csv(tmp_path):
     df = pd.DataFrame(
         {
             "partner": ["=cmd|' /C calc'!A0", "Age UK"],
-            "eligible": [1712, 6],
-            "screened": [1010, 2],
+            "denominator": [1712, 6],
+            "numerator": [1010, 2],
             "uptake": [1010 / 1712, 2 / 6],
             "diff_pp": [-0.5, 1.25],
         }
     )
-    spec = TableSpec("t", ("eligible", "screened"), {"uptake": ("screened", "eligible")}, key_columns=("partner",))
+    spec = TableSpec("t", ("denominator", "numerator"), {"uptake": ("numerator", "denominator")}, key_columns=("partner",))
     target = tmp_path / "sub" / "t.csv"
     target.parent.mkdir()
     target.write_text("old contents\n")
     write_published(apply(df, spec, DisclosureRule()), target)
     text = target.read_text(encoding="utf-8")
     assert text == (
-        "partner,eligible,screened,uptake,diff_pp\n"
+        "partner,denominator,numerator,uptake,diff_pp\n"
         "'=cmd|' /C calc'!A0,1710,1010,0.589953,-0.5\n"  # floats in outputs.FLOAT_FORMAT (%.6g)
         "Age UK,*,*,*,1.25\n"
     )
@@ -376,8 +376,8 @@ def test_scanner_passes_protected_and_fails_raw_csv(tmp_path):
     # raw: 1712 and 257-style unrounded, 6 and 3 small, 119 and 36 unrounded, 12 unrounded
     flagged = sorted((f.where.split("column ")[1].split(",")[0], f.value) for f in findings)
     assert flagged == [
-        ("'eligible_before'", "12"), ("'eligible_before'", "1712"), ("'eligible_before'", "6"),
-        ("'screened_before'", "119"), ("'screened_before'", "3"), ("'screened_before'", "36"),
+        ("'denominator_before'", "12"), ("'denominator_before'", "1712"), ("'denominator_before'", "6"),
+        ("'numerator_before'", "119"), ("'numerator_before'", "3"), ("'numerator_before'", "36"),
     ]
 
 
@@ -391,10 +391,10 @@ def test_scanner_dataframe_with_declared_columns():
 @pytest.mark.parametrize(
     "name, is_count",
     [
-        ("eligible_before", True), ("screened_after", True), ("n_answering", True), ("n_favourable", True),
+        ("denominator_before", True), ("numerator_after", True), ("n_answering", True), ("n_favourable", True),
         ("n_dont_know", True), ("count", True), ("b", True), ("c", True), ("n", True), ("respondents", True),
         ("uptake_before", False), ("uptake_before_lower", False), ("pct_favourable", False),
-        ("pre_favourable", False), ("additional_screened", False), ("n_items", False), ("p_value", False),
+        ("pre_favourable", False), ("additional_numerator", False), ("n_items", False), ("p_value", False),
         ("whole_count_consistent", False), ("partner_id", False), ("imd_quintile", False), (3, False),
     ],
 )
@@ -409,8 +409,8 @@ def test_scanner_checks_text_cells_of_tables():
 
 
 def test_write_published_refuses_text_quoting_unrounded_counts(tmp_path):
-    df = pd.DataFrame({"k": ["a"], "eligible": [300], "sentence": ["uptake rose among 257 people"]})
-    protected = apply(df, TableSpec("t", ("eligible",), key_columns=("k",)), DisclosureRule())
+    df = pd.DataFrame({"k": ["a"], "denominator": [300], "sentence": ["uptake rose among 257 people"]})
+    protected = apply(df, TableSpec("t", ("denominator",), key_columns=("k",)), DisclosureRule())
     with pytest.raises(DisclosureError, match="257"):
         write_published(protected, tmp_path / "t.csv")
     assert not (tmp_path / "t.csv").exists()
@@ -420,9 +420,9 @@ def test_write_published_refuses_text_quoting_unrounded_counts(tmp_path):
 
 
 def test_scanner_html_tables():
-    raw = pd.DataFrame({"partner": ["VCCK"], "eligible_before": [1712], "screened_before": [1010]})
+    raw = pd.DataFrame({"partner": ["VCCK"], "denominator_before": [1712], "numerator_before": [1010]})
     assert [f.value for f in scan_for_disclosure(html_table(raw), DisclosureRule())] == ["1712"]
-    spec = TableSpec("t", ("eligible_before", "screened_before"))
+    spec = TableSpec("t", ("denominator_before", "numerator_before"))
     assert scan_for_disclosure(html_table(apply(raw, spec).data), DisclosureRule()) == []
 
 
@@ -451,7 +451,7 @@ def test_scanner_flags_leaks_in_text(text):
         "25 of 30 said they were more likely to book",
         "n = 195",
         "0 of 30 booked",
-        "9 in 10 were more likely to undergo cervical screening",
+        "9 in 10 were more likely to undergo cervical measure",
         "Uptake rose from 30.8% to 35.6% (+15.77%)",
         "3 of 16 partners met the standard",
         "2 of 3 points beyond 2 sigma",
@@ -502,21 +502,21 @@ def test_every_protected_table_passes_the_scan(pairs, settings_pair):
     suppress_below, base = settings_pair
     rule = DisclosureRule(suppress_below=suppress_below, rounding_base=base)
     df = pd.DataFrame(
-        {"k": [str(i) for i in range(len(pairs))], "eligible": [max(a, b) for a, b in pairs],
-         "screened": [min(a, b) for a, b in pairs]}
+        {"k": [str(i) for i in range(len(pairs))], "denominator": [max(a, b) for a, b in pairs],
+         "numerator": [min(a, b) for a, b in pairs]}
     )
-    df["uptake"] = [s / e if e else math.nan for s, e in zip(df["screened"], df["eligible"])]
-    spec = TableSpec("t", ("eligible", "screened"), {"uptake": ("screened", "eligible")},
-                     key_columns=("k",), complements=(("screened", "eligible"),))
+    df["uptake"] = [s / e if e else math.nan for s, e in zip(df["numerator"], df["denominator"])]
+    spec = TableSpec("t", ("denominator", "numerator"), {"uptake": ("numerator", "denominator")},
+                     key_columns=("k",), complements=(("numerator", "denominator"),))
     p = apply(df, spec, rule)
     assert scan_for_disclosure(p, rule) == []
-    for true, shown in zip(df["eligible"].tolist() + df["screened"].tolist(),
-                           p.data["eligible"].tolist() + p.data["screened"].tolist()):
+    for true, shown in zip(df["denominator"].tolist() + df["numerator"].tolist(),
+                           p.data["denominator"].tolist() + p.data["numerator"].tolist()):
         if shown == "*":
             assert 1 <= true < suppress_below or true >= suppress_below  # secondary/complement may hide big ones
         else:
             assert abs(int(shown) - true) <= base / 2 and not (1 <= true < suppress_below)
-    for s, e, u in zip(p.data["screened"], p.data["eligible"], p.data["uptake"]):
+    for s, e, u in zip(p.data["numerator"], p.data["denominator"], p.data["uptake"]):
         if s == "*" or e == "*":
             assert u == "*"
 
@@ -549,17 +549,17 @@ def test_write_published_formats_floats_held_with_text(tmp_path):
     floats are still written in outputs.FLOAT_FORMAT, as are those of a float column."""
     df = pd.DataFrame({
         "partner": ["a", "b", "c", "d"],
-        "eligible": [1712, 6, 900, 2000],
-        "screened": [1010, 2, 450, 1500],
+        "denominator": [1712, 6, 900, 2000],
+        "numerator": [1010, 2, 450, 1500],
         "uptake": [1010 / 1712, 2 / 6, 0.5, float("nan")],
         "ratio_long": [1 / 3, 2 / 3, 123456.789, -1e-7],
     })
-    spec = TableSpec("t", ("eligible", "screened"), {"uptake": ("screened", "eligible")}, key_columns=("partner",))
+    spec = TableSpec("t", ("denominator", "numerator"), {"uptake": ("numerator", "denominator")}, key_columns=("partner",))
     protected = apply(df, spec, DisclosureRule())
     assert protected.data["uptake"].dtype == object  # "*" and floats together
     text = write_published(protected, tmp_path / "t.csv").read_text(encoding="utf-8")
     assert text == (
-        "partner,eligible,screened,uptake,ratio_long\n"
+        "partner,denominator,numerator,uptake,ratio_long\n"
         "a,1710,1010,0.589953,0.333333\n"
         "b,*,*,*,0.666667\n"
         "c,900,450,0.5,123457\n"
@@ -578,15 +578,15 @@ def test_write_published_refuses_plain_dataframe(tmp_path):
 
 def test_write_log(tmp_path):
     entries = [
-        LogEntry("uptake_changes", "small / bowel", "eligible_before", PRIMARY),
+        LogEntry("uptake_changes", "small / bowel", "denominator_before", PRIMARY),
         LogEntry("uptake_changes", "small / bowel", "uptake_before", DERIVED),
-        LogEntry("by_imd", "breast / 2", "screened", SECONDARY),
+        LogEntry("by_imd", "breast / 2", "numerator", SECONDARY),
     ]
     path = write_log(entries, tmp_path / "disclosure_log.csv")
     assert path.read_text(encoding="utf-8") == (
         "table,row,column,rule\n"
-        f"uptake_changes,small / bowel,eligible_before,{PRIMARY}\n"
+        f"uptake_changes,small / bowel,denominator_before,{PRIMARY}\n"
         f"uptake_changes,small / bowel,uptake_before,{DERIVED}\n"
-        f"by_imd,breast / 2,screened,{SECONDARY}\n"
+        f"by_imd,breast / 2,numerator,{SECONDARY}\n"
     )
     assert write_log([], tmp_path / "empty.csv").read_text() == "table,row,column,rule\n"

@@ -114,8 +114,8 @@ def long_lines(path: Path) -> set[str]:
 def test_slug_follows_github():
     assert slug("1. Small numbers in published tables (`sdp_lib.disclosure`)") == \
         "1-small-numbers-in-published-tables-sdp_libdisclosure"
-    assert slug("uptake.csv: screening uptake in each partner's proxy population") == \
-        "uptakecsv-screening-uptake-in-each-partners-proxy-population"
+    assert slug("uptake.csv: measure uptake in each partner's proxy population") == \
+        "uptakecsv-measure-uptake-in-each-partners-proxy-population"
     assert slug("RAG rating (toc_indicators.csv)") == "rag-rating-toc_indicatorscsv"
     assert slug("Theory of change, RAG ratings and value for money") == \
         "theory-of-change-rag-ratings-and-value-for-money"

@@ -37,30 +37,30 @@ def test_breakdown_programme_rows_are_partner_sums(inputs):
     b = equity.breakdown(inputs.uptake, inputs.comparison, ("2023-12", "2024-07"))
     assert set(b["period"]) == {"2023-12", "2024-07"}
     assert {"ALL", "comparison"} <= set(b["partner_id"])
-    keys = ["screening", "period", "imd_quintile", "ethnicity"]
-    partners = b[~b["partner_id"].isin(["ALL", "comparison"])].groupby(keys)[["eligible", "screened"]].sum()
-    total = b[b["partner_id"] == "ALL"].set_index(keys)[["eligible", "screened"]].sort_index()
+    keys = ["measure", "period", "imd_quintile", "ethnicity"]
+    partners = b[~b["partner_id"].isin(["ALL", "comparison"])].groupby(keys)[["denominator", "numerator"]].sum()
+    total = b[b["partner_id"] == "ALL"].set_index(keys)[["denominator", "numerator"]].sort_index()
     pd.testing.assert_frame_equal(partners.sort_index(), total, check_dtype=False)
     # the raw files hold the same people
     raw = inputs.uptake[inputs.uptake["period"].isin(["2023-12", "2024-07"])]
-    assert int(raw["eligible"].sum()) == int(total["eligible"].sum())
+    assert int(raw["denominator"].sum()) == int(total["denominator"].sum())
 
 
 def test_breakdown_leaves_out_rows_without_a_quintile_and_names_missing_ethnicity():
     up = pd.DataFrame({
-        "partner_id": ["a", "a", "a"], "population": "p", "screening": "breast", "period": "2024-01",
-        "eligible": [10, 20, 30], "screened": [5, 10, 15],
+        "partner_id": ["a", "a", "a"], "population": "p", "measure": "breast", "period": "2024-01",
+        "denominator": [10, 20, 30], "numerator": [5, 10, 15],
         "imd_quintile": pd.array([1, None, 2], dtype="Int64"), "ethnicity": ["White", "Asian", None],
     })
     b = equity.breakdown(up, None)
     mine = b[b["partner_id"] == "a"]
-    assert list(mine["eligible"]) == [10, 30]
+    assert list(mine["denominator"]) == [10, 30]
     assert list(mine["ethnicity"]) == ["White", "Not stated"]
 
 
 def test_breakdown_is_empty_without_breakdown_columns():
-    up = pd.DataFrame({"partner_id": ["a"], "population": "p", "screening": "breast", "period": "2024-01",
-                       "eligible": [10], "screened": [5]})
+    up = pd.DataFrame({"partner_id": ["a"], "population": "p", "measure": "breast", "period": "2024-01",
+                       "denominator": [10], "numerator": [5]})
     assert equity.breakdown(up, None).empty
 
 
@@ -68,8 +68,8 @@ def test_monthly_counts_include_programme_and_comparison(inputs):
     c = equity.monthly_counts(inputs.uptake, inputs.comparison)
     allrows = c[c["partner_id"] == "ALL"]
     partners = c[~c["partner_id"].isin(["ALL", "comparison"])]
-    assert int(allrows["eligible"].sum()) == int(partners["eligible"].sum()) == int(inputs.uptake["eligible"].sum())
-    assert int(c.loc[c["partner_id"] == "comparison", "eligible"].sum()) == int(inputs.comparison["eligible"].sum())
+    assert int(allrows["denominator"].sum()) == int(partners["denominator"].sum()) == int(inputs.uptake["denominator"].sum())
+    assert int(c.loc[c["partner_id"] == "comparison", "denominator"].sum()) == int(inputs.comparison["denominator"].sum())
 
 
 # -- the tables on the synthetic data -----------------------------------------------------------------
@@ -86,33 +86,33 @@ def test_equity_tables_cover_every_partner_the_programme_and_the_comparison(inpu
 
 def test_inequality_rows_carry_the_reference_groups_counts(tables):
     ineq = tables["inequality"]
-    ref = ineq[ineq["is_reference"]].set_index(["partner_id", "screening", "dimension"])
+    ref = ineq[ineq["is_reference"]].set_index(["partner_id", "measure", "dimension"])
     for r in ineq.sample(50, random_state=1).itertuples():
-        rr = ref.loc[(r.partner_id, r.screening, r.dimension)]
-        assert r.reference_screened_after == rr["screened_after"]
-        assert r.reference_eligible_before == rr["eligible_before"]
+        rr = ref.loc[(r.partner_id, r.measure, r.dimension)]
+        assert r.reference_numerator_after == rr["numerator_after"]
+        assert r.reference_denominator_before == rr["denominator_before"]
     assert set(ineq.loc[ineq["dimension"] == "imd_quintile", "reference_group"]) == {"5"}
     assert set(ineq.loc[ineq["dimension"] == "ethnicity", "reference_group"]) == {"White"}
 
 
 def test_programme_inequality_counts_match_the_uptake_file(inputs, tables):
     ineq = tables["inequality"]
-    q1 = ineq[(ineq["partner_id"] == "ALL") & (ineq["screening"] == "cervical") & (ineq["dimension"] == "imd_quintile")
+    q1 = ineq[(ineq["partner_id"] == "ALL") & (ineq["measure"] == "cervical") & (ineq["dimension"] == "imd_quintile")
               & (ineq["group"] == "1")].iloc[0]
     up = inputs.uptake
-    sel = up[(up["screening"] == "cervical") & (up["imd_quintile"] == 1) & (up["period"] == "2024-07")]
-    assert q1["eligible_after"] == sel["eligible"].sum() and q1["screened_after"] == sel["screened"].sum()
-    assert q1["uptake_after"] == pytest.approx(sel["screened"].sum() / sel["eligible"].sum())
+    sel = up[(up["measure"] == "cervical") & (up["imd_quintile"] == 1) & (up["period"] == "2024-07")]
+    assert q1["denominator_after"] == sel["denominator"].sum() and q1["numerator_after"] == sel["numerator"].sum()
+    assert q1["uptake_after"] == pytest.approx(sel["numerator"].sum() / sel["denominator"].sum())
 
 
 def test_spc_limits_are_fixed_on_the_pre_programme_months(inputs, tables):
     spc = tables["spc"]
-    one = spc[(spc["partner_id"] == "ALL") & (spc["screening"] == "cervical")]
+    one = spc[(spc["partner_id"] == "ALL") & (spc["measure"] == "cervical")]
     pre = one[one["period"] < inputs.programme.programme_start]
     assert one["baseline"].tolist() == (one["period"] < inputs.programme.programme_start).tolist()
-    pbar = pre["screened"].sum() / pre["eligible"].sum()
+    pbar = pre["numerator"].sum() / pre["denominator"].sum()
     assert np.allclose(one["centre"], pbar)
-    assert np.allclose(one["upper"], np.minimum(1, pbar + 3 * np.sqrt(pbar * (1 - pbar) / one["eligible"])))
+    assert np.allclose(one["upper"], np.minimum(1, pbar + 3 * np.sqrt(pbar * (1 - pbar) / one["denominator"])))
 
 
 def test_equity_tables_are_deterministic(inputs, tables):
@@ -122,16 +122,16 @@ def test_equity_tables_are_deterministic(inputs, tables):
 
 
 # -- disclosure control ------------------------------------------------------------------------------
-def _ineq_rows(ref_screened: int, ref_eligible: int) -> pd.DataFrame:
-    base = {"partner_id": "p", "screening": "breast", "dimension": "imd_quintile", "reference_group": "5",
-            "screened_before": 40, "eligible_before": 100, "screened_after": 50, "eligible_after": 100}
+def _ineq_rows(ref_numerator: int, ref_denominator: int) -> pd.DataFrame:
+    base = {"partner_id": "p", "measure": "breast", "dimension": "imd_quintile", "reference_group": "5",
+            "numerator_before": 40, "denominator_before": 100, "numerator_after": 50, "denominator_after": 100}
     rows = [dict(base, group="1", is_reference=False), dict(base, group="5", is_reference=True,
-            screened_before=ref_screened, eligible_before=ref_eligible, screened_after=ref_screened,
-            eligible_after=ref_eligible)]
+            numerator_before=ref_numerator, denominator_before=ref_denominator, numerator_after=ref_numerator,
+            denominator_after=ref_denominator)]
     df = pd.DataFrame(rows)
     for when in ("before", "after"):
-        df[f"uptake_{when}"] = df[f"screened_{when}"] / df[f"eligible_{when}"]
-        df[f"gap_{when}_pp"] = [100 * (0.4 - ref_screened / ref_eligible), math.nan]
+        df[f"uptake_{when}"] = df[f"numerator_{when}"] / df[f"denominator_{when}"]
+        df[f"gap_{when}_pp"] = [100 * (0.4 - ref_numerator / ref_denominator), math.nan]
     df["gap_change_pp"] = [10.0, math.nan]
     return equity.with_reference_counts(df)
 
@@ -143,7 +143,7 @@ def test_a_gap_is_suppressed_when_the_reference_group_is_small():
     assert small.loc[0, "uptake_before"] != "*"  # the group's own uptake stays
     large = publish.protect("inequality", _ineq_rows(30, 60), rule).data
     assert large.loc[0, "gap_before_pp"] != "*"
-    assert str(large.loc[0, "reference_screened_before"]) == "30"  # rounded to 5: 30 stays 30
+    assert str(large.loc[0, "reference_numerator_before"]) == "30"  # rounded to 5: 30 stays 30
 
 
 def test_published_equity_tables_hold_no_small_counts(inputs, tables):
@@ -158,7 +158,7 @@ def test_published_equity_tables_hold_no_small_counts(inputs, tables):
 
 # -- statements ------------------------------------------------------------------------------------
 def _gap(before, change, lo, hi, **extra):
-    row = {"screening": "cervical", "dimension": "imd_quintile", "group": "1", "reference_group": "5",
+    row = {"measure": "cervical", "dimension": "imd_quintile", "group": "1", "reference_group": "5",
            "gap_before_pp": before, "gap_after_pp": before + change, "gap_change_pp": change,
            "gap_change_lower_pp": lo, "gap_change_upper_pp": hi, "note": ""}
     row.update(extra)
@@ -211,8 +211,8 @@ def test_gap_sentence_from_the_inequality_table_judges_the_size():
 
     cells = [("2023-12", 1, 5200), ("2023-12", 5, 5000), ("2024-07", 1, 4000), ("2024-07", 5, 5000)]
     cells += [(p, q, 5000) for p in ("2023-12", "2024-07") for q in (2, 3, 4)]
-    df = pd.DataFrame([{"partner_id": "P", "screening": "bowel", "period": p, "imd_quintile": q,
-                        "ethnicity": "White", "eligible": 10_000, "screened": x} for p, q, x in cells])
+    df = pd.DataFrame([{"partner_id": "P", "measure": "bowel", "period": p, "imd_quintile": q,
+                        "ethnicity": "White", "denominator": 10_000, "numerator": x} for p, q, x in cells])
     t = inequality_table(df, "2023-12", "2024-07")
     row = t[(t["dimension"] == "imd_quintile") & (t["group"] == "1")].iloc[0].to_dict()
     text = equity.gap_sentence(row, "2023-12", "2024-07", 0.95)
@@ -223,24 +223,24 @@ def test_gap_sentence_from_the_inequality_table_judges_the_size():
 
 def test_gap_sentence_with_suppressed_or_missing_values():
     assert "suppressed" in _gap(-10.0, 4.0, 1.0, 7.0, gap_change_pp="*")
-    assert "cannot be estimated" in _gap(math.nan, math.nan, math.nan, math.nan, note="no eligible people")
+    assert "cannot be estimated" in _gap(math.nan, math.nan, math.nan, math.nan, note="no denominator people")
 
 
 def test_sii_sentence():
-    row = {"screening": "bowel", "sii_before": 12.0, "sii_after": 8.0, "sii_change": -4.0,
+    row = {"measure": "bowel", "sii_before": 12.0, "sii_after": 8.0, "sii_change": -4.0,
            "sii_change_lower": -7.5, "sii_change_upper": -0.5, "note": ""}
     text = equity.sii_sentence(row, 0.95)
-    assert "narrowed" in text and "+12.0 pp before and +8.0 pp after" in text and "least deprived were screened more" in text
+    assert "narrowed" in text and "+12.0 pp before and +8.0 pp after" in text and "least deprived were numerator more" in text
     assert "its size (|SII|) changed by -4.0 pp (95% simulated CI -7.5 pp to -0.5 pp)." in text
     row.update(sii_change_upper=1.0)
     assert "no clear change" in equity.sii_sentence(row, 0.95)
-    assert "cannot be estimated" in equity.sii_sentence({"screening": "bowel", "sii_before": math.nan,
+    assert "cannot be estimated" in equity.sii_sentence({"measure": "bowel", "sii_before": math.nan,
                                                            "sii_after": 1, "sii_change": 1, "sii_change_lower": 0,
                                                            "sii_change_upper": 2, "note": "a quintile is missing"}, 0.95)
 
 
 def _sii(before, after, lower, upper, *size):
-    row = {"screening": "bowel", "sii_before": before, "sii_after": after, "sii_change": after - before,
+    row = {"measure": "bowel", "sii_before": before, "sii_after": after, "sii_change": after - before,
            "sii_change_lower": lower, "sii_change_upper": upper, "note": ""}
     if size:
         row.update(zip(("sii_abs_change", "sii_abs_change_lower", "sii_abs_change_upper"), size))
@@ -253,7 +253,7 @@ def test_sii_sentence_judges_the_size_of_the_gradient_on_its_own_interval():
     assert "the gap showed no clear change" in text and "narrowed" not in text and "widened" not in text
     assert "its size (|SII|) changed by +2.0 pp (95% simulated CI -6.0 pp to +10.0 pp)" in text
     assert "the SII itself changed by -22.0 pp (95% simulated CI -30.0 pp to -14.0 pp)" in text
-    assert "(the most deprived were screened more)" in text
+    assert "(the most deprived were numerator more)" in text
     # +2.5 -> -20: a clear widening of the size, though the SII fell
     text = _sii(2.5, -20.0, -30.0, -15.0, 17.5, 9.0, 26.0)
     assert "the gap widened: its size (|SII|) changed by +17.5 pp (95% simulated CI +9.0 pp to +26.0 pp)" in text
@@ -277,16 +277,16 @@ def test_equity_words_follow_the_printed_numbers():
     assert "widened: its size changed by +4.0 pp (95% CI +0.04 pp to +7.0 pp)" in _gap(-10.0, -4.0, -7.0, -0.04)
     # an SII after that prints as +0.0 has no side
     text = _sii(3.0, 0.04, -5.0, -1.0)
-    assert "(no gradient)" in text and "screened more" not in text
+    assert "(no gradient)" in text and "numerator more" not in text
     # missing notes never print as "nan"
-    nan_row = {"screening": "bowel", "sii_before": math.nan, "sii_after": 1.0, "sii_change": math.nan,
+    nan_row = {"measure": "bowel", "sii_before": math.nan, "sii_after": 1.0, "sii_change": math.nan,
                "sii_change_lower": math.nan, "sii_change_upper": math.nan, "note": math.nan}
     assert "nan" not in equity.sii_sentence(nan_row, 0.95).lower()
     assert "nan" not in _gap(math.nan, math.nan, math.nan, math.nan, note=math.nan).lower()
 
 
 def test_its_sentence():
-    row = {"screening": "breast", "model": "its", "level_change_pp": 2.5, "level_change_p": 0.01,
+    row = {"measure": "breast", "model": "its", "level_change_pp": 2.5, "level_change_p": 0.01,
            "slope_change_p": 0.4, "effect_end_pp": -1.2, "warning": "only 7 months after the start", "note": ""}
     text = equity.its_sentence(row, 0.95)
     assert "a step at the programme start (+2.5 pp, p = 0.010)" in text
@@ -295,7 +295,7 @@ def test_its_sentence():
 
 
 def _its_row(**extra):
-    row = {"screening": "bowel", "model": "its", "level_change_pp": 2.5, "level_change_p": 0.01,
+    row = {"measure": "bowel", "model": "its", "level_change_pp": 2.5, "level_change_p": 0.01,
            "slope_change_p": 0.4, "effect_end_pp": -1.2, "warning": "", "note": "",
            "autocorrelation": 0.62, "se_method": "AR(1) quasi-binomial"}
     row.update(extra)
@@ -339,7 +339,7 @@ def test_its_sentence_for_a_row_that_could_not_be_modelled():
     nan = dict(level_change_pp=math.nan, level_change_p=math.nan, slope_change_p=math.nan, effect_end_pp=math.nan,
                autocorrelation=math.nan, se_method="")
     text = _its_row(note=note, warning=math.nan, **nan)
-    assert text == f"Bowel screening, against its own pre-programme trend: the time series could not be modelled ({note})."
+    assert text == f"Bowel measure, against its own pre-programme trend: the time series could not be modelled ({note})."
     # a missing note or warning (NaN from a CSV) is never printed as "nan"
     assert "nan" not in _its_row(note=math.nan, **nan).lower()
     assert "(no data)" in _its_row(note=math.nan, **nan)
@@ -347,9 +347,9 @@ def test_its_sentence_for_a_row_that_could_not_be_modelled():
     # the row its_table writes for the brief's example
     from sdp_lib.stats.trends import its_table
 
-    counts = pd.DataFrame({"partner_id": "S", "screening": "bowel",
-                           "period": [f"2022-{m:02d}" for m in range(1, 11)], "eligible": 40,
-                           "screened": [0] * 5 + [3, 4, 5, 3, 4]})
+    counts = pd.DataFrame({"partner_id": "S", "measure": "bowel",
+                           "period": [f"2022-{m:02d}" for m in range(1, 11)], "denominator": 40,
+                           "numerator": [0] * 5 + [3, 4, 5, 3, 4]})
     row = its_table(counts, "2022-06", min_points=4).iloc[0].to_dict()
     text = equity.its_sentence(row, 0.95)
     assert "could not be modelled (the logit model cannot be fitted: uptake was 0% in every month before" in text
@@ -379,7 +379,7 @@ def test_sii_change_measure_feeds_the_theory_of_change(inputs, tables):
     assert toc.parse_measure("inequality.sii_change:any") is None
     metrics = toc.metrics_long(inputs.programme, None, None, None, None, tables["sii"])
     row = metrics[(metrics["partner_id"] == "ALL") & (metrics["measure"] == "inequality.sii_change:cervical")].iloc[0]
-    src = tables["sii"][(tables["sii"]["partner_id"] == "ALL") & (tables["sii"]["screening"] == "cervical")].iloc[0]
+    src = tables["sii"][(tables["sii"]["partner_id"] == "ALL") & (tables["sii"]["measure"] == "cervical")].iloc[0]
     # the change in the size of the gradient, with the sii table's own simulated interval of it
     assert row["value"] == pytest.approx(abs(src["sii_after"]) - abs(src["sii_before"]))
     assert (row["value"], row["lower"], row["upper"]) == pytest.approx(
@@ -389,8 +389,8 @@ def test_sii_change_measure_feeds_the_theory_of_change(inputs, tables):
     # every row of the table: the measure is |after| - |before| with the table's interval, and the equity
     # sentence prints the same numbers beside its word
     every = metrics[metrics["measure"].str.startswith("inequality.sii_change:")].copy()
-    every["screening"] = every["measure"].str.split(":").str[1]
-    both = every.merge(tables["sii"], on=["partner_id", "screening"])
+    every["measure"] = every["measure"].str.split(":").str[1]
+    both = every.merge(tables["sii"], on=["partner_id", "measure"])
     ok = both[both["sii_abs_change"].notna()]
     assert len(ok) >= 3
     assert np.allclose(ok["value"], ok["sii_after"].abs() - ok["sii_before"].abs())
@@ -418,7 +418,7 @@ def test_report_section_reads_the_evaluation_at_the_notebooks_own_periods(tmp_pa
                                         confidence=0.95)
     assert not (tmp_path / "restricted").exists()  # other parameters are computed, not written over the run's
     sec = EquitySection(ctx, at_periods, "mosaic", "Mosaic", ["cervical", "breast"])
-    assert set(sec.sii["period_before"]) == {"2023-06"} and set(sec.sii["screening"]) == {"breast", "cervical"}
+    assert set(sec.sii["period_before"]) == {"2023-06"} and set(sec.sii["measure"]) == {"breast", "cervical"}
     own = tables["sii"][(tables["sii"]["partner_id"] == "mosaic")]
     assert set(own["period_before"]) == {"2023-12"}
     assert not np.allclose(sec.sii["sii_before"].to_numpy(float), own["sii_before"].to_numpy(float))
@@ -441,6 +441,6 @@ def test_published_model_notes_do_not_say_which_group_was_all_or_none(tables):
     assert set(pub["note"]) == {publish.MODEL_NOTES["sii"]}
     assert not pub["note"].str.contains("quantile").any()
     text = equity.sii_sentence(pub.iloc[0].to_dict(), 0.95)
-    assert "cannot be estimated (an IMD quintile has no one eligible" in text
+    assert "cannot be estimated (an IMD quintile has no one denominator" in text
     ok = publish.protect("sii", sii[sii["note"].fillna("") == ""].reset_index(drop=True), rule).data
     assert (ok["note"].fillna("") == "").all()  # rows without a reason keep none

@@ -46,14 +46,14 @@ def _months(n: int, start: str = "2022-01") -> list[str]:
     return [str(p) for p in pd.period_range(start, periods=n, freq="M")]
 
 
-def _counts(n_eligible: int = 2000) -> pd.DataFrame:
-    """Two screenings of one population, 24 months, a step at the programme start (2023-01)."""
+def _counts(n_denominator: int = 2000) -> pd.DataFrame:
+    """Two measures of one population, 24 months, a step at the programme start (2023-01)."""
     rows = []
     for scr, b0 in (("breast", -0.2), ("bowel", 0.1)):
         t = np.arange(24)
         p = expit(b0 + 0.01 * t + 0.3 * (t >= 12) + 0.02 * np.sin(t))
-        rows.append(pd.DataFrame({"partner_id": "p1", "screening": scr, "period": _months(24),
-                                  "eligible": n_eligible, "screened": np.round(p * n_eligible).astype(int)}))
+        rows.append(pd.DataFrame({"partner_id": "p1", "measure": scr, "period": _months(24),
+                                  "denominator": n_denominator, "numerator": np.round(p * n_denominator).astype(int)}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -63,7 +63,7 @@ def _curves(counts: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def _observed(suppressed: bool = False) -> pd.DataFrame:
     c = _counts()
-    out = pd.DataFrame({"screening": c["screening"], "period": c["period"], "uptake": c["screened"] / c["eligible"]})
+    out = pd.DataFrame({"measure": c["measure"], "period": c["period"], "uptake": c["numerator"] / c["denominator"]})
     out["uptake_lower"], out["uptake_upper"] = out["uptake"] - 0.02, out["uptake"] + 0.02
     if suppressed:
         out = out.astype({"uptake": object, "uptake_lower": object, "uptake_upper": object})
@@ -73,11 +73,11 @@ def _observed(suppressed: bool = False) -> pd.DataFrame:
 
 def _changes(suppressed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     changes = pd.DataFrame({
-        "screening": ["breast", "breast", "cervical", "cervical"],
+        "measure": ["breast", "breast", "cervical", "cervical"],
         "partner_name": ["Alpha", "Beta", "Alpha", "Gamma"],
         "diff_pp": [2.0, -1.0, 3.5, 0.5], "diff_lower_pp": [0.5, -3.0, 1.0, -2.0],
         "diff_upper_pp": [3.5, 1.0, 6.0, 3.0]})
-    pooled = pd.DataFrame({"screening": ["breast", "cervical"], "estimate_pp": [0.8, 2.0], "lower_pp": [-1.0, 0.2],
+    pooled = pd.DataFrame({"measure": ["breast", "cervical"], "estimate_pp": [0.8, 2.0], "lower_pp": [-1.0, 0.2],
                            "upper_pp": [2.6, 3.8], "pi_lower_pp": [-4.0, -1.0], "pi_upper_pp": [5.6, 5.0],
                            "i2": [0.3, 0.0]})
     if suppressed:
@@ -92,8 +92,8 @@ def _changes(suppressed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _funnel(suppressed: bool = False) -> pd.DataFrame:
     cats = ["High (0.001)", "High (0.025)", "Not significant", "Low (0.025)", "Low (0.001)"]
     df = pd.DataFrame({"partner_id": [f"p{i}" for i in range(5)], "partner_name": [f"P{i}" for i in range(5)],
-                       "screening": "breast", "screened": [700, 330, 300, 250, 150],
-                       "eligible": ["1000", "600", "500", "600", "400"], "uptake": [0.7, 0.55, 0.6, 0.42, 0.38],
+                       "measure": "breast", "numerator": [700, 330, 300, 250, 150],
+                       "denominator": ["1000", "600", "500", "600", "400"], "uptake": [0.7, 0.55, 0.6, 0.42, 0.38],
                        "pooled_average": 0.5, "significance": cats})
     if suppressed:
         df = df.astype(object)
@@ -108,7 +108,7 @@ def _inequality(suppressed: bool = False) -> pd.DataFrame:
         for dim, groups in (("imd_quintile", ["1", "2", "3", "4", "5"]), ("ethnicity", ["Asian", "Black", "White"])):
             for k, g in enumerate(groups):
                 b, a = 0.4 + 0.03 * k, 0.45 + 0.03 * k
-                rows.append({"partner_id": "p1", "screening": scr, "dimension": dim, "group": g,
+                rows.append({"partner_id": "p1", "measure": scr, "dimension": dim, "group": g,
                              "uptake_before": b, "uptake_before_lower": b - 0.05, "uptake_before_upper": b + 0.05,
                              "uptake_after": a, "uptake_after_lower": a - 0.05, "uptake_after_upper": a + 0.05})
     df = pd.DataFrame(rows)
@@ -117,15 +117,15 @@ def _inequality(suppressed: bool = False) -> pd.DataFrame:
         cols = [c for c in df.columns if c.startswith("uptake_")]
         df.loc[df["group"] == "Black", cols] = SUPP  # a whole group
         df.loc[0, ["uptake_after", "uptake_after_lower", "uptake_after_upper"]] = SUPP  # one period of a group
-        df.loc[(df["screening"] == "bowel") & (df["dimension"] == "ethnicity"), cols] = SUPP  # a whole panel
+        df.loc[(df["measure"] == "bowel") & (df["dimension"] == "ethnicity"), cols] = SUPP  # a whole panel
     return df
 
 
 def _spc(suppressed: bool = False) -> pd.DataFrame:
-    counts = _counts(n_eligible=60 if suppressed else 2000)
+    counts = _counts(n_denominator=60 if suppressed else 2000)
     tab = trends.spc_table(counts, START)
     if suppressed:  # through disclosure control: small months are suppressed
-        counts.loc[[3, 4, 27], ["screened", "eligible"]] = [[2, 5], [1, 4], [3, 6]]
+        counts.loc[[3, 4, 27], ["numerator", "denominator"]] = [[2, 5], [1, 4], [3, 6]]
         tab = publish.protect("spc", trends.spc_table(counts, START), DisclosureRule()).data
     return tab
 
@@ -476,9 +476,9 @@ def test_equity_chart_draws_each_estimate_and_interval():
 def test_its_chart_draws_the_its_curves_rows():
     curves = _curves()
     fig = F.its_chart(_observed(), curves, START, "Partner One")
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Breast screening", "Bowel screening"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Breast measure", "Bowel measure"]
     ax = fig.axes[0]
-    c = curves[(curves["screening"] == "breast") & (curves["model"] == "its")]
+    c = curves[(curves["measure"] == "breast") & (curves["model"] == "its")]
     fitted = np.concatenate([line.get_ydata() for line in ax.lines if mcolors.to_hex(line.get_color()) == F.BLUE
                              and line.get_linestyle() == "-"])
     np.testing.assert_allclose(fitted, 100 * c["fitted"].to_numpy())
@@ -520,12 +520,12 @@ def test_equity_section_its_figure_draws_the_table_curves(monkeypatch):
                                 period_after="2023-07", programme=types.SimpleNamespace(programme_start=START))
     tables = {"its": its, "its_curves": curves, "spc": spc}
     section = EquitySection(ctx, tables, "p1", "Partner One", ["bowel"])
-    assert set(section.its_curves["screening"]) == {"bowel"}
+    assert set(section.its_curves["measure"]) == {"bowel"}
     view = section.its_figure()
     fig = view.figure
-    assert set(view.data["partner_id"]) == {"p1"} and set(view.data["screening"]) == {"bowel"}  # the curves drawn
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Bowel screening"]
-    c = curves[(curves["screening"] == "bowel") & (curves["model"] == "its")]
+    assert set(view.data["partner_id"]) == {"p1"} and set(view.data["measure"]) == {"bowel"}  # the curves drawn
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Bowel measure"]
+    c = curves[(curves["measure"] == "bowel") & (curves["model"] == "its")]
     projected = next(line for line in fig.axes[0].lines if line.get_label() == "pre-programme trend projected")
     np.testing.assert_allclose(projected.get_ydata(), 100 * c["counterfactual"].to_numpy()[11:])
     # no curves (every fit failed): a sentence, not a figure

@@ -171,25 +171,25 @@ def test_sii_by_imd_aggregates_and_groups():
     for area, scale in (("A", 1), ("B", 2)):
         for q, (pop, cnt) in enumerate(zip(PROP_POP, PROP_COUNT), start=1):
             first_pop, first_cnt = pop // 2, cnt // 2
-            rows.append({"area": area, "month": "2024-01", "imd": q, "eligible": first_pop * scale,
-                         "screened": first_cnt * scale})
-            rows.append({"area": area, "month": "2024-02", "imd": q, "eligible": (pop - first_pop) * scale,
-                         "screened": (cnt - first_cnt) * scale})
+            rows.append({"area": area, "month": "2024-01", "imd": q, "denominator": first_pop * scale,
+                         "numerator": first_cnt * scale})
+            rows.append({"area": area, "month": "2024-02", "imd": q, "denominator": (pop - first_pop) * scale,
+                         "numerator": (cnt - first_cnt) * scale})
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=1)  # order must not matter
     direct = sii(x=PROP_COUNT, population=PROP_POP)
-    one = sii_by_imd(df[df["area"] == "A"], "screened", "eligible", "imd")
+    one = sii_by_imd(df[df["area"] == "A"], "numerator", "denominator", "imd")
     assert one.sii == pytest.approx(-0.107200, abs=1e-6) and one == direct
-    table = sii_by_imd(df, "screened", "eligible", "imd", by=["area"])
+    table = sii_by_imd(df, "numerator", "denominator", "imd", by=["area"])
     assert list(table["area"]) == ["A", "B"]
     # doubling every count leaves the proportions (and the SII) unchanged
     assert table["sii"].to_list() == pytest.approx([-0.107200, -0.107200], abs=1e-6)
     assert (table["note"] == "").all()
     short = df[~((df["area"] == "B") & (df["imd"] > 4))]
-    table = sii_by_imd(short, "screened", "eligible", "imd", by=["area"])
+    table = sii_by_imd(short, "numerator", "denominator", "imd", by=["area"])
     assert math.isnan(table.loc[table["area"] == "B", "sii"].iloc[0])
     assert "quantiles" in table.loc[table["area"] == "B", "note"].iloc[0]
     with pytest.raises(KeyError):
-        sii_by_imd(df, "nope", "eligible", "imd")
+        sii_by_imd(df, "nope", "denominator", "imd")
 
 
 @settings(max_examples=40, deadline=None)
@@ -326,14 +326,14 @@ def test_gap_to_reference_ratio_katz_hand_and_metafor():
     assert math.log(b["ratio_upper"]) == pytest.approx(-0.8893 + Z95 * se, abs=2e-4)
 
 
-def test_gap_to_reference_wilson_reference_and_zero_eligible():
+def test_gap_to_reference_wilson_reference_and_zero_denominator():
     # domain.md section 3: 65/100 -> 0.65, 95% Wilson [0.552544, 0.736358]
     g = gap_to_reference(65, 100, 65, 100)
     assert (g["uptake_lower"], g["uptake_upper"]) == pytest.approx((0.552544, 0.736358), abs=1e-6)
     assert g["gap_pp"] == 0 and g["ratio"] == pytest.approx(1.0)
     e = gap_to_reference(0, 0, 30, 100)
     assert math.isnan(e["uptake"]) and math.isnan(e["gap_pp"]) and math.isnan(e["ratio"])
-    assert "no eligible people in the group" in e["note"]
+    assert "no denominator people in the group" in e["note"]
     r = gap_to_reference(5, 10, 0, 0)
     assert math.isnan(r["gap_pp"]) and "reference group" in r["note"]
     with pytest.raises(ValueError):
@@ -573,7 +573,7 @@ def test_sii_abs_change_interval_is_the_change_interval_when_no_draw_changes_sig
     assert res.sii_before_lower > 25 and res.sii_after_lower > 15  # far from 0 (SD about 1 pp)
     assert res.sii_abs_change == res.sii_change == pytest.approx(-10, abs=1e-9)
     assert (res.sii_abs_change_lower, res.sii_abs_change_upper) == (res.sii_change_lower, res.sii_change_upper)
-    # both negative in every draw (quintiles in reverse order: the most deprived screened more):
+    # both negative in every draw (quintiles in reverse order: the most deprived numerator more):
     # |a| - |b| = -(a - b), so the limits are those of the change, negated and swapped, up to one order
     # statistic (PHE's positions 50 and 1950 of 2000 are not mirror images: the mirror of 50 is 1951;
     # neighbouring order statistics near the 2.5% / 97.5% points of 2000 draws with SD about 1.4 pp are
@@ -600,16 +600,16 @@ def test_sii_abs_change_near_a_flat_gradient_is_folded():
 # tables
 # ============================================================================================
 EXPECTED_INEQUALITY_COLUMNS = [
-    "partner_id", "screening", "dimension", "group", "reference_group", "is_reference",
-    "screened_before", "eligible_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
-    "screened_after", "eligible_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
+    "partner_id", "measure", "dimension", "group", "reference_group", "is_reference",
+    "numerator_before", "denominator_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
+    "numerator_after", "denominator_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
     "gap_before_pp", "gap_before_lower_pp", "gap_before_upper_pp", "gap_after_pp", "gap_after_lower_pp",
     "gap_after_upper_pp", "ratio_before", "ratio_before_lower", "ratio_before_upper", "ratio_after",
     "ratio_after_lower", "ratio_after_upper", "gap_change_pp", "gap_change_lower_pp", "gap_change_upper_pp",
     "ratio_change", "ratio_change_lower", "ratio_change_upper", "note",
 ]
 EXPECTED_SII_COLUMNS = [
-    "partner_id", "screening", "period_before", "period_after",
+    "partner_id", "measure", "period_before", "period_after",
     "sii_before", "sii_before_lower", "sii_before_upper", "rii_before", "rii_before_lower", "rii_before_upper",
     "sii_after", "sii_after_lower", "sii_after_upper", "rii_after", "rii_after_lower", "rii_after_upper",
     "sii_change", "sii_change_lower", "sii_change_upper", "rii_ratio", "rii_ratio_lower", "rii_ratio_upper",
@@ -617,7 +617,7 @@ EXPECTED_SII_COLUMNS = [
 ]
 BEFORE, AFTER = "2023-12", "2024-07"
 
-# Hand-made cells (partner P1, bowel): (period, imd_quintile, ethnicity, eligible, screened).
+# Hand-made cells (partner P1, bowel): (period, imd_quintile, ethnicity, denominator, numerator).
 # Ethnicity, before: White 48/80, Asian 56/70 (Newcombe's first Table II example), Mixed 0/0.
 # After: White 3/10, Asian 9/10 (his second), Mixed 65/100 (Wilson 0.552544 to 0.736358, domain.md).
 # Each ethnic group's cells are spread over IMD quintiles so that the IMD sums are round too.
@@ -631,15 +631,15 @@ P1_CELLS = [
 ]
 
 
-def _breakdown(cells_by_partner, screening="bowel", extra_period=True):
+def _breakdown(cells_by_partner, measure="bowel", extra_period=True):
     rows = []
     for partner, cells in cells_by_partner.items():
         for period, q, eth, n, x in cells:
-            rows.append({"partner_id": partner, "screening": screening, "period": period, "imd_quintile": q,
-                         "ethnicity": eth, "eligible": n, "screened": x})
+            rows.append({"partner_id": partner, "measure": measure, "period": period, "imd_quintile": q,
+                         "ethnicity": eth, "denominator": n, "numerator": x})
             if extra_period:  # another month, which must be ignored
-                rows.append({"partner_id": partner, "screening": screening, "period": "2024-01",
-                             "imd_quintile": q, "ethnicity": eth, "eligible": 10 * n + 7, "screened": n})
+                rows.append({"partner_id": partner, "measure": measure, "period": "2024-01",
+                             "imd_quintile": q, "ethnicity": eth, "denominator": 10 * n + 7, "numerator": n})
     return pd.DataFrame(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)
 
 
@@ -649,8 +649,8 @@ def test_inequality_table_hand_made_ethnicity():
     eth = t[t["dimension"] == "ethnicity"].set_index("group")
     assert list(eth.index) == ["Asian", "Mixed", "White"]
     asian, white, mixed = eth.loc["Asian"], eth.loc["White"], eth.loc["Mixed"]
-    assert (asian["screened_before"], asian["eligible_before"]) == (56, 70)
-    assert (white["screened_after"], white["eligible_after"]) == (3, 10)
+    assert (asian["numerator_before"], asian["denominator_before"]) == (56, 70)
+    assert (white["numerator_after"], white["denominator_after"]) == (3, 10)
     assert bool(white["is_reference"]) and white["reference_group"] == "White"
     assert all(math.isnan(white[c]) for c in ("gap_before_pp", "ratio_after", "gap_change_pp", "ratio_change"))
     # Newcombe Table II: 20 pp (5.24 to 33.39) before, 60 pp (17.05 to 80.90) after
@@ -668,9 +668,9 @@ def test_inequality_table_hand_made_ethnicity():
     assert (asian["ratio_before"], asian["ratio_after"]) == pytest.approx((4 / 3, 3.0), abs=1e-12)
     assert (asian["ratio_change"], asian["ratio_change_lower"], asian["ratio_change_upper"]) == pytest.approx(
         (2.25, 0.834087, 6.069513), abs=2e-5)
-    # Mixed: no eligible people before -> NaN and a note; 65/100 after with the published Wilson limits
+    # Mixed: no denominator people before -> NaN and a note; 65/100 after with the published Wilson limits
     assert math.isnan(mixed["uptake_before"]) and math.isnan(mixed["gap_before_pp"])
-    assert math.isnan(mixed["gap_change_pp"]) and "no eligible people in the group before (2023-12)" in mixed["note"]
+    assert math.isnan(mixed["gap_change_pp"]) and "no denominator people in the group before (2023-12)" in mixed["note"]
     assert (mixed["uptake_after"], mixed["uptake_after_lower"], mixed["uptake_after_upper"]) == pytest.approx(
         (0.65, 0.552544, 0.736358), abs=1e-6)
     assert mixed["gap_after_pp"] == pytest.approx(65 - 30, abs=1e-9)
@@ -682,9 +682,9 @@ def test_inequality_table_hand_made_imd():
     imd = t[t["dimension"] == "imd_quintile"].set_index("group")
     assert list(imd.index) == ["1", "2", "3", "4", "5"]  # all quintiles, numeric order, as strings
     # before: Q1 = White 24/40 + Asian 24/30 = 48/70, Q5 = White 24/40; after: Q1 = 1/5 + 5/5 = 6/10,
-    # Q5 = 2/5 + 4/5 = 6/10, Q2 = 30/50, Q3 = 35/50, Q4 = 0/0 (a zero-eligible row)
-    assert (imd.loc["1", "screened_before"], imd.loc["1", "eligible_before"]) == (48, 70)
-    assert (imd.loc["5", "screened_after"], imd.loc["5", "eligible_after"]) == (6, 10)
+    # Q5 = 2/5 + 4/5 = 6/10, Q2 = 30/50, Q3 = 35/50, Q4 = 0/0 (a zero-denominator row)
+    assert (imd.loc["1", "numerator_before"], imd.loc["1", "denominator_before"]) == (48, 70)
+    assert (imd.loc["5", "numerator_after"], imd.loc["5", "denominator_after"]) == (6, 10)
     assert imd.loc["5", "is_reference"] and imd.loc["5", "reference_group"] == "5"
     # gaps to quintile 5: before 48/70 - 24/40 = 0.685714 - 0.6 = 8.5714 pp; after 6/10 - 6/10 = 0
     assert imd.loc["1", "gap_before_pp"] == pytest.approx(100 * (48 / 70 - 0.6), abs=1e-9)
@@ -692,8 +692,8 @@ def test_inequality_table_hand_made_imd():
     assert imd.loc["1", "ratio_after"] == pytest.approx(1.0, abs=1e-12)
     assert imd.loc["3", "gap_after_pp"] == pytest.approx(70 - 60, abs=1e-9)
     assert np.isnan(imd.loc["4", ["uptake_before", "uptake_after", "gap_before_pp", "gap_after_pp"]].astype(float)).all()
-    assert "no eligible people in the group before" in imd.loc["4", "note"]
-    assert "no eligible people in the group after" in imd.loc["4", "note"]
+    assert "no denominator people in the group before" in imd.loc["4", "note"]
+    assert "no denominator people in the group after" in imd.loc["4", "note"]
 
 
 def test_inequality_table_reference_gaps_sorting_and_options():

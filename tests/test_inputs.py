@@ -38,9 +38,9 @@ DATA = ROOT / "data" / "synthetic"
 PARTNERS = {"advocacy_project": ["cervical"], "vcck": ["breast"], "mosaic": ["cervical", "breast"]}
 MONTHS = month_range("2023-12", "2024-07")
 CELLS = [("1", "Asian"), ("1", "White"), ("2", "Asian"), ("2", "White")]
-UPTAKE_HEADER = ["partner_id", "population", "screening", "period", "eligible", "screened", "imd_quintile",
+UPTAKE_HEADER = ["partner_id", "population", "measure", "period", "denominator", "numerator", "imd_quintile",
                  "ethnicity"]
-COMPARISON_HEADER = ["population", "screening", "period", "eligible", "screened", "imd_quintile", "ethnicity"]
+COMPARISON_HEADER = ["population", "measure", "period", "denominator", "numerator", "imd_quintile", "ethnicity"]
 ACTIVITIES_HEADER = ["partner_id", "activity_type", "sessions", "participants", "languages"]
 
 
@@ -70,13 +70,13 @@ def edit(path: Path, change) -> None:
 
 def uptake_rows() -> list[dict[str, str]]:
     rows = []
-    for pid, screenings in PARTNERS.items():
-        for s in screenings:
+    for pid, measures in PARTNERS.items():
+        for s in measures:
             for i, m in enumerate(MONTHS):
                 for j, (q, e) in enumerate(CELLS):
                     elig = 40 + 5 * j + i
-                    rows.append({"partner_id": pid, "population": f"{pid} proxy", "screening": s, "period": m,
-                                 "eligible": str(elig), "screened": str(elig // 2), "imd_quintile": q,
+                    rows.append({"partner_id": pid, "population": f"{pid} proxy", "measure": s, "period": m,
+                                 "denominator": str(elig), "numerator": str(elig // 2), "imd_quintile": q,
                                  "ethnicity": e})
     return rows
 
@@ -86,8 +86,8 @@ def comparison_rows() -> list[dict[str, str]]:
     for s in ("breast", "cervical"):
         for i, m in enumerate(MONTHS):
             for j, (q, e) in enumerate(CELLS):
-                rows.append({"population": f"bi-borough {s}", "screening": s, "period": m,
-                             "eligible": str(1000 + 10 * j + i), "screened": str(500 + i), "imd_quintile": q,
+                rows.append({"population": f"bi-borough {s}", "measure": s, "period": m,
+                             "denominator": str(1000 + 10 * j + i), "numerator": str(500 + i), "imd_quintile": q,
                              "ethnicity": e})
     return rows
 
@@ -157,7 +157,7 @@ def test_valid_dataset_loads_typed(dataset):
     assert got.programme.partner_ids == list(PARTNERS)
     assert len(got.uptake) == 4 * len(MONTHS) * len(CELLS)
     assert got.uptake["period"].iloc[0] == "2023-12"
-    assert str(got.uptake["eligible"].dtype) == "int64" and str(got.uptake["screened"].dtype) == "int64"
+    assert str(got.uptake["denominator"].dtype) == "int64" and str(got.uptake["numerator"].dtype) == "int64"
     assert str(got.uptake["imd_quintile"].dtype) == "Int64"
     assert list(got.uptake.columns) == UPTAKE_HEADER[:6] + ["imd_quintile", "ethnicity"]
     assert "_row" not in got.uptake.columns
@@ -192,7 +192,7 @@ def test_bom_and_whitespace_tolerated(dataset):
     path.write_bytes(b"\xef\xbb\xbf" + spaced.encode("utf-8"))
     got = load_inputs(data, params)
     assert got.uptake["partner_id"].iloc[0] == "advocacy_project"
-    assert got.uptake["eligible"].iloc[0] == 40
+    assert got.uptake["denominator"].iloc[0] == 40
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,9 +201,9 @@ def test_bom_and_whitespace_tolerated(dataset):
 
 def test_missing_required_column(dataset):
     data, params = dataset
-    edit(data / "uptake.csv", lambda h, rows: ([c for c in h if c != "screened"],
-                                               [{k: v for k, v in r.items() if k != "screened"} for r in rows]))
-    p = assert_one(problems_of(data, params), file="uptake.csv", row=1, column="screened",
+    edit(data / "uptake.csv", lambda h, rows: ([c for c in h if c != "numerator"],
+                                               [{k: v for k, v in r.items() if k != "numerator"} for r in rows]))
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=1, column="numerator",
                    rule_has="required column")
     assert p.value is None
 
@@ -250,8 +250,8 @@ def test_extra_columns_are_noted_when_the_inputs_fail(dataset):
 
 
 @pytest.mark.parametrize("file, column, typo", [
-    ("uptake.csv", "screened", "screend"),
-    ("comparison.csv", "eligible", "Eligble"),
+    ("uptake.csv", "numerator", "screend"),
+    ("comparison.csv", "denominator", "Eligble"),
     ("activities.csv", "participants", "participant"),
 ])
 def test_misspelt_required_column_is_an_error_naming_the_expected_one(dataset, file, column, typo):
@@ -284,7 +284,7 @@ def test_column_too_like_a_present_one_is_an_error_and_a_merely_similar_one_a_no
     with pytest.raises(ValidationFailed) as info:
         load_inputs(data, params)
     assert_one(info.value.problems, file="comparison.csv", row=1, column="Screened",
-               rule_has="too like the column 'screened'")
+               rule_has="too like the column 'numerator'")
     assert len(info.value.problems) == 1, info.value.problems
     assert [n.column for n in info.value.notes] == ["population_code"]
 
@@ -322,23 +322,23 @@ def test_count_must_be_a_whole_number(dataset, raw, rule):
     data, params = dataset
 
     def damage(h, rows):
-        rows[6]["eligible"] = raw
+        rows[6]["denominator"] = raw
         return h, rows
 
     edit(data / "uptake.csv", damage)
-    assert_one(problems_of(data, params), file="uptake.csv", row=8, column="eligible", value=raw, rule_has=rule)
+    assert_one(problems_of(data, params), file="uptake.csv", row=8, column="denominator", value=raw, rule_has=rule)
 
 
-def test_screened_above_eligible(dataset):
+def test_numerator_above_denominator(dataset):
     data, params = dataset
 
     def damage(h, rows):
-        rows[3]["screened"] = "999"
+        rows[3]["numerator"] = "999"
         return h, rows
 
     edit(data / "uptake.csv", damage)
-    p = assert_one(problems_of(data, params), file="uptake.csv", row=5, column="screened", value="999")
-    assert "more people screened than eligible" in p.rule
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=5, column="numerator", value="999")
+    assert "more people numerator than denominator" in p.rule
 
 
 def test_activity_counts(dataset):
@@ -360,15 +360,15 @@ def test_activity_counts(dataset):
 # Allowed values
 
 
-def test_screening_allowed_values(dataset):
+def test_measure_allowed_values(dataset):
     data, params = dataset
 
     def damage(h, rows):
-        rows[0]["screening"] = "Cervical"
+        rows[0]["measure"] = "Cervical"
         return h, rows
 
     edit(data / "uptake.csv", damage)
-    assert_one(problems_of(data, params), file="uptake.csv", row=2, column="screening", value="Cervical",
+    assert_one(problems_of(data, params), file="uptake.csv", row=2, column="measure", value="Cervical",
                rule_has="breast, cervical, bowel")
 
 
@@ -448,7 +448,7 @@ def test_blank_text_cells(dataset):
     assert_one(problems, file="uptake.csv", row=3, column="partner_id", rule_has="missing")
 
 
-def test_one_population_label_per_partner_and_screening(dataset):
+def test_one_population_label_per_partner_and_measure(dataset):
     data, params = dataset
 
     def damage(h, rows):
@@ -505,30 +505,30 @@ def test_partner_without_rows(dataset):
                rule_has="has no rows")
 
 
-def test_screening_in_focus_without_rows(dataset):
+def test_measure_in_focus_without_rows(dataset):
     data, params = dataset
     edit(data / "uptake.csv", lambda h, rows: (h, [r for r in rows
-                                                   if not (r["partner_id"] == "mosaic" and r["screening"] == "breast")]))
-    p = assert_one(problems_of(data, params), file="uptake.csv", row=None, column="screening",
+                                                   if not (r["partner_id"] == "mosaic" and r["measure"] == "breast")]))
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=None, column="measure",
                    value="mosaic / breast")
-    assert "screening_focus" in p.rule
+    assert "focus" in p.rule
 
 
-def test_screening_outside_focus(dataset):
+def test_measure_outside_focus(dataset):
     data, params = dataset
 
     def damage(h, rows):
-        extra = [{**r, "screening": "bowel"} for r in rows if r["partner_id"] == "vcck"]
+        extra = [{**r, "measure": "bowel"} for r in rows if r["partner_id"] == "vcck"]
         return h, rows + extra
 
     edit(data / "uptake.csv", damage)
     first = len(uptake_rows()) + 2
-    p = assert_one(problems_of(data, params), file="uptake.csv", row=first, column="screening",
+    p = assert_one(problems_of(data, params), file="uptake.csv", row=first, column="measure",
                    value="vcck / bowel")
-    assert "not in the screening_focus" in p.rule
+    assert "not in the focus" in p.rule
 
 
-def test_gap_in_months_names_partner_screening_and_months(dataset):
+def test_gap_in_months_names_partner_measure_and_months(dataset):
     data, params = dataset
     edit(data / "uptake.csv", lambda h, rows: (h, [r for r in rows if not (
         r["partner_id"] == "vcck" and r["period"] in ("2024-03", "2024-04"))]))
@@ -539,7 +539,7 @@ def test_gap_in_months_names_partner_screening_and_months(dataset):
 def test_gap_in_comparison(dataset):
     data, params = dataset
     edit(data / "comparison.csv", lambda h, rows: (h, [r for r in rows if not (
-        r["screening"] == "cervical" and r["period"] == "2024-02")]))
+        r["measure"] == "cervical" and r["period"] == "2024-02")]))
     p = assert_one(problems_of(data, params), file="comparison.csv", row=None, column="period", value="cervical")
     assert "2024-02" in p.rule
 
@@ -554,12 +554,12 @@ def test_headline_period_missing(dataset):
     assert not matching(problems, file="comparison.csv")
 
 
-def test_comparison_missing_screening_and_headline(dataset):
+def test_comparison_missing_measure_and_headline(dataset):
     data, params = dataset
-    edit(data / "comparison.csv", lambda h, rows: (h, [r for r in rows if r["screening"] != "breast"
+    edit(data / "comparison.csv", lambda h, rows: (h, [r for r in rows if r["measure"] != "breast"
                                                        and r["period"] != "2023-12"]))
     problems = problems_of(data, params)
-    assert_one(problems, file="comparison.csv", row=None, column="screening", value="breast",
+    assert_one(problems, file="comparison.csv", row=None, column="measure", value="breast",
                rule_has="comparison population")
     assert_one(problems, file="comparison.csv", row=None, column="period", value="2023-12",
                rule_has="period_before")
@@ -580,7 +580,7 @@ def test_comparison_duplicate(dataset):
     data, params = dataset
     edit(data / "comparison.csv", lambda h, rows: (h, rows + [dict(rows[10])]))
     assert_one(problems_of(data, params), file="comparison.csv", row=len(comparison_rows()) + 2,
-               rule_has="same screening x period x imd_quintile x ethnicity as row 12")
+               rule_has="same measure x period x imd_quintile x ethnicity as row 12")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -591,11 +591,11 @@ def test_every_problem_in_every_file_reported_at_once(dataset):
     data, params = dataset
 
     def damage_uptake(h, rows):
-        rows[0]["eligible"] = "59.0%"
-        rows[1]["screening"] = "lung"
+        rows[0]["denominator"] = "59.0%"
+        rows[1]["measure"] = "lung"
         rows[2]["imd_quintile"] = "7"
         rows = [r for r in rows if not (r["partner_id"] == "mosaic" and r["period"] == "2024-02")]
-        return h + ["screend"], [{**r, "screend": ""} for r in rows]  # misspelt: the screened column is there
+        return h + ["screend"], [{**r, "screend": ""} for r in rows]  # misspelt: the numerator column is there
 
     def damage_activities(h, rows):
         rows[0]["activity_type"] = "gala"
@@ -605,10 +605,10 @@ def test_every_problem_in_every_file_reported_at_once(dataset):
     edit(data / "comparison.csv", lambda h, rows: (h, rows + [dict(rows[0])]))
     edit(data / "activities.csv", damage_activities)
     problems = problems_of(data, params)
-    assert_one(problems, file="uptake.csv", row=2, column="eligible", value="59.0%")
-    assert_one(problems, file="uptake.csv", row=3, column="screening", value="lung")
+    assert_one(problems, file="uptake.csv", row=2, column="denominator", value="59.0%")
+    assert_one(problems, file="uptake.csv", row=3, column="measure", value="lung")
     assert_one(problems, file="uptake.csv", row=4, column="imd_quintile", value="7")
-    assert_one(problems, file="uptake.csv", row=1, column="screend", rule_has="too like the column 'screened'")
+    assert_one(problems, file="uptake.csv", row=1, column="screend", rule_has="too like the column 'numerator'")
     assert_one(problems, file="uptake.csv", column="period", value="mosaic / breast", rule_has="2024-02")
     assert_one(problems, file="uptake.csv", column="period", value="mosaic / cervical", rule_has="2024-02")
     assert_one(problems, file="comparison.csv", rule_has="duplicate row")
@@ -624,14 +624,14 @@ def test_broken_programme_still_checks_csv_structure(dataset):
     path.write_text(yaml.safe_dump(prog, sort_keys=False), encoding="utf-8")
 
     def damage(h, rows):
-        rows[0]["screened"] = "1,712"
+        rows[0]["numerator"] = "1,712"
         rows[1]["partner_id"] = "nobody"  # cannot be judged without the partner list
         return h, rows
 
     edit(data / "uptake.csv", damage)
     problems = problems_of(data, params)
     assert_one(problems, file="programme.yaml", column="partners[0] (advocacy_project).grant_gbp", value="lots")
-    assert_one(problems, file="uptake.csv", row=2, column="screened", value="1,712",
+    assert_one(problems, file="uptake.csv", row=2, column="numerator", value="1,712",
                rule_has="thousands separator")
     assert not matching(problems, value="nobody")
 
@@ -659,14 +659,14 @@ def test_survey_problems_join_the_same_report(dataset, monkeypatch):
     (params / "survey.yaml").write_text("questions: []\n", encoding="utf-8")
 
     def damage(h, rows):
-        rows[0]["eligible"] = "x"
+        rows[0]["denominator"] = "x"
         return h, rows
 
     edit(data / "uptake.csv", damage)
     problems = problems_of(data, params)
     assert calls == [params, data / "survey.csv"]
     assert_one(problems, file="survey.csv", row=5, column="wave", value="later")
-    assert_one(problems, file="uptake.csv", row=2, column="eligible", value="x")
+    assert_one(problems, file="uptake.csv", row=2, column="denominator", value="x")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -702,17 +702,17 @@ def test_aggregate_uptake_and_comparison(dataset):
     data, params = dataset
     got = load_inputs(data, params)
     agg = aggregate_uptake(got.uptake)
-    assert list(agg.columns) == ["partner_id", "population", "screening", "period", "eligible", "screened"]
+    assert list(agg.columns) == ["partner_id", "population", "measure", "period", "denominator", "numerator"]
     assert len(agg) == 4 * len(MONTHS)
     row = agg[(agg.partner_id == "vcck") & (agg.period == "2024-01")].iloc[0]
-    assert row.eligible == sum(40 + 5 * j + 1 for j in range(4))
-    assert row.screened == sum((40 + 5 * j + 1) // 2 for j in range(4))
+    assert row.denominator == sum(40 + 5 * j + 1 for j in range(4))
+    assert row.numerator == sum((40 + 5 * j + 1) // 2 for j in range(4))
     assert row.population == "vcck proxy"
-    assert str(agg.eligible.dtype) == "int64"
+    assert str(agg.denominator.dtype) == "int64"
     comp = aggregate_comparison(got.comparison)
-    assert list(comp.columns) == ["population", "screening", "period", "eligible", "screened"]
+    assert list(comp.columns) == ["population", "measure", "period", "denominator", "numerator"]
     assert len(comp) == 2 * len(MONTHS)
-    assert comp.eligible.sum() == got.comparison.eligible.sum()
+    assert comp.denominator.sum() == got.comparison.denominator.sum()
 
 
 def test_input_hashes(dataset):
@@ -743,10 +743,10 @@ def test_committed_data_copy_with_damage_lists_each_problem(tmp_path, monkeypatc
     data = tmp_path / "data"
     shutil.copytree(DATA, data)
     header, rows = read_rows(data / "uptake.csv")
-    rows[100]["screened"] = str(int(rows[100]["eligible"]) + 1)
+    rows[100]["numerator"] = str(int(rows[100]["denominator"]) + 1)
     write_rows(data / "uptake.csv", header, rows)
     problems = problems_of(data, PARAMS)
-    assert_one(problems, file="uptake.csv", row=102, column="screened")
+    assert_one(problems, file="uptake.csv", row=102, column="numerator")
     assert all(p.file in ("uptake.csv",) for p in problems)
     assert pd.read_csv(data / "uptake.csv").shape[0] == len(rows)
 

@@ -504,7 +504,7 @@ def test_mdc_paired_falls_as_n_rises(n, extra, sd):
 # dilution
 # --------------------------------------------------------------------------------------------
 def test_dilution_bound_published_rows():
-    # (reached / eligible) x effect on those reached (domain brief; 0.13 = upper CHW estimate)
+    # (reached / denominator) x effect on those reached (domain brief; 0.13 = upper CHW estimate)
     assert P.dilution_bound(60, 195, 0.13) == pytest.approx(60 / 195 * 0.13, abs=1e-15)  # 0.0400
     assert P.dilution_bound(900, 1712, 0.13) == pytest.approx(0.068341121, abs=1e-9)
     assert P.dilution_bound(137, 300, 0.10) == pytest.approx(0.045666667, abs=1e-9)

@@ -10,9 +10,9 @@ from sdp_lib.protect.disclosure import NHS_DIGITAL_RULE, NotProtectedError, scan
 
 
 def _changes(**over):
-    row = {"partner_id": "p1", "partner_name": "Partner One", "screening": "cervical",
+    row = {"partner_id": "p1", "partner_name": "Partner One", "measure": "cervical",
            "period_before": "2023-12", "period_after": "2024-07",
-           "eligible_before": 40, "screened_before": 35, "eligible_after": 41, "screened_after": 20,
+           "denominator_before": 40, "numerator_before": 35, "denominator_after": 41, "numerator_after": 20,
            "uptake_before": 35 / 40, "uptake_before_lower": 0.74, "uptake_before_upper": 0.95,
            "uptake_after": 20 / 41, "uptake_after_lower": 0.34, "uptake_after_upper": 0.64,
            "diff_pp": -38.7, "diff_lower_pp": -55.0, "diff_upper_pp": -18.0, "rel_change": -0.44,
@@ -25,21 +25,21 @@ def _changes(**over):
     return pd.DataFrame([row])
 
 
-def test_people_not_screened_are_protected_by_complement():
-    # 40 eligible, 35 screened: 5 people not screened would be revealed by publishing both counts.
+def test_people_not_numerator_are_protected_by_complement():
+    # 40 denominator, 35 numerator: 5 people not numerator would be revealed by publishing both counts.
     prot = publish.protect("uptake_changes", _changes(), NHS_DIGITAL_RULE)
     out = prot.data.iloc[0]
-    assert out["screened_before"] == "*"
+    assert out["numerator_before"] == "*"
     assert out["uptake_before"] == "*" and out["diff_pp"] == "*" and out["sentence"] == "*"
-    assert out["eligible_before"] == "40"
-    # 41 eligible -> 40 (nearest 5); 20 screened, 21 not screened: published rounded
-    assert (out["eligible_after"], out["screened_after"]) == ("40", "20")
+    assert out["denominator_before"] == "40"
+    # 41 denominator -> 40 (nearest 5); 20 numerator, 21 not numerator: published rounded
+    assert (out["denominator_after"], out["numerator_after"]) == ("40", "20")
     rules = {(e.column, e.rule) for e in prot.log}
-    assert any(c == "screened_before" and "complement" in r for c, r in rules)
+    assert any(c == "numerator_before" and "complement" in r for c, r in rules)
 
 
 def test_sentences_are_rerendered_with_rounded_counts():
-    df = _changes(eligible_before=203, screened_before=61, eligible_after=257, screened_after=91)
+    df = _changes(denominator_before=203, numerator_before=61, denominator_after=257, numerator_after=91)
     out = publish.protect("uptake_changes", df, NHS_DIGITAL_RULE).data.iloc[0]
     # 61 of 203 -> "60 of 205"; 91 of 257 -> "90 of 255"
     assert "(60 of 205)" in out["sentence"] and "(90 of 255)" in out["sentence"]
@@ -67,7 +67,7 @@ def test_a_table_without_a_spec_cannot_be_published(tmp_path):
     with pytest.raises(KeyError, match="cannot be published"):
         publish.protect("no_such_table", pd.DataFrame({"n": [3]}), NHS_DIGITAL_RULE)
     with pytest.raises(NotProtectedError):
-        write_published(pd.DataFrame({"eligible": [3]}), tmp_path / "x.csv")
+        write_published(pd.DataFrame({"denominator": [3]}), tmp_path / "x.csv")
 
 
 def test_people_counted_in_indicators_are_rounded():

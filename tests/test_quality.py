@@ -25,16 +25,16 @@ def test_the_stated_funding_cannot_all_hold():
 
 
 def _counts(rows):
-    return pd.DataFrame(rows, columns=["partner_id", "screening", "period", "eligible", "screened"])
+    return pd.DataFrame(rows, columns=["partner_id", "measure", "period", "denominator", "numerator"])
 
 
 def test_completeness_counts_months_and_empty_months():
     prog = _programme()
     counts = _counts([("vcck", "breast", "2023-01", 100, 50), ("vcck", "breast", "2023-02", 0, 0),
                       ("vcck", "breast", "2023-04", 100, 50)])
-    table = quality.completeness(counts, prog).set_index(["partner_id", "screening"])
+    table = quality.completeness(counts, prog).set_index(["partner_id", "measure"])
     row = table.loc[("vcck", "breast")]
-    assert (row["months"], row["months_expected"], row["months_with_no_eligible"]) == (3, 4, 1)
+    assert (row["months"], row["months_expected"], row["months_with_no_denominator"]) == (3, 4, 1)
     assert not row["complete"]
     assert table.loc[("mosaic", "cervical"), "months"] == 0
 
@@ -47,11 +47,11 @@ def test_consistency_flags_jumps_and_reach_with_rounded_counts():
     ])
     flags = quality.consistency_checks(counts, prog, None, count=lambda n: f"~{n}")
     checks = list(flags["check"])
-    assert checks.count("eligible count jump") == 2
-    # 60 residents reached against 50 eligible in the last month: reach larger than the proxy population
+    assert checks.count("denominator count jump") == 2
+    # 60 residents reached against 50 denominator in the last month: reach larger than the proxy population
     reach = flags[flags["check"] == "reach larger than proxy population"]
     assert list(reach["partner_id"]) == ["advocacy_project"]
-    assert reach["detail"].iloc[0] == "~60 reached, ~50 eligible"
+    assert reach["detail"].iloc[0] == "~60 reached, ~50 denominator"
     # uptake 30% -> 31.3% -> 30%: no uptake jump of more than 10 pp
     assert "uptake jump" not in checks
 
@@ -125,7 +125,7 @@ def test_data_quality_report_lists_the_notes(tmp_path, monkeypatch):
     assert "SECRET" not in html
 
     def invalid(*args, **kwargs):
-        raise ValidationFailed([Problem("uptake.csv", 5, "eligible", "1,712", "has a thousands separator")])
+        raise ValidationFailed([Problem("uptake.csv", 5, "denominator", "1,712", "has a thousands separator")])
 
     monkeypatch.setattr(evaluation, "load_tables", invalid)
     html = DataQualityReport(ctx).validation().data

@@ -93,7 +93,7 @@ def test_the_run_parameters_reach_the_programme():
 def test_uptake_table_shows_the_99_8_percent_numbers_of_the_report_periods(partner, direct):
     rows = _rows(partner["rep.uptake_table()"])
     row = direct["mine"].iloc[0]
-    x1, n1, x2, n2 = (int(row[c]) for c in ("screened_before", "eligible_before", "screened_after", "eligible_after"))
+    x1, n1, x2, n2 = (int(row[c]) for c in ("numerator_before", "denominator_before", "numerator_after", "denominator_after"))
     lo, hi = stats.wilson_ci(x2, n2, CONF)  # Wilson at 99.8%, from the counts
     cmp = stats.compare_proportions(x1, n1, x2, n2, CONF)  # Newcombe at 99.8%
     shown = rows[0]
@@ -117,9 +117,9 @@ def test_theory_of_change_and_value_for_money_use_the_report_periods(partner, di
     toc_rows = _rows(partner["rep.toc_table()"])
     assert any(r["value"] == f"{row['diff_pp']:+.1f} pp" for r in toc_rows), toc_rows
     vfm = direct["vfm"]
-    mine = vfm[(vfm["partner_id"] == PARTNER) & (vfm["screening"] == row["screening"])].iloc[0]
+    mine = vfm[(vfm["partner_id"] == PARTNER) & (vfm["measure"] == row["measure"])].iloc[0]
     assert math.isclose(mine["observed_diff_pp"], row["diff_pp"], rel_tol=1e-9)
-    shown = [r for r in _rows(partner["rep.value_for_money()"]) if r["screening"] == row["screening"]][0]
+    shown = [r for r in _rows(partner["rep.value_for_money()"]) if r["measure"] == row["measure"]][0]
     assert shown["observed change (pp)"] == (
         f"{pp(row['diff_pp'])} ({row['diff_lower_pp']:+.1f} to {row['diff_upper_pp']:+.1f})")
     assert shown["plausible change from reach (pp)"] == (
@@ -165,7 +165,7 @@ def test_confidence_alone_changes_every_interval_at_the_headline_periods(tmp_pat
                  period_after=prog.period_after)
     changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison, confidence=CONF)
     row = changes[changes["partner_id"] == PARTNER].iloc[0]
-    lo, hi = stats.wilson_ci(int(row["screened_after"]), int(row["eligible_after"]), CONF)
+    lo, hi = stats.wilson_ci(int(row["numerator_after"]), int(row["denominator_after"]), CONF)
     assert _rows(shown["rep.uptake_table()"])[0]["99.8% CI (after)"] == f"{pct(lo)} to {pct(hi)}"
     did = _rows(shown["rep.did_table()"])[0]
     assert did["99.8% CI (pp)"] == f"{pp(row['did_lower_pp'])} to {pp(row['did_upper_pp'])}"

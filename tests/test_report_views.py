@@ -37,8 +37,8 @@ def test_uptake_table_data_is_the_protected_dataframe(rep, out):
     mine = tables["uptake_changes"][tables["uptake_changes"]["partner_id"] == "vcck"].reset_index(drop=True)
     expected = publish.protect("uptake_changes", mine, rep.ctx.rule, confidence=0.95).data
     pd.testing.assert_frame_equal(view.data, expected.reset_index(drop=True))
-    # what is shown is that table formatted: the rounded eligible count, not the raw one
-    assert view.shown[f"eligible {rep.ctx.period_after}"].tolist() == expected["eligible_after"].tolist()
+    # what is shown is that table formatted: the rounded denominator count, not the raw one
+    assert view.shown[f"denominator {rep.ctx.period_after}"].tolist() == expected["denominator_after"].tolist()
     assert view._repr_html_().startswith('<table class="table"><caption>')
     assert repr(view) == repr(rep.uptake_table())  # no memory address: nbval compares it
 
@@ -56,6 +56,6 @@ def test_figure_views_expose_the_figure_and_its_data(out):
     assert view._repr_svg_().startswith("<?xml") and "<svg" in view._repr_svg_()
     assert not hasattr(view, "_repr_png_")  # one picture per figure in the notebook: the SVG
     assert view.png.startswith(b"\x89PNG") and view.png is view.png  # rendered once, on first use
-    assert set(view.data.columns) >= {"partner_id", "screening", "eligible", "significance"}
+    assert set(view.data.columns) >= {"partner_id", "measure", "denominator", "significance"}
     again = prog.funnel_figure()
     assert again._repr_svg_() == view._repr_svg_() and again.png == view.png  # the same figure, the same bytes

@@ -312,7 +312,7 @@ pinv <- function(x, n) {  # the alpha at which the (1 - alpha) interval's limit 
 DID_R_CASES = [
     # issue 10 item 2: ROR p 5.9e-8, but the pp DiD -2.0 has an interval including 0
     (300, 600, 342, 600, 25200, 30000, 27900, 30000, -7.66642877039222, 3.60393847533148, 0.486995716539853),
-    # issue 10 item 3: nobody screened in either period, the comparison fell 3.3 pp
+    # issue 10 item 3: nobody numerator in either period, the comparison fell 3.3 pp
     (0, 300, 0, 300, 2520, 3000, 2421, 3000, 0.993679703929454, 5.604928151949355, 0.0105483538461034),
     (60, 195, 91, 257, 5000, 10000, 5100, 10000, -5.27143192366492, 12.29067686398266, 0.421870797454812),
     (12, 40, 30, 40, 100, 200, 104, 200, 19.2812514743746, 61.8095405548510, 0.000382149895668231),
@@ -355,7 +355,7 @@ def test_did_pp_p_value_is_on_the_pp_scale_not_the_ror():
 
 
 def test_did_pp_interval_keeps_uncertainty_at_0_and_100_percent():
-    # issue 10 item 3: nobody screened in either period. The Wald variance p(1-p)/n of 0/300 is 0, so the
+    # issue 10 item 3: nobody numerator in either period. The Wald variance p(1-p)/n of 0/300 is 0, so the
     # old interval came only from the comparison population. With Wilson limits 0/300 has upper limit
     # z^2 / (n + z^2) = 3.8415 / 303.8415 = 1.264 pp, which the lower half-width must include (by hand):
     res = S.did_logit(0, 300, 0, 300, 2520, 3000, 2421, 3000)
@@ -365,7 +365,7 @@ def test_did_pp_interval_keeps_uncertainty_at_0_and_100_percent():
     # + 0.807 x 0.193 / 3000) = 1.960 x 0.009837 = 1.928 pp; the honest interval is wider on both sides
     comp_only = 100 * Z95 * math.sqrt(0.84 * 0.16 / 3000 + 0.807 * 0.193 / 3000)
     assert 3.3 - res.diff_lower_pp > comp_only + 0.1 and res.diff_upper_pp - 3.3 > comp_only + 0.1
-    # everyone screened in both periods mirrors it
+    # everyone numerator in both periods mirrors it
     full = S.did_logit(300, 300, 300, 300, 480, 3000, 579, 3000)
     assert (full.diff_pp, full.diff_lower_pp, full.diff_upper_pp) == pytest.approx(
         (-res.diff_pp, -res.diff_upper_pp, -res.diff_lower_pp), abs=1e-9)
@@ -423,7 +423,7 @@ def test_did_logit_zero_cell_gives_nan_ror_not_crash():
     assert math.isnan(res.ror) and math.isnan(res.p_value)
     assert "zero cell" in res.note
     assert math.isfinite(res.diff_pp) and res.diff_pp == pytest.approx(100 * (0.1 - 0.02))
-    full = S.did_logit(50, 50, 50, 50, 10, 100, 12, 100)  # everyone screened: failures cell 0
+    full = S.did_logit(50, 50, 50, 50, 10, 100, 12, 100)  # everyone numerator: failures cell 0
     assert math.isnan(full.ror)
     empty = S.did_logit(0, 0, 5, 50, 10, 100, 12, 100)
     assert math.isnan(empty.diff_pp) and empty.note

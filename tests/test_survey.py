@@ -1014,7 +1014,7 @@ def test_synthetic_reproduces_published_headlines(seed):
     raw = generate_survey(PROGRAMME, PARAMS, np.random.default_rng(seed))
     items = item_summary(typed_survey(raw, QUESTIONS), QUESTIONS).set_index(["partner_id", "question_id", "wave"])
     mosaic = items.loc[("mosaic", "more_likely_cervical", "post")]
-    assert mosaic.headline.startswith("9 in 10 (")  # "9 in 10 were more likely to undergo cervical screening"
+    assert mosaic.headline.startswith("9 in 10 (")  # "9 in 10 were more likely to undergo cervical measure"
     assert mosaic.headline == "9 in 10 (27 of 30; 95% CI 74% to 97%)"
     fawa = items.loc[("fawa", "seek_advice_symptoms", "post")]
     assert fawa.n_favourable == fawa.n_answering >= 10  # "100% ... more likely to seek medical advice"

@@ -91,19 +91,19 @@ def test_files_are_plain_and_small(fresh):
 
 def test_published_table_is_verbatim():
     rows = published_rows()
-    assert list(rows[0]) == ["organisation", "proxy_population", "residents_reached", "eligible_dec_2023",
-                             "uptake_dec_2023", "eligible_jul_2024", "uptake_jul_2024", "pct_change",
-                             "partner_id", "screening"]
+    assert list(rows[0]) == ["organisation", "proxy_population", "residents_reached", "denominator_dec_2023",
+                             "uptake_dec_2023", "denominator_jul_2024", "uptake_jul_2024", "pct_change",
+                             "partner_id", "measure"]
     assert [r["organisation"] for r in rows] == ["Advocacy Project", "VCCK", "Groundswell Health"]
     vcck = rows[1]
-    assert (vcck["proxy_population"], vcck["eligible_dec_2023"], vcck["uptake_dec_2023"],
-            vcck["eligible_jul_2024"], vcck["pct_change"]) == ("", "1,712", "59.0%", "1,675", "10.26%")
+    assert (vcck["proxy_population"], vcck["denominator_dec_2023"], vcck["uptake_dec_2023"],
+            vcck["denominator_jul_2024"], vcck["pct_change"]) == ("", "1,712", "59.0%", "1,675", "10.26%")
     assert rows[0]["proxy_population"] == "People with learning disabilities Notting Dale Ward"
     assert rows[2]["uptake_jul_2024"] == "42.1%"
     programme = load_programme(PARAMS)
     for r in rows:
         partner = programme.partner(r["partner_id"])
-        assert r["screening"] in partner.screening_focus
+        assert r["measure"] in partner.focus
         assert int(r["residents_reached"]) == partner.residents_reached
         assert not partner.synthetic
 
@@ -115,20 +115,20 @@ def _count(text: str) -> int:
 @pytest.mark.parametrize("row", published_rows(), ids=lambda r: r["partner_id"])
 def test_published_counts_reproduced(uptake, row):
     agg = aggregate_uptake(uptake.assign(period=uptake["period"].astype(str)))
-    mine = agg[(agg.partner_id == row["partner_id"]) & (agg.screening == row["screening"])].set_index("period")
-    for period, e_col, u_col in (("2023-12", "eligible_dec_2023", "uptake_dec_2023"),
-                                 ("2024-07", "eligible_jul_2024", "uptake_jul_2024")):
-        eligible = _count(row[e_col])
+    mine = agg[(agg.partner_id == row["partner_id"]) & (agg.measure == row["measure"])].set_index("period")
+    for period, e_col, u_col in (("2023-12", "denominator_dec_2023", "uptake_dec_2023"),
+                                 ("2024-07", "denominator_jul_2024", "uptake_jul_2024")):
+        denominator = _count(row[e_col])
         pct = float(row[u_col].rstrip("%"))
-        assert mine.loc[period, "eligible"] == eligible
-        screened = int(mine.loc[period, "screened"])
-        best = min(range(eligible + 1), key=lambda k: abs(100 * k / eligible - pct))
-        assert screened == best == nearest_count(eligible, row[u_col].rstrip("%"))
-        if abs(100 * best / eligible - pct) <= 0.05:
-            assert abs(100 * screened / eligible - pct) <= 0.05
+        assert mine.loc[period, "denominator"] == denominator
+        numerator = int(mine.loc[period, "numerator"])
+        best = min(range(denominator + 1), key=lambda k: abs(100 * k / denominator - pct))
+        assert numerator == best == nearest_count(denominator, row[u_col].rstrip("%"))
+        if abs(100 * best / denominator - pct) <= 0.05:
+            assert abs(100 * numerator / denominator - pct) <= 0.05
         else:  # Advocacy Project, Jul 2024: no whole count out of 257 gives 35.6%
             assert (row["partner_id"], period) == ("advocacy_project", "2024-07")
-            assert screened == 91
+            assert numerator == 91
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,12 +139,12 @@ def test_every_cell_every_month(uptake, comparison):
     programme = load_programme(PARAMS)
     months = month_range("2023-01", "2024-07")
     n_cells = len(IMD_QUINTILES) * len(ETHNICITIES)
-    expected = sum(len(p.screening_focus) for p in programme.partners) * len(months) * n_cells
+    expected = sum(len(p.focus) for p in programme.partners) * len(months) * n_cells
     assert len(uptake) == expected
     assert len(comparison) == 3 * len(months) * n_cells
     for df in (uptake, comparison):
-        assert (df.screened <= df.eligible).all() and (df.screened >= 0).all()
-        assert df.eligible.dtype.kind == "i" and df.screened.dtype.kind == "i"
+        assert (df.numerator <= df.denominator).all() and (df.numerator >= 0).all()
+        assert df.denominator.dtype.kind == "i" and df.numerator.dtype.kind == "i"
     pops = uptake.groupby("partner_id")["population"].unique()
     for p in programme.partners:
         assert list(pops[p.id]) == [p.proxy_population]
@@ -155,60 +155,60 @@ def test_small_partners(uptake):
     agg = aggregate_uptake(uptake)
     for pid in SMALL:
         assert programme.partner(pid).synthetic
-        sizes = agg[agg.partner_id == pid].eligible
+        sizes = agg[agg.partner_id == pid].denominator
         assert sizes.max() < 50 and sizes.min() > 0, pid
-    assert agg.eligible.max() > 1000  # and some large ones
+    assert agg.denominator.max() > 1000  # and some large ones
 
 
 def test_imd_gradient(comparison, uptake):
-    for screening, grp in comparison.groupby("screening"):
-        by_q = grp.groupby("imd_quintile")[["eligible", "screened"]].sum()
-        rate = 100 * by_q.screened / by_q.eligible
-        assert rate[1] < rate[5], screening
-        assert 6 <= rate[5] - rate[1] <= 14, (screening, rate.round(1).tolist())
-    by_q = uptake.groupby("imd_quintile")[["eligible", "screened"]].sum()
-    assert (by_q.screened / by_q.eligible)[1] < (by_q.screened / by_q.eligible)[5]
+    for measure, grp in comparison.groupby("measure"):
+        by_q = grp.groupby("imd_quintile")[["denominator", "numerator"]].sum()
+        rate = 100 * by_q.numerator / by_q.denominator
+        assert rate[1] < rate[5], measure
+        assert 6 <= rate[5] - rate[1] <= 14, (measure, rate.round(1).tolist())
+    by_q = uptake.groupby("imd_quintile")[["denominator", "numerator"]].sum()
+    assert (by_q.numerator / by_q.denominator)[1] < (by_q.numerator / by_q.denominator)[5]
 
 
 def test_ethnicity_gaps(comparison):
-    by_e = comparison.groupby("ethnicity")[["eligible", "screened"]].sum()
-    rate = by_e.screened / by_e.eligible
+    by_e = comparison.groupby("ethnicity")[["denominator", "numerator"]].sum()
+    rate = by_e.numerator / by_e.denominator
     assert rate.idxmax() == "White"
     assert rate["Not stated"] < rate["White"] - 0.05
 
 
 def test_comparison_trend_and_bowel_extension(comparison):
-    agg = aggregate_comparison(comparison).set_index(["screening", "period"])
-    rate = agg.screened / agg.eligible
-    for screening in ("breast", "cervical"):
-        change = rate[(screening, "2024-07")] - rate[(screening, "2023-01")]
-        assert 0.01 <= change <= 0.03, (screening, change)  # about +0.1 pp a month
-        assert abs(agg.eligible[(screening, "2024-07")] / agg.eligible[(screening, "2023-01")] - 1) < 0.03
-    growth = agg.eligible[("bowel", "2024-07")] / agg.eligible[("bowel", "2023-01")] - 1
+    agg = aggregate_comparison(comparison).set_index(["measure", "period"])
+    rate = agg.numerator / agg.denominator
+    for measure in ("breast", "cervical"):
+        change = rate[(measure, "2024-07")] - rate[(measure, "2023-01")]
+        assert 0.01 <= change <= 0.03, (measure, change)  # about +0.1 pp a month
+        assert abs(agg.denominator[(measure, "2024-07")] / agg.denominator[(measure, "2023-01")] - 1) < 0.03
+    growth = agg.denominator[("bowel", "2024-07")] / agg.denominator[("bowel", "2023-01")] - 1
     assert growth > 0.08  # the younger cohort enters the denominator ...
     bowel_change = rate[("bowel", "2024-07")] - rate[("bowel", "2023-01")]
     assert bowel_change < 0.005  # ... and its lower uptake cancels the secular rise
-    sizes = {s: agg.eligible[(s, "2023-01")] for s in ("breast", "cervical", "bowel")}
+    sizes = {s: agg.denominator[(s, "2023-01")] for s in ("breast", "cervical", "bowel")}
     assert sizes == {"breast": 28_000, "cervical": 85_000, "bowel": 40_000}
 
 
-def test_eligible_counts_move_smoothly(uptake):
-    u = uptake.sort_values(["partner_id", "screening", "imd_quintile", "ethnicity", "period"])
-    step = u.groupby(["partner_id", "screening", "imd_quintile", "ethnicity"]).eligible.diff().abs()
+def test_denominator_counts_move_smoothly(uptake):
+    u = uptake.sort_values(["partner_id", "measure", "imd_quintile", "ethnicity", "period"])
+    step = u.groupby(["partner_id", "measure", "imd_quintile", "ethnicity"]).denominator.diff().abs()
     assert step.max() <= 5
     agg = aggregate_uptake(uptake)
-    rel = agg.groupby(["partner_id", "screening"]).eligible.pct_change().abs()
-    big = agg.eligible.shift() >= 100
+    rel = agg.groupby(["partner_id", "measure"]).denominator.pct_change().abs()
+    big = agg.denominator.shift() >= 100
     assert rel[big].max() < 0.06
 
 
 def test_most_partners_change_little(uptake):
-    """Dilution: a proxy population moves by about reach / eligible x ~10 pp, so most changes are small."""
+    """Dilution: a proxy population moves by about reach / denominator x ~10 pp, so most changes are small."""
     agg = aggregate_uptake(uptake)
     agg = agg[~agg.partner_id.isin(SMALL)]
-    wide = agg.pivot_table(index=["partner_id", "screening"], columns="period", values=["eligible", "screened"])
-    diff = (wide[("screened", "2024-07")] / wide[("eligible", "2024-07")]
-            - wide[("screened", "2023-12")] / wide[("eligible", "2023-12")]) * 100
+    wide = agg.pivot_table(index=["partner_id", "measure"], columns="period", values=["denominator", "numerator"])
+    diff = (wide[("numerator", "2024-07")] / wide[("denominator", "2024-07")]
+            - wide[("numerator", "2023-12")] / wide[("denominator", "2023-12")]) * 100
     invented = diff.drop(index=[("advocacy_project", "cervical"), ("vcck", "breast"), ("groundswell", "cervical")])
     assert (invented.abs() < 3).mean() >= 0.6, diff.round(2).to_dict()
     assert invented.abs().max() < 6

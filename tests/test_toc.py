@@ -30,9 +30,9 @@ def _programme() -> Programme:
         "period_before": "2023-12", "period_after": "2024-07",
         "partners": [
             {"id": "p1", "name": "Partner One", "grant_gbp": 12000, "proxy_population": "x",
-             "screening_focus": ["cervical"], "residents_reached": 60},
+             "focus": ["cervical"], "residents_reached": 60},
             {"id": "p2", "name": "Partner Two", "grant_gbp": 20000, "proxy_population": "y",
-             "screening_focus": ["cervical", "bowel"], "residents_reached": 300},
+             "focus": ["cervical", "bowel"], "residents_reached": 300},
         ],
     })
 
@@ -107,7 +107,7 @@ def test_committed_toc_loads_clean_and_uses_real_survey_ids():
     used = {T.parse_measure(i.measure).arg for i in toc.indicators if i.measure.startswith("survey.")}
     assert used and used <= set(ids)
     # impact: outcomes are not measurable within the evaluation (unit none, RAG grey); the one measurable
-    # sign of a narrower gap is the change in the screening-uptake SII, per screening
+    # sign of a narrower gap is the change in the measure-uptake SII, per measure
     impact = [i for i in toc.indicators if toc.node(i.node).stage == "impact"]
     measured = sorted(i.measure for i in impact if i.measure != "none")
     assert measured == [f"inequality.sii_change:{s}" for s in ("bowel", "breast", "cervical")]
@@ -118,7 +118,7 @@ def test_committed_toc_loads_clean_and_uses_real_survey_ids():
     for i in impact:
         if i.measure != "none":
             scr = T.parse_measure(i.measure).arg
-            assert i.label.startswith(f"{scr.capitalize()} screening: change in the size of the IMD uptake gap")
+            assert i.label.startswith(f"{scr.capitalize()} measure: change in the size of the IMD uptake gap")
             assert "(|SII| after minus before" in i.label and "negative = narrower" in i.label
 
 
@@ -243,16 +243,16 @@ def test_unknown_stage(tmp_path):
 def _uptake_changes() -> pd.DataFrame:
     # p1 cervical: 50/100 -> 60/100; p2 cervical 150/300 -> 165/300; p2 bowel has no comparison (no DiD)
     rows = [
-        dict(partner_id="p1", screening="cervical", eligible_before=100, screened_before=50, eligible_after=100,
-             screened_after=60, uptake_after=0.60, uptake_after_lower=0.502, uptake_after_upper=0.691,
+        dict(partner_id="p1", measure="cervical", denominator_before=100, numerator_before=50, denominator_after=100,
+             numerator_after=60, uptake_after=0.60, uptake_after_lower=0.502, uptake_after_upper=0.691,
              diff_pp=10.0, diff_lower_pp=-3.7, diff_upper_pp=23.0, p_value=0.15, test="chi2",
              did_pp=8.0, did_lower_pp=-5.8, did_upper_pp=21.8, did_p_value=0.26),
-        dict(partner_id="p2", screening="cervical", eligible_before=300, screened_before=150, eligible_after=300,
-             screened_after=165, uptake_after=0.55, uptake_after_lower=0.494, uptake_after_upper=0.605,
+        dict(partner_id="p2", measure="cervical", denominator_before=300, numerator_before=150, denominator_after=300,
+             numerator_after=165, uptake_after=0.55, uptake_after_lower=0.494, uptake_after_upper=0.605,
              diff_pp=5.0, diff_lower_pp=-2.9, diff_upper_pp=12.8, p_value=0.22, test="chi2",
              did_pp=3.0, did_lower_pp=-5.0, did_upper_pp=11.0, did_p_value=0.46),
-        dict(partner_id="p2", screening="bowel", eligible_before=200, screened_before=80, eligible_after=200,
-             screened_after=120, uptake_after=0.60, uptake_after_lower=0.531, uptake_after_upper=0.665,
+        dict(partner_id="p2", measure="bowel", denominator_before=200, numerator_before=80, denominator_after=200,
+             numerator_after=120, uptake_after=0.60, uptake_after_lower=0.531, uptake_after_upper=0.665,
              diff_pp=20.0, diff_lower_pp=10.4, diff_upper_pp=28.9, p_value=0.00006, test="chi2",
              did_pp=math.nan, did_lower_pp=math.nan, did_upper_pp=math.nan, did_p_value=math.nan),
     ]
@@ -340,13 +340,13 @@ def test_metrics_uptake_single_rows_and_pooling_by_hand():
     lo, hi = wilson_ci(285, 500, 0.95)
     assert _get(m, "p2", "uptake.level:any")["lower"] == pytest.approx(100 * lo)
     assert _get(m, "p2", "uptake.level:any")["upper"] == pytest.approx(100 * hi)
-    # p2's DiD: bowel has none, so only cervical is used (n = its 300 eligible)
+    # p2's DiD: bowel has none, so only cervical is used (n = its 300 denominator)
     r = _get(m, "p2", "uptake.did:any")
     assert r["value"] == pytest.approx(3.0) and r["n"] == 300
     assert "left out" in r["note"]
     # programme-wide cervical: counts summed, (50 + 150) / 400 = 50% -> (60 + 165) / 400 = 56.25%: +6.25 pp
     assert _get(m, "ALL", "uptake.diff:cervical")["value"] == pytest.approx(6.25)
-    # DiD weighted by eligible_after: 100/400 x 8 + 300/400 x 3 = 2 + 2.25 = 4.25 pp
+    # DiD weighted by denominator_after: 100/400 x 8 + 300/400 x 3 = 2 + 2.25 = 4.25 pp
     r = _get(m, "ALL", "uptake.did:cervical")
     assert r["value"] == pytest.approx(4.25)
     assert r["lower"] < 4.25 < r["upper"]
@@ -356,7 +356,7 @@ def test_metrics_uptake_single_rows_and_pooling_by_hand():
 
 
 def test_pooled_did_variance_by_hand():
-    # two rows of one screening with MOVER intervals (issue 10 item 3): each row's squared half-widths are
+    # two rows of one measure with MOVER intervals (issue 10 item 3): each row's squared half-widths are
     # its own Newcombe part (Wilson limits of its two counts) plus the shared comparison's part, different
     # on each side; the pooled interval is MOVER for the weighted sum, side by side
     rows = _uptake_changes().iloc[:2].copy()
@@ -774,7 +774,7 @@ def test_notes_never_print_nan_with_missing_or_empty_inputs():
     paired = _survey_paired()
     paired.loc[0, "pre_favourable"] = math.nan  # 10 pairs, proportion missing: no value, not "0 -> 7"
     paired.loc[1, "test"] = math.nan
-    sii = pd.DataFrame([{"partner_id": "p1", "screening": "cervical", "sii_before": math.nan, "sii_after": 3.0,
+    sii = pd.DataFrame([{"partner_id": "p1", "measure": "cervical", "sii_before": math.nan, "sii_after": 3.0,
                          "sii_change": math.nan, "sii_change_lower": math.nan, "sii_change_upper": math.nan,
                          "note": math.nan}])
     m = T.metrics_long(_programme(), uc, items, paired, _activities(), sii)
@@ -809,15 +809,15 @@ def _prob(x: float) -> float:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(_maybe, _maybe, _maybe, _maybe, _maybe), min_size=1, max_size=3),
        st.sampled_from([math.nan, "", "chi2", None]),
-       # (eligible, screened): whole numbers with screened <= eligible (validated upstream), or missing
+       # (denominator, numerator): whole numbers with numerator <= denominator (validated upstream), or missing
        st.lists(st.sampled_from([(math.nan, math.nan), (math.nan, 0.0), (math.nan, 50.0), (0.0, math.nan),
                                  (0.0, 0.0), (100.0, math.nan), (100.0, 0.0), (100.0, 50.0)]),
                 min_size=3, max_size=3))
 def test_no_nan_in_any_sentence_property(vals, text, counts):
     # uptake counts are whole numbers or missing (pool_uptake's input contract); everything else may be
     # missing, infinite or out of range
-    uc = pd.DataFrame([dict(partner_id="p1", screening="cervical", eligible_before=n, screened_before=x,
-                            eligible_after=100, screened_after=50, diff_pp=c, diff_lower_pp=d, diff_upper_pp=e,
+    uc = pd.DataFrame([dict(partner_id="p1", measure="cervical", denominator_before=n, numerator_before=x,
+                            denominator_after=100, numerator_after=50, diff_pp=c, diff_lower_pp=d, diff_upper_pp=e,
                             p_value=_prob(d), test=text, did_pp=c, did_lower_pp=d, did_upper_pp=e,
                             did_p_value=_prob(e))
                        for (n, x), (a, b, c, d, e) in zip(counts, vals)])
@@ -826,7 +826,7 @@ def test_no_nan_in_any_sentence_property(vals, text, counts):
                            for a, b, c, d, e in vals])
     items = pd.DataFrame([dict(partner_id="p1", question_id="seek_advice", wave="post", n_answering=a,
                                n_favourable=b) for a, b, c, d, e in vals])
-    sii = pd.DataFrame([dict(partner_id="p1", screening="cervical", sii_before=a, sii_after=b, sii_change=c,
+    sii = pd.DataFrame([dict(partner_id="p1", measure="cervical", sii_before=a, sii_after=b, sii_change=c,
                              sii_change_lower=d, sii_change_upper=e, note=text) for a, b, c, d, e in vals[:1]])
     m = T.metrics_long(_programme(), uc, items, paired, None, sii)
     res = T.indicator_results(_toc(), m)
@@ -846,7 +846,7 @@ def _sii_toc() -> T.TheoryOfChange:
 
 
 def _sii_row(pid, before, after, lower, upper, **extra):
-    return {"partner_id": pid, "screening": "cervical", "sii_before": before, "sii_after": after,
+    return {"partner_id": pid, "measure": "cervical", "sii_before": before, "sii_after": after,
             "sii_change": after - before, "sii_change_lower": lower, "sii_change_upper": upper, "note": "", **extra}
 
 
@@ -856,7 +856,7 @@ def _sii_results(rows):
 
 
 def test_sii_reversal_that_widens_the_gap_is_not_a_success():
-    # +2.5 pp (least deprived screened more) -> -20.0 pp (most deprived screened more): |SII| 2.5 -> 20.0,
+    # +2.5 pp (least deprived numerator more) -> -20.0 pp (most deprived numerator more): |SII| 2.5 -> 20.0,
     # the gradient is 17.5 pp steeper. The equity section says the gap widened; the theory of change must not
     # say "target met" or "supported". This sii table (written before the sii_abs_change columns) has no
     # interval for |after| - |before| when the sign flips, so the change in |SII| is shown untested here, and
@@ -925,8 +925,8 @@ def test_sii_indicator_reads_the_simulated_size_interval_of_a_real_sii_table():
 
     n, before, after = 1_000_000, [402_500, 407_500, 412_500, 417_500, 422_500], [480_000, 440_000, 400_000,
                                                                                   360_000, 320_000]
-    df = pd.DataFrame([{"partner_id": "p1", "screening": "cervical", "period": p, "imd_quintile": q,
-                        "ethnicity": "White", "eligible": n, "screened": x}
+    df = pd.DataFrame([{"partner_id": "p1", "measure": "cervical", "period": p, "imd_quintile": q,
+                        "ethnicity": "White", "denominator": n, "numerator": x}
                        for p, xs in (("2023-12", before), ("2024-07", after)) for q, x in zip(range(1, 6), xs)])
     t = sii_table(df, "2023-12", "2024-07", repetitions=2000)
     src = t.iloc[0]
@@ -1007,7 +1007,7 @@ def test_supported_link_names_the_strongest_design_did_over_before_after():
         assert "Maryland level 3" in row["basis"].split(";")[0]
         assert "diff: supported" in row["basis"] and "did2: supported" in row["basis"]
         assert "disagree" not in row["basis"]
-    # without the DiD, a before/after uptake change (level 1, recorded screening) outranks a paired survey
+    # without the DiD, a before/after uptake change (level 1, recorded measure) outranks a paired survey
     row = _link_row(_design_toc(("paired", "diff")), [diff, paired])
     assert row["design"] == T.DESIGN_TEXT["uptake.diff"] and row["basis"].startswith("supported by diff: before/after")
     # a paired survey change alone is named as its own design
@@ -1064,7 +1064,7 @@ def test_a_tested_did_outranks_the_before_after_change_of_the_same_uptake():
     row = _link_row(toc, [diff_up, did_none])
     assert row["status"] == "supported" and row["design"] == T.DESIGN_TEXT["uptake.diff"]
     assert "outranked" not in row["basis"]
-    # a DiD of another screening does not outrank; the pooled "any" pair works like a screening's
+    # a DiD of another measure does not outrank; the pooled "any" pair works like a measure's
     other = _uptake_toc(("ba", "uptake.diff:cervical"), ("dd", "uptake.did:breast"))
     did_breast = _metric("p1", "uptake.did:breast", -0.5, -3.0, 2.0, 0.7)
     assert _link_row(other, [diff_up, did_breast])["status"] == "supported"
@@ -1105,13 +1105,13 @@ from hypothesis import given as _given, settings as _settings  # noqa: E402
 from hypothesis import strategies as _st  # noqa: E402
 
 
-def _did_row(pid: str, screening: str, own: tuple[int, int, int, int], comp: tuple[int, int, int, int]) -> dict:
+def _did_row(pid: str, measure: str, own: tuple[int, int, int, int], comp: tuple[int, int, int, int]) -> dict:
     from sdp_lib.stats import proportions as S
 
     x1, n1, x2, n2 = own
     d = S.did_logit(*own, *comp, 0.95)
-    return dict(partner_id=pid, screening=screening, eligible_before=n1, screened_before=x1, eligible_after=n2,
-                screened_after=x2, uptake_after=x2 / n2, uptake_after_lower=math.nan, uptake_after_upper=math.nan,
+    return dict(partner_id=pid, measure=measure, denominator_before=n1, numerator_before=x1, denominator_after=n2,
+                numerator_after=x2, uptake_after=x2 / n2, uptake_after_lower=math.nan, uptake_after_upper=math.nan,
                 diff_pp=100 * (x2 / n2 - x1 / n1), diff_lower_pp=math.nan, diff_upper_pp=math.nan, p_value=math.nan,
                 test="chi2", did_pp=d.diff_pp, did_lower_pp=d.diff_lower_pp, did_upper_pp=d.diff_upper_pp,
                 did_pp_p_value=d.diff_p_value, did_ror=d.ror, did_p_value=d.p_value)
@@ -1162,7 +1162,7 @@ def test_pool_uptake_two_identical_rows_by_hand():
 
 
 def test_pool_uptake_keeps_uncertainty_of_partners_at_0_percent():
-    # issue 10 item 3: partners with nobody screened in either period. The old pooling used the Wald own
+    # issue 10 item 3: partners with nobody numerator in either period. The old pooling used the Wald own
     # variance p(1-p)/n = 0 for them, leaving only the comparison's part; with Wilson limits each keeps
     # at least its own z^2 / (n + z^2) (Wilson upper limit of 0/n) on the lower side
     comp = (2520, 3000, 2421, 3000)
@@ -1193,8 +1193,8 @@ def test_pool_uptake_p_agrees_with_its_interval(owns, cn, data, conf):
     rows = []
     for i, own in enumerate(owns):
         d = S.did_logit(*own, *comp, conf)
-        rows.append(dict(partner_id=f"p{i}", screening="breast", eligible_before=own[1], screened_before=own[0],
-                         eligible_after=own[3], screened_after=own[2], did_pp=d.diff_pp, did_lower_pp=d.diff_lower_pp,
+        rows.append(dict(partner_id=f"p{i}", measure="breast", denominator_before=own[1], numerator_before=own[0],
+                         denominator_after=own[3], numerator_after=own[2], did_pp=d.diff_pp, did_lower_pp=d.diff_lower_pp,
                          did_upper_pp=d.diff_upper_pp, did_pp_p_value=d.diff_p_value, did_p_value=d.p_value))
     out = pool_uptake(pd.DataFrame(rows), conf)
     lo, est, hi, p = out["did_lower_pp"], out["did_pp"], out["did_upper_pp"], out["did_p"]

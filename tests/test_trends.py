@@ -45,20 +45,20 @@ NHSR = [1, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1]
 # XmR limits
 # ============================================================================================
 def test_xmr_nhsrplotthedots_example():
-    # published: mean 1.94; limits -0.72 / 4.60 with outlier screening, -3.06 / 6.95 without
-    screened = xmr_limits(NHSR)
-    assert round(screened.mean, 2) == 1.94
-    assert (round(screened.lower, 2), round(screened.upper, 2)) == (-0.72, 4.60)
+    # published: mean 1.94; limits -0.72 / 4.60 with outlier measure, -3.06 / 6.95 without
+    numerator = xmr_limits(NHSR)
+    assert round(numerator.mean, 2) == 1.94
+    assert (round(numerator.lower, 2), round(numerator.upper, 2)) == (-0.72, 4.60)
     plain = xmr_limits(NHSR, screen_outliers=False)
     assert (round(plain.lower, 2), round(plain.upper, 2)) == (-3.06, 6.95)
     # by hand: sum 35 over 18 points; 17 moving ranges 1,1,1,8,9 and twelve 1s sum to 32, so the mean
     # moving range is 32/17; 8 and 9 are >= 3.267 * 32/17 = 6.15 and are dropped, leaving fifteen 1s
-    assert screened.mean == pytest.approx(35 / 18)
+    assert numerator.mean == pytest.approx(35 / 18)
     assert plain.mr_mean == pytest.approx(32 / 17)
-    assert screened.mr_mean == pytest.approx(1.0) and screened.n_moving_ranges == 15
-    assert screened.upper == pytest.approx(35 / 18 + 2.66)
+    assert numerator.mr_mean == pytest.approx(1.0) and numerator.n_moving_ranges == 15
+    assert numerator.upper == pytest.approx(35 / 18 + 2.66)
     assert plain.upper == pytest.approx(35 / 18 + 2.66 * 32 / 17)
-    assert screened.sigma == pytest.approx(1 / 1.128)
+    assert numerator.sigma == pytest.approx(1 / 1.128)
 
 
 def test_xmr_input_checks_and_flat_series():
@@ -360,7 +360,7 @@ def test_special_causes_scalar_limits_match_spc_signals():
 # ============================================================================================
 def test_xmr_fixed_baseline_hand_made():
     # first 6 points 1,2,1,2,1,2: mean 9/6 = 1.5, five moving ranges of 1 -> mean moving range 1
-    # (none >= 3.267, nothing screened); limits 1.5 -/+ 2.66 = -1.16 / 4.16; sigma 1/1.128 = 0.8865,
+    # (none >= 3.267, nothing numerator); limits 1.5 -/+ 2.66 = -1.16 / 4.16; sigma 1/1.128 = 0.8865,
     # 2-sigma lines 1.5 -/+ 1.7730. The later points 5, 6, 5, 6 are all above 4.16.
     values = [1, 2, 1, 2, 1, 2, 5, 6, 5, 6]
     lim = xmr_limits(values, baseline=6)
@@ -387,9 +387,9 @@ def test_xmr_fixed_baseline_hand_made():
         xmr_limits(values, baseline=11)
 
 
-def test_xmr_baseline_screening_uses_baseline_moving_ranges_only():
+def test_xmr_baseline_measure_uses_baseline_moving_ranges_only():
     # NHSR example as the baseline (18 points) followed by 4 points at 20: the limits are the published
-    # ones (-0.72 / 4.60 screened), the moving range 20 - 1 = 19 after the baseline is not used
+    # ones (-0.72 / 4.60 numerator), the moving range 20 - 1 = 19 after the baseline is not used
     values = NHSR + [20, 20, 20, 20]
     lim = xmr_limits(values, baseline=18)
     assert (round(lim.lower, 2), round(lim.upper, 2)) == (-0.72, 4.60)
@@ -400,7 +400,7 @@ def test_xmr_baseline_screening_uses_baseline_moving_ranges_only():
 # p-chart
 # ============================================================================================
 def test_p_chart_hand_computed_limits():
-    # screened 10, 15, 20 of 100, 150, 200: pbar = 45/450 = 0.1, pbar(1-pbar) = 0.09
+    # numerator 10, 15, 20 of 100, 150, 200: pbar = 45/450 = 0.1, pbar(1-pbar) = 0.09
     # sigma_i = sqrt(0.09/n_i): 0.03, sqrt(0.0006) = 0.0244949, sqrt(0.00045) = 0.0212132
     # limits 0.1 -/+ 3 sigma: 0.01/0.19, 0.0265153/0.1734847, 0.0363604/0.1636396
     out = p_chart([10, 15, 20], [100, 150, 200])
@@ -432,9 +432,9 @@ def test_p_chart_breach_of_each_rule():
     shift = [208] * 7                                 # 0.52 seven times: above the centre, equal steps
     trend = [184, 188, 192, 196, 200, 204, 208]       # 0.46 ... 0.52 rising 7 times, crossing the centre
     low_out = [160]                                   # 0.40 < 0.425
-    screened = base + outside + a + two3 + a + shift + b + trend + b + low_out
-    eligible = [400] * len(screened)
-    out = p_chart(screened, eligible, baseline=12)
+    numerator = base + outside + a + two3 + a + shift + b + trend + b + low_out
+    denominator = [400] * len(numerator)
+    out = p_chart(numerator, denominator, baseline=12)
     i_out = 12
     i_two = [15, 17]
     i_shift = list(range(20, 27))
@@ -629,7 +629,7 @@ def test_its_counterfactual_equals_fitted_before_and_interval_from_covariance():
 
 
 def test_its_no_change_covers_zero():
-    # expected counts (rounded) of a series with a pre-trend only, 2000 eligible a month
+    # expected counts (rounded) of a series with a pre-trend only, 2000 denominator a month
     x, n, _ = _logit_series(-0.8, 0.015, 0.0, 0.0, T=24, t0=12, n=2000)
     c = interrupted_time_series(x, n, 12).coefficients
     for term in ("level_change", "slope_change"):
@@ -638,7 +638,7 @@ def test_its_no_change_covers_zero():
 
 
 def test_its_overdispersion_quasi_binomial():
-    # alternate months perturbed by +/- 0.15 on the logit scale, 5000 eligible a month: far more
+    # alternate months perturbed by +/- 0.15 on the logit scale, 5000 denominator a month: far more
     # month-to-month variation than binomial
     t = np.arange(24)
     lp = -1 + 0.01 * t + np.where(t >= 12, 0.3, 0.0) + np.where(t % 2 == 0, 0.15, -0.15)
@@ -686,7 +686,7 @@ def test_segmented_regression_quasi_uses_pearson_dispersion():
 def test_controlled_its_same_change_gives_zero_relative_change():
     x, n, p = _logit_series(-1.0, 0.01, 0.4, 0.03)
     xc, nc, pc = _logit_series(-0.5, 0.02, 0.4, 0.03)  # other baseline and pre-trend, same changes
-    res = interrupted_time_series(x, n, 12, comparison_screened=xc, comparison_eligible=nc)
+    res = interrupted_time_series(x, n, 12, comparison_numerator=xc, comparison_denominator=nc)
     c = res.coefficients["estimate"]
     assert res.model == "controlled_its"
     assert c["level_change"] == pytest.approx(0.0, abs=1e-5) and c["slope_change"] == pytest.approx(0.0, abs=1e-5)
@@ -701,10 +701,10 @@ def test_controlled_its_same_change_gives_zero_relative_change():
     assert res.level_change_pp == pytest.approx(0.0, abs=1e-4)
     # a comparison with no change: the relative change is the intervention's own change
     xc0, nc0, _ = _logit_series(-0.5, 0.02, 0.0, 0.0)
-    c0 = interrupted_time_series(x, n, 12, comparison_screened=xc0, comparison_eligible=nc0).coefficients["estimate"]
+    c0 = interrupted_time_series(x, n, 12, comparison_numerator=xc0, comparison_denominator=nc0).coefficients["estimate"]
     assert c0["level_change"] == pytest.approx(0.4, abs=1e-5) and c0["slope_change"] == pytest.approx(0.03, abs=1e-5)
     with pytest.raises(ValueError, match="months"):
-        interrupted_time_series(x, n, 12, comparison_screened=xc[:-1], comparison_eligible=nc[:-1])
+        interrupted_time_series(x, n, 12, comparison_numerator=xc[:-1], comparison_denominator=nc[:-1])
 
 
 def test_its_short_segments_warn():
@@ -725,7 +725,7 @@ def test_its_input_errors():
     with pytest.raises(ValueError, match="2 after"):
         interrupted_time_series(x, n, 9)
     with pytest.raises(ValueError):
-        interrupted_time_series(n + 1, n, 5)  # screened > eligible
+        interrupted_time_series(n + 1, n, 5)  # numerator > denominator
     bad_n = n.copy()
     bad_n[3] = 0
     with pytest.raises(ValueError, match="denominator"):
@@ -743,7 +743,7 @@ def test_its_input_errors():
 @settings(max_examples=25)
 @given(st.integers(0, 10 ** 6), st.integers(2, 5))
 def test_its_invariances(seed, k):
-    # swapping screened and not screened negates every log-odds coefficient; multiplying all counts by
+    # swapping numerator and not numerator negates every log-odds coefficient; multiplying all counts by
     # k leaves the estimates unchanged (the binomial likelihood depends on the proportions x weights)
     rng = np.random.default_rng(seed)
     n = rng.integers(50, 400, 16).astype(float)
@@ -774,11 +774,11 @@ def _counts_frame():
     nb[5] = 0
     xb = np.minimum(np.full(24, 200), nb)
     frames = [
-        pd.DataFrame({"partner_id": "A", "screening": "bowel", "period": periods,
-                      "eligible": na.astype(int), "screened": xa.astype(int)}),
-        pd.DataFrame({"partner_id": "comparison", "screening": "bowel", "period": periods,
-                      "eligible": nc.astype(int), "screened": xc.astype(int)}),
-        pd.DataFrame({"partner_id": "B", "screening": "bowel", "period": periods, "eligible": nb, "screened": xb}),
+        pd.DataFrame({"partner_id": "A", "measure": "bowel", "period": periods,
+                      "denominator": na.astype(int), "numerator": xa.astype(int)}),
+        pd.DataFrame({"partner_id": "comparison", "measure": "bowel", "period": periods,
+                      "denominator": nc.astype(int), "numerator": xc.astype(int)}),
+        pd.DataFrame({"partner_id": "B", "measure": "bowel", "period": periods, "denominator": nb, "numerator": xb}),
     ]
     return pd.concat(frames, ignore_index=True)
 
@@ -789,7 +789,7 @@ def test_its_table_known_step_comparison_and_bad_series():
         warnings.simplefilter("error")  # ItsWarning is captured inside the builder
         tab = its_table(counts.sample(frac=1, random_state=3), "2023-01")
     assert list(tab.columns) == [
-        "partner_id", "screening", "model", "n_pre", "n_post", "dispersion", "overdispersed", "level_change",
+        "partner_id", "measure", "model", "n_pre", "n_post", "dispersion", "overdispersed", "level_change",
         "level_change_lower", "level_change_upper", "level_change_p", "level_change_or", "pre_slope",
         "slope_change", "slope_change_lower", "slope_change_upper", "slope_change_p", "level_change_pp",
         "effect_end_pp", "warning", "note", "autocorrelation", "se_method"]
@@ -805,21 +805,21 @@ def test_its_table_known_step_comparison_and_bad_series():
     assert a.loc[("A", "controlled_its"), "level_change"] == pytest.approx(0.0, abs=1e-4)
     assert a.loc[("comparison", "its"), "level_change"] == pytest.approx(0.4, abs=1e-4)
     assert (a.loc[[("A", "its"), ("A", "controlled_its"), ("comparison", "its")], "note"] == "").all()
-    # B has a month with no one eligible (2022-06: eligible 0, screened 0): since issue 10 item 7 that
+    # B has a month with no one denominator (2022-06: denominator 0, numerator 0): since issue 10 item 7 that
     # month is left out with a warning (the calendar gap kept) instead of failing the whole series; B is
     # 200/500 = 40% every other month, so no step and no trend
     for model in ("its", "controlled_its"):
         assert a.loc[("B", model), "note"] == ""
-        assert a.loc[("B", model), "warning"].startswith("2022-06 left out: no one eligible")
+        assert a.loc[("B", model), "warning"].startswith("2022-06 left out: no one denominator")
     assert a.loc[("B", "its"), "n_pre"] == 11
     assert a.loc[("B", "its"), "level_change"] == pytest.approx(0.0, abs=1e-9)
     assert a.loc[("B", "its"), "slope_change"] == pytest.approx(0.0, abs=1e-9)
-    # screened above eligible is still an error: a note and NaN estimates, not an exception
+    # numerator above denominator is still an error: a note and NaN estimates, not an exception
     bad = counts.copy()
-    bad.loc[(bad["partner_id"] == "B") & (bad["period"] == "2022-08"), "screened"] = 600
+    bad.loc[(bad["partner_id"] == "B") & (bad["period"] == "2022-08"), "numerator"] = 600
     b = its_table(bad, "2023-01").set_index(["partner_id", "model"])
     for model in ("its", "controlled_its"):
-        assert "screened <= eligible" in b.loc[("B", model), "note"]
+        assert "numerator <= denominator" in b.loc[("B", model), "note"]
         assert math.isnan(b.loc[("B", model), "level_change"]) and b.loc[("B", model), "se_method"] == ""
     # short segments are reported in the warning column
     short = its_table(counts[counts["period"] >= "2022-07"], "2023-01")
@@ -841,14 +841,14 @@ def test_its_table_months_counted_by_calendar_and_mismatch_noted():
 def test_spc_table_known_step_and_baselines():
     # 12 pre months alternating 196/204 of 400 (pbar 0.5, limits 0.425/0.575), then 8 months at 240/400 = 0.6
     periods = _months(2023, 20)
-    screened = [196, 204] * 6 + [240] * 8
-    one = pd.DataFrame({"partner_id": "A", "screening": "bowel", "period": periods, "eligible": 400, "screened": screened})
-    comp = one.assign(partner_id="comparison", screened=[196, 204] * 10)
-    bad = one.assign(partner_id="B", eligible=[400] * 5 + [0] + [400] * 14, screened=[200] * 5 + [0] + [200] * 14)
+    numerator = [196, 204] * 6 + [240] * 8
+    one = pd.DataFrame({"partner_id": "A", "measure": "bowel", "period": periods, "denominator": 400, "numerator": numerator})
+    comp = one.assign(partner_id="comparison", numerator=[196, 204] * 10)
+    bad = one.assign(partner_id="B", denominator=[400] * 5 + [0] + [400] * 14, numerator=[200] * 5 + [0] + [200] * 14)
     counts = pd.concat([one, comp, bad], ignore_index=True)
     tab = spc_table(counts.sample(frac=1, random_state=1), "2024-01")
     assert list(tab.columns) == [
-        "partner_id", "screening", "period", "screened", "eligible", "uptake", "centre", "lower", "upper",
+        "partner_id", "measure", "period", "numerator", "denominator", "uptake", "centre", "lower", "upper",
         "lower_two_sigma", "upper_two_sigma", "baseline", "outside_limits", "trend", "two_of_three", "shift",
         "special_cause", "rule", "direction", "chart", "sigma_z"]
     assert tab["partner_id"].tolist() == ["A"] * 20 + ["B"] * 20 + ["comparison"] * 20
@@ -866,7 +866,7 @@ def test_spc_table_known_step_and_baselines():
     assert a.loc[11, "rule"] == "shift" and a.loc[11:, "shift"].all()
     assert set(a.loc[12:, "direction"]) == {"high"}
     # the same as p_chart with the baseline fixed on the 12 pre months
-    ref = p_chart(screened, [400] * 20, baseline=12)
+    ref = p_chart(numerator, [400] * 20, baseline=12)
     for col in ["centre", "lower", "upper", "lower_two_sigma", "upper_two_sigma"]:
         np.testing.assert_allclose(a[col], ref[col], rtol=1e-12)
     for col in ["baseline", "outside_limits", "trend", "two_of_three", "shift", "special_cause", "rule", "direction"]:
@@ -890,14 +890,14 @@ def test_spc_table_equals_p_chart_per_series(series, salt):
     rows = []
     for i, xs in enumerate(series):
         n = [60 + (salt + 7 * j) % 40 for j in range(len(xs))]
-        rows.append(pd.DataFrame({"partner_id": f"P{i}", "screening": "breast", "period": _months(2020, len(xs)),
-                                  "eligible": n, "screened": xs}))
+        rows.append(pd.DataFrame({"partner_id": f"P{i}", "measure": "breast", "period": _months(2020, len(xs)),
+                                  "denominator": n, "numerator": xs}))
     counts = pd.concat(rows, ignore_index=True)
     for chart in ("p", "laney", "auto"):
         tab = spc_table(counts, "2099-01", chart=chart)  # every month is pre-programme: baseline = all points
         for i, xs in enumerate(series):
             got = tab[tab["partner_id"] == f"P{i}"].reset_index(drop=True)
-            n = counts.loc[counts["partner_id"] == f"P{i}", "eligible"].to_numpy()
+            n = counts.loc[counts["partner_id"] == f"P{i}", "denominator"].to_numpy()
             ref = p_chart(xs, n, chart=chart)
             np.testing.assert_allclose(got["upper"], ref["upper"], rtol=1e-12)
             np.testing.assert_allclose(got["sigma_z"], ref["sigma_z"], rtol=1e-12)
@@ -909,12 +909,12 @@ def test_spc_table_equals_p_chart_per_series(series, salt):
 
 def test_trend_markers_table():
     periods = _months(2024, 6)
-    rise = pd.DataFrame({"partner_id": "A", "screening": "cervical", "period": periods,
-                         "eligible": 100, "screened": [40, 50, 60, 70, 80, 90]})
-    flat = pd.DataFrame({"partner_id": "B", "screening": "cervical", "period": periods[:4],
-                         "eligible": 100, "screened": [65, 66, 65, 65]})
+    rise = pd.DataFrame({"partner_id": "A", "measure": "cervical", "period": periods,
+                         "denominator": 100, "numerator": [40, 50, 60, 70, 80, 90]})
+    flat = pd.DataFrame({"partner_id": "B", "measure": "cervical", "period": periods[:4],
+                         "denominator": 100, "numerator": [65, 66, 65, 65]})
     tab = trend_markers_table(pd.concat([flat, rise], ignore_index=True))
-    assert list(tab.columns)[:7] == ["partner_id", "screening", "last_period", "previous_period", "two_point",
+    assert list(tab.columns)[:7] == ["partner_id", "measure", "last_period", "previous_period", "two_point",
                                      "recent_trend", "recent_trend_p"]
     a = tab.set_index("partner_id").loc["A"]
     assert a["last_period"] == "2024-06" and a["previous_period"] == "2024-05"
@@ -935,8 +935,8 @@ def test_trend_markers_table_equals_single_series_functions(series):
     for i, pairs in enumerate(series):
         x = [min(a, b) for a, b in pairs]
         n = [b for _, b in pairs]
-        rows.append(pd.DataFrame({"partner_id": f"P{i}", "screening": "bowel", "period": _months(2021, len(x)),
-                                  "eligible": n, "screened": x}))
+        rows.append(pd.DataFrame({"partner_id": f"P{i}", "measure": "bowel", "period": _months(2021, len(x)),
+                                  "denominator": n, "numerator": x}))
     tab = trend_markers_table(pd.concat(rows, ignore_index=True)).set_index("partner_id")
     for i, pairs in enumerate(series):
         x = [min(a, b) for a, b in pairs]
@@ -992,10 +992,10 @@ def test_recent_trend_fingertips_leave_one_out_check():
 def test_trend_markers_table_reports_the_leave_one_out_check():
     periods = _months(2024, 5)
     frames = [
-        pd.DataFrame({"partner_id": "A", "screening": "bowel", "period": periods, "eligible": 1000,
-                      "screened": [600, 560, 600, 560, 700]}),
-        pd.DataFrame({"partner_id": "B", "screening": "bowel", "period": periods, "eligible": 100,
-                      "screened": [50, 60, 70, 80, 90]}),
+        pd.DataFrame({"partner_id": "A", "measure": "bowel", "period": periods, "denominator": 1000,
+                      "numerator": [600, 560, 600, 560, 700]}),
+        pd.DataFrame({"partner_id": "B", "measure": "bowel", "period": periods, "denominator": 100,
+                      "numerator": [50, 60, 70, 80, 90]}),
     ]
     tab = trend_markers_table(pd.concat(frames, ignore_index=True)).set_index("partner_id")
     assert list(tab.columns)[-1] == "recent_trend_sign_stable"
@@ -1005,7 +1005,7 @@ def test_trend_markers_table_reports_the_leave_one_out_check():
 
 
 # ============================================================================================
-# issue 10, item 7: separation and months with no one eligible
+# issue 10, item 7: separation and months with no one denominator
 # ============================================================================================
 def test_its_separation_is_reported_not_fitted():
     # 0% in all five pre-programme months: the pre segment's log odds run to minus infinity, the
@@ -1023,26 +1023,26 @@ def test_its_separation_is_reported_not_fitted():
     # controlled ITS: the comparison's post months at 0% separate as well
     x, n, _ = _logit_series(-1.0, 0.01, 0.4, 0.03, T=10, t0=5, n=400)
     with pytest.raises(ValueError, match="comparison"):
-        interrupted_time_series(x, n, 5, comparison_screened=[100, 110, 105, 98, 102, 0, 0, 0, 0, 0],
-                                comparison_eligible=n, min_points=5)
+        interrupted_time_series(x, n, 5, comparison_numerator=[100, 110, 105, 98, 102, 0, 0, 0, 0, 0],
+                                comparison_denominator=n, min_points=5)
 
 
-def test_its_table_separation_note_and_month_with_no_one_eligible():
+def test_its_table_separation_note_and_month_with_no_one_denominator():
     periods = _months(2022, 10)
-    sep = pd.DataFrame({"partner_id": "S", "screening": "bowel", "period": periods, "eligible": 40,
-                        "screened": [0] * 5 + [3, 4, 5, 3, 4]})
+    sep = pd.DataFrame({"partner_id": "S", "measure": "bowel", "period": periods, "denominator": 40,
+                        "numerator": [0] * 5 + [3, 4, 5, 3, 4]})
     x, n, _ = _logit_series(-1.0, 0.01, 0.4, 0.03, T=10, t0=5, n=10 ** 6)
     gap_n = n.copy()
     gap_n[2] = 0
     gap_x = x.copy()
     gap_x[2] = 0
-    gap = pd.DataFrame({"partner_id": "G", "screening": "bowel", "period": periods, "eligible": gap_n.astype(int),
-                        "screened": gap_x.astype(int)})
+    gap = pd.DataFrame({"partner_id": "G", "measure": "bowel", "period": periods, "denominator": gap_n.astype(int),
+                        "numerator": gap_x.astype(int)})
     tab = its_table(pd.concat([sep, gap], ignore_index=True), "2022-06", min_points=4).set_index(["partner_id", "model"])
     s = tab.loc[("S", "its")]
     assert "separation" in s["note"] and math.isnan(s["level_change"]) and math.isnan(s["level_change_or"])
     g = tab.loc[("G", "its")]
-    assert g["note"] == "" and "2022-03" in g["warning"] and "no one eligible" in g["warning"]
+    assert g["note"] == "" and "2022-03" in g["warning"] and "no one denominator" in g["warning"]
     assert g["n_pre"] == 4 and g["n_post"] == 5
     # the month is left out but the calendar time axis keeps its gap: the known changes come back
     assert g["level_change"] == pytest.approx(0.4, abs=1e-4) and g["slope_change"] == pytest.approx(0.03, abs=1e-4)
@@ -1076,7 +1076,7 @@ def test_its_converges_on_noise_free_series_at_any_scale(n, coefs):
 # ============================================================================================
 def _ar1_null_series(rng, T, rho, sd, nbar):
     """Monthly counts with no change at all: logit p_t = -0.5 + 0.01 t + u_t, u stationary AR(1) with
-    standard deviation sd and lag-1 correlation rho; eligible about nbar a month."""
+    standard deviation sd and lag-1 correlation rho; denominator about nbar a month."""
     t = np.arange(T)
     u = np.empty(T)
     v = rng.normal(0.0, sd)
@@ -1089,7 +1089,7 @@ def _ar1_null_series(rng, T, rho, sd, nbar):
 
 def test_its_autocorrelation_simulation_false_positive_rate():
     # 200 series with no change at the start and AR(1) month-to-month noise (rho 0.85, sd 0.1 on the logit
-    # scale, ~30,000 eligible a month as in the comparison population), 24 months, start at month 12.
+    # scale, ~30,000 denominator a month as in the comparison population), 24 months, start at month 12.
     # Standard errors that assume independent months (binomial / quasi-binomial) find a "step" at p < 0.05
     # in over a third of them; with the AR(1) allowance the rate falls to about a tenth. It does not reach
     # 5%: with 24 months the autocorrelation is estimated from 20 residual degrees of freedom, and Turner et
@@ -1123,7 +1123,7 @@ def test_its_autocorrelation_simulation_false_positive_rate():
 
 def test_its_autocorrelation_estimate_and_variance_against_simulation_truth():
     # (1) the bias-corrected lag-1 autocorrelation recovers a known rho on a long series (600 months of AR(1)
-    # noise with rho 0.6 and 10^7 eligible a month, so the binomial noise is negligible)
+    # noise with rho 0.6 and 10^7 denominator a month, so the binomial noise is negligible)
     rng = np.random.default_rng(3)
     x, n = _ar1_null_series(rng, 600, 0.6, 0.1, 10 ** 7)
     res = interrupted_time_series(x, n, 300)
@@ -1218,15 +1218,15 @@ def test_laney_p_prime_properties_and_qicharts2(pairs, k):
 
 def test_spc_table_uses_laney_for_large_denominators():
     # a stable process (no change at all) with a little month-to-month variation on top of the binomial,
-    # 28,000-85,000 eligible a month (the comparison population's sizes): the p-chart puts about a fifth of
+    # 28,000-85,000 denominator a month (the comparison population's sizes): the p-chart puts about a fifth of
     # the months outside its 3-sigma limits; the automatically chosen Laney p'-chart almost none
     rng = np.random.default_rng(10)
     frames = []
     for i in range(20):
         n = rng.integers(28000, 85001, 24)
         p = expit(0.2 + rng.normal(0, 0.02, 24))
-        frames.append(pd.DataFrame({"partner_id": f"C{i:02d}", "screening": "cervical", "period": _months(2022, 24),
-                                    "eligible": n, "screened": rng.binomial(n, p)}))
+        frames.append(pd.DataFrame({"partner_id": f"C{i:02d}", "measure": "cervical", "period": _months(2022, 24),
+                                    "denominator": n, "numerator": rng.binomial(n, p)}))
     counts = pd.concat(frames, ignore_index=True)
     plain = spc_table(counts, "2099-01", chart="p")
     laney = spc_table(counts, "2099-01")
@@ -1323,10 +1323,10 @@ def test_its_chart_says_when_the_projection_allows_for_autocorrelation():
         ar = interrupted_time_series(x, n, 12)
         plain = interrupted_time_series(x, n, 12, autocorrelation="never")
     assert ar.se_method.startswith("AR(1)") and not plain.se_method.startswith("AR(1)")
-    observed = pd.DataFrame({"screening": "bowel", "period": months, "uptake": x / n})
+    observed = pd.DataFrame({"measure": "bowel", "period": months, "uptake": x / n})
     for res, expected in ((ar, True), (plain, False)):
         # the figure draws the evaluation's its_curves rows (issue 11): here, this fit's
-        curves = pd.DataFrame({"screening": "bowel", "model": "its", "period": months, "fitted": res.fitted,
+        curves = pd.DataFrame({"measure": "bowel", "model": "its", "period": months, "fitted": res.fitted,
                                "counterfactual": res.counterfactual, "counterfactual_lower": res.counterfactual_lower,
                                "counterfactual_upper": res.counterfactual_upper, "confidence": res.confidence,
                                "se_method": res.se_method})
@@ -1344,7 +1344,7 @@ def test_its_curves_equal_the_fit_of_each_series():
 
     counts = _counts_frame()
     tab, curves = its_tables(counts.sample(frac=1, random_state=5), "2023-01")
-    assert list(curves.columns) == ["partner_id", "screening", "model", "period", "fitted", "counterfactual",
+    assert list(curves.columns) == ["partner_id", "measure", "model", "period", "fitted", "counterfactual",
                                     "counterfactual_lower", "counterfactual_upper", "confidence", "se_method"]
     # the table is its_table's, so the table and the curves come from the same fits
     pd.testing.assert_frame_equal(tab, its_table(counts, "2023-01"))
@@ -1353,7 +1353,7 @@ def test_its_curves_equal_the_fit_of_each_series():
 
     def series(pid):
         s = counts[counts["partner_id"] == pid].sort_values("period")
-        return s["screened"].to_numpy(float), s["eligible"].to_numpy(float), s["period"].tolist()
+        return s["numerator"].to_numpy(float), s["denominator"].to_numpy(float), s["period"].tolist()
 
     def check(pid, model, res, periods):
         got = curves[(curves["partner_id"] == pid) & (curves["model"] == model)]
@@ -1368,10 +1368,10 @@ def test_its_curves_equal_the_fit_of_each_series():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ItsWarning)
         check("A", "its", interrupted_time_series(xa, na, 12), months)
-        check("A", "controlled_its", interrupted_time_series(xa, na, 12, comparison_screened=xc,
-                                                             comparison_eligible=nc), months)
+        check("A", "controlled_its", interrupted_time_series(xa, na, 12, comparison_numerator=xc,
+                                                             comparison_denominator=nc), months)
         check("comparison", "its", interrupted_time_series(xc, nc, 12), months)
-        # B: 2022-06 has no one eligible and is left out, the calendar gap kept (time 0..4, 6..23)
+        # B: 2022-06 has no one denominator and is left out, the calendar gap kept (time 0..4, 6..23)
         xb, nb, _ = series("B")
         keep = nb > 0
         time = np.arange(24.0)[keep]
@@ -1379,7 +1379,7 @@ def test_its_curves_equal_the_fit_of_each_series():
               [m for m, k in zip(months, keep) if k])
     # the uptake curves are proportions (0-1), model estimates only: no count columns
     assert curves[["fitted", "counterfactual"]].stack().between(0, 1).all()
-    assert not {"eligible", "screened"} & set(curves.columns)
+    assert not {"denominator", "numerator"} & set(curves.columns)
 
 
 def test_its_curves_leave_out_failed_fits_and_follow_the_confidence():
@@ -1387,7 +1387,7 @@ def test_its_curves_leave_out_failed_fits_and_follow_the_confidence():
 
     counts = _counts_frame()
     bad = counts.copy()
-    bad.loc[(bad["partner_id"] == "B") & (bad["period"] == "2022-08"), "screened"] = 600
+    bad.loc[(bad["partner_id"] == "B") & (bad["period"] == "2022-08"), "numerator"] = 600
     tab, curves = its_tables(bad, "2023-01", confidence=0.9)
     assert (tab.loc[tab["partner_id"] == "B", "note"] != "").all()
     assert "B" not in set(curves["partner_id"])  # no curve for a model that could not be fitted
@@ -1409,7 +1409,7 @@ def test_its_curves_are_published_as_model_estimates(tmp_path):
 
     tab, curves = its_tables(_counts_frame(), "2023-01")
     spec = publish.SPECS["its_curves"]
-    assert spec.count_columns == () and spec.key_columns == ("partner_id", "screening", "model", "period")
+    assert spec.count_columns == () and spec.key_columns == ("partner_id", "measure", "model", "period")
     prot = publish.protect("its_curves", curves, DisclosureRule())
     assert len(prot.log) == 0 and prot.data.shape == curves.shape
     np.testing.assert_allclose(pd.to_numeric(prot.data["fitted"]), curves["fitted"])

@@ -19,14 +19,14 @@ def _programme(partners=(("p1", "Partner One", ["cervical"]), ("p2", "Partner Tw
         "period_before": "2023-12", "period_after": "2024-07",
         "partners": [
             {"id": pid, "name": name, "grant_gbp": 10000, "proxy_population": "x",
-             "screening_focus": focus, "residents_reached": 50}
+             "focus": focus, "residents_reached": 50}
             for pid, name, focus in partners
         ],
     })
 
 
 def _uptake(rows):
-    return pd.DataFrame(rows, columns=["partner_id", "population", "screening", "period", "eligible", "screened"])
+    return pd.DataFrame(rows, columns=["partner_id", "population", "measure", "period", "denominator", "numerator"])
 
 
 def _frame():
@@ -36,7 +36,7 @@ def _frame():
     ])
     comp = pd.DataFrame(
         [("c", "cervical", "2023-12", 10000, 5000), ("c", "cervical", "2024-07", 10000, 5100)],
-        columns=["population", "screening", "period", "eligible", "screened"],
+        columns=["population", "measure", "period", "denominator", "numerator"],
     )
     return up, comp
 
@@ -94,7 +94,7 @@ def test_breakdown_rows_are_summed():
     ])
     prog = _programme(partners=(("p1", "Partner One", ["cervical"]),))
     r = uptake.uptake_changes(prog, up, None).iloc[0]
-    assert (r["eligible_before"], r["screened_before"]) == (195, 60)
+    assert (r["denominator_before"], r["numerator_before"]) == (195, 60)
 
 
 @pytest.mark.parametrize(
@@ -127,12 +127,12 @@ def test_whole_counts_for_finds_every_true_count(n, data):
 def test_published_reconciliation_reports_the_known_discrepancies():
     pub = pd.DataFrame([
         {"organisation": "Advocacy Project", "proxy_population": "People with learning disabilities Notting Dale Ward",
-         "residents_reached": "60", "eligible_dec_2023": "195", "uptake_dec_2023": "30.8%",
-         "eligible_jul_2024": "257", "uptake_jul_2024": "35.6%", "pct_change": "15.77%",
-         "partner_id": "p1", "screening": "cervical"},
+         "residents_reached": "60", "denominator_dec_2023": "195", "uptake_dec_2023": "30.8%",
+         "denominator_jul_2024": "257", "uptake_jul_2024": "35.6%", "pct_change": "15.77%",
+         "partner_id": "p1", "measure": "cervical"},
         {"organisation": "VCCK", "proxy_population": "", "residents_reached": "900",
-         "eligible_dec_2023": "1,712", "uptake_dec_2023": "59.0%", "eligible_jul_2024": "1,675",
-         "uptake_jul_2024": "65.0%", "pct_change": "10.26%", "partner_id": "p2", "screening": "cervical"},
+         "denominator_dec_2023": "1,712", "uptake_dec_2023": "59.0%", "denominator_jul_2024": "1,675",
+         "uptake_jul_2024": "65.0%", "pct_change": "10.26%", "partner_id": "p2", "measure": "cervical"},
     ])
     up, _ = _frame()
     rec = uptake.published_reconciliation(pub, up).set_index(["partner_id", "figure"])
@@ -144,7 +144,7 @@ def test_published_reconciliation_reports_the_known_discrepancies():
     assert rec.loc[("p1", "uptake Jul 2024"), "whole_count_consistent"] == "no"
     assert "no whole number" in rec.loc[("p1", "uptake Jul 2024"), "note"]
     assert rec.loc[("p1", "uptake Dec 2023"), "whole_count_consistent"] == "yes"
-    assert rec.loc[("p2", "eligible Dec 2023"), "agrees"]
+    assert rec.loc[("p2", "denominator Dec 2023"), "agrees"]
 
 
 def test_pooled_changes_clamps_heterogeneity():
@@ -168,7 +168,7 @@ def _did_frame(own=((600, 300), (600, 342)), comp=((30000, 25200), (30000, 27900
     for period, n, x, cn, cx in pre_months:
         up.append(("p1", "a", "cervical", period, n, x))
         cp.append(("c", "cervical", period, cn, cx))
-    return _uptake(up), pd.DataFrame(cp, columns=["population", "screening", "period", "eligible", "screened"])
+    return _uptake(up), pd.DataFrame(cp, columns=["population", "measure", "period", "denominator", "numerator"])
 
 
 def test_did_pp_p_value_column_and_sentence_use_the_pp_scale():
@@ -191,7 +191,7 @@ def test_did_pp_p_value_column_and_sentence_use_the_pp_scale():
 
 
 def test_did_sentence_at_0_percent_is_honest_and_has_no_nan():
-    # issue 10 item 3: nobody screened in either period; the comparison fell 84% -> 80.7%. The ROR is not
+    # issue 10 item 3: nobody numerator in either period; the comparison fell 84% -> 80.7%. The ROR is not
     # estimable (zero cells); the pp DiD has the MOVER interval 0.99 to 5.60 (R, DID_R_SCRIPT), p 0.0105
     up, comp = _did_frame(own=((300, 0), (300, 0)), comp=((3000, 2520), (3000, 2421)))
     prog = _programme(partners=(("p1", "Partner One", ["cervical"]),))
@@ -272,7 +272,7 @@ def test_did_sentence_agrees_with_its_interval(n, data, conf):
 #   summary(glm(cbind(s, n - s) ~ g * t, family = binomial, data = d))$coefficients["g:t", ]
 # and the Pearson dispersion sum(residuals(binomial fit, "pearson")^2) / df.residual.
 PRETREND_R = [
-    # partner screened / eligible, comparison screened / eligible, months from 2023-09 or 2023-08;
+    # partner numerator / denominator, comparison numerator / denominator, months from 2023-09 or 2023-08;
     # dispersion 3.841 > 1: quasi-binomial t test on 4 df, p 0.596525 (binomial z would give 0.260)
     ([60, 75, 58, 80], [200] * 4, [2500, 2600, 2480, 2620], [5000] * 4, 0.596524635604727),
     # dispersion 0.0124 <= 1: the binomial z test, p 0.476411 (R's quasibinomial would give 0.00305)
@@ -287,7 +287,7 @@ def _pre_counts(s, n, cs, cn):
     months = [f"2023-{13 - len(s) + i:02d}" for i in range(len(s))]
     rows = [("p1", "cervical", m, b, a) for m, a, b in zip(months, s, n)]
     rows += [("comparison", "cervical", m, b, a) for m, a, b in zip(months, cs, cn)]
-    return pd.DataFrame(rows, columns=["partner_id", "screening", "period", "eligible", "screened"])
+    return pd.DataFrame(rows, columns=["partner_id", "measure", "period", "denominator", "numerator"])
 
 
 @pytest.mark.parametrize("s, n, cs, cn, expected", PRETREND_R)

@@ -168,20 +168,20 @@ def ref_check_partner_coverage(df, good, name, programme, problems):
             problems.add(name, None, "partner_id", partner.id, f"partner {partner.id} is in programme.yaml but has no rows in {name}")
             continue
         rows = good[good["partner_id"] == partner.id]
-        have = set(rows["screening"])
-        for screening in partner.screening_focus:
-            if screening not in have:
+        have = set(rows["measure"])
+        for measure in partner.focus:
+            if measure not in have:
                 problems.add(
-                    name, None, "screening", f"{partner.id} / {screening}",
-                    f"{screening} is in the screening_focus of partner {partner.id} in programme.yaml "
-                    f"but {name} has no {screening} rows for it",
+                    name, None, "measure", f"{partner.id} / {measure}",
+                    f"{measure} is in the focus of partner {partner.id} in programme.yaml "
+                    f"but {name} has no {measure} rows for it",
                 )
-        for screening in sorted(have - set(partner.screening_focus)):
-            first = rows[rows["screening"] == screening].iloc[0]
+        for measure in sorted(have - set(partner.focus)):
+            first = rows[rows["measure"] == measure].iloc[0]
             problems.add(
-                name, int(first["_row"]), "screening", f"{partner.id} / {screening}",
-                f"{screening} is not in the screening_focus of partner {partner.id} in programme.yaml "
-                f"({', '.join(partner.screening_focus)}): add it there or remove these rows",
+                name, int(first["_row"]), "measure", f"{partner.id} / {measure}",
+                f"{measure} is not in the focus of partner {partner.id} in programme.yaml "
+                f"({', '.join(partner.focus)}): add it there or remove these rows",
             )
 
 
@@ -395,7 +395,7 @@ def _random_counts(rng: random.Random, n: int) -> pd.DataFrame:
         scr = rng.choice(["breast", "bowel", "cervical"])
         pop = rng.choice([f"pop {pid}"] * 8 + [f"other {pid}", "shared"])
         rows.append([pid, pop, scr, rng.choice(months)])
-    df = pd.DataFrame(rows, columns=["partner_id", "population", "screening", "period"], dtype=object)
+    df = pd.DataFrame(rows, columns=["partner_id", "population", "measure", "period"], dtype=object)
     df["_row"] = range(2, 2 + n)
     return df
 
@@ -405,7 +405,7 @@ def test_checks_across_rows_same_as_reference():
     prog = Programme(
         name="Test", short_name="T", programme_start="2023-02", period_before="2023-01", period_after="2023-04",
         partners=[
-            Partner(id=pid, name=pid, grant_gbp=1, proxy_population="x", screening_focus=focus, residents_reached=1)
+            Partner(id=pid, name=pid, grant_gbp=1, proxy_population="x", focus=focus, residents_reached=1)
             for pid, focus in [("p1", ["breast"]), ("p2", ["bowel", "cervical"]), ("p3", ["breast", "bowel", "cervical"]),
                                ("p5", ["breast"])]
         ],
@@ -413,14 +413,14 @@ def test_checks_across_rows_same_as_reference():
     for trial in range(60):
         df = _random_counts(rng, rng.randint(0, 60) if trial else 0)
         good = df[df["partner_id"].isin(prog.partner_ids)]
-        for by in (["partner_id", "screening"], ["screening"]):
+        for by in (["partner_id", "measure"], ["measure"]):
             got, want = Collector(), Collector()
             inputs._check_one_label(good, "u.csv", by, got)
             ref_check_one_label(good, "u.csv", by, want)
             assert _messages(got) == _messages(want)
             got, want = Collector(), Collector()
-            inputs._check_gaps(good, "u.csv", by, got, "partner / screening")
-            ref_check_gaps(good, "u.csv", by, want, "partner / screening")
+            inputs._check_gaps(good, "u.csv", by, got, "partner / measure")
+            ref_check_gaps(good, "u.csv", by, want, "partner / measure")
             assert _messages(got) == _messages(want)
         got, want = Collector(), Collector()
         inputs._check_partner_coverage(df, good, "u.csv", prog, got)

@@ -19,16 +19,16 @@ def _programme(partners) -> Programme:
         "period_before": "2023-12", "period_after": "2024-07",
         "partners": [
             {"id": pid, "name": pid.title(), "grant_gbp": grant, "proxy_population": "x",
-             "screening_focus": focus, "residents_reached": reached}
+             "focus": focus, "residents_reached": reached}
             for pid, grant, focus, reached in partners
         ],
     })
 
 
-def _row(pid, screening, n1, x1, n2, x2, did=math.nan, did_lo=math.nan, did_hi=math.nan):
+def _row(pid, measure, n1, x1, n2, x2, did=math.nan, did_lo=math.nan, did_hi=math.nan):
     p1, p2 = x1 / n1, x2 / n2
-    return dict(partner_id=pid, screening=screening, eligible_before=n1, screened_before=x1, eligible_after=n2,
-                screened_after=x2, uptake_after=p2, uptake_after_lower=math.nan, uptake_after_upper=math.nan,
+    return dict(partner_id=pid, measure=measure, denominator_before=n1, numerator_before=x1, denominator_after=n2,
+                numerator_after=x2, uptake_after=p2, uptake_after_lower=math.nan, uptake_after_upper=math.nan,
                 diff_pp=100 * (p2 - p1), diff_lower_pp=math.nan, diff_upper_pp=math.nan, p_value=math.nan,
                 test="chi2", did_pp=did, did_lower_pp=did_lo, did_upper_pp=did_hi, did_p_value=math.nan)
 
@@ -37,9 +37,9 @@ def _acts(rows):
     return pd.DataFrame(rows, columns=["partner_id", "activity_type", "sessions", "participants", "languages"])
 
 
-def _get(df, pid, screening):
-    sel = df[(df["partner_id"] == pid) & (df["screening"] == screening)]
-    assert len(sel) == 1, (pid, screening)
+def _get(df, pid, measure):
+    sel = df[(df["partner_id"] == pid) & (df["measure"] == measure)]
+    assert len(sel) == 1, (pid, measure)
     return sel.iloc[0]
 
 
@@ -53,26 +53,26 @@ def test_value_for_money_arithmetic_by_hand():
     # cost per resident reached = 12000 / 60 = 200; sessions 6 + 4 = 10 -> cost per session 1200
     assert r["cost_per_resident_reached"] == pytest.approx(200.0)
     assert r["sessions"] == 10 and r["cost_per_session"] == pytest.approx(1200.0)
-    # additional screened = DiD x eligible_after / 100 = 4.0 x 257 / 100 = 10.28; interval 1.0 x 2.57 = 2.57
+    # additional numerator = DiD x denominator_after / 100 = 4.0 x 257 / 100 = 10.28; interval 1.0 x 2.57 = 2.57
     # to 7.0 x 2.57 = 17.99
-    assert r["additional_screened"] == pytest.approx(10.28)
-    assert r["additional_screened_lower"] == pytest.approx(2.57)
-    assert r["additional_screened_upper"] == pytest.approx(17.99)
+    assert r["additional_numerator"] == pytest.approx(10.28)
+    assert r["additional_numerator_lower"] == pytest.approx(2.57)
+    assert r["additional_numerator_upper"] == pytest.approx(17.99)
     # cost per additional person = 12000 / 10.28 = 1167.32; interval 12000 / 17.99 = 667.04 to
     # 12000 / 2.57 = 4669.26 (more people -> lower cost)
-    assert r["cost_per_additional_screened"] == pytest.approx(1167.315, abs=0.01)
-    assert r["cost_per_additional_screened_lower"] == pytest.approx(667.037, abs=0.01)
-    assert r["cost_per_additional_screened_upper"] == pytest.approx(4669.261, abs=0.01)
-    assert r["cost_per_additional_screened_note"] == ""
-    # a single-screening partner gets no "any" row; programme-wide "any" row repeats the same figures
-    assert set(out.loc[out["partner_id"] == "adv", "screening"]) == {"cervical"}
+    assert r["cost_per_additional_numerator"] == pytest.approx(1167.315, abs=0.01)
+    assert r["cost_per_additional_numerator_lower"] == pytest.approx(667.037, abs=0.01)
+    assert r["cost_per_additional_numerator_upper"] == pytest.approx(4669.261, abs=0.01)
+    assert r["cost_per_additional_numerator_note"] == ""
+    # a single-measure partner gets no "any" row; programme-wide "any" row repeats the same figures
+    assert set(out.loc[out["partner_id"] == "adv", "measure"]) == {"cervical"}
     a = _get(out, "ALL", "any")
-    assert a["additional_screened"] == pytest.approx(10.28)
-    assert a["cost_per_additional_screened"] == pytest.approx(1167.315, abs=0.01)
+    assert a["additional_numerator"] == pytest.approx(10.28)
+    assert a["cost_per_additional_numerator"] == pytest.approx(1167.315, abs=0.01)
 
 
 @pytest.mark.parametrize("did, lo, hi, reason", [
-    (3.0, -1.0, 7.0, "interval for additional people screened includes zero"),
+    (3.0, -1.0, 7.0, "interval for additional people numerator includes zero"),
     (-2.0, -6.0, 2.0, "at or below 0"),
     (0.0, -4.0, 4.0, "at or below 0"),
     (math.nan, math.nan, math.nan, "no difference-in-differences"),
@@ -81,10 +81,10 @@ def test_cost_per_additional_not_estimable(did, lo, hi, reason):
     prog = _programme([("p", 10000, ["breast"], 100)])
     uc = pd.DataFrame([_row("p", "breast", 1000, 500, 1000, 520, did, lo, hi)])
     r = _get(V.value_for_money(prog, None, uc), "p", "breast")
-    assert math.isnan(r["cost_per_additional_screened"])
-    assert math.isnan(r["cost_per_additional_screened_lower"]) and math.isnan(r["cost_per_additional_screened_upper"])
-    assert r["cost_per_additional_screened_note"].startswith("not estimable")
-    assert reason in r["cost_per_additional_screened_note"]
+    assert math.isnan(r["cost_per_additional_numerator"])
+    assert math.isnan(r["cost_per_additional_numerator_lower"]) and math.isnan(r["cost_per_additional_numerator_upper"])
+    assert r["cost_per_additional_numerator_note"].startswith("not estimable")
+    assert reason in r["cost_per_additional_numerator_note"]
 
 
 def test_point_estimate_without_interval():
@@ -93,7 +93,7 @@ def test_point_estimate_without_interval():
 
 
 def test_dilution_check_on_the_published_rows():
-    # domain.md: Advocacy Project 60 reached, 195 -> 257 eligible, 30.8% -> 35.6% (+4.8 pp);
+    # domain.md: Advocacy Project 60 reached, 195 -> 257 denominator, 30.8% -> 35.6% (+4.8 pp);
     # VCCK 900 reached, 1,712 -> 1,675, 59.0% -> 65.0% (+6.0 pp);
     # Groundswell 137 reached, 300 -> 321, 39.7% -> 42.1% (+2.4 pp).
     prog = _programme([("advocacy_project", 12000, ["cervical"], 60), ("vcck", 40000, ["breast"], 900),
@@ -135,9 +135,9 @@ def test_dilution_check_on_the_published_rows():
     assert out["implausibly_large"].dtype == bool
 
 
-def _dil(reached, eligible, diff, did=math.nan, diff_lo=None, did_lo=None, **kw):
+def _dil(reached, denominator, diff, did=math.nan, diff_lo=None, did_lo=None, **kw):
     """dilution() with each lower limit equal to its point estimate unless given."""
-    return V.dilution(reached, eligible, diff, did, diff_lower_pp=diff if diff_lo is None else diff_lo,
+    return V.dilution(reached, denominator, diff, did, diff_lower_pp=diff if diff_lo is None else diff_lo,
                       did_lower_pp=did if did_lo is None else did_lo, **kw)
 
 
@@ -155,26 +155,26 @@ def test_dilution_threshold_and_reach_cap():
     assert d["implausibly_large"] is False
 
 
-def test_several_screenings_cost_only_on_the_any_row():
+def test_several_measures_cost_only_on_the_any_row():
     prog = _programme([("p", 20000, ["cervical", "bowel"], 300)])
     uc = pd.DataFrame([
         _row("p", "cervical", 300, 150, 300, 165, did=3.0, did_lo=1.0, did_hi=5.0),
         _row("p", "bowel", 200, 80, 200, 120, did=10.0, did_lo=5.0, did_hi=15.0),
     ])
     out = V.value_for_money(prog, None, uc)
-    assert list(out.loc[out["partner_id"] == "p", "screening"]) == ["cervical", "bowel", "any"]
+    assert list(out.loc[out["partner_id"] == "p", "measure"]) == ["cervical", "bowel", "any"]
     for s in ("cervical", "bowel"):
         r = _get(out, "p", s)
-        assert math.isnan(r["cost_per_additional_screened"])
-        assert "several screenings" in r["cost_per_additional_screened_note"]
+        assert math.isnan(r["cost_per_additional_numerator"])
+        assert "several measures" in r["cost_per_additional_numerator_note"]
     # additional: cervical 3.0 x 300 / 100 = 9; bowel 10.0 x 200 / 100 = 20; together 29
-    assert _get(out, "p", "cervical")["additional_screened"] == pytest.approx(9.0)
-    assert _get(out, "p", "bowel")["additional_screened"] == pytest.approx(20.0)
+    assert _get(out, "p", "cervical")["additional_numerator"] == pytest.approx(9.0)
+    assert _get(out, "p", "bowel")["additional_numerator"] == pytest.approx(20.0)
     a = _get(out, "p", "any")
-    assert a["additional_screened"] == pytest.approx(29.0)
-    assert a["cost_per_additional_screened"] == pytest.approx(20000 / 29)
-    assert a["additional_screened_lower"] > 0
-    # pooled reach: min(300, 300) + min(300, 200) = 500 of 500 eligible -> fraction 1 -> 10..13 pp
+    assert a["additional_numerator"] == pytest.approx(29.0)
+    assert a["cost_per_additional_numerator"] == pytest.approx(20000 / 29)
+    assert a["additional_numerator_lower"] > 0
+    # pooled reach: min(300, 300) + min(300, 200) = 500 of 500 denominator -> fraction 1 -> 10..13 pp
     assert a["reach_fraction"] == pytest.approx(1.0)
     # no activity rows: sessions and cost per session are NaN, not an error
     assert math.isnan(a["sessions"]) and math.isnan(a["cost_per_session"])
@@ -192,13 +192,13 @@ def test_programme_rows_sum_partners():
     assert (r["grant_gbp"], r["residents_reached"], r["sessions"]) == (40000, 200, 10)
     assert r["cost_per_resident_reached"] == 200 and r["cost_per_session"] == 4000
     # additional: 2 x 500 / 100 + 4 x 1500 / 100 = 10 + 60 = 70; cost 40000 / 70 = 571.43
-    assert r["additional_screened"] == pytest.approx(70.0)
-    assert r["cost_per_additional_screened"] == pytest.approx(571.428571)
-    # programme-wide per-screening row: same people, but cost only on the "any" row
+    assert r["additional_numerator"] == pytest.approx(70.0)
+    assert r["cost_per_additional_numerator"] == pytest.approx(571.428571)
+    # programme-wide per-measure row: same people, but cost only on the "any" row
     b = _get(out, "ALL", "breast")
-    assert b["additional_screened"] == pytest.approx(70.0) and math.isnan(b["cost_per_additional_screened"])
+    assert b["additional_numerator"] == pytest.approx(70.0) and math.isnan(b["cost_per_additional_numerator"])
     # partner a alone: interval -5 to 25 people includes zero -> not estimable
-    assert _get(out, "a", "breast")["cost_per_additional_screened_note"].startswith("not estimable")
+    assert _get(out, "a", "breast")["cost_per_additional_numerator_note"].startswith("not estimable")
 
 
 def test_no_uptake_data_gives_nan_rows():
@@ -206,7 +206,7 @@ def test_no_uptake_data_gives_nan_rows():
     out = V.value_for_money(prog, None, None)
     r = _get(out, "p", "bowel")
     assert r["cost_per_resident_reached"] == 250
-    assert math.isnan(r["additional_screened"]) and math.isnan(r["plausible_change_pp_high"])
+    assert math.isnan(r["additional_numerator"]) and math.isnan(r["plausible_change_pp_high"])
     assert bool(r["implausibly_large"]) is False
 
 
@@ -246,14 +246,14 @@ def test_dilution_printed_ratio_agrees_with_the_verdict():
     assert d["implausibly_large"] is False and "1.50 x the plausible high, not above 1.5 x" in d["dilution_note"]
 
 
-@pytest.mark.parametrize("reached, eligible, lower, flagged", [
+@pytest.mark.parametrize("reached, denominator, lower, flagged", [
     (0, 1000, 0.5, True),       # nobody reached, plausible 0 pp, yet the change is above 0 even at its lower limit
     (0, 1000, -0.5, False),     # nobody reached, interval includes 0: compatible with no change
-    (50, 0, 5.0, False),        # nobody eligible: nothing to judge
+    (50, 0, 5.0, False),        # nobody denominator: nothing to judge
     (50, math.nan, 5.0, False),
 ])
-def test_dilution_boundaries_never_print_inf_or_nan(reached, eligible, lower, flagged):
-    d = _dil(reached, eligible, lower + 2.0, diff_lo=lower)
+def test_dilution_boundaries_never_print_inf_or_nan(reached, denominator, lower, flagged):
+    d = _dil(reached, denominator, lower + 2.0, diff_lo=lower)
     assert d["implausibly_large"] is flagged
     assert not (isinstance(d["observed_to_plausible_ratio"], float) and math.isinf(d["observed_to_plausible_ratio"]))
     assert not math.isinf(d["lower_to_plausible_ratio"])
@@ -261,12 +261,12 @@ def test_dilution_boundaries_never_print_inf_or_nan(reached, eligible, lower, fl
 
 
 @settings(max_examples=150, deadline=None)
-@given(reached=st.integers(0, 2000), eligible=st.integers(1, 5000), point=st.floats(-30, 60),
+@given(reached=st.integers(0, 2000), denominator=st.integers(1, 5000), point=st.floats(-30, 60),
        width=st.floats(0, 30), ratio=st.sampled_from([1.0, 1.5, 2.0]))
-def test_dilution_flag_is_the_lower_limit_rule(reached, eligible, point, width, ratio):
-    d = V.dilution(reached, eligible, point, math.nan, diff_lower_pp=point - width, did_lower_pp=math.nan,
+def test_dilution_flag_is_the_lower_limit_rule(reached, denominator, point, width, ratio):
+    d = V.dilution(reached, denominator, point, math.nan, diff_lower_pp=point - width, did_lower_pp=math.nan,
                    diff_upper_pp=point + width, implausible_ratio=ratio)
-    high = min(reached / eligible, 1) * 13
+    high = min(reached / denominator, 1) * 13
     expected = (point - width) / high > ratio if high > 0 else point - width > 0
     assert d["implausibly_large"] is expected
     note = d["dilution_note"]
@@ -276,35 +276,35 @@ def test_dilution_flag_is_the_lower_limit_rule(reached, eligible, point, width, 
         assert (shown > ratio) is expected
 
 
-def test_cost_not_priced_when_the_did_implies_more_people_than_were_screened():
-    # issue 10 item 3: nobody screened in either period, the comparison fell 84% -> 80.7%: DiD +3.3 pp with
+def test_cost_not_priced_when_the_did_implies_more_people_than_were_numerator():
+    # issue 10 item 3: nobody numerator in either period, the comparison fell 84% -> 80.7%: DiD +3.3 pp with
     # MOVER interval +0.99 to +5.60 pp (R, tests/test_stats.py), i.e. 9.9 "additional" people of 300
-    # although nobody was screened; the cost per additional person screened must not be priced
+    # although nobody was numerator; the cost per additional person numerator must not be priced
     from sdp_lib.metrics import uptake
 
     prog = _programme([("p", 12000, ["cervical"], 60)])
     up = pd.DataFrame([("p", "a", "cervical", "2023-12", 300, 0), ("p", "a", "cervical", "2024-07", 300, 0)],
-                      columns=["partner_id", "population", "screening", "period", "eligible", "screened"])
+                      columns=["partner_id", "population", "measure", "period", "denominator", "numerator"])
     comp = pd.DataFrame([("c", "cervical", "2023-12", 3000, 2520), ("c", "cervical", "2024-07", 3000, 2421)],
-                        columns=["population", "screening", "period", "eligible", "screened"])
+                        columns=["population", "measure", "period", "denominator", "numerator"])
     uc = uptake.uptake_changes(prog, up, comp)
     out = V.value_for_money(prog, None, uc)
     r = _get(out, "p", "cervical")
     assert r["observed_did_lower_pp"] == pytest.approx(0.993679703929454, abs=1e-9)
-    assert r["additional_screened"] == pytest.approx(9.9)
-    assert math.isnan(r["cost_per_additional_screened"])
-    assert math.isnan(r["cost_per_additional_screened_lower"]) and math.isnan(r["cost_per_additional_screened_upper"])
-    note = r["cost_per_additional_screened_note"]
-    assert note.startswith("not estimable") and "9.9 additional people" in note and "the 0 screened" in note
-    assert math.isnan(_get(out, "ALL", "any")["cost_per_additional_screened"])
+    assert r["additional_numerator"] == pytest.approx(9.9)
+    assert math.isnan(r["cost_per_additional_numerator"])
+    assert math.isnan(r["cost_per_additional_numerator_lower"]) and math.isnan(r["cost_per_additional_numerator_upper"])
+    note = r["cost_per_additional_numerator_note"]
+    assert note.startswith("not estimable") and "9.9 additional people" in note and "the 0 numerator" in note
+    assert math.isnan(_get(out, "ALL", "any")["cost_per_additional_numerator"])
     # the guard is exact: counterfactual uptake = before + comparison change (-3.3 pp). With 33 of 1,000
-    # screened before it is 3.3% - 3.3% = 0%: the DiD implies exactly the 60 screened after, priceable;
-    # with 32 it is -0.1%: 61 implied > 60 screened, not priced
+    # numerator before it is 3.3% - 3.3% = 0%: the DiD implies exactly the 60 numerator after, priceable;
+    # with 32 it is -0.1%: 61 implied > 60 numerator, not priced
     for x1, priced in ((33, True), (32, False)):
         up2 = pd.DataFrame([("p", "a", "cervical", "2023-12", 1000, x1), ("p", "a", "cervical", "2024-07", 1000, 60)],
                            columns=up.columns)
         r2 = _get(V.value_for_money(prog, None, uptake.uptake_changes(prog, up2, comp)), "p", "cervical")
-        assert r2["additional_screened"] == pytest.approx(60 + 33 - x1)
-        assert math.isfinite(r2["cost_per_additional_screened"]) is priced
+        assert r2["additional_numerator"] == pytest.approx(60 + 33 - x1)
+        assert math.isfinite(r2["cost_per_additional_numerator"]) is priced
         if not priced:
-            assert "61.0 additional people" in r2["cost_per_additional_screened_note"]
+            assert "61.0 additional people" in r2["cost_per_additional_numerator_note"]

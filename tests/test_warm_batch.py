@@ -121,12 +121,12 @@ def programme_yaml(ids: list[str]) -> str:
              'period_after: "2024-07"', "confidence_levels: [0.95]", "partners:"]
     for pid in ids:
         lines += [f"  - id: {pid}", f"    name: Partner {pid}", "    grant_gbp: 1000",
-                  f"    proxy_population: Population {pid}", "    screening_focus: [breast]", "    residents_reached: 10"]
+                  f"    proxy_population: Population {pid}", "    focus: [breast]", "    residents_reached: 10"]
     return "\n".join(lines) + "\n"
 
 
 def uptake_csv(ids: list[str]) -> str:
-    rows = ["partner_id,population,screening,period,eligible,screened"]
+    rows = ["partner_id,population,measure,period,denominator,numerator"]
     for i, pid in enumerate(ids):
         rows += [f"{pid},P{i},breast,2023-12,100,{40 + i}", f"{pid},P{i},breast,2024-07,100,{50 + i}"]
     return "\n".join(rows) + "\n"

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sdp_lib.config.validation import ETHNICITIES, PERIOD_RE, Collector, Problem, listing
 
-Screening = Literal["breast", "cervical", "bowel"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -23,22 +22,57 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Measure(_Strict):
+    """One outcome measure the programme tracks in its partners' proxy populations (the `measures:` block).
+
+    * `id`: the value in the files' measure column;
+    * `label`: the name readers see, e.g. a screening programme's or a service's name;
+    * `counted` / `out_of`: what the numerator and denominator count, as words for sentences and column
+      headings (e.g. "in contact with services" / "registered");
+    * `favourable`: "higher" (a rise is the programme's aim) or "lower";
+    * `source`: the data set the counts come from; `coverage_caveat`: what the measure cannot show.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=40)
+    label: str = Field(min_length=1, max_length=120)
+    counted: str = Field(min_length=1, max_length=80)
+    out_of: str = Field(min_length=1, max_length=80)
+    favourable: Literal["higher", "lower"] = "higher"
+    source: str = Field(default="", max_length=120)
+    coverage_caveat: str = Field(default="", max_length=1000)
+
+
+class Wording(_Strict):
+    """The programme's words for what the reports describe (the `wording:` block; all optional).
+
+    * `outcome`: the outcome's name in sentences ("uptake", "access");
+    * `people`: who is counted ("people", "children and young people");
+    * `reached`: the people the partners worked with ("residents reached");
+    * `data_source`: the data set of the counts, named in captions and caveats.
+    """
+
+    outcome: str = Field(default="uptake", max_length=40)
+    people: str = Field(default="people", max_length=60)
+    reached: str = Field(default="residents reached", max_length=60)
+    data_source: str = Field(default="the monitoring data", max_length=120)
+
+
 class Partner(_Strict):
-    """A funded VCS partner and the WSIC proxy population used to track its uptake."""
+    """A funded VCS partner and the proxy population used to track its outcome."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$", description="short id used in data files and output paths")
     name: str = Field(min_length=1, max_length=200)
     grant_gbp: float = Field(ge=0, le=10_000_000)
     proxy_population: str = Field(min_length=1, max_length=300)
-    screening_focus: list[Screening] = Field(min_length=1)
+    focus: list[str] = Field(min_length=1, description="ids of the measures the partner works on")
     residents_reached: int = Field(ge=0)
     synthetic: bool = False
 
-    @field_validator("screening_focus")
+    @field_validator("focus")
     @classmethod
     def _unique_focus(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
-            raise ValueError("a screening is listed more than once")
+            raise ValueError("a measure is listed more than once")
         return v
 
 
@@ -97,6 +131,12 @@ class Programme(_Strict):
     confidence_levels: list[float] = Field(default_factory=lambda: [0.95, 0.998], min_length=1)
     stated_funding: StatedFunding | None = None
     equity: Equity = Field(default_factory=Equity)
+    measures: list[Measure] = Field(min_length=1)
+    activity_types: list[str] = Field(min_length=1)
+    columns: dict[Literal["measure", "denominator", "numerator"], str] = Field(default_factory=dict)
+    wording: Wording = Field(default_factory=Wording)
+    caveats: list[str] = Field(default_factory=list)
+    published_figures: str | None = None
     partners: list[Partner] = Field(min_length=1)
 
     @field_validator("programme_start", "period_before", "period_after")
@@ -122,6 +162,21 @@ class Programme(_Strict):
             raise ValueError(f"partner ids must be unique; repeated: {', '.join(dupes)}")
         if self.period_before >= self.period_after:
             raise ValueError("period_before must be earlier than period_after")
+        mids = [m.id for m in self.measures]
+        repeated = sorted({i for i in mids if mids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"measure ids must be unique; repeated: {', '.join(repeated)}")
+        for p in self.partners:
+            unknown = [f for f in p.focus if f not in mids]
+            if unknown:
+                raise ValueError(f"partner {p.id}: focus {', '.join(unknown)} is not a measure id; "
+                                 f"measures: {', '.join(mids)}")
+        types = list(self.activity_types)
+        if len(set(types)) != len(types) or not all(re.match(r"^[a-z0-9_]+$", t) for t in types):
+            raise ValueError("activity_types must be distinct ids of lower-case letters, digits and _")
+        names = list(self.columns.values())
+        if len(set(names)) != len(names):
+            raise ValueError("columns: two generic columns are given the same file column name")
         return self
 
     @property
@@ -132,6 +187,33 @@ class Programme(_Strict):
     @property
     def partner_ids(self) -> list[str]:
         return [p.id for p in self.partners]
+
+    @property
+    def measure_ids(self) -> tuple[str, ...]:
+        """The measures' ids, in the order programme.yaml lists them (the order of every table)."""
+        return tuple(m.id for m in self.measures)
+
+    def measure(self, measure_id: str) -> Measure:
+        """The measure with this id; KeyError listing the valid ids otherwise."""
+        for m in self.measures:
+            if m.id == measure_id:
+                return m
+        raise KeyError(f"unknown measure {measure_id!r}; measures: {', '.join(self.measure_ids)}")
+
+    def file_name(self, column: str) -> str:
+        """A column as the programme's files name it: each generic count word (`measure`, `numerator`,
+        `denominator`) replaced by the programme's own from `columns:` (e.g. `numerator_before` becomes
+        the file's name for the numerator followed by `_before`); other columns unchanged."""
+        if not self.columns:
+            return column
+        return "_".join(self.columns.get(p, p) for p in column.split("_"))  # type: ignore[call-overload]
+
+    def generic_name(self, column: str) -> str:
+        """The inverse of `file_name`."""
+        if not self.columns:
+            return column
+        back = {v: k for k, v in self.columns.items()}
+        return "_".join(back.get(p, p) for p in column.split("_"))
 
     def partner(self, partner_id: str) -> Partner:
         """The partner with this id; KeyError listing the valid ids otherwise."""

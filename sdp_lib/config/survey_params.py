@@ -109,7 +109,7 @@ class Question(_Strict):
     type: QuestionType
     favourable: list[int | str] = Field(default_factory=list)
     reverse: bool = False
-    screening: Screening | None = None
+    measure: Screening | None = None
     partners: list[str] | None = None
     waves: list[Wave] | None = None
 

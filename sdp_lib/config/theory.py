@@ -16,7 +16,7 @@ from typing import Any, Iterable, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdp_lib.config.params import load_model, load_yaml
-from sdp_lib.config.validation import ACTIVITY_TYPES, PROGRAMME_ID, SCREENINGS, Collector, Problem
+from sdp_lib.config.validation import PROGRAMME_ID, Collector, Problem
 
 TOC_FILE = "toc.yaml"
 DEFAULT_STAGES: tuple[str, ...] = ("inputs", "activities", "outputs", "short_term", "medium_term", "impact")
@@ -33,10 +33,10 @@ ALLOWED_MEASURE_FORMS: tuple[str, ...] = (
     "activities.languages",
     "survey.favourable:<question_id>",
     "survey.paired_change:<question_id>",
-    "uptake.diff:<breast|cervical|bowel|any>",
-    "uptake.did:<breast|cervical|bowel|any>",
-    "uptake.level:<breast|cervical|bowel|any>",
-    "inequality.sii_change:<breast|cervical|bowel>",
+    "uptake.diff:<measure_id|any>",
+    "uptake.did:<measure_id|any>",
+    "uptake.level:<measure_id|any>",
+    "inequality.sii_change:<measure_id>",
     "none",
 )
 
@@ -80,7 +80,7 @@ def parse_measure(measure: str) -> MeasureSpec | None:
     if not arg:
         return None
     if base in ("activities.sessions", "activities.participants"):
-        if arg not in ACTIVITY_TYPES:
+        if not _QID_RE.match(arg):
             return None
         unit = "sessions" if name == "sessions" else "people"
         return MeasureSpec(text, family, name, arg, unit, "count")
@@ -91,13 +91,13 @@ def parse_measure(measure: str) -> MeasureSpec | None:
             return MeasureSpec(text, family, name, arg, "percent", "level")
         return MeasureSpec(text, family, name, arg, "pp", "change")
     if base in ("uptake.diff", "uptake.did", "uptake.level"):
-        if arg not in (*SCREENINGS, "any"):
+        if not _QID_RE.match(arg):
             return None
         if name == "level":
             return MeasureSpec(text, family, name, arg, "percent", "level")
         return MeasureSpec(text, family, name, arg, "pp", "change")
     if base == "inequality.sii_change":
-        if arg not in SCREENINGS:
+        if arg == "any" or not _QID_RE.match(arg):
             return None
         return MeasureSpec(text, family, name, arg, "pp", "change")
     return None
@@ -116,7 +116,7 @@ DESIGN_TEXT = {
 }
 
 #: Strength of each design, for naming the one behind a link's status (higher = stronger). A
-#: difference-in-differences (Maryland level 3) outranks a before/after change in recorded screening
+#: difference-in-differences (Maryland level 3) outranks a before/after change in recorded measure
 #: (level 1); a paired survey change is level 1 too, but self-reported knowledge, attitude or intention
 #: rather than behaviour (Webb & Sheeran 2006), so it ranks below; levels and counts show no change.
 DESIGN_RANK: dict[str, int] = {
@@ -227,6 +227,17 @@ def survey_question_ids(params_dir: str | Path) -> list[str] | None:
     return ids
 
 
+def programme_ids(params_dir: str | Path) -> tuple[list[str] | None, list[str] | None]:
+    """(measure ids, activity types) listed in `params_dir/programme.yaml`; None for what is absent."""
+    path = Path(params_dir) / "programme.yaml"
+    data = load_yaml(path, Collector()) if path.is_file() else None
+    if not isinstance(data, dict):
+        return None, None
+    measures = [str(m["id"]) for m in data.get("measures") or [] if isinstance(m, dict) and "id" in m]
+    types = data.get("activity_types")
+    return (measures or None), ([str(t) for t in types] if isinstance(types, list) else None)
+
+
 def load_toc(
     params_dir: str | Path, problems: Collector, question_ids: Iterable[str] | None = None
 ) -> TheoryOfChange | None:
@@ -243,13 +254,17 @@ def load_toc(
         return None
     if question_ids is None:
         question_ids = survey_question_ids(params_dir)
-    found = check_toc(toc, question_ids)
+    measure_ids, activity_types = programme_ids(params_dir)
+    found = check_toc(toc, question_ids, measure_ids, activity_types)
     problems.extend(found)
     return None if found else toc
 
 
-def check_toc(toc: TheoryOfChange, question_ids: Iterable[str] | None = None) -> list[Problem]:
-    """Every structural problem of a theory of change (empty list when it is sound)."""
+def check_toc(toc: TheoryOfChange, question_ids: Iterable[str] | None = None,
+              measure_ids: Iterable[str] | None = None, activity_types: Iterable[str] | None = None) -> list[Problem]:
+    """Every structural problem of a theory of change (empty list when it is sound). Measures naming a
+    survey question, an outcome measure or an activity type are checked against `question_ids`,
+    `measure_ids` and `activity_types` (programme.yaml) when these are given."""
     out: list[Problem] = []
 
     def add(column: str | None, value: Any, rule: str) -> None:
@@ -321,6 +336,14 @@ def check_toc(toc: TheoryOfChange, question_ids: Iterable[str] | None = None) ->
             add(f"indicators[{i}].direction", ind.direction,
                 f"{spec.measure} is the change in the size of the SII (|after| - |before|): a narrower gap is a "
                 "decrease, so set direction: decrease")
+        if spec.family in ("uptake", "inequality") and measure_ids is not None and spec.arg != "any" \
+                and spec.arg not in set(measure_ids):
+            add(f"indicators[{i}].measure", ind.measure,
+                f"unknown measure id {spec.arg!r}; programme.yaml measures: {', '.join(measure_ids)}")
+        if spec.family == "activities" and spec.arg and activity_types is not None \
+                and spec.arg not in set(activity_types):
+            add(f"indicators[{i}].measure", ind.measure,
+                f"unknown activity type {spec.arg!r}; programme.yaml activity_types: {', '.join(activity_types)}")
         if spec.family == "survey" and qset is not None and spec.arg not in qset:
             add(f"indicators[{i}].measure", ind.measure,
                 f"unknown survey question id {spec.arg!r}; survey.yaml has: {', '.join(sorted(qset))}")

@@ -19,20 +19,12 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-SCREENINGS: tuple[str, ...] = ("breast", "cervical", "bowel")
 #: partner_id of the programme-wide rows of every result table, and of the comparison population's rows
 PROGRAMME_ID = "ALL"
 COMPARISON_ID = "comparison"
 ETHNICITIES: tuple[str, ...] = ("Asian", "Black", "Mixed", "White", "Other", "Not stated")
 IMD_QUINTILES: tuple[int, ...] = (1, 2, 3, 4, 5)
-ACTIVITY_TYPES: tuple[str, ...] = (
-    "awareness_session",
-    "leaflet",
-    "one_to_one_support",
-    "booking_support",
-    "outreach_event",
-)
-#: Largest count accepted in any count column: far above any screening population (England has ~57m people).
+#: Largest count accepted in any count column: far above any measure population (England has ~57m people).
 MAX_COUNT = 100_000_000
 #: A month YYYY-MM from 1900-01 to 2099-12 (a year typo such as 0023 is caught on its own row).
 PERIOD_RE = re.compile(r"^((?:19|20)\d{2})-(0[1-9]|1[0-2])$")
@@ -501,15 +493,15 @@ def month_range(first: str, last: str) -> list[str]:
     return [p.strftime("%Y-%m") for p in pd.period_range(first, last, freq="M")]
 
 
-def check_screened_le_eligible(
-    df: pd.DataFrame, name: str, eligible: pd.Series, screened: pd.Series, problems: Collector
+def check_numerator_le_denominator(
+    df: pd.DataFrame, name: str, denominator: pd.Series, numerator: pd.Series, problems: Collector
 ) -> None:
-    """People screened cannot exceed people eligible."""
-    bad = (screened > eligible).fillna(False)
+    """People numerator cannot exceed people denominator."""
+    bad = (numerator > denominator).fillna(False)
     for idx in df.index[bad.to_numpy(dtype=bool)]:
         problems.add(
-            name, int(df.at[idx, "_row"]), "screened", df.at[idx, "screened"],
-            f"more people screened than eligible ({eligible[idx]}): screened must be between 0 and eligible",
+            name, int(df.at[idx, "_row"]), "numerator", df.at[idx, "numerator"],
+            f"more people numerator than denominator ({denominator[idx]}): numerator must be between 0 and denominator",
         )
 
 

@@ -21,13 +21,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from sdp_lib.config.params import Programme, load_programme
+from sdp_lib.config.params import Programme, load_model, load_programme
 from sdp_lib.config.validation import (
-    ACTIVITY_TYPES,
     ETHNICITIES,
     IMD_QUINTILES,
     PERIOD_RE,
-    SCREENINGS,
     Collector,
     Problem,
     listing,
@@ -36,7 +34,7 @@ from sdp_lib.config.validation import (
     check_columns,
     check_duplicates,
     check_periods,
-    check_screened_le_eligible,
+    check_numerator_le_denominator,
     failing_cells,
     matches,
     month_range,
@@ -54,8 +52,8 @@ PROGRAMME_FILE = "programme.yaml"
 
 #: Optional breakdown columns of uptake.csv and comparison.csv, in output order.
 BREAKDOWN_COLUMNS: tuple[str, ...] = ("imd_quintile", "ethnicity")
-UPTAKE_COLUMNS: tuple[str, ...] = ("partner_id", "population", "screening", "period", "eligible", "screened")
-COMPARISON_COLUMNS: tuple[str, ...] = ("population", "screening", "period", "eligible", "screened")
+UPTAKE_COLUMNS: tuple[str, ...] = ("partner_id", "population", "measure", "period", "denominator", "numerator")
+COMPARISON_COLUMNS: tuple[str, ...] = ("population", "measure", "period", "denominator", "numerator")
 ACTIVITIES_COLUMNS: tuple[str, ...] = ("partner_id", "activity_type", "sessions", "participants", "languages")
 #: (required, optional) columns of each data file but survey.csv (whose columns survey.yaml names).
 FILE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -100,7 +98,7 @@ def _check_not_blank(df: pd.DataFrame, name: str, column: str, problems: Collect
 
 
 def _no_data_rows(df: pd.DataFrame, name: str, problems: Collector) -> bool:
-    """A header with no data rows is one problem (not one per partner, month and screening)."""
+    """A header with no data rows is one problem (not one per partner, month and measure)."""
     if len(df):
         return False
     problems.add(name, None, None, None, "the file has a header but no data rows")
@@ -146,7 +144,7 @@ def _all_text(series: pd.Series) -> bool:
 
 
 def _check_one_label(df: pd.DataFrame, name: str, by: Sequence[str], problems: Collector) -> None:
-    """One `population` label per group (e.g. partner x screening): two labels mean two populations mixed."""
+    """One `population` label per group (e.g. partner x measure): two labels mean two populations mixed."""
     by = list(by)
     if len(df) and _all_text(df["population"]):
         # Only the groups with two or more labels can break the rule: look at those rows alone.
@@ -240,6 +238,27 @@ def _typed(df: pd.DataFrame, columns: Sequence[str], counts: dict[str, pd.Series
 # Count tables: uptake.csv and comparison.csv
 
 
+def generic_columns(df: pd.DataFrame, programme: Programme | None) -> pd.DataFrame:
+    """The count file with its columns under their generic names (`measure`, `denominator`, `numerator`):
+    a programme's files may name them as its `columns:` in programme.yaml says; files that already use
+    the generic names are read as they are."""
+    if programme is None or not programme.columns:
+        return df
+    mapping = {file: generic for generic, file in programme.columns.items()
+               if file in df.columns and generic not in df.columns}
+    return df.rename(columns=mapping) if mapping else df
+
+
+def _file_columns_in_problems(problems: Collector, start: int, programme: Programme | None, names: set[str]) -> None:
+    """Problems found after `start` name the columns as the file names them (see `generic_columns`)."""
+    if programme is None or not programme.columns:
+        return
+    for i in range(start, len(problems.problems)):
+        pr = problems.problems[i]
+        if pr.column is not None and pr.column in programme.columns and programme.columns[pr.column] in names:
+            problems.problems[i] = Problem(pr.file, pr.row, programme.columns[pr.column], pr.value, pr.rule)
+
+
 def _validate_counts(
     path: Path,
     programme: Programme | None,
@@ -252,6 +271,16 @@ def _validate_counts(
     df = read_table(path, problems, name)
     if df is None:
         return None
+    file_names = set(df.columns)
+    df = generic_columns(df, programme)
+    try:
+        return _validate_count_frame(df, name, path, programme, problems, start, partner_level=partner_level)
+    finally:
+        _file_columns_in_problems(problems, start, programme, file_names)
+
+
+def _validate_count_frame(df: pd.DataFrame, name: str, path: Path, programme: Programme | None,
+                          problems: Collector, start: int, *, partner_level: bool) -> pd.DataFrame | None:
     required, optional = FILE_COLUMNS[UPTAKE_FILE if partner_level else COMPARISON_FILE]
     complete = check_columns(df, name, required, optional, problems)
     if _no_data_rows(df, name, problems):
@@ -261,13 +290,14 @@ def _validate_counts(
 
     # --- cell by cell -------------------------------------------------------------------------
     counts: dict[str, pd.Series] = {}
-    for col in ("eligible", "screened"):
+    for col in ("denominator", "numerator"):
         if col in present:
             counts[col] = parse_counts(df, name, col, problems)
     if len(counts) == 2:
-        check_screened_le_eligible(df, name, counts["eligible"], counts["screened"], problems)
-    if "screening" in present:
-        check_allowed(df, name, "screening", SCREENINGS, problems)
+        check_numerator_le_denominator(df, name, counts["denominator"], counts["numerator"], problems)
+    measure_ids = programme.measure_ids if programme is not None else None
+    if "measure" in present and measure_ids is not None:
+        check_allowed(df, name, "measure", measure_ids, problems)
     if "period" in present:
         check_periods(df, name, problems)
     if "population" in present:
@@ -281,12 +311,14 @@ def _validate_counts(
         _check_partner_ids(df, name, known_ids, problems)
 
     # --- across rows ----------------------------------------------------------------------------
-    group = ["partner_id", "screening"] if partner_level else ["screening"]
+    group = ["partner_id", "measure"] if partner_level else ["measure"]
     key = [*group, "period", *breakdown]
     if all(c in present for c in key):
         check_duplicates(df, name, key, problems)
     if all(c in present for c in [*group, "period"]):
-        valid = df["screening"].isin(SCREENINGS) & matches(df["period"], PERIOD_RE)
+        valid = matches(df["period"], PERIOD_RE)
+        if measure_ids is not None:
+            valid &= df["measure"].isin(measure_ids)
         if partner_level:
             valid &= df["partner_id"] != ""
             if known_ids is not None:
@@ -294,7 +326,7 @@ def _validate_counts(
         good = df[valid]
         if "population" in present:
             _check_one_label(good[good["population"] != ""], name, group, problems)
-        _check_gaps(good, name, group, problems, "partner / screening" if partner_level else "screening")
+        _check_gaps(good, name, group, problems, "partner / measure" if partner_level else "measure")
         _check_headline_periods(good, name, programme, problems)
         if programme is not None:
             if partner_level:
@@ -326,13 +358,13 @@ def _check_partner_ids(df: pd.DataFrame, name: str, known: set[str] | None, prob
 def _check_partner_coverage(
     df: pd.DataFrame, good: pd.DataFrame, name: str, programme: Programme, problems: Collector
 ) -> None:
-    """Each partner has rows, for each screening in its focus and no other screening."""
+    """Each partner has rows, for each measure in its focus and no other measure."""
     all_ids = set(df["partner_id"])
-    # The first row of each partner x screening (in file order), found in one pass.
-    firsts = good.drop_duplicates(["partner_id", "screening"], keep="first")
+    # The first row of each partner x measure (in file order), found in one pass.
+    firsts = good.drop_duplicates(["partner_id", "measure"], keep="first")
     first_row: dict[Any, dict[Any, int]] = {}
-    for pid, screening, row in zip(firsts["partner_id"], firsts["screening"], firsts["_row"]):
-        first_row.setdefault(pid, {})[screening] = int(row)
+    for pid, measure, row in zip(firsts["partner_id"], firsts["measure"], firsts["_row"]):
+        first_row.setdefault(pid, {})[measure] = int(row)
     for partner in programme.partners:
         if partner.id not in all_ids:
             problems.add(
@@ -342,30 +374,30 @@ def _check_partner_coverage(
             continue
         rows = first_row.get(partner.id, {})
         have = set(rows)
-        for screening in partner.screening_focus:
-            if screening not in have:
+        for measure in partner.focus:
+            if measure not in have:
                 problems.add(
-                    name, None, "screening", f"{partner.id} / {screening}",
-                    f"{screening} is in the screening_focus of partner {partner.id} in programme.yaml "
-                    f"but {name} has no {screening} rows for it",
+                    name, None, "measure", f"{partner.id} / {measure}",
+                    f"{measure} is in the focus of partner {partner.id} in programme.yaml "
+                    f"but {name} has no {measure} rows for it",
                 )
-        for screening in sorted(have - set(partner.screening_focus)):
+        for measure in sorted(have - set(partner.focus)):
             problems.add(
-                name, rows[screening], "screening", f"{partner.id} / {screening}",
-                f"{screening} is not in the screening_focus of partner {partner.id} in programme.yaml "
-                f"({', '.join(partner.screening_focus)}): add it there or remove these rows",
+                name, rows[measure], "measure", f"{partner.id} / {measure}",
+                f"{measure} is not in the focus of partner {partner.id} in programme.yaml "
+                f"({', '.join(partner.focus)}): add it there or remove these rows",
             )
 
 
 def _check_comparison_coverage(good: pd.DataFrame, name: str, programme: Programme, problems: Collector) -> None:
-    """Every screening some partner works on needs its comparison population."""
-    needed = [s for s in SCREENINGS if any(s in p.screening_focus for p in programme.partners)]
-    have = set(good["screening"])
-    for screening in needed:
-        if screening not in have:
+    """Every measure some partner works on needs its comparison population."""
+    needed = [s for s in programme.measure_ids if any(s in p.focus for p in programme.partners)]
+    have = set(good["measure"])
+    for measure in needed:
+        if measure not in have:
             problems.add(
-                name, None, "screening", screening,
-                f"no {screening} rows: partners in programme.yaml work on {screening} screening, so the "
+                name, None, "measure", measure,
+                f"no {measure} rows: partners in programme.yaml work on {measure} measure, so the "
                 "comparison population for it is needed",
             )
 
@@ -374,7 +406,7 @@ def validate_uptake(path: str | Path, programme: Programme | None, problems: Col
     """Check uptake.csv (WSIC batch-tracing extract); typed table, or None if it has any problem.
 
     `programme` None (programme.yaml itself broken) skips the checks that need it (partner ids,
-    screening focus, headline periods) and checks the rest.
+    measure focus, headline periods) and checks the rest.
     """
     return _validate_counts(Path(path), programme, problems, partner_level=True)
 
@@ -384,7 +416,7 @@ def validate_comparison(
 ) -> pd.DataFrame | None:
     """Check comparison.csv; typed table, or None if it has any problem.
 
-    With `programme`, also checks the headline periods are present and that every screening a partner
+    With `programme`, also checks the headline periods are present and that every measure a partner
     works on has comparison rows.
     """
     return _validate_counts(Path(path), programme, problems, partner_level=False)
@@ -411,8 +443,8 @@ def validate_activities(
     known_ids = set(programme.partner_ids) if programme is not None else None
     if "partner_id" in present:
         _check_partner_ids(df, name, known_ids, problems)
-    if "activity_type" in present:
-        check_allowed(df, name, "activity_type", ACTIVITY_TYPES, problems)
+    if "activity_type" in present and programme is not None:
+        check_allowed(df, name, "activity_type", programme.activity_types, problems)
     counts: dict[str, pd.Series] = {}
     for col in ("sessions", "participants"):
         if col in present:
@@ -449,15 +481,15 @@ def validate_activities(
 def _check_comparison_covers_uptake(
     uptake: pd.DataFrame, comparison: pd.DataFrame, name: str, problems: Collector
 ) -> None:
-    """The comparison population needs every month the partners' series have, for each screening."""
-    for screening, grp in uptake.groupby("screening", sort=True):
+    """The comparison population needs every month the partners' series have, for each measure."""
+    for measure, grp in uptake.groupby("measure", sort=True):
         months = month_range(grp["period"].min(), grp["period"].max())
-        have = set(comparison.loc[comparison["screening"] == screening, "period"])
+        have = set(comparison.loc[comparison["measure"] == measure, "period"])
         missing = [m for m in months if m not in have]
         if missing and have:
             problems.add(
-                name, None, "period", screening,
-                f"screening {screening}: {len(missing)} month(s) in uptake.csv have no comparison rows: "
+                name, None, "period", measure,
+                f"measure {measure}: {len(missing)} month(s) in uptake.csv have no comparison rows: "
                 f"{_format_months(missing)}",
             )
 
@@ -547,11 +579,15 @@ def column_notes(data_dir: str | Path, params_dir: str | Path) -> list[Problem]:
         questions = load_questions(params_dir, Collector())
         if questions is not None:
             files[SURVEY_FILE] = (tuple(KEY_COLUMNS), tuple(questions.ids))
+    programme = load_model(params_dir / "programme.yaml", Programme, Collector(), "")
     found = Collector()
     for name in (UPTAKE_FILE, COMPARISON_FILE, ACTIVITIES_FILE, SURVEY_FILE):
         header = read_header(data_dir / name) if name in files else None
         if header is not None and len(set(header)) == len(header):
-            check_columns(pd.DataFrame(columns=header), name, *files[name], found)
+            frame = pd.DataFrame(columns=header)
+            if name in (UPTAKE_FILE, COMPARISON_FILE):
+                frame = generic_columns(frame, programme)
+            check_columns(frame, name, *files[name], found)
     return found.notes
 
 
@@ -571,22 +607,22 @@ def input_hashes(data_dir: str | Path, params_dir: str | Path) -> dict[str, str]
 
 
 def aggregate_uptake(df: pd.DataFrame) -> pd.DataFrame:
-    """Sum eligible and screened over the breakdown columns: one row per partner x screening x period.
+    """Sum denominator and numerator over the breakdown columns: one row per partner x measure x period.
 
-    Keeps `population`; sorted by partner_id, screening, period; counts int64.
+    Keeps `population`; sorted by partner_id, measure, period; counts int64.
     """
-    keys = ["partner_id", "population", "screening", "period"]
-    out = df.groupby(keys, sort=False, as_index=False)[["eligible", "screened"]].sum()
-    out = out.sort_values(["partner_id", "screening", "period"], kind="stable").reset_index(drop=True)
-    return out.astype({"eligible": "int64", "screened": "int64"})
+    keys = ["partner_id", "population", "measure", "period"]
+    out = df.groupby(keys, sort=False, as_index=False)[["denominator", "numerator"]].sum()
+    out = out.sort_values(["partner_id", "measure", "period"], kind="stable").reset_index(drop=True)
+    return out.astype({"denominator": "int64", "numerator": "int64"})
 
 
 def aggregate_comparison(df: pd.DataFrame) -> pd.DataFrame:
-    """Sum eligible and screened over the breakdown columns: one row per screening x period."""
-    keys = ["population", "screening", "period"]
-    out = df.groupby(keys, sort=False, as_index=False)[["eligible", "screened"]].sum()
-    out = out.sort_values(["screening", "period"], kind="stable").reset_index(drop=True)
-    return out.astype({"eligible": "int64", "screened": "int64"})
+    """Sum denominator and numerator over the breakdown columns: one row per measure x period."""
+    keys = ["population", "measure", "period"]
+    out = df.groupby(keys, sort=False, as_index=False)[["denominator", "numerator"]].sum()
+    out = out.sort_values(["measure", "period"], kind="stable").reset_index(drop=True)
+    return out.astype({"denominator": "int64", "numerator": "int64"})
 
 
 def activity_frame(activities: pd.DataFrame | None) -> pd.DataFrame:

@@ -47,24 +47,24 @@ from sdp_lib.wording import alpha_of, confidence_label, p_phrase, pp_unit
 __all__ = ["PROGRAMME_ID", "COMPARISON_ID", "breakdown", "monthly_counts", "group_table", "sii_table",
            "equity_tables"]
 
-_KEYS = ["partner_id", "screening", "period"]
+_KEYS = ["partner_id", "measure", "period"]
 
 
 def _with_programme_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Add partner_id "ALL": every partner's counts summed by `keys` (the comparison left out)."""
     partners = df[df["partner_id"] != COMPARISON_ID]
-    total = partners.groupby(keys, sort=True, observed=True, as_index=False)[["eligible", "screened"]].sum()
+    total = partners.groupby(keys, sort=True, observed=True, as_index=False)[["denominator", "numerator"]].sum()
     total.insert(0, "partner_id", PROGRAMME_ID)
     return pd.concat([df, total[df.columns]], ignore_index=True)
 
 
 def monthly_counts(uptake: pd.DataFrame, comparison: pd.DataFrame | None) -> pd.DataFrame:
-    """Monthly screened / eligible per partner x screening, plus "ALL" and "comparison" rows.
+    """Monthly numerator / denominator per partner x measure, plus "ALL" and "comparison" rows.
 
-    Columns partner_id, screening, period, eligible, screened (summed over any breakdown columns).
+    Columns partner_id, measure, period, denominator, numerator (summed over any breakdown columns).
     """
     counts = series(uptake, comparison)
-    out = _with_programme_rows(counts, ["screening", "period"])
+    out = _with_programme_rows(counts, ["measure", "period"])
     return out.sort_values(_KEYS, kind="mergesort").reset_index(drop=True)
 
 
@@ -72,11 +72,11 @@ def breakdown(uptake: pd.DataFrame, comparison: pd.DataFrame | None,
               periods: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The IMD quintile x ethnic group breakdown per partner, "ALL" and "comparison", for `periods`.
 
-    Columns partner_id, screening, period, imd_quintile (int), ethnicity, eligible, screened. Empty
+    Columns partner_id, measure, period, imd_quintile (int), ethnicity, denominator, numerator. Empty
     when the files carry no breakdown. Rows without an IMD quintile cannot be placed on the deprivation
     scale and are left out; a missing ethnic group counts as "Not stated".
     """
-    cols = ["partner_id", "screening", "period", "imd_quintile", "ethnicity", "eligible", "screened"]
+    cols = ["partner_id", "measure", "period", "imd_quintile", "ethnicity", "denominator", "numerator"]
     frames = []
     for df, pid in ((uptake, None), (comparison, COMPARISON_ID)):
         if df is None or "imd_quintile" not in df.columns:
@@ -85,25 +85,25 @@ def breakdown(uptake: pd.DataFrame, comparison: pd.DataFrame | None,
         sel = sel[sel["imd_quintile"].notna()]
         part = pd.DataFrame({
             "partner_id": sel["partner_id"].to_numpy() if pid is None else pid,
-            "screening": sel["screening"].to_numpy(),
+            "measure": sel["measure"].to_numpy(),
             "period": sel["period"].to_numpy(),
             "imd_quintile": sel["imd_quintile"].astype("int64").to_numpy(),
             "ethnicity": (sel["ethnicity"].fillna("Not stated").to_numpy() if "ethnicity" in sel.columns
                           else "Not stated"),
-            "eligible": sel["eligible"].astype("int64").to_numpy(),
-            "screened": sel["screened"].astype("int64").to_numpy(),
+            "denominator": sel["denominator"].astype("int64").to_numpy(),
+            "numerator": sel["numerator"].astype("int64").to_numpy(),
         })
         frames.append(part)
     if not frames:
         return pd.DataFrame(columns=cols)
     out = pd.concat(frames, ignore_index=True)
-    group = ["screening", "period", "imd_quintile", "ethnicity"]
-    out = out.groupby(["partner_id", *group], sort=False, as_index=False)[["eligible", "screened"]].sum()
+    group = ["measure", "period", "imd_quintile", "ethnicity"]
+    out = out.groupby(["partner_id", *group], sort=False, as_index=False)[["denominator", "numerator"]].sum()
     out = _with_programme_rows(out, group)
     return out.sort_values(["partner_id", *group], kind="mergesort").reset_index(drop=True)[cols]
 
 
-_COUNTS = ["screened_before", "eligible_before", "screened_after", "eligible_after"]
+_COUNTS = ["numerator_before", "denominator_before", "numerator_after", "denominator_after"]
 
 
 def with_reference_counts(table: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +112,7 @@ def with_reference_counts(table: pd.DataFrame) -> pd.DataFrame:
     A gap to the reference group reveals the reference group's uptake as much as the row's own, so
     disclosure control must see both groups' counts on the row to suppress the gap when either is small.
     """
-    keys = ["partner_id", "screening", "dimension"]
+    keys = ["partner_id", "measure", "dimension"]
     ref = table.loc[table["is_reference"].astype(bool), keys + _COUNTS]
     ref = ref.rename(columns={c: f"reference_{c}" for c in _COUNTS})
     out = table.merge(ref, on=keys, how="left", sort=False, validate="many_to_one")
@@ -246,7 +246,7 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
     (group minus reference) and its MOVER interval are printed too, unless both gaps are positive (then
     they are the same numbers). The periods' populations overlap, so the intervals are an approximation
     (said in the report's methods)."""
-    scr = str(row["screening"]).capitalize()
+    scr = str(row["measure"]).capitalize()
     dim = "IMD quintile" if row["dimension"] == "imd_quintile" else "ethnic group"
     who = f"{dim} {row['group']} against {dim} {row['reference_group']}"
     vals = [row[c] for c in ("gap_before_pp", "gap_after_pp", "gap_change_pp", "gap_change_lower_pp",
@@ -254,9 +254,9 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
     limits = [row.get(c) for c in ("gap_before_lower_pp", "gap_before_upper_pp", "gap_after_lower_pp",
                                    "gap_after_upper_pp")]
     if any(isinstance(v, str) and v == suppressed for v in [*vals, *limits]):
-        return f"{scr} screening, {who}: figures suppressed because the numbers are small."
+        return f"{scr} measure, {who}: figures suppressed because the numbers are small."
     if not _finite(*vals):
-        return f"{scr} screening, {who}: the gap cannot be estimated ({_text(row.get('note')) or 'no data'})."
+        return f"{scr} measure, {who}: the gap cannot be estimated ({_text(row.get('note')) or 'no data'})."
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
     lvl = confidence_label(confidence)
     if _finite(*limits):
@@ -264,7 +264,7 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
         size, s_lo, s_hi = inequality.change_in_size(b, bl, bu, a, al, au)
     else:
         size, s_lo, s_hi = _size_change(b, a, lo, hi)
-    text = (f"{scr} screening, {who}: the uptake gap (group minus reference) was {pp_unit(b)} in {period_before} and "
+    text = (f"{scr} measure, {who}: the uptake gap (group minus reference) was {pp_unit(b)} in {period_before} and "
             f"{pp_unit(a)} in {period_after}; ")
     if _finite(s_lo, s_hi):
         text += (f"the gap {_movement(s_lo, s_hi)}: its size changed by {pp_unit(size)} ({lvl} CI {_pp_limit(s_lo)} "
@@ -286,24 +286,24 @@ def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
     simulation of `inequality.sii_change`). A table without them falls back on the interval of the
     signed change when both SIIs have the same sign, and otherwise says "no clear change", as the theory
     of change does (`sdp_lib.metrics.toc._sii_rows`). The signed change in the SII is printed too, unless both SIIs
-    are positive (then it is the same number). The side ("the least deprived were screened more") is read
+    are positive (then it is the same number). The side ("the least deprived were numerator more") is read
     from the SII after as printed."""
-    scr = str(row["screening"]).capitalize()
+    scr = str(row["measure"]).capitalize()
     vals = [row.get(c) for c in ("sii_before", "sii_after", "sii_change", "sii_change_lower", "sii_change_upper")]
     if not _finite(*vals):
-        return (f"{scr} screening: the slope index of inequality cannot be estimated "
+        return (f"{scr} measure: the slope index of inequality cannot be estimated "
                 f"({_text(row.get('note')) or 'no data'}).")
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
     lvl = confidence_label(confidence)
     shown = float(f"{a:.1f}")  # the SII after as printed
-    side = ("the least deprived were screened more" if shown > 0 else
-            "the most deprived were screened more" if shown < 0 else "no gradient")
+    side = ("the least deprived were numerator more" if shown > 0 else
+            "the most deprived were numerator more" if shown < 0 else "no gradient")
     given = [row.get(c) for c in inequality.SII_ABS_COLUMNS]
     if _finite(*given):
         size, s_lo, s_hi = (float(v) for v in given)  # type: ignore[arg-type]
     else:
         size, s_lo, s_hi = _size_change(b, a, lo, hi)
-    text = (f"{scr} screening: the slope index of inequality (least minus most deprived, across IMD quintiles) "
+    text = (f"{scr} measure: the slope index of inequality (least minus most deprived, across IMD quintiles) "
             f"was {pp_unit(b)} before and {pp_unit(a)} after ({side}); ")
     if _finite(s_lo, s_hi):
         text += (f"the gap {_movement(s_lo, s_hi)}: its size (|SII|) changed by {pp_unit(size)} ({lvl} simulated CI "
@@ -326,12 +326,12 @@ def its_sentence(row: Mapping[str, object], confidence: float) -> str:
     `autocorrelation` (when the row has them). A row that could not be modelled says why (its `note`).
     Every sentence says that p is not adjusted for the number of series tested; a `warning` is appended as
     a caution."""
-    scr = str(row["screening"]).capitalize()
+    scr = str(row["measure"]).capitalize()
     kind = ("relative to the comparison population (controlled ITS)" if row["model"] == "controlled_its"
             else "against its own pre-programme trend")
     vals = [row[c] for c in ("level_change_pp", "level_change_p", "slope_change_p", "effect_end_pp")]
     if not _finite(*vals):
-        return f"{scr} screening, {kind}: the time series could not be modelled ({_text(row.get('note')) or 'no data'})."
+        return f"{scr} measure, {kind}: the time series could not be modelled ({_text(row.get('note')) or 'no data'})."
     step, p_level, p_slope, end = (float(v) for v in vals)  # type: ignore[arg-type]
     alpha = alpha_of(confidence)
     level = ("a step" if p_level < alpha else "no clear step")
@@ -341,7 +341,7 @@ def its_sentence(row: Mapping[str, object], confidence: float) -> str:
         last = "on the projected pre-programme trend (0.0 pp)"
     else:
         last = f"{end_text} pp {'above' if end > 0 else 'below'} the projected pre-programme trend"
-    text = (f"{scr} screening, {kind}: {level} at the programme start ({pp_unit(step)}, {p_phrase(p_level, alpha)}) and "
+    text = (f"{scr} measure, {kind}: {level} at the programme start ({pp_unit(step)}, {p_phrase(p_level, alpha)}) and "
             f"{slope} ({p_phrase(p_slope, alpha)}); in the last month the model puts uptake {last}.")
     text += _autocorrelation_clause(row)
     text += " The p-values are not adjusted for the number of series tested."

@@ -36,7 +36,6 @@ from sdp_lib.config.outputs import atomic_write_text, table_to_csv, write_json, 
 from sdp_lib.config.params import Programme, load_programme
 from sdp_lib.config.validation import Collector, Problem, ValidationFailed, listing
 
-PUBLISHED_WSIC = Path("data") / "published" / "sdp_wsic_table.csv"
 RESTRICTED_TABLES = Path("restricted") / "tables"
 PUBLISHED_TABLES = Path("published") / "tables"
 FINGERPRINT = "_inputs.json"
@@ -54,9 +53,10 @@ class Results:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def published_table_path() -> Path:
-    """The published WSIC table the reconciliation checks (kept with the project, not the extract)."""
-    return paths.project_root() / PUBLISHED_WSIC
+def published_table_path(programme: Programme) -> Path | None:
+    """The programme's published figures table that the reconciliation checks (`published_figures` in
+    programme.yaml, relative to the project root; kept with the project, not the extract), or None."""
+    return paths.resolve(programme.published_figures) if programme.published_figures else None
 
 
 def with_run_parameters(programme: Programme, period_before: str | None = None, period_after: str | None = None,
@@ -117,9 +117,11 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     t["uptake_changes"] = changes
     t["uptake_pooled"] = uptake.pooled_changes(changes, conf)
     t.update(equity.equity_tables(prog, inputs.uptake, inputs.comparison))
-    pub = published_table_path()
-    if pub.is_file():
-        t["published_reconciliation"] = uptake.published_reconciliation(uptake.load_published(pub), inputs.uptake)
+    pub = published_table_path(inputs.programme)
+    if pub is not None and pub.is_file():
+        published = uptake.load_published(pub).rename(columns=lambda c: prog.generic_name(c))
+        t["published_reconciliation"] = uptake.published_reconciliation(
+            published, inputs.uptake, inputs.programme.period_before, inputs.programme.period_after)
 
     theory = inputs.theory
     if inputs.survey is not None:  # with a survey, load_inputs has validated its questions and codebook too
@@ -154,16 +156,39 @@ def build_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str |
     """
     res = evaluate(data_dir, params_dir)  # validates every input, disclosure.yaml included
     rule = res.inputs.rule
+    prog = res.inputs.programme
     out = Path(output_dir)
     restricted = out / RESTRICTED_TABLES
-    written = [write_table(df, restricted / f"{name}.csv") for name, df in sorted(res.tables.items())]
+    written = [write_table(df.rename(columns=lambda c, t=name: file_column(prog, t, c)), restricted / f"{name}.csv")
+               for name, df in sorted(res.tables.items())]
     atomic_write_text(out / "restricted" / "README.txt", RESTRICTED_NOTE)
     published, log = publish.publish_tables(res.tables, out / PUBLISHED_TABLES, rule,
-                                           confidence=res.inputs.programme.confidence)
+                                           confidence=prog.confidence,
+                                           column_name=lambda t, c: file_column(prog, t, c))
     written += published
     written.append(publish.write_disclosure_log(log, out / "disclosure_log.csv"))
     write_json(tables_fingerprint(data_dir, params_dir), restricted / FINGERPRINT)
     return written
+
+
+#: Tables whose `measure` column is a theory-of-change indicator's measure, not an outcome measure.
+_INDICATOR_TABLES = ("toc_metrics", "toc_indicators", "toc_links")
+
+
+def file_column(programme: Programme, table: str, column: str) -> str:
+    """The name a result table's column is written under: the generic count columns (`measure`,
+    `denominator`, `numerator` and the columns made from them, e.g. `numerator_before`) as the programme's
+    files name them (`columns:` in programme.yaml), so a programme's tables speak its own words."""
+    if table in _INDICATOR_TABLES and column == "measure":
+        return column
+    return programme.file_name(column)
+
+
+def generic_column(programme: Programme, table: str, column: str) -> str:
+    """The inverse of `file_column`."""
+    if table in _INDICATOR_TABLES and column == "measure":
+        return column
+    return programme.generic_name(column)
 
 
 _TEXT_COLUMNS = {"period": str, "period_before": str, "period_after": str, "first": str, "last": str}
@@ -198,7 +223,8 @@ def load_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | 
     current = tables_fingerprint(data_dir, params_dir)
     if not stamp_path.is_file() or json.loads(stamp_path.read_text(encoding="utf-8")) != current:
         build_tables(data_dir, params_dir, output_dir)
-    return {path.stem: _read_table(path) for path in sorted(restricted.glob("*.csv"))}
+    return {path.stem: _read_table(path).rename(columns=lambda c, t=path.stem: generic_column(programme, t, c))
+            for path in sorted(restricted.glob("*.csv"))}
 
 
 @lru_cache(maxsize=4)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from sdp_lib.config.params import Programme
 
-#: A month-to-month change in a proxy population's eligible count above this fraction is flagged.
+#: A month-to-month change in a proxy population's denominator count above this fraction is flagged.
 ELIGIBLE_JUMP = 0.20
 #: A month-to-month change in uptake above this many percentage points is flagged (when n >= 50).
 UPTAKE_JUMP_PP = 10.0
@@ -81,24 +81,24 @@ def funding_checks(programme: Programme) -> pd.DataFrame:
 
 
 def completeness(counts: pd.DataFrame, programme: Programme) -> pd.DataFrame:
-    """Per partner x screening: months present, first and last month, months with no one eligible.
+    """Per partner x measure: months present, first and last month, months with no one denominator.
 
-    `counts` is `uptake.series` output (one row per partner x screening x month).
+    `counts` is `uptake.series` output (one row per partner x measure x month).
     """
     rows = []
     for p in programme.partners:
-        for s in p.screening_focus:
-            sel = counts[(counts["partner_id"] == p.id) & (counts["screening"] == s)]
+        for s in p.focus:
+            sel = counts[(counts["partner_id"] == p.id) & (counts["measure"] == s)]
             if sel.empty:
-                rows.append({"partner_id": p.id, "screening": s, "months": 0, "first": "", "last": "",
-                             "months_expected": 0, "months_with_no_eligible": 0, "complete": False})
+                rows.append({"partner_id": p.id, "measure": s, "months": 0, "first": "", "last": "",
+                             "months_expected": 0, "months_with_no_denominator": 0, "complete": False})
                 continue
             first, last = sel["period"].min(), sel["period"].max()
             expected = len(pd.period_range(first, last, freq="M"))
             rows.append({
-                "partner_id": p.id, "screening": s, "months": int(sel["period"].nunique()),
+                "partner_id": p.id, "measure": s, "months": int(sel["period"].nunique()),
                 "first": first, "last": last, "months_expected": expected,
-                "months_with_no_eligible": int((sel["eligible"] == 0).sum()),
+                "months_with_no_denominator": int((sel["denominator"] == 0).sum()),
                 "complete": int(sel["period"].nunique()) == expected,
             })
     return pd.DataFrame(rows)
@@ -106,39 +106,39 @@ def completeness(counts: pd.DataFrame, programme: Programme) -> pd.DataFrame:
 
 def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: pd.DataFrame | None,
                        count: Callable[[int], str] = str) -> pd.DataFrame:
-    """Flags that deserve a reader's attention; one row per flag (check, partner_id, screening, period, detail).
+    """Flags that deserve a reader's attention; one row per flag (check, partner_id, measure, period, detail).
 
-    - eligible count changing by more than 20% from one month to the next (a proxy definition change?);
-    - uptake changing by more than 10 pp in a month where at least 50 are eligible;
+    - denominator count changing by more than 20% from one month to the next (a proxy definition change?);
+    - uptake changing by more than 10 pp in a month where at least 50 are denominator;
     - residents reached larger than the proxy population (reach cannot all be inside it);
     - activity participants fewer than residents reached (reach not supported by activity records).
 
     `count` formats counts of people in the detail text (reports pass the disclosure rule's rounding).
     """
     flags = []
-    for (pid, scr), sel in counts.groupby(["partner_id", "screening"], sort=True):
+    for (pid, scr), sel in counts.groupby(["partner_id", "measure"], sort=True):
         sel = sel.sort_values("period")
-        e = sel["eligible"].to_numpy(dtype=float)
-        u = np.divide(sel["screened"].to_numpy(dtype=float), e, out=np.full_like(e, np.nan), where=e > 0)
+        e = sel["denominator"].to_numpy(dtype=float)
+        u = np.divide(sel["numerator"].to_numpy(dtype=float), e, out=np.full_like(e, np.nan), where=e > 0)
         periods = sel["period"].to_numpy()
         for i in range(1, len(sel)):
             if e[i - 1] > 0 and abs(e[i] / e[i - 1] - 1) > ELIGIBLE_JUMP:
-                flags.append({"check": "eligible count jump", "partner_id": pid, "screening": scr,
-                              "period": periods[i], "detail": f"{count(int(e[i - 1]))} -> {count(int(e[i]))} eligible"})
+                flags.append({"check": "denominator count jump", "partner_id": pid, "measure": scr,
+                              "period": periods[i], "detail": f"{count(int(e[i - 1]))} -> {count(int(e[i]))} denominator"})
             if min(e[i - 1], e[i]) >= 50 and abs(u[i] - u[i - 1]) * 100 > UPTAKE_JUMP_PP:
-                flags.append({"check": "uptake jump", "partner_id": pid, "screening": scr, "period": periods[i],
+                flags.append({"check": "uptake jump", "partner_id": pid, "measure": scr, "period": periods[i],
                               "detail": f"{100 * u[i - 1]:.1f}% -> {100 * u[i]:.1f}%"})
-    last = counts[counts["partner_id"] != "comparison"].sort_values("period").groupby("partner_id")["eligible"]
+    last = counts[counts["partner_id"] != "comparison"].sort_values("period").groupby("partner_id")["denominator"]
     for p in programme.partners:
         if p.id in last.groups:
-            eligible = int(counts[(counts["partner_id"] == p.id)].groupby("screening")["eligible"].last().max())
-            if p.residents_reached > eligible:
-                flags.append({"check": "reach larger than proxy population", "partner_id": p.id, "screening": "",
-                              "period": "", "detail": f"{count(p.residents_reached)} reached, {count(eligible)} eligible"})
+            denominator = int(counts[(counts["partner_id"] == p.id)].groupby("measure")["denominator"].last().max())
+            if p.residents_reached > denominator:
+                flags.append({"check": "reach larger than proxy population", "partner_id": p.id, "measure": "",
+                              "period": "", "detail": f"{count(p.residents_reached)} reached, {count(denominator)} denominator"})
         if activities is not None and not activities.empty:
             part = int(activities.loc[activities["partner_id"] == p.id, "participants"].sum())
             if part < p.residents_reached:
                 flags.append({"check": "reach not supported by activity records", "partner_id": p.id,
-                              "screening": "", "period": "",
+                              "measure": "", "period": "",
                               "detail": f"{count(part)} participants recorded, {count(p.residents_reached)} residents reached"})
-    return pd.DataFrame(flags, columns=["check", "partner_id", "screening", "period", "detail"])
+    return pd.DataFrame(flags, columns=["check", "partner_id", "measure", "period", "detail"])

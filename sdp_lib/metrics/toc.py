@@ -34,19 +34,19 @@ inequality.sii_change:<s>          pp        change in the absolute size of the 
 none                               none      not measurable within the evaluation (RAG grey)
 =================================  ========  =====================================================
 
-`uptake.*:any` pools a partner's screenings (all its rows of uptake_changes); programme-wide ("ALL")
-`uptake.*:<s>` pools every partner's row for that screening and `uptake.*:any` pools every row. Pooling
+`uptake.*:any` pools a partner's measures (all its rows of uptake_changes); programme-wide ("ALL")
+`uptake.*:<s>` pools every partner's row for that measure and `uptake.*:any` pools every row. Pooling
 sums counts (`level`, `diff`: Wilson interval for the level, Newcombe hybrid score interval and
 chi-square/Fisher test for the change, via `sdp_lib.stats.proportions.compare_proportions`) or, for `did`, averages
-the rows' DiDs weighted by eligible_after (see `pool_uptake`). Pooled denominators count
-screening-episodes, not people: a woman eligible for breast and cervical screening counts twice, and
+the rows' DiDs weighted by denominator_after (see `pool_uptake`). Pooled denominators count
+measure-episodes, not people: a woman denominator for breast and cervical measure counts twice, and
 partners' proxy populations may overlap. If uptake_changes already has partner_id "ALL" rows they are
 used for the programme-wide figures instead.
 
 `inequality.sii_change:<s>` (breast, cervical or bowel) comes from the `sii` table of
 `sdp_lib.equity` and is judged on the size of the gradient whichever way it slopes, as the equity
 sentences judge it (`sdp_lib.metrics.equity.sii_sentence`): a gap narrows when |SII after| < |SII before|, so
-a fall from +2.5 to -20.0 pp (the most deprived now screened far more) is a wider gap, +17.5 pp. See
+a fall from +2.5 to -20.0 pp (the most deprived now numerator far more) is a wider gap, +17.5 pp. See
 `_sii_rows` for its interval; it is significant when the interval shown excludes 0, and its indicator
 must have direction `decrease`.
 
@@ -66,7 +66,7 @@ status; the before/after change is still listed (`link_evidence`).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,7 @@ from sdp_lib.config.theory import (  # noqa: F401 (the model of the theory of ch
 from sdp_lib.inputs import activity_frame
 from sdp_lib.metrics.survey import mcnemar_switches
 from sdp_lib.metrics.uptake import _f, _num, pool_uptake
-from sdp_lib.config.validation import ACTIVITY_TYPES, PROGRAMME_ID, SCREENINGS
+from sdp_lib.config.validation import PROGRAMME_ID
 #: Evidence statuses for links and indicators, strongest claim first.
 EVIDENCE_STATUSES: tuple[str, ...] = ("supported", "suggestive", "inconclusive", "contradicted", "untested")
 RAG_COLOURS: tuple[str, ...] = ("green", "amber", "red", "grey")
@@ -138,7 +138,7 @@ def _languages(values: Iterable[Any]) -> set[str]:
 
 
 def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: float,
-                   grant_per_partner: float) -> list[dict[str, Any]]:
+                   grant_per_partner: float, activity_types: Sequence[str]) -> list[dict[str, Any]]:
     rows = [
         _row(pid, "grant.total", grant_total),
         _row(pid, "grant.per_partner", grant_per_partner),
@@ -148,14 +148,14 @@ def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: fl
     has = len(acts) > 0
     note = "" if has else "no rows in activities.csv"
     rows.append(_row(pid, "activities.sessions", acts["sessions"].sum(min_count=1) if has else math.nan, note=note))
-    for t in ACTIVITY_TYPES:
+    for t in activity_types:
         sel = acts[acts["activity_type"] == t]
         rows.append(_row(pid, f"activities.sessions:{t}",
                          (sel["sessions"].sum() if len(sel) else 0.0) if has else math.nan, note=note))
     rows.append(_row(pid, "activities.participants",
                      acts["participants"].sum(min_count=1) if has else math.nan,
                      note=note or "participants may overlap between activities"))
-    for t in ACTIVITY_TYPES:
+    for t in activity_types:
         sel = acts[acts["activity_type"] == t]
         rows.append(_row(pid, f"activities.participants:{t}",
                          (sel["participants"].sum() if len(sel) else 0.0) if has else math.nan, note=note))
@@ -164,12 +164,13 @@ def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: fl
     return rows
 
 
-def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, scope: str) -> list[dict[str, Any]]:
+def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, scope: str,
+                 measure_ids: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
-    for s in (*SCREENINGS, "any"):
+    for s in (*measure_ids, "any"):
         g = groups.get(s)
         pooled = pool_uptake(g, confidence) if g is not None else pool_uptake(pd.DataFrame(), confidence)
-        fam = f"{scope}-{'any' if s == 'any' else 'screening'}"
+        fam = f"{scope}-{'any' if s == 'any' else 'measure'}"
         none_note = "" if g is not None and len(g) else "no uptake data"
         test = _text(pooled["test"])
         if none_note:
@@ -181,12 +182,12 @@ def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, s
             diff_note = (f"test: {test or 'not named in uptake_changes'}; periods treated as independent "
                          "(approximation)")
         rows.append(_row(pid, f"uptake.level:{s}", pooled["level"], pooled["level_lower"], pooled["level_upper"],
-                         n=pooled["eligible_after"], note=none_note))
+                         n=pooled["denominator_after"], note=none_note))
         rows.append(_row(pid, f"uptake.diff:{s}", pooled["diff_pp"], pooled["diff_lower_pp"],
-                         pooled["diff_upper_pp"], pooled["diff_p"], n=pooled["eligible_after"],
+                         pooled["diff_upper_pp"], pooled["diff_p"], n=pooled["denominator_after"],
                          note=diff_note, family=f"uptake.diff/{fam}"))
         rows.append(_row(pid, f"uptake.did:{s}", pooled["did_pp"], pooled["did_lower_pp"], pooled["did_upper_pp"],
-                         pooled["did_p"], n=pooled["did_eligible_after"], note=none_note or _text(pooled["did_note"]),
+                         pooled["did_p"], n=pooled["did_denominator_after"], note=none_note or _text(pooled["did_note"]),
                          family=f"uptake.did/{fam}"))
     return rows
 
@@ -197,11 +198,11 @@ def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, s
 SII_ABS_COLUMNS: tuple[str, str, str] = _inequality.SII_ABS_COLUMNS
 
 
-def _sii_rows(pid: str, sii: pd.DataFrame | None) -> list[dict[str, Any]]:
+def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str]) -> list[dict[str, Any]]:
     """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table.
 
     The value is the change in the size of the gradient, |SII after| - |SII before| in pp (negative = a
-    flatter gradient = a narrower gap, whichever group was screened more), the rule of
+    flatter gradient = a narrower gap, whichever group was numerator more), the rule of
     `sdp_lib.metrics.equity.sii_sentence`. Its interval, in order of preference:
 
     * the table's `sii_abs_change_lower` / `_upper` (`SII_ABS_COLUMNS`) when it has them;
@@ -214,13 +215,13 @@ def _sii_rows(pid: str, sii: pd.DataFrame | None) -> list[dict[str, Any]]:
     Significance (in `metrics_long`) is whether the interval shown excludes 0.
     """
     rows = []
-    for s in SCREENINGS:
+    for s in measure_ids:
         m = f"inequality.sii_change:{s}"
-        sel = (sii[(sii["partner_id"].astype(str) == pid) & (sii["screening"].astype(str) == s)]
-               if sii is not None and len(sii) and {"partner_id", "screening"} <= set(sii.columns)
+        sel = (sii[(sii["partner_id"].astype(str) == pid) & (sii["measure"].astype(str) == s)]
+               if sii is not None and len(sii) and {"partner_id", "measure"} <= set(sii.columns)
                else pd.DataFrame())
         if sel.empty:
-            rows.append(_row(pid, m, note="no IMD breakdown for this screening"))
+            rows.append(_row(pid, m, note="no IMD breakdown for this measure"))
             continue
         r = sel.iloc[0]
         src = _text(r.get("note"))
@@ -409,7 +410,7 @@ def metrics_long(
     * Intervals are at `programme.confidence` (the first confidence level, normally 95%); values in
       `unit` (percent and pp are 0-100 scales).
     * `p_adjusted` is Holm-adjusted within each family of tests: uptake.diff, uptake.did and
-      survey.paired_change, each split into partner x screening/question rows, partner ":any" rows and
+      survey.paired_change, each split into partner x measure/question rows, partner ":any" rows and
       programme-wide rows. `significant` is `p_adjusted < 1 - confidence`; for a change with no p-value
       but an interval, it is "the interval excludes 0". Levels and counts are never significant.
     * survey.favourable pools the rows of survey_items whose wave contains "post" (post, post_only),
@@ -439,7 +440,7 @@ def metrics_long(
     if uc is not None:
         uc = uc.copy()
         uc["partner_id"] = uc["partner_id"].astype(str)
-        uc["screening"] = uc["screening"].astype(str)
+        uc["measure"] = uc["measure"].astype(str)
     items, paired, qids = _survey_tables(survey_items, survey_paired)
     items_q, paired_q = _by_question(items), _by_question(paired)
 
@@ -449,11 +450,12 @@ def metrics_long(
             grants = [p.grant_gbp for p in programme.partners]
             reached = float(sum(p.residents_reached for p in programme.partners))
             a = acts[acts["partner_id"].isin(partner_ids)]
-            rows += _activity_rows(pid, a, reached, float(sum(grants)), float(np.mean(grants)))
+            rows += _activity_rows(pid, a, reached, float(sum(grants)), float(np.mean(grants)),
+                                   programme.activity_types)
         else:
             p = programme.partner(pid)
             rows += _activity_rows(pid, acts[acts["partner_id"] == pid], float(p.residents_reached),
-                                   float(p.grant_gbp), float(p.grant_gbp))
+                                   float(p.grant_gbp), float(p.grant_gbp), programme.activity_types)
         # uptake
         groups: dict[str, pd.DataFrame] = {}
         if uc is not None:
@@ -463,13 +465,14 @@ def metrics_long(
                 mine = uc[uc["partner_id"] == PROGRAMME_ID]
             else:
                 mine = uc[uc["partner_id"].isin(partner_ids)]
-            for s in SCREENINGS:
-                g = mine[mine["screening"] == s]
+            for s in programme.measure_ids:
+                g = mine[mine["measure"] == s]
                 if len(g):
                     groups[s] = g
-            if len(mine[mine["screening"].isin(SCREENINGS)]):
-                groups["any"] = mine[mine["screening"].isin(SCREENINGS)]
-        rows += _uptake_rows(pid, groups, conf, "programme" if pid == PROGRAMME_ID else "partner")
+            if len(mine[mine["measure"].isin(programme.measure_ids)]):
+                groups["any"] = mine[mine["measure"].isin(programme.measure_ids)]
+        rows += _uptake_rows(pid, groups, conf, "programme" if pid == PROGRAMME_ID else "partner",
+                             programme.measure_ids)
         # survey
         for q in qids:
             sel = _select(items_q, q, pid, partner_ids)
@@ -477,7 +480,7 @@ def metrics_long(
             psel = _select(paired_q, q, pid, partner_ids)
             fam = "survey.paired_change/" + ("programme" if pid == PROGRAMME_ID else "partner")
             rows.append(_paired_row(pid, q, psel, conf, fam))
-        rows += _sii_rows(pid, sii)
+        rows += _sii_rows(pid, sii, programme.measure_ids)
 
     df = pd.DataFrame(rows)
     for fam, idx in df.groupby("_family", sort=True).groups.items():
@@ -630,7 +633,7 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
     * suggestive: a favourable change that is not significant (or cannot be tested); or a *level or
       count* (post-only % favourable, uptake after, sessions, people reached) that met its target or is
       on the right side of its baseline. A level with no comparison cannot show change, so levels and
-      counts are suggestive at most: "9 in 10 said they are more likely to be screened" after a session
+      counts are suggestive at most: "9 in 10 said they are more likely to be numerator" after a session
       says nothing about what they thought before;
     * contradicted: a change that is statistically significant in the unfavourable direction;
     * inconclusive: tested but neither favourable nor significantly unfavourable (e.g. a non-significant
@@ -641,7 +644,7 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
     significant unfavourable result is a red flag even if another indicator supports the link; `basis`
     lists both), supported, suggestive, inconclusive, untested. A difference-in-differences outranks a
     before/after change of the same uptake: where the node has both `uptake.diff:<s>` and
-    `uptake.did:<s>` (same `<s>`, a screening or the pooled `any`) and the DiD was tested (a value with a
+    `uptake.did:<s>` (same `<s>`, a measure or the pooled `any`) and the DiD was tested (a value with a
     p-value or a finite interval), the DiD alone decides that uptake's part in the status, so a
     significant before/after rise with a non-significant DiD does not make the link supported (nor a
     significant before/after fall contradicted); the before/after change stays listed in `basis`, which

@@ -1,16 +1,16 @@
 """Screening uptake in each partner's proxy population: change, significance and difference-in-differences.
 
 From the validated WSIC batch-tracing extract (summed over any breakdown) this module computes, for each
-partner x screening, uptake before and after with Wilson intervals, the change in percentage points
+partner x measure, uptake before and after with Wilson intervals, the change in percentage points
 (Newcombe hybrid score interval) and relative change (log method), the test used (chi-square or Fisher),
 Holm and Benjamini-Hochberg adjusted p-values across the whole family, a difference-in-differences
 against the comparison population (binomial GLM, ratio of odds ratios with its own p; the absolute DiD in
 pp with the MOVER interval and a p-value on that scale), a parallel pre-trends test, the minimum
 detectable difference, the Maryland Scientific Methods Scale level of the claim with what weakens it,
-and a plain-English sentence. It also pools partners per screening (DerSimonian-Laird random effects) and
+and a plain-English sentence. It also pools partners per measure (DerSimonian-Laird random effects) and
 reconciles the published WSIC table.
 
-WSIC "screened / eligible" is a coverage-type measure (people eligible who were screened within the
+WSIC "numerator / denominator" is a coverage-type measure (people denominator who were numerator within the
 programme's coverage window), not an invitation-based uptake measure. The Dec 2023 and Jul 2024
 populations are largely the same people, so the before/after tests, which treat them as independent
 samples, are an approximation: every sentence says so.
@@ -32,15 +32,15 @@ from sdp_lib.config.params import Programme
 from sdp_lib.wording import (  # noqa: F401 (the sentence templates live with the rest of the wording; uptake API)
     INDEPENDENCE_NOTE, SMS_LEVEL_TEXT, alpha_of, change_sentence, sentences, sms_note, sms_text,
 )
-MEASURE_NOTE = "WSIC coverage-type measure: people eligible who were screened within the coverage window"
+MEASURE_NOTE = "WSIC coverage-type measure: people denominator who were numerator within the coverage window"
 
 def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Monthly counts per partner x screening (and 'comparison' rows) summed over any breakdown columns.
+    """Monthly counts per partner x measure (and 'comparison' rows) summed over any breakdown columns.
 
-    Returns columns partner_id, screening, period, eligible, screened; comparison rows have
+    Returns columns partner_id, measure, period, denominator, numerator; comparison rows have
     partner_id "comparison".
     """
-    keys = ["partner_id", "screening", "period"]
+    keys = ["partner_id", "measure", "period"]
     agg = aggregate_uptake(uptake).drop(columns="population")
     if comparison is not None:
         comp = aggregate_comparison(comparison).drop(columns="population")
@@ -52,19 +52,19 @@ def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.D
 def monthly_table(counts: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Every partner's (and the comparison population's) monthly uptake with Wilson intervals."""
     out = counts.copy()
-    out["uptake"] = out["screened"] / out["eligible"].where(out["eligible"] > 0)
-    lower, upper = stats.wilson_ci(out["screened"].to_numpy(), out["eligible"].to_numpy(), confidence)
+    out["uptake"] = out["numerator"] / out["denominator"].where(out["denominator"] > 0)
+    lower, upper = stats.wilson_ci(out["numerator"].to_numpy(), out["denominator"].to_numpy(), confidence)
     out["uptake_lower"], out["uptake_upper"] = lower, upper
     return out
 
 
-def _at(counts: pd.DataFrame, partner_id: str, screening: str, period: str) -> tuple[int, int]:
+def _at(counts: pd.DataFrame, partner_id: str, measure: str, period: str) -> tuple[int, int]:
     row = counts[
-        (counts["partner_id"] == partner_id) & (counts["screening"] == screening) & (counts["period"] == period)
+        (counts["partner_id"] == partner_id) & (counts["measure"] == measure) & (counts["period"] == period)
     ]
     if row.empty:
         return 0, 0
-    return int(row["screened"].iloc[0]), int(row["eligible"].iloc[0])
+    return int(row["numerator"].iloc[0]), int(row["denominator"].iloc[0])
 
 
 def uptake_changes(
@@ -75,7 +75,7 @@ def uptake_changes(
     period_after: str | None = None,
     confidence: float | None = None,
 ) -> pd.DataFrame:
-    """One row per partner x screening (in the partner's screening focus and present in the data).
+    """One row per partner x measure (in the partner's measure focus and present in the data).
 
     Columns are listed in README.md, "Outputs" (uptake_changes): counts, uptake before/after with Wilson CIs,
     change in pp with the Newcombe hybrid score CI, relative change with a log-method CI, p and test
@@ -94,15 +94,15 @@ def uptake_changes(
     counts = series(uptake, comparison)
     rows = []
     for partner in programme.partners:
-        for screening in partner.screening_focus:
-            sel = counts[(counts["partner_id"] == partner.id) & (counts["screening"] == screening)]
+        for measure in partner.focus:
+            sel = counts[(counts["partner_id"] == partner.id) & (counts["measure"] == measure)]
             if sel.empty:
                 continue
-            x1, n1 = _at(counts, partner.id, screening, pb)
-            x2, n2 = _at(counts, partner.id, screening, pa)
-            cx1, cn1 = _at(counts, "comparison", screening, pb)
-            cx2, cn2 = _at(counts, "comparison", screening, pa)
-            rows.append(_change_row(programme, partner.id, partner.name, screening, pb, pa,
+            x1, n1 = _at(counts, partner.id, measure, pb)
+            x2, n2 = _at(counts, partner.id, measure, pa)
+            cx1, cn1 = _at(counts, "comparison", measure, pb)
+            cx2, cn2 = _at(counts, "comparison", measure, pa)
+            rows.append(_change_row(programme, partner.id, partner.name, measure, pb, pa,
                                     (x1, n1, x2, n2), (cx1, cn1, cx2, cn2), conf, counts))
     out = pd.DataFrame(rows)
     if out.empty:
@@ -116,9 +116,9 @@ def uptake_changes(
 
 
 CHANGE_COLUMNS = [
-    "partner_id", "partner_name", "screening", "period_before", "period_after",
-    "eligible_before", "screened_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
-    "eligible_after", "screened_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
+    "partner_id", "partner_name", "measure", "period_before", "period_after",
+    "denominator_before", "numerator_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
+    "denominator_after", "numerator_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
     "diff_pp", "diff_lower_pp", "diff_upper_pp", "rel_change", "rel_change_lower", "rel_change_upper",
     "p_value", "test", "p_holm", "p_bh", "comparison_before", "comparison_after",
     "did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value", "did_ror", "did_ror_lower", "did_ror_upper",
@@ -126,16 +126,16 @@ CHANGE_COLUMNS = [
 ]
 
 
-def _pretrend_p(counts: pd.DataFrame, partner_id: str, screening: str, before: str) -> float:
+def _pretrend_p(counts: pd.DataFrame, partner_id: str, measure: str, before: str) -> float:
     """p-value of the group x month interaction over the pre-programme months (parallel pre-trends test).
 
     Model: ``logit(p) ~ group * month`` over the partner's and the comparison population's months up to
     and including `before` (month numbered 0, 1, ... in calendar order), fitted as a binomial GLM on the
-    proportions with ``var_weights = eligible`` (statsmodels). Monthly proportions usually vary more than
+    proportions with ``var_weights = denominator`` (statsmodels). Monthly proportions usually vary more than
     binomial sampling allows, so, as the interrupted time series (`trends._its_fit`, overdispersion
     "auto"), when the Pearson dispersion ``X^2 / df_resid`` exceeds 1 the covariance is scaled by it
     (what statsmodels' ``fit(scale="X2")`` does) and the p-value is a t test on ``df_resid`` degrees of
-    freedom, which is R's ``summary(glm(cbind(screened, eligible - screened) ~ group * month,
+    freedom, which is R's ``summary(glm(cbind(numerator, denominator - numerator) ~ group * month,
     family = quasibinomial))``; otherwise (dispersion <= 1, or no residual df, as with exactly two
     months) the binomial Wald z test. A small p suggests the partner's and the comparison population's
     trends were not parallel before the programme, which weakens the difference-in-differences (see
@@ -148,17 +148,17 @@ def _pretrend_p(counts: pd.DataFrame, partner_id: str, screening: str, before: s
     import statsmodels.api as sm
     from scipy import stats as sps
 
-    sel = counts[(counts["screening"] == screening) & (counts["period"] <= before)
+    sel = counts[(counts["measure"] == measure) & (counts["period"] <= before)
                  & counts["partner_id"].isin([partner_id, "comparison"])]
-    sel = sel[sel["eligible"] > 0]
+    sel = sel[sel["denominator"] > 0]
     months = sorted(sel["period"].unique())
     if len(months) < 2 or sel["partner_id"].nunique() < 2:
         return float("nan")
     t = sel["period"].map({m: i for i, m in enumerate(months)}).to_numpy(dtype=float)
     g = (sel["partner_id"] == partner_id).to_numpy(dtype=float)
     X = np.column_stack([np.ones_like(t), g, t, g * t])
-    n = sel["eligible"].to_numpy(dtype=float)
-    y = sel["screened"].to_numpy(dtype=float)
+    n = sel["denominator"].to_numpy(dtype=float)
+    y = sel["numerator"].to_numpy(dtype=float)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -177,13 +177,13 @@ def _pretrend_p(counts: pd.DataFrame, partner_id: str, screening: str, before: s
         return float("nan")
 
 
-def _change_row(programme, pid, name, screening, pb, pa, own, comp, conf, counts) -> dict:
+def _change_row(programme, pid, name, measure, pb, pa, own, comp, conf, counts) -> dict:
     x1, n1, x2, n2 = own
     cx1, cn1, cx2, cn2 = comp
     row: dict = {
-        "partner_id": pid, "partner_name": name, "screening": screening,
+        "partner_id": pid, "partner_name": name, "measure": measure,
         "period_before": pb, "period_after": pa,
-        "eligible_before": n1, "screened_before": x1, "eligible_after": n2, "screened_after": x2,
+        "denominator_before": n1, "numerator_before": x1, "denominator_after": n2, "numerator_after": x2,
     }
     nan = float("nan")
     if n1 > 0 and n2 > 0:
@@ -212,7 +212,7 @@ def _change_row(programme, pid, name, screening, pb, pa, own, comp, conf, counts
         row.update(did_pp=did.diff_pp, did_lower_pp=did.diff_lower_pp, did_upper_pp=did.diff_upper_pp,
                    did_pp_p_value=did.diff_p_value, did_ror=did.ror, did_ror_lower=did.ror_lower,
                    did_ror_upper=did.ror_upper, did_p_value=did.p_value)
-        row["pretrend_p"] = _pretrend_p(counts, pid, screening, pb)
+        row["pretrend_p"] = _pretrend_p(counts, pid, measure, pb)
     else:
         for c in ("did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value", "did_ror", "did_ror_lower",
                   "did_ror_upper", "did_p_value", "pretrend_p"):
@@ -240,22 +240,22 @@ def _num(df: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | str]:
-    """Pool rows of uptake_changes (one partner's screenings, or many partners) into one estimate.
+    """Pool rows of uptake_changes (one partner's measures, or many partners) into one estimate.
 
-    * level and change: counts are summed (screening-episodes, not people); uptake after with a Wilson
+    * level and change: counts are summed (measure-episodes, not people); uptake after with a Wilson
       interval, change after - before with the Newcombe hybrid score interval and a chi-square (all
       expected counts >= 5) or Fisher test, both treating the periods as independent (an approximation:
       they are largely the same people). A single row is used as it stands.
-    * DiD: the rows' absolute DiDs averaged with weights w_i = eligible_after_i / sum(eligible_after),
-      so that sum(w_i did_i) x sum(eligible_after) / 100 is exactly the sum of each row's additional
-      people screened. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
+    * DiD: the rows' absolute DiDs averaged with weights w_i = denominator_after_i / sum(denominator_after),
+      so that sum(w_i did_i) x sum(denominator_after) / 100 is exactly the sum of each row's additional
+      people numerator. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
       `stats.did_logit` (asymmetric, honest at 0% and 100%). The pooled interval is MOVER for the weighted
-      sum (Zou & Donner 2008), side by side: lower half-width^2 = sum(w_i^2 a_i) + sum over screenings of
-      (sum of that screening's w_i)^2 b_s, where a_i is the square of the row's own Newcombe lower
+      sum (Zou & Donner 2008), side by side: lower half-width^2 = sum(w_i^2 a_i) + sum over measures of
+      (sum of that measure's w_i)^2 b_s, where a_i is the square of the row's own Newcombe lower
       half-width (recomputed from its counts: (p2 - l2)^2 + (u1 - p1)^2 with Wilson limits) and b_s the
-      comparison's contribution to that side, shared by every row of screening s and recovered from a
+      comparison's contribution to that side, shared by every row of measure s and recovered from a
       row's lower half-width as (did_i - did_lower_i)^2 - a_i (a_i capped at that square, so b_s >= 0;
-      the median over the screening's rows); the upper side likewise. With one row this gives back the
+      the median over the measure's rows); the upper side likewise. With one row this gives back the
       row's interval. `did_p` inverts the same family of intervals (`stats.inversion_p_value`): the own
       parts are recomputed at each critical value z, the comparison parts scaled by (z / z_conf)^2, so
       `did_p < 1 - confidence` exactly when the pooled interval excludes 0. A single row takes `did_p`
@@ -265,19 +265,19 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
     from sdp_lib.stats import proportions as stats
 
     out: dict[str, float | str] = {k: math.nan for k in (
-        "eligible_before", "screened_before", "eligible_after", "screened_after",
+        "denominator_before", "numerator_before", "denominator_after", "numerator_after",
         "level", "level_lower", "level_upper", "diff_pp", "diff_lower_pp", "diff_upper_pp", "diff_p",
-        "did_pp", "did_lower_pp", "did_upper_pp", "did_p", "did_eligible_after")}
+        "did_pp", "did_lower_pp", "did_upper_pp", "did_p", "did_denominator_after")}
     out["test"] = ""
     out["did_note"] = ""
     if rows is None or len(rows) == 0:
         return out
-    n1, x1, n2, x2 = (_num(rows, c) for c in ("eligible_before", "screened_before", "eligible_after", "screened_after"))
+    n1, x1, n2, x2 = (_num(rows, c) for c in ("denominator_before", "numerator_before", "denominator_after", "numerator_after"))
     z = stats.z_value(confidence)
     if len(rows) == 1:
         r = rows.iloc[0]
         out.update(
-            eligible_before=n1[0], screened_before=x1[0], eligible_after=n2[0], screened_after=x2[0],
+            denominator_before=n1[0], numerator_before=x1[0], denominator_after=n2[0], numerator_after=x2[0],
             level=100 * _f(r.get("uptake_after")), level_lower=100 * _f(r.get("uptake_after_lower")),
             level_upper=100 * _f(r.get("uptake_after_upper")), diff_pp=_f(r.get("diff_pp")),
             diff_lower_pp=_f(r.get("diff_lower_pp")), diff_upper_pp=_f(r.get("diff_upper_pp")),
@@ -288,14 +288,14 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
         if math.isnan(out["level"]) and n2[0] > 0:  # table without the uptake columns
             lo, hi = stats.wilson_ci(x2[0], n2[0], confidence)
             out.update(level=100 * x2[0] / n2[0], level_lower=100 * lo, level_upper=100 * hi)
-        out["did_eligible_after"] = n2[0] if np.isfinite(out["did_pp"]) else math.nan
+        out["did_denominator_after"] = n2[0] if np.isfinite(out["did_pp"]) else math.nan
         if not np.isfinite(out["did_pp"]):
             out["did_note"] = "no difference-in-differences (no comparison data)"
         return out
 
     ok = np.isfinite(n1) & np.isfinite(x1) & np.isfinite(n2) & np.isfinite(x2)
     N1, X1, N2, X2 = (float(a[ok].sum()) for a in (n1, x1, n2, x2))
-    out.update(eligible_before=N1, screened_before=X1, eligible_after=N2, screened_after=X2)
+    out.update(denominator_before=N1, numerator_before=X1, denominator_after=N2, numerator_after=X2)
     if N2 > 0:
         lo, hi = stats.wilson_ci(X2, N2, confidence)
         out.update(level=100 * X2 / N2, level_lower=100 * lo, level_upper=100 * hi)
@@ -324,10 +324,10 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
     own_lo, own_hi = own_sq(z)
     # a row's own part is never more than its whole interval (tables with other intervals), so b_s >= 0
     comp_lo, comp_hi = row_lo - np.minimum(own_lo, row_lo), row_hi - np.minimum(own_hi, row_hi)
-    screening = rows["screening"].to_numpy()[use] if "screening" in rows.columns else np.array(["?"] * int(use.sum()))
+    measure = rows["measure"].to_numpy()[use] if "measure" in rows.columns else np.array(["?"] * int(use.sum()))
     shared_lo = shared_hi = 0.0
-    for s_ in dict.fromkeys(screening.tolist()):
-        m = screening == s_
+    for s_ in dict.fromkeys(measure.tolist()):
+        m = measure == s_
         shared_lo += float(w[m].sum()) ** 2 * float(np.median(comp_lo[m]))
         shared_hi += float(w[m].sum()) ** 2 * float(np.median(comp_hi[m]))
     est = float(np.sum(w * did[use])) / 100
@@ -342,7 +342,7 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
     lo_half, hi_half = half_widths(z)
     out.update(did_pp=100 * est, did_lower_pp=100 * (est - lo_half), did_upper_pp=100 * (est + hi_half),
                did_p=stats.inversion_p_value(est, half_widths) if (lo_half > 0 or hi_half > 0) else math.nan,
-               did_eligible_after=float(n2[use].sum()))
+               did_denominator_after=float(n2[use].sum()))
     if dropped:
         out["did_note"] = f"{dropped} of {len(rows)} rows have no difference-in-differences and are left out"
     return out
@@ -352,51 +352,51 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
 # Funnel plot and planning
 
 
-FUNNEL_COLUMNS = ["partner_id", "partner_name", "screening", "screened", "eligible", "uptake", "pooled_average",
+FUNNEL_COLUMNS = ["partner_id", "partner_name", "measure", "numerator", "denominator", "uptake", "pooled_average",
                   "significance"]
 
 
 def funnel_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """Uptake after against eligible population per partner x screening, with PHE funnel labels.
+    """Uptake after against denominator population per partner x measure, with PHE funnel labels.
 
-    The pooled average of a screening is the sum of screened over the sum of eligible across its
+    The pooled average of a measure is the sum of numerator over the sum of denominator across its
     partners (`period_after`); each partner is labelled "High (0.001)", "High (0.025)", "Low (0.025)",
     "Low (0.001)" or "Not significant" by `stats.funnel_significance` (PHE / Fingertips method: limits
     at 95% and 99.8% where the proportion's own Wilson interval just reaches the average). Partners with
-    nobody eligible are left out.
+    nobody denominator are left out.
     """
     rows = []
-    ok = changes[pd.to_numeric(changes.get("eligible_after"), errors="coerce") > 0] if len(changes) else changes
-    for scr, sel in ok.groupby("screening", sort=True):
-        x = sel["screened_after"].to_numpy(dtype=float)
-        n = sel["eligible_after"].to_numpy(dtype=float)
+    ok = changes[pd.to_numeric(changes.get("denominator_after"), errors="coerce") > 0] if len(changes) else changes
+    for scr, sel in ok.groupby("measure", sort=True):
+        x = sel["numerator_after"].to_numpy(dtype=float)
+        n = sel["denominator_after"].to_numpy(dtype=float)
         p0 = x.sum() / n.sum()
         labels = stats.funnel_significance(x, n, p0)
         for r, lab in zip(sel.itertuples(), labels):
-            rows.append({"partner_id": r.partner_id, "partner_name": r.partner_name, "screening": scr,
-                         "screened": int(r.screened_after), "eligible": int(r.eligible_after),
-                         "uptake": r.screened_after / r.eligible_after, "pooled_average": p0,
+            rows.append({"partner_id": r.partner_id, "partner_name": r.partner_name, "measure": scr,
+                         "numerator": int(r.numerator_after), "denominator": int(r.denominator_after),
+                         "uptake": r.numerator_after / r.denominator_after, "pooled_average": p0,
                          "significance": lab})
     return pd.DataFrame(rows, columns=FUNNEL_COLUMNS)
 
 
-FUNNEL_LIMIT_COLUMNS = ["screening", "eligible", "confidence", "lower", "upper"]
+FUNNEL_LIMIT_COLUMNS = ["measure", "denominator", "confidence", "lower", "upper"]
 
 
 def funnel_limits_table(funnel: pd.DataFrame, levels: tuple[float, ...] = (0.95, 0.998), points: int = 200
                         ) -> pd.DataFrame:
-    """The funnel plot's control limits per screening, on a grid of population sizes from 5 to 1.1 x the
-    largest eligible population (at least 20): at each size, the proportions whose own Wilson interval at
+    """The funnel plot's control limits per measure, on a grid of population sizes from 5 to 1.1 x the
+    largest denominator population (at least 20): at each size, the proportions whose own Wilson interval at
     that size just reaches the pooled average (`stats.funnel_limits`, PHE / Fingertips method), at 95% and
     99.8%. Model values with no counts: what the funnel figure draws."""
     rows = []
-    for scr, sel in funnel.groupby("screening", sort=True) if len(funnel) else []:
+    for scr, sel in funnel.groupby("measure", sort=True) if len(funnel) else []:
         p0 = float(sel["pooled_average"].iloc[0])
-        nmax = max(float(pd.to_numeric(sel["eligible"], errors="coerce").max()) * 1.1, 20.0)
+        nmax = max(float(pd.to_numeric(sel["denominator"], errors="coerce").max()) * 1.1, 20.0)
         grid = np.linspace(5, nmax, points)
         for conf in levels:
             lo, hi = stats.funnel_limits(p0, grid, conf)
-            rows += [{"screening": scr, "eligible": n, "confidence": conf, "lower": a, "upper": b}
+            rows += [{"measure": scr, "denominator": n, "confidence": conf, "lower": a, "upper": b}
                      for n, a, b in zip(grid, np.asarray(lo), np.asarray(hi))]
     return pd.DataFrame(rows, columns=FUNNEL_LIMIT_COLUMNS)
 
@@ -419,24 +419,24 @@ def sample_size_table(baselines: tuple[float, ...] = (0.3, 0.5), changes: tuple[
 
 
 def pooled_changes(changes: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Programme-wide change per screening: DerSimonian-Laird random effects over partners.
+    """Programme-wide change per measure: DerSimonian-Laird random effects over partners.
 
     The effect is each partner's change in uptake (risk difference, pp) with its Wald variance
     p1(1-p1)/n1 + p2(1-p2)/n2; a proportion of 0 or 1 uses (x + 0.5)/(n + 1) in the variance only, so a
-    partner with no one (or everyone) screened still has a finite weight. tau^2 and I^2 are clamped at 0
+    partner with no one (or everyone) numerator still has a finite weight. tau^2 and I^2 are clamped at 0
     and a prediction interval is given (Higgins, Thompson & Spiegelhalter 2009) when there are at least
     three partners.
     """
     rows = []
-    for screening in ("breast", "cervical", "bowel"):
-        sel = changes[(changes["screening"] == screening) & changes["diff_pp"].notna()]
+    for measure in ("breast", "cervical", "bowel"):
+        sel = changes[(changes["measure"] == measure) & changes["diff_pp"].notna()]
         if sel.empty:
             continue
-        var = _rd_variance(sel["screened_before"], sel["eligible_before"]) + _rd_variance(
-            sel["screened_after"], sel["eligible_after"])
+        var = _rd_variance(sel["numerator_before"], sel["denominator_before"]) + _rd_variance(
+            sel["numerator_after"], sel["denominator_after"])
         res = stats.pool_random_effects(sel["diff_pp"].to_numpy() / 100, var.to_numpy(), confidence)
         rows.append({
-            "screening": screening, "k": len(sel),
+            "measure": measure, "k": len(sel),
             "estimate_pp": 100 * res.estimate, "lower_pp": 100 * res.lower, "upper_pp": 100 * res.upper,
             "tau2": res.tau2, "q": res.q, "i2": res.i2,
             "pi_lower_pp": 100 * res.pi_lower, "pi_upper_pp": 100 * res.pi_upper,
@@ -479,25 +479,37 @@ def whole_counts_for(percent: float, n: int, decimals: int = 1) -> list[int]:
     return out
 
 
-def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame) -> pd.DataFrame:
+def _month_key(period: str) -> tuple[str, str]:
+    """("dec_2023", "Dec 2023") for "2023-12": how a published table names and labels a month."""
+    year, month = period.split("-")
+    name = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")[int(month) - 1]
+    return f"{name}_{year}", f"{name.title()} {year}"
+
+
+def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, period_before: str = "2023-12",
+                             period_after: str = "2024-07") -> pd.DataFrame:
     """Each published figure against our recomputation, and whether whole counts can give it.
 
-    For each published row: the eligible numbers and uptake percentages are compared with the data
+    The published table (`published_figures` in programme.yaml) has, per partner and measure, the
+    denominator and the percentage at the two headline months, in columns `denominator_<mon>_<yyyy>` and
+    `uptake_<mon>_<yyyy>` (e.g. `uptake_dec_2023`; count columns under the programme's file names are
+    renamed by the caller), and the published relative `pct_change`.
+
+    For each published row: the denominator numbers and uptake percentages are compared with the data
     (summed over breakdowns); the % change is recomputed from the published rates as (after / before - 1);
-    each published percentage is checked for a whole number of people screened that reproduces it.
+    each published percentage is checked for a whole number of people numerator that reproduces it.
     """
     counts = series(uptake)
     rows = []
     for rec in published.itertuples(index=False):
-        pid, scr = rec.partner_id, rec.screening
-        for label, period, elig_col, up_col in (
-            ("Dec 2023", "2023-12", "eligible_dec_2023", "uptake_dec_2023"),
-            ("Jul 2024", "2024-07", "eligible_jul_2024", "uptake_jul_2024"),
-        ):
+        pid, scr = rec.partner_id, rec.measure
+        for period in (period_before, period_after):
+            key, label = _month_key(period)
+            elig_col, up_col = f"denominator_{key}", f"uptake_{key}"
             x, n = _at(counts, pid, scr, period)
             pub_n = _count(getattr(rec, elig_col))
-            rows.append(_recon(rec, pid, scr, f"eligible {label}", getattr(rec, elig_col), str(n),
-                               n == pub_n, None, "" if n == pub_n else "eligible count differs from the data"))
+            rows.append(_recon(rec, pid, scr, f"denominator {label}", getattr(rec, elig_col), str(n),
+                               n == pub_n, None, "" if n == pub_n else "denominator count differs from the data"))
             pub_p = _pct(getattr(rec, up_col))
             ours = 100 * x / n if n else float("nan")
             cands = whole_counts_for(pub_p, pub_n)
@@ -506,10 +518,11 @@ def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame) -> p
             else:
                 near = [c for c in (math.floor(pub_p * pub_n / 100), math.ceil(pub_p * pub_n / 100)) if 0 <= c <= pub_n]
                 shown = ", ".join(f"{c} -> {100 * c / pub_n:.1f}%" for c in dict.fromkeys(near))
-                note = f"no whole number screened out of {pub_n} gives {pub_p:.1f}% (nearest: {shown})"
+                note = f"no whole number numerator out of {pub_n} gives {pub_p:.1f}% (nearest: {shown})"
             rows.append(_recon(rec, pid, scr, f"uptake {label}", getattr(rec, up_col), f"{ours:.1f}%",
                                abs(round(ours, 1) - pub_p) < 1e-9, bool(cands), note))
-        p1, p2 = _pct(rec.uptake_dec_2023), _pct(rec.uptake_jul_2024)
+        p1 = _pct(getattr(rec, f"uptake_{_month_key(period_before)[0]}"))
+        p2 = _pct(getattr(rec, f"uptake_{_month_key(period_after)[0]}"))
         rel = 100 * (p2 / p1 - 1)
         pub_rel = _pct(rec.pct_change)
         agree = abs(round(rel, 2) - pub_rel) < 1e-9
@@ -521,7 +534,7 @@ def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame) -> p
 
 def _recon(rec, pid, scr, figure, published, recomputed, agrees, whole, note) -> dict:
     return {
-        "organisation": rec.organisation, "partner_id": pid, "screening": scr, "figure": figure,
+        "organisation": rec.organisation, "partner_id": pid, "measure": scr, "figure": figure,
         "published": str(published), "recomputed": recomputed, "agrees": bool(agrees),
         "whole_count_consistent": "" if whole is None else ("yes" if whole else "no"), "note": note,
     }

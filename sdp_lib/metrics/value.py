@@ -1,36 +1,36 @@
 """Value for money and the dilution check.
 
-For each partner x screening (and programme-wide, partner_id "ALL"):
+For each partner x measure (and programme-wide, partner_id "ALL"):
 
 * cost per resident reached = grant / residents_reached (programme.yaml), cost per session = grant /
   sessions (activities.csv, all activity types summed);
-* additional people screened attributable to the programme = DiD (pp) x eligible_after / 100, with the
+* additional people numerator attributable to the programme = DiD (pp) x denominator_after / 100, with the
   interval from did_lower_pp / did_upper_pp scaled the same way. Only the difference-in-differences is
   used: a before/after change with no comparison group (Maryland level 1) cannot be attributed;
-* cost per additional person screened = grant / additional, with the interval grant / upper to
-  grant / lower. It is "not estimable" (NaN, with the reason in `cost_per_additional_screened_note`)
+* cost per additional person numerator = grant / additional, with the interval grant / upper to
+  grant / lower. It is "not estimable" (NaN, with the reason in `cost_per_additional_numerator_note`)
   when there is no DiD, when the point estimate is <= 0, when a row's DiD implies more additional people
-  screened than were screened at all after the programme (its counterfactual uptake, uptake before plus
+  numerator than were numerator at all after the programme (its counterfactual uptake, uptake before plus
   the comparison's change, is below 0%: the additive comparison cannot be carried over to a population
   at the floor), or when the interval for additional people includes zero: a cost per person cannot be
   divided out of a change that may be nothing. The DiD interval is MOVER (`stats.did_logit`), so it
   keeps a partner's own uncertainty at 0% and 100% uptake. A partner's
-  grant pays for all its screenings, so when a partner works on several screenings the cost per
-  additional person is given only on its `screening == "any"` row (additional people summed over its
-  screenings), not per screening; programme-wide likewise;
+  grant pays for all its measures, so when a partner works on several measures the cost per
+  additional person is given only on its `measure == "any"` row (additional people summed over its
+  measures), not per measure; programme-wide likewise;
 * the dilution check (domain brief, section 3): a programme that reaches R residents of a proxy
-  population of N eligible can plausibly change uptake by about (R / N) x the effect on those reached;
+  population of N denominator can plausibly change uptake by about (R / N) x the effect on those reached;
   reviews of community health workers put that effect at 10-13 pp. `plausible_change_pp_low/high` =
-  min(R / N, 1) x 10 and x 13, where N is eligible_after. This assumes everyone reached is in the
-  eligible denominator of that screening, so it is generous: an observed change beyond it is even
+  min(R / N, 1) x 10 and x 13, where N is denominator_after. This assumes everyone reached is in the
+  denominator denominator of that measure, so it is generous: an observed change beyond it is even
   less plausible. Pooled rows (a partner's "any", programme-wide) use reach_fraction = sum over the
   pooled rows of min(R_partner, N_row) / sum of N_row, i.e. each reached resident may count in every
-  screening population of their partner. `implausibly_large` is True only when the data show a change
+  measure population of their partner. `implausibly_large` is True only when the data show a change
   far above the plausible one: when the *lower* confidence limit of an observed change (before/after
   diff or DiD, whichever has the larger lower limit) exceeds `IMPLAUSIBLE_RATIO` (1.5) x the plausible
   high, i.e. `lower_to_plausible_ratio` > 1.5 ("a claimed population change far above that is a red
   flag, not a success"). A point estimate above the range whose interval still reaches it is described,
-  interval and all, not flagged: the Advocacy Project's +4.8 pp from 60 reached of 257 eligible
+  interval and all, not flagged: the Advocacy Project's +4.8 pp from 60 reached of 257 denominator
   (plausible 2.3-3.0 pp, so 1.58 x the plausible high) has a 95% interval of about -4.2 to +13.2 pp and
   is compatible with a plausible change. `observed_to_plausible_ratio` is the larger point change over
   the plausible high (descriptive); both ratios are NaN (never inf) when the plausible high is 0 (nobody
@@ -39,7 +39,7 @@ For each partner x screening (and programme-wide, partner_id "ALL"):
   ratio that decides. Change `implausible_ratio` to taste.
 
 Programme-wide rows pool the partners' rows (additional people summed; see `sdp_lib.metrics.uptake.pool_uptake`),
-with residents reached and grants summed. Pooled eligible counts are screening-episodes, not people.
+with residents reached and grants summed. Pooled denominator counts are measure-episodes, not people.
 """
 
 from __future__ import annotations
@@ -52,21 +52,21 @@ import pandas as pd
 from sdp_lib.config.params import Programme
 from sdp_lib.inputs import activity_frame
 from sdp_lib.metrics.uptake import pool_uptake
-from sdp_lib.config.validation import PROGRAMME_ID, SCREENINGS
+from sdp_lib.config.validation import PROGRAMME_ID
 from sdp_lib.wording import confidence_label
 
-#: Effect of community health worker interventions on screening among those reached, pp (domain brief).
+#: Effect of community health worker interventions on measure among those reached, pp (domain brief).
 EFFECT_ON_REACHED_PP: tuple[float, float] = (10.0, 13.0)
 #: An observed change above this multiple of the plausible high is flagged `implausibly_large`.
 IMPLAUSIBLE_RATIO = 1.5
 
 VFM_COLUMNS = [
-    "partner_id", "partner_name", "screening", "grant_gbp", "residents_reached", "sessions",
-    "cost_per_resident_reached", "cost_per_session", "eligible_after", "observed_diff_pp",
+    "partner_id", "partner_name", "measure", "grant_gbp", "residents_reached", "sessions",
+    "cost_per_resident_reached", "cost_per_session", "denominator_after", "observed_diff_pp",
     "observed_diff_lower_pp", "observed_diff_upper_pp", "observed_did_pp", "observed_did_lower_pp",
-    "observed_did_upper_pp", "additional_screened", "additional_screened_lower", "additional_screened_upper",
-    "cost_per_additional_screened", "cost_per_additional_screened_lower", "cost_per_additional_screened_upper",
-    "cost_per_additional_screened_note", "reach_fraction", "plausible_change_pp_low",
+    "observed_did_upper_pp", "additional_numerator", "additional_numerator_lower", "additional_numerator_upper",
+    "cost_per_additional_numerator", "cost_per_additional_numerator_lower", "cost_per_additional_numerator_upper",
+    "cost_per_additional_numerator_note", "reach_fraction", "plausible_change_pp_low",
     "plausible_change_pp_high", "observed_to_plausible_ratio", "lower_to_plausible_ratio", "implausibly_large",
     "dilution_note",
 ]
@@ -77,7 +77,7 @@ def _div(a: float, b: float) -> float:
 
 
 def cost_per_additional(grant: float, additional: float, lower: float, upper: float) -> tuple[float, float, float, str]:
-    """Cost per additional person screened and its interval, or NaNs and the reason it is not estimable.
+    """Cost per additional person numerator and its interval, or NaNs and the reason it is not estimable.
 
     The cost falls as the number of additional people rises, so the interval is grant / upper to
     grant / lower (only when lower > 0: an interval including zero gives no finite upper cost).
@@ -88,11 +88,11 @@ def cost_per_additional(grant: float, additional: float, lower: float, upper: fl
                                "so no change can be attributed to the programme")
     if additional <= 0:
         return nan, nan, nan, ("not estimable: the difference-in-differences point estimate is at or below 0, "
-                               "so no additional people screened")
+                               "so no additional people numerator")
     if not (np.isfinite(lower) and np.isfinite(upper)):
         return _div(grant, additional), nan, nan, "point estimate only: no interval for the difference-in-differences"
     if lower <= 0:
-        return nan, nan, nan, (f"not estimable: the interval for additional people screened includes zero "
+        return nan, nan, nan, (f"not estimable: the interval for additional people numerator includes zero "
                                f"({lower:.1f} to {upper:.1f})")
     return _div(grant, additional), _div(grant, upper), _div(grant, lower), ""
 
@@ -107,14 +107,14 @@ def ratio_text(ratio: float, threshold: float = IMPLAUSIBLE_RATIO) -> str:
     return repr(ratio)
 
 
-def dilution(reached: float, eligible_after: float, observed_diff_pp: float, observed_did_pp: float, *,
+def dilution(reached: float, denominator_after: float, observed_diff_pp: float, observed_did_pp: float, *,
              diff_lower_pp: float, did_lower_pp: float, diff_upper_pp: float = math.nan,
              did_upper_pp: float = math.nan, effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP,
              implausible_ratio: float = IMPLAUSIBLE_RATIO, confidence: float = 0.95,
              ) -> dict[str, float | bool | str]:
     """Plausible population change from reach, and whether the data show an implausibly large change.
 
-    plausible = min(reached / eligible_after, 1) x effect_pp (low, high). Of the observed changes (the
+    plausible = min(reached / denominator_after, 1) x effect_pp (low, high). Of the observed changes (the
     before/after diff and the DiD, each with its lower confidence limit), the one with the larger lower
     limit is judged: `implausibly_large` when that lower limit exceeds `implausible_ratio` x the plausible
     high (`lower_to_plausible_ratio` > `implausible_ratio`, unrounded), so the flag is raised only when
@@ -122,8 +122,8 @@ def dilution(reached: float, eligible_after: float, observed_diff_pp: float, obs
     range. A plausible high of 0 (nobody reached): ratios are NaN and the flag is raised when the lower
     limit is above 0. No lower limit: described, never flagged. `confidence` only labels the interval.
     """
-    ok = np.isfinite(eligible_after) and eligible_after > 0 and np.isfinite(reached)
-    frac = min(reached / eligible_after, 1.0) if ok else math.nan
+    ok = np.isfinite(denominator_after) and denominator_after > 0 and np.isfinite(reached)
+    frac = min(reached / denominator_after, 1.0) if ok else math.nan
     low, high = frac * effect_pp[0], frac * effect_pp[1]
     out: dict[str, float | bool | str] = {
         "reach_fraction": frac, "plausible_change_pp_low": low, "plausible_change_pp_high": high,
@@ -140,7 +140,7 @@ def dilution(reached: float, eligible_after: float, observed_diff_pp: float, obs
         return out
     if high > 0:
         out["observed_to_plausible_ratio"] = max(c[1] for c in cands) / high
-    basis = (f"{reached:,.0f} reached of {eligible_after:,.0f} eligible x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
+    basis = (f"{reached:,.0f} reached of {denominator_after:,.0f} denominator x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
              f"on those reached = {low:.1f}-{high:.1f} pp")
     lvl = confidence_label(confidence)
     with_lower = [c for c in cands if np.isfinite(c[2])]
@@ -185,27 +185,27 @@ def dilution(reached: float, eligible_after: float, observed_diff_pp: float, obs
 
 
 def _effective_reach(group: pd.DataFrame | None, reached_by: dict[str, float]) -> float:
-    """Residents reached who could be in the rows' eligible populations: sum over rows of
-    min(partner's residents_reached, row's eligible_after). For one row this is just the partner's reach
-    (capped at the population); pooled over screenings, each reached resident may count in every
-    screening's population (generous, like the single-row check)."""
+    """Residents reached who could be in the rows' denominator populations: sum over rows of
+    min(partner's residents_reached, row's denominator_after). For one row this is just the partner's reach
+    (capped at the population); pooled over measures, each reached resident may count in every
+    measure's population (generous, like the single-row check)."""
     if group is None or len(group) == 0:
         return math.nan
-    elig = pd.to_numeric(group["eligible_after"], errors="coerce").to_numpy(dtype=float)
+    elig = pd.to_numeric(group["denominator_after"], errors="coerce").to_numpy(dtype=float)
     reach = np.array([reached_by.get(str(p), math.nan) for p in group["partner_id"]], dtype=float)
     ok = np.isfinite(elig) & np.isfinite(reach)
     return float(np.minimum(reach[ok], elig[ok]).sum()) if ok.any() else math.nan
 
 
 def _below_floor(group: pd.DataFrame | None) -> str:
-    """Why no cost can be priced when a row's DiD implies more additional people screened than were
-    screened at all after the programme (did_pp x eligible_after / 100 > screened_after, i.e. the
+    """Why no cost can be priced when a row's DiD implies more additional people numerator than were
+    numerator at all after the programme (did_pp x denominator_after / 100 > numerator_after, i.e. the
     counterfactual uptake, uptake before + the comparison's change, is below 0%); "" otherwise."""
-    if group is None or len(group) == 0 or not {"did_pp", "eligible_after", "screened_after"} <= set(group.columns):
+    if group is None or len(group) == 0 or not {"did_pp", "denominator_after", "numerator_after"} <= set(group.columns):
         return ""
     did = pd.to_numeric(group["did_pp"], errors="coerce").to_numpy(dtype=float)
-    n2 = pd.to_numeric(group["eligible_after"], errors="coerce").to_numpy(dtype=float)
-    x2 = pd.to_numeric(group["screened_after"], errors="coerce").to_numpy(dtype=float)
+    n2 = pd.to_numeric(group["denominator_after"], errors="coerce").to_numpy(dtype=float)
+    x2 = pd.to_numeric(group["numerator_after"], errors="coerce").to_numpy(dtype=float)
     implied = did * n2 / 100
     with np.errstate(invalid="ignore"):
         bad = np.isfinite(implied) & np.isfinite(x2) & (implied > x2 + 1e-9)
@@ -213,17 +213,17 @@ def _below_floor(group: pd.DataFrame | None) -> str:
         return ""
     i = int(np.flatnonzero(bad)[0])
     which = "" if len(group) == 1 else f" (in {int(bad.sum())} of {len(group)} rows)"
-    return (f"not estimable: the difference-in-differences implies {implied[i]:,.1f} additional people screened, "
-            f"more than the {x2[i]:,.0f} screened after the programme{which}: the comparison population's change "
+    return (f"not estimable: the difference-in-differences implies {implied[i]:,.1f} additional people numerator, "
+            f"more than the {x2[i]:,.0f} numerator after the programme{which}: the comparison population's change "
             "cannot be carried over to a population this close to 0% uptake, so no change can be priced")
 
 
-def _vfm_row(pid: str, name: str, screening: str, grant: float, reached: float, sessions: float,
+def _vfm_row(pid: str, name: str, measure: str, grant: float, reached: float, sessions: float,
              group: pd.DataFrame | None, confidence: float, own_grant: bool, effect_pp, ratio,
              reached_by: dict[str, float]) -> dict:
     pooled = pool_uptake(group if group is not None else pd.DataFrame(), confidence)
-    elig = float(pooled["eligible_after"])
-    did_elig = float(pooled["did_eligible_after"])
+    elig = float(pooled["denominator_after"])
+    did_elig = float(pooled["did_denominator_after"])
     did, dlo, dhi = (float(pooled[k]) for k in ("did_pp", "did_lower_pp", "did_upper_pp"))
     add, add_lo, add_hi = did * did_elig / 100, dlo * did_elig / 100, dhi * did_elig / 100
     if own_grant:
@@ -234,17 +234,17 @@ def _vfm_row(pid: str, name: str, screening: str, grant: float, reached: float, 
             note = floor
     else:
         cost = cost_lo = cost_hi = math.nan
-        note = "the grant pays for several screenings: see the screening 'any' row"
+        note = "the grant pays for several measures: see the measure 'any' row"
     row = {
-        "partner_id": pid, "partner_name": name, "screening": screening, "grant_gbp": grant,
+        "partner_id": pid, "partner_name": name, "measure": measure, "grant_gbp": grant,
         "residents_reached": reached, "sessions": sessions,
         "cost_per_resident_reached": _div(grant, reached), "cost_per_session": _div(grant, sessions),
-        "eligible_after": elig, "observed_diff_pp": float(pooled["diff_pp"]),
+        "denominator_after": elig, "observed_diff_pp": float(pooled["diff_pp"]),
         "observed_diff_lower_pp": float(pooled["diff_lower_pp"]), "observed_diff_upper_pp": float(pooled["diff_upper_pp"]),
         "observed_did_pp": did, "observed_did_lower_pp": dlo, "observed_did_upper_pp": dhi,
-        "additional_screened": add, "additional_screened_lower": add_lo, "additional_screened_upper": add_hi,
-        "cost_per_additional_screened": cost, "cost_per_additional_screened_lower": cost_lo,
-        "cost_per_additional_screened_upper": cost_hi, "cost_per_additional_screened_note": note,
+        "additional_numerator": add, "additional_numerator_lower": add_lo, "additional_numerator_upper": add_hi,
+        "cost_per_additional_numerator": cost, "cost_per_additional_numerator_lower": cost_lo,
+        "cost_per_additional_numerator_upper": cost_hi, "cost_per_additional_numerator_note": note,
     }
     row.update(dilution(_effective_reach(group, reached_by), elig, row["observed_diff_pp"], did,
                         diff_lower_pp=row["observed_diff_lower_pp"], did_lower_pp=dlo,
@@ -260,20 +260,20 @@ def value_for_money(
     effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP,
     implausible_ratio: float = IMPLAUSIBLE_RATIO,
 ) -> pd.DataFrame:
-    """Value for money and dilution check per partner x screening, then programme-wide ("ALL").
+    """Value for money and dilution check per partner x measure, then programme-wide ("ALL").
 
-    Rows: for each partner (programme order) one row per screening in its rows of uptake_changes (or,
-    without data, its screening_focus), plus a screening "any" row when it has several; then ALL rows per
-    screening present and "any". Columns: see `VFM_COLUMNS` and README.md. Missing data give NaN.
+    Rows: for each partner (programme order) one row per measure in its rows of uptake_changes (or,
+    without data, its focus), plus a measure "any" row when it has several; then ALL rows per
+    measure present and "any". Columns: see `VFM_COLUMNS` and README.md. Missing data give NaN.
     """
     conf = programme.confidence
     acts = activity_frame(activities)
     uc = uptake_changes if uptake_changes is not None and len(uptake_changes) else pd.DataFrame(
-        columns=["partner_id", "screening"])
+        columns=["partner_id", "measure"])
     uc = uc.copy()
     uc["partner_id"] = uc["partner_id"].astype(str)
-    uc["screening"] = uc["screening"].astype(str)
-    uc = uc[uc["partner_id"].isin(programme.partner_ids) & uc["screening"].isin(SCREENINGS)]
+    uc["measure"] = uc["measure"].astype(str)
+    uc = uc[uc["partner_id"].isin(programme.partner_ids) & uc["measure"].isin(programme.measure_ids)]
     rows = []
     reached_by = {p.id: float(p.residents_reached) for p in programme.partners}
 
@@ -283,12 +283,12 @@ def value_for_money(
 
     for p in programme.partners:
         mine = uc[uc["partner_id"] == p.id]
-        present = [s for s in SCREENINGS if (mine["screening"] == s).any()]
-        screenings = present or [s for s in SCREENINGS if s in p.screening_focus]
+        present = [s for s in programme.measure_ids if (mine["measure"] == s).any()]
+        measures = present or [s for s in programme.measure_ids if s in p.focus]
         sess = sessions_of([p.id])
-        single = len(screenings) == 1
-        for s in screenings:
-            g = mine[mine["screening"] == s]
+        single = len(measures) == 1
+        for s in measures:
+            g = mine[mine["measure"] == s]
             rows.append(_vfm_row(p.id, p.name, s, float(p.grant_gbp), float(p.residents_reached), sess,
                                  g if len(g) else None, conf, single, effect_pp, implausible_ratio, reached_by))
         if not single:
@@ -298,8 +298,8 @@ def value_for_money(
     reached = float(sum(p.residents_reached for p in programme.partners))
     sess = sessions_of(programme.partner_ids)
     name = f"{programme.short_name} programme-wide"
-    for s in SCREENINGS:
-        g = uc[uc["screening"] == s]
+    for s in programme.measure_ids:
+        g = uc[uc["measure"] == s]
         if len(g):
             rows.append(_vfm_row(PROGRAMME_ID, name, s, grant, reached, sess, g, conf, False, effect_pp,
                                  implausible_ratio, reached_by))
@@ -310,20 +310,20 @@ def value_for_money(
     return df
 
 
-DETECTABILITY_COLUMNS = ["partner_id", "partner_name", "screening", "screened_before", "eligible_before",
-                         "screened_after", "eligible_after", "mdd_pp", "plausible_change_pp_low",
+DETECTABILITY_COLUMNS = ["partner_id", "partner_name", "measure", "numerator_before", "denominator_before",
+                         "numerator_after", "denominator_after", "mdd_pp", "plausible_change_pp_low",
                          "plausible_change_pp_high", "detectable"]
 
 
 def detectability_table(changes: pd.DataFrame, vfm: pd.DataFrame) -> pd.DataFrame:
-    """What the data can show, per partner x screening: the minimum detectable change (`mdd_pp`, 80%
+    """What the data can show, per partner x measure: the minimum detectable change (`mdd_pp`, 80%
     power, two-sided 5%) beside the change the partner's reach could plausibly produce (the dilution
     check's plausible range). `detectable` is "no" when the plausible high is below the minimum
     detectable change (a real effect of the plausible size would most likely be missed), "yes" when it is
     not, and "" when either is missing."""
     if changes is None or len(changes) == 0:
         return pd.DataFrame(columns=DETECTABILITY_COLUMNS)
-    keys = ["partner_id", "screening"]
+    keys = ["partner_id", "measure"]
     plaus = (vfm[keys + ["plausible_change_pp_low", "plausible_change_pp_high"]] if vfm is not None and len(vfm)
              else pd.DataFrame(columns=keys + ["plausible_change_pp_low", "plausible_change_pp_high"]))
     out = changes[DETECTABILITY_COLUMNS[:8]].merge(

@@ -16,8 +16,8 @@ Two further protections stop a suppressed number being recovered by arithmetic:
 * secondary (complementary) suppression: when parts add up to a published total (a "Total" row, or
   columns that sum to a total column), one suppressed part could be recovered as total minus the other
   parts, so the next smallest part of the same group is suppressed as well;
-* complement protection: publishing ``screened`` and ``eligible`` publishes ``eligible - screened`` (the
-  people *not* screened). When that is between 1 and ``suppress_below - 1``, ``screened`` (and what is
+* complement protection: publishing ``numerator`` and ``denominator`` publishes ``denominator - numerator`` (the
+  people *not* numerator). When that is between 1 and ``suppress_below - 1``, ``numerator`` (and what is
   derived from it) is suppressed.
 
 A table passes the rule only through `apply`, which returns a `ProtectedTable`; `write_published`
@@ -93,11 +93,11 @@ class TableSpec:
     name: the table name used in the log (e.g. "uptake_changes").
     count_columns: columns holding counts of people (published rounded or suppressed).
     derived: derived column -> the columns it is computed from, e.g.
-        {"uptake_before": ("screened_before", "eligible_before")}. A derived column is suppressed when any
+        {"uptake_before": ("numerator_before", "denominator_before")}. A derived column is suppressed when any
         of its sources is suppressed. Sources may be count columns or other derived columns.
     key_columns: columns that name a row in the log ("advocacy_project / breast"); the index when empty.
     complements: (part, whole) count-column pairs where whole - part is a number of people that
-        publishing both would reveal, e.g. ("screened_before", "eligible_before").
+        publishing both would reveal, e.g. ("numerator_before", "denominator_before").
     totals: RowTotal / ColumnTotal constraints for secondary suppression.
     recompute: derived column -> function of its sources' rounded values (in `derived` order), used
         when the rule says recompute_from_rounded. `ratio` is the usual one for proportions.
@@ -456,18 +456,22 @@ def _check_clean(protected: ProtectedTable, frame: pd.DataFrame, allow: Iterable
         raise DisclosureError(f"table {protected.name!r} failed the final disclosure scan: {listed}")
 
 
-def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow: Iterable[str] = ()) -> Path:
+def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow: Iterable[str] = (),
+                    column_name: Callable[[str], str] | None = None) -> Path:
     """Write a protected table as CSV (atomically) with spreadsheet formulas neutralised.
 
     Raises NotProtectedError (a DisclosureError and a TypeError) for anything but a ProtectedTable, and
     DisclosureError if the final scan still finds a small or unrounded count, in a count column or in
     the text of another column ("27 of 30", "n = 6", "6 women"); `allow` lists phrases that are public
-    already (see `scan_for_disclosure`). The index is not written; floats, in numeric or text (object)
+    already (see `scan_for_disclosure`). `column_name` renames the columns as they are written (e.g.
+    `Programme.file_name`). The index is not written; floats, in numeric or text (object)
     columns alike, are written in `outputs.FLOAT_FORMAT` (`outputs.write_table`).
     """
     protected = _require_protected(protected, "write_published")
     frame = neutralise_frame(protected.data)
     _check_clean(protected, frame, allow)
+    if column_name is not None:  # the programme's names for the generic count columns
+        frame = frame.rename(columns=column_name)
     return write_table(frame, Path(path))
 
 
@@ -476,19 +480,19 @@ def write_published(protected: ProtectedTable, path: str | os.PathLike, *, allow
 
 #: When a scan is not told which columns are counts, a column is taken as a count of people when its name
 #: (split at "_") starts with one of COUNT_FIRST_WORDS or ends with one of COUNT_LAST_WORDS, and has none
-#: of NOT_COUNT_WORDS: eligible_before, screened_after, n_answering, n_favourable, count, b, c are counts;
-#: pct_favourable, uptake_lower, additional_screened, n_items are not.
+#: of NOT_COUNT_WORDS: denominator_before, numerator_after, n_answering, n_favourable, count, b, c are counts;
+#: pct_favourable, uptake_lower, additional_numerator, n_items are not.
 COUNT_FIRST_WORDS = frozenset(
-    {"n", "count", "counts", "number", "eligible", "screened", "numerator", "denominator", "respondents",
+    {"n", "count", "counts", "number", "denominator", "numerator", "numerator", "denominator", "respondents",
      "participants", "people", "patients", "residents"}
 )
-COUNT_LAST_WORDS = frozenset({"n", "count", "eligible", "screened", "numerator", "denominator", "respondents"})
+COUNT_LAST_WORDS = frozenset({"n", "count", "denominator", "numerator", "numerator", "denominator", "respondents"})
 COUNT_EXACT = frozenset({"b", "c"})  # McNemar discordant pairs
 NOT_COUNT_WORDS = frozenset(
     {"pct", "percent", "percentage", "rate", "uptake", "lower", "upper", "proportion", "prop", "ratio", "share",
      "mean", "median", "sd", "additional", "expected", "estimated", "plausible", "per", "cost", "p", "pp",
      "items", "indicators", "partners", "questions", "months", "weeks", "sessions", "languages", "tests",
-     "links", "rules", "points", "periods", "screenings", "domains", "themes", "consistent", "note", "label"}
+     "links", "rules", "points", "periods", "measures", "domains", "themes", "consistent", "note", "label"}
 )
 
 
@@ -508,13 +512,13 @@ def looks_like_count_column(name: Any) -> bool:
 #: Words after "X of Y" / "n = X" that show the numbers are not people (not flagged).
 NOT_PEOPLE = (
     "partner", "partners", "organisation", "organisations", "organization", "organizations",
-    "screenings", "screening programmes", "programmes", "programs", "questions", "items", "months", "weeks",
+    "measures", "measure programmes", "programmes", "programs", "questions", "items", "months", "weeks",
     "years", "days", "points", "sessions", "periods", "wards", "areas", "practices", "quintiles", "rules",
     "tests", "outcomes", "indicators", "measures", "languages", "boroughs", "steps", "pages", "tables",
 )
 PEOPLE_WORDS = (
     "people", "persons", "patients", "women", "men", "residents", "respondents", "participants",
-    "individuals", "clients", "adults", "children", "service users", "screened", "eligible",
+    "individuals", "clients", "adults", "children", "service users", "numerator", "denominator",
 )
 
 _NUM = r"\d{1,3}(?:,\d{3})+|\d+"
@@ -700,11 +704,11 @@ def scan_for_disclosure(
     - DataFrame / ProtectedTable / path to a .csv file: every cell of the count columns must be empty,
       the suppression symbol, 0 (when the rule keeps zeros) or a multiple of the rounding base at least
       `suppress_below`. `count_columns` names them; by default columns whose names look like counts
-      (`looks_like_count_column`: eligible_*, screened_*, n_*, count, ...). Text cells of the other
+      (`looks_like_count_column`: denominator_*, numerator_*, n_*, count, ...). Text cells of the other
       columns are searched as text (below).
     - HTML or plain text (a string, or a path to another file): every table in the HTML is checked as
       above (by its header row), and the text is searched for "27 of 30", "27 out of 30", "27/30",
-      "n = 6" and "6 people"/"6 women"/"6 screened"... in which a number is small or unrounded.
+      "n = 6" and "6 people"/"6 women"/"6 numerator"... in which a number is small or unrounded.
       "3 of 16 partners"-style phrases about things that are not people are not flagged. `allow` lists
       exact phrases (e.g. "137 residents") to let through.
     """

@@ -1,7 +1,7 @@
 """Publication: the disclosure-control specification of every result table, and the published copies.
 
 Each result table has a `TableSpec` here saying which columns count people, which values derive from
-them, and which differences (eligible - screened) would reveal a small number. `protect` runs a table
+them, and which differences (denominator - numerator) would reveal a small number. `protect` runs a table
 through the disclosure rule; `publish_tables` writes the protected copies to `outputs/published/tables/`
 and every suppression to `outputs/disclosure_log.csv`. A table without a spec cannot be published.
 """
@@ -29,57 +29,57 @@ def _uptake_derived(prefix: str, x: str, n: str) -> dict[str, tuple[str, ...]]:
     return {prefix: (x, n), f"{prefix}_lower": (x, n), f"{prefix}_upper": (x, n)}
 
 
-_FOUR = ("screened_before", "eligible_before", "screened_after", "eligible_after")
+_FOUR = ("numerator_before", "denominator_before", "numerator_after", "denominator_after")
 _REF_FOUR = tuple(f"reference_{c}" for c in _FOUR)
-_BEFORE_PAIR = ("screened_before", "eligible_before", "reference_screened_before", "reference_eligible_before")
-_AFTER_PAIR = ("screened_after", "eligible_after", "reference_screened_after", "reference_eligible_after")
+_BEFORE_PAIR = ("numerator_before", "denominator_before", "reference_numerator_before", "reference_denominator_before")
+_AFTER_PAIR = ("numerator_after", "denominator_after", "reference_numerator_after", "reference_denominator_after")
 
 SPECS: dict[str, TableSpec] = {
     "uptake_changes": TableSpec(
         name="uptake_changes",
         count_columns=_FOUR,
-        key_columns=("partner_id", "screening"),
+        key_columns=("partner_id", "measure"),
         derived={
-            **_uptake_derived("uptake_before", "screened_before", "eligible_before"),
-            **_uptake_derived("uptake_after", "screened_after", "eligible_after"),
+            **_uptake_derived("uptake_before", "numerator_before", "denominator_before"),
+            **_uptake_derived("uptake_after", "numerator_after", "denominator_after"),
             **{c: _FOUR for c in (
                 "diff_pp", "diff_lower_pp", "diff_upper_pp", "rel_change", "rel_change_lower", "rel_change_upper",
                 "p_value", "p_holm", "p_bh", "did_pp", "did_lower_pp", "did_upper_pp", "did_pp_p_value", "did_ror",
                 "did_ror_lower", "did_ror_upper", "did_p_value", "pretrend_p", "mdd_pp", "sms_note", "sentence")},
         },
-        complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after")),
+        complements=(("numerator_before", "denominator_before"), ("numerator_after", "denominator_after")),
     ),
     "uptake_monthly": TableSpec(
         name="uptake_monthly",
-        count_columns=("screened", "eligible"),
-        key_columns=("partner_id", "screening", "period"),
-        derived=_uptake_derived("uptake", "screened", "eligible"),
-        complements=(("screened", "eligible"),),
+        count_columns=("numerator", "denominator"),
+        key_columns=("partner_id", "measure", "period"),
+        derived=_uptake_derived("uptake", "numerator", "denominator"),
+        complements=(("numerator", "denominator"),),
     ),
-    "uptake_pooled": TableSpec(name="uptake_pooled", count_columns=(), key_columns=("screening",)),
+    "uptake_pooled": TableSpec(name="uptake_pooled", count_columns=(), key_columns=("measure",)),
     "funnel": TableSpec(
         name="funnel",
-        count_columns=("screened", "eligible"),
-        key_columns=("partner_id", "screening"),
-        derived={"uptake": ("screened", "eligible"), "significance": ("screened", "eligible")},
-        complements=(("screened", "eligible"),),
+        count_columns=("numerator", "denominator"),
+        key_columns=("partner_id", "measure"),
+        derived={"uptake": ("numerator", "denominator"), "significance": ("numerator", "denominator")},
+        complements=(("numerator", "denominator"),),
     ),
     "detectability": TableSpec(
         name="detectability",
         count_columns=_FOUR,
-        key_columns=("partner_id", "screening"),
+        key_columns=("partner_id", "measure"),
         derived={c: _FOUR for c in ("mdd_pp", "plausible_change_pp_low", "plausible_change_pp_high", "detectable")},
-        complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after")),
+        complements=(("numerator_before", "denominator_before"), ("numerator_after", "denominator_after")),
     ),
-    "funnel_limits": TableSpec(name="funnel_limits", count_columns=(), key_columns=("screening", "eligible", "confidence")),
+    "funnel_limits": TableSpec(name="funnel_limits", count_columns=(), key_columns=("measure", "denominator", "confidence")),
     "sample_sizes": TableSpec(name="sample_sizes", count_columns=(), key_columns=("baseline", "change_to_detect")),
     "inequality": TableSpec(
         name="inequality",
         count_columns=(*_FOUR, *_REF_FOUR),
-        key_columns=("partner_id", "screening", "dimension", "group"),
+        key_columns=("partner_id", "measure", "dimension", "group"),
         derived={
-            **_uptake_derived("uptake_before", "screened_before", "eligible_before"),
-            **_uptake_derived("uptake_after", "screened_after", "eligible_after"),
+            **_uptake_derived("uptake_before", "numerator_before", "denominator_before"),
+            **_uptake_derived("uptake_after", "numerator_after", "denominator_after"),
             # a gap reveals the reference group's uptake too: it goes when either group's counts go
             **{c: _BEFORE_PAIR for c in ("gap_before_pp", "gap_before_lower_pp", "gap_before_upper_pp",
                                          "ratio_before", "ratio_before_lower", "ratio_before_upper")},
@@ -89,27 +89,27 @@ SPECS: dict[str, TableSpec] = {
                 "gap_change_pp", "gap_change_lower_pp", "gap_change_upper_pp", "ratio_change",
                 "ratio_change_lower", "ratio_change_upper")},
         },
-        complements=(("screened_before", "eligible_before"), ("screened_after", "eligible_after"),
-                     ("reference_screened_before", "reference_eligible_before"),
-                     ("reference_screened_after", "reference_eligible_after")),
+        complements=(("numerator_before", "denominator_before"), ("numerator_after", "denominator_after"),
+                     ("reference_numerator_before", "reference_denominator_before"),
+                     ("reference_numerator_after", "reference_denominator_after")),
     ),
-    "sii": TableSpec(name="sii", count_columns=(), key_columns=("partner_id", "screening")),
-    "its": TableSpec(name="its", count_columns=(), key_columns=("partner_id", "screening", "model")),
+    "sii": TableSpec(name="sii", count_columns=(), key_columns=("partner_id", "measure")),
+    "its": TableSpec(name="its", count_columns=(), key_columns=("partner_id", "measure", "model")),
     # model estimates only (fitted and counterfactual uptake of the ITS models per month): no counts
     "its_curves": TableSpec(name="its_curves", count_columns=(),
-                            key_columns=("partner_id", "screening", "model", "period")),
-    "trend_markers": TableSpec(name="trend_markers", count_columns=(), key_columns=("partner_id", "screening")),
+                            key_columns=("partner_id", "measure", "model", "period")),
+    "trend_markers": TableSpec(name="trend_markers", count_columns=(), key_columns=("partner_id", "measure")),
     "spc": TableSpec(
         name="spc",
-        count_columns=("screened", "eligible"),
-        key_columns=("partner_id", "screening", "period"),
+        count_columns=("numerator", "denominator"),
+        key_columns=("partner_id", "measure", "period"),
         derived={
-            "uptake": ("screened", "eligible"),
-            **{c: ("eligible",) for c in ("lower", "upper", "lower_two_sigma", "upper_two_sigma")},
-            **{c: ("screened", "eligible") for c in ("outside_limits", "trend", "two_of_three", "shift",
+            "uptake": ("numerator", "denominator"),
+            **{c: ("denominator",) for c in ("lower", "upper", "lower_two_sigma", "upper_two_sigma")},
+            **{c: ("numerator", "denominator") for c in ("outside_limits", "trend", "two_of_three", "shift",
                                                      "special_cause", "rule", "direction")},
         },
-        complements=(("screened", "eligible"),),
+        complements=(("numerator", "denominator"),),
     ),
     "published_reconciliation": TableSpec(
         name="published_reconciliation", count_columns=(), key_columns=("partner_id", "figure")),
@@ -145,17 +145,17 @@ SPECS: dict[str, TableSpec] = {
     ),
     "toc_links": TableSpec(name="toc_links", count_columns=(), key_columns=("link", "partner_id")),
     "value_for_money": TableSpec(
-        name="value_for_money", count_columns=("residents_reached", "eligible_after"),
-        key_columns=("partner_id", "screening"),
+        name="value_for_money", count_columns=("residents_reached", "denominator_after"),
+        key_columns=("partner_id", "measure"),
         derived={
             "cost_per_resident_reached": ("residents_reached",),
-            **{c: ("residents_reached", "eligible_after") for c in (
+            **{c: ("residents_reached", "denominator_after") for c in (
                 "reach_fraction", "plausible_change_pp_low", "plausible_change_pp_high",
                 "observed_to_plausible_ratio", "lower_to_plausible_ratio", "dilution_note")},
-            **{c: ("eligible_after",) for c in (
-                "additional_screened", "additional_screened_lower", "additional_screened_upper",
-                "cost_per_additional_screened", "cost_per_additional_screened_lower",
-                "cost_per_additional_screened_upper", "cost_per_additional_screened_note")},
+            **{c: ("denominator_after",) for c in (
+                "additional_numerator", "additional_numerator_lower", "additional_numerator_upper",
+                "cost_per_additional_numerator", "cost_per_additional_numerator_lower",
+                "cost_per_additional_numerator_upper", "cost_per_additional_numerator_note")},
         },
     ),
     "survey_domains": TableSpec(
@@ -216,13 +216,13 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
 
 #: The published reason a model could not be estimated (the restricted tables keep the detailed one).
 MODEL_NOTES: dict[str, str] = {
-    "sii": "an IMD quintile has no one eligible, or 0% or 100% screened, in one of the periods",
+    "sii": "an IMD quintile has no one denominator, or 0% or 100% numerator, in one of the periods",
     "its": "too few people or months, or no variation in uptake",
 }
 
 #: Text columns that quote exact counts and are not published (their numbers are in other columns).
 TEXT_DROPPED: dict[str, tuple[str, ...]] = {
-    "value_for_money": ("dilution_note", "cost_per_additional_screened_note"),
+    "value_for_money": ("dilution_note", "cost_per_additional_numerator_note"),
     "toc_indicators": ("rag_reason", "evidence_reason"),
     "toc_metrics": ("note",),
     "toc_links": ("basis",),
@@ -265,10 +265,12 @@ def publish_tables(
     extra_specs: dict[str, TableSpec] | None = None,
     on_missing: Callable[[str], None] | None = None,
     confidence: float = 0.95,
+    column_name: Callable[[str, str], str] | None = None,
 ) -> tuple[list[Path], list[LogEntry]]:
     """Write the protected copy of every table with a spec to `out_dir`; returns paths and the log.
 
-    Tables without a spec are not published (reported through `on_missing`).
+    Tables without a spec are not published (reported through `on_missing`). `column_name(table,
+    column)` gives the name a column is written (and logged) under.
     """
     specs = dict(extra_specs or {})
     written: list[Path] = []
@@ -280,8 +282,10 @@ def publish_tables(
                 on_missing(name)
             continue
         protected = protect(name, df, rule, spec, confidence)
-        written.append(write_published(protected, Path(out_dir) / f"{name}.csv"))
-        log.extend(protected.log)
+        rename = None if column_name is None else (lambda c, t=name: column_name(t, c))
+        written.append(write_published(protected, Path(out_dir) / f"{name}.csv", column_name=rename))
+        log.extend(protected.log if rename is None else
+                   [LogEntry(e.table, e.row, rename(e.column), e.rule) for e in protected.log])
     return written, log
 
 

@@ -35,11 +35,11 @@ class EquitySection:
     """Equity and trend results for one population, read from the result tables."""
 
     def __init__(self, ctx: ReportContext, tables: dict[str, pd.DataFrame], population: str, name: str,
-                 screenings: Sequence[str]):
+                 measures: Sequence[str]):
         self.ctx = ctx
         self.population = population
         self.name = name
-        self.screenings = list(screenings)
+        self.measures = list(measures)
         self.inequality = _rows(tables, "inequality", population)
         self.sii = _rows(tables, "sii", population)
         self.its = _rows(tables, "its", population)
@@ -49,8 +49,8 @@ class EquitySection:
         self._published: dict[str, pd.DataFrame] = {}
         for attr in ("inequality", "sii", "its", "its_curves", "spc", "markers"):
             df = getattr(self, attr)
-            if not df.empty and "screening" in df.columns:
-                setattr(self, attr, df[df["screening"].isin(self.screenings)].reset_index(drop=True))
+            if not df.empty and "measure" in df.columns:
+                setattr(self, attr, df[df["measure"].isin(self.measures)].reset_index(drop=True))
 
     def _protected(self, name: str) -> pd.DataFrame:
         """This section's table `name` ("inequality", "sii", "its" or "spc", the attribute of that name)
@@ -64,7 +64,7 @@ class EquitySection:
 
     # -- equity -------------------------------------------------------------------------------------
     def sii_points(self) -> list[str]:
-        """One plain statement per screening: the SII before and after, and whether the gap narrowed."""
+        """One plain statement per measure: the SII before and after, and whether the gap narrowed."""
         pub = self._protected("sii")
         return [equity.sii_sentence(r, self.ctx.confidence) for r in pub.to_dict("records")]
 
@@ -96,12 +96,12 @@ class EquitySection:
         lvl = confidence_label(self.ctx.confidence)
         b, a = self.ctx.period_before, self.ctx.period_after
         df = pd.DataFrame({
-            "screening": pub["screening"],
+            "measure": pub["measure"],
             "group": [f"{g} (reference)" if bool(ref) else str(g) for g, ref in zip(pub["group"], pub["is_reference"])],
-            f"eligible {b}": pub["eligible_before"],
+            f"denominator {b}": pub["denominator_before"],
             f"uptake {b} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
                 pub["uptake_before"], pub["uptake_before_lower"], pub["uptake_before_upper"])],
-            f"eligible {a}": pub["eligible_after"],
+            f"denominator {a}": pub["denominator_after"],
             f"uptake {a} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
                 pub["uptake_after"], pub["uptake_after_lower"], pub["uptake_after_upper"])],
             f"gap {a} (pp)": pub["gap_after_pp"].map(pp),
@@ -130,7 +130,7 @@ class EquitySection:
         lvl = confidence_label(self.ctx.confidence)
         one = lambda v: num(v, 1)  # noqa: E731
         df = pd.DataFrame({
-            "screening": s["screening"],
+            "measure": s["measure"],
             "SII before (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_before"], s["sii_before_lower"], s["sii_before_upper"])],
             "SII after (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_after"], s["sii_after_lower"], s["sii_after_upper"])],
             "change in SII (pp)": [_with_ci(v, lo, hi, one) for v, lo, hi in zip(s["sii_change"], s["sii_change_lower"], s["sii_change_upper"])],
@@ -158,22 +158,22 @@ class EquitySection:
         out += [equity.its_sentence(r, self.ctx.confidence) for r in its.to_dict("records")]
         if not self.spc.empty:
             pub = self._protected("spc")
-            for scr in self.screenings:
-                sel = pub[(pub["screening"] == scr) & (pub["period"].astype(str) >= start)]
+            for scr in self.measures:
+                sel = pub[(pub["measure"] == scr) & (pub["period"].astype(str) >= start)]
                 flags = sel[sel["special_cause"].astype(str).str.lower() == "true"]
                 if sel.empty:
                     continue
                 chart = equity.chart_name(sel["chart"])
                 if flags.empty:
-                    out.append(f"{scr.capitalize()} screening: no month since the start shows special-cause "
+                    out.append(f"{scr.capitalize()} measure: no month since the start shows special-cause "
                                f"variation on the {chart} (limits fixed on the pre-programme months).")
                 else:
                     rules = ", ".join(f"{p} ({r.replace('_', ' ')}, {d})" for p, r, d in
                                       zip(flags["period"], flags["rule"], flags["direction"]))
-                    out.append(f"{scr.capitalize()} screening: {len(flags)} month(s) since the start show "
+                    out.append(f"{scr.capitalize()} measure: {len(flags)} month(s) since the start show "
                                f"special-cause variation on the {chart}: {rules}.")
         for r in self.markers.to_dict("records"):
-            out.append(f"{str(r['screening']).capitalize()} screening, Fingertips-style markers: "
+            out.append(f"{str(r['measure']).capitalize()} measure, Fingertips-style markers: "
                        f"{r['last_period']} against {r['previous_period']}: {r['two_point']}; recent trend over "
                        f"the latest five months: {r['recent_trend']}.")
         return out or ["No monthly series for this population."]
@@ -187,7 +187,7 @@ class EquitySection:
         s = self._protected("its")
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
-            "screening": s["screening"],
+            "measure": s["measure"],
             "model": s["model"].map({"its": "ITS (own pre-trend)", "controlled_its": "controlled ITS (vs comparison)"}),
             "months before the start": s["n_pre"].map(lambda v: num(v, 0)),
             "months from the start": s["n_post"].map(lambda v: num(v, 0)),

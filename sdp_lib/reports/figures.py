@@ -120,7 +120,7 @@ EVIDENCE_STYLE: dict[str, dict[str, Any]] = {
 
 STAGE_FILL = ["#eef3fb", "#eaf5ea", "#fdf3e3", "#f3ecf8", "#fbeaea", "#eeeeee", "#e8f4f4", "#f6f6e6"]
 
-#: Screenings in the order the figures show them; any other screening follows, alphabetically.
+#: Measures in the order the figures show them; any other measure follows, alphabetically.
 SCREENING_ORDER = ("breast", "cervical", "bowel")
 
 
@@ -165,8 +165,8 @@ def text_colour(background: Any) -> str:
     return "black" if contrast_ratio("black", background) >= contrast_ratio("white", background) else "white"
 
 
-def _screenings(values: Iterable[Any]) -> list[str]:
-    """The screenings among `values`, in `SCREENING_ORDER` then alphabetically."""
+def _measures(values: Iterable[Any]) -> list[str]:
+    """The measures among `values`, in `SCREENING_ORDER` then alphabetically."""
     present = {str(v) for v in values if isinstance(v, str) or not pd.isna(v)}
     return [s for s in SCREENING_ORDER if s in present] + sorted(present - set(SCREENING_ORDER))
 
@@ -310,13 +310,13 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce")
 
 
-def _finish_month_panel(ax: Any, programme_start: str, screening: str, ncol: int) -> None:
+def _finish_month_panel(ax: Any, programme_start: str, measure: str, ncol: int) -> None:
     """A monthly panel's programme-start line (a reference line, named by its text), title, y label and
     legend (shared by the series figures)."""
     start = pd.Period(programme_start, freq="M").to_timestamp()
     ax.axvline(start, color="black", linewidth=1.0, linestyle=":", gid="ref:programme-start")
     ax.text(start, ax.get_ylim()[1], " programme start", color="black", va="top", fontsize=8.5)
-    ax.set_title(f"{screening.capitalize()} screening", loc="left")
+    ax.set_title(f"{measure.capitalize()} measure", loc="left")
     ax.set_ylabel("uptake (%)")
     # above the panel, right of its title: never over the data
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncol=ncol, fontsize=8,
@@ -325,17 +325,17 @@ def _finish_month_panel(ax: Any, programme_start: str, screening: str, ncol: int
 
 def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float = 0.95,
                 suppressed: str = "*") -> Figure:
-    """Per-partner change in uptake (pp) with intervals, grouped by screening, with the random-effects pooled
+    """Per-partner change in uptake (pp) with intervals, grouped by measure, with the random-effects pooled
     estimate (diamond) and its prediction interval. Suppressed rows are listed but not drawn."""
     set_style()
     title = "Change in uptake by partner, with the pooled estimate"
-    if not _has(changes, "screening", "partner_name", "diff_pp", "diff_lower_pp", "diff_upper_pp"):
+    if not _has(changes, "measure", "partner_name", "diff_pp", "diff_lower_pp", "diff_upper_pp"):
         return _empty_figure(title, "No changes in uptake to show.")
-    pooled = pooled if _has(pooled, "screening") else pd.DataFrame(columns=["screening"])
+    pooled = pooled if _has(pooled, "measure") else pd.DataFrame(columns=["measure"])
     rows: list[tuple[str, float, float, float, str]] = []
-    for scr in _screenings(changes["screening"]):
-        sel = changes[changes["screening"].astype(str) == scr]
-        rows.append((f"{scr.capitalize()} screening", math.nan, math.nan, math.nan, "header"))
+    for scr in _measures(changes["measure"]):
+        sel = changes[changes["measure"].astype(str) == scr]
+        rows.append((f"{scr.capitalize()} measure", math.nan, math.nan, math.nan, "header"))
         for r in sel.itertuples():
             raw = [r.diff_pp, r.diff_lower_pp, r.diff_upper_pp]
             vals = [_number(v) for v in raw]
@@ -345,7 +345,7 @@ def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float =
                 rows.append((f"  {r.partner_name} (not estimable)", math.nan, math.nan, math.nan, "row"))
             else:
                 rows.append((f"  {r.partner_name}", vals[0], vals[1], vals[2], "row"))
-        pr = pooled[pooled["screening"].astype(str) == scr]
+        pr = pooled[pooled["measure"].astype(str) == scr]
         if not pr.empty:
             p = pr.iloc[0]
             est, lo, hi = (_number(p.get(c)) for c in ("estimate_pp", "lower_pp", "upper_pp"))
@@ -409,34 +409,34 @@ FUNNEL_UNCLASSIFIED: tuple[str, str, str, str] = ("white", GREY, "o", "not class
 
 
 def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*") -> Figure:
-    """Uptake against eligible population with PHE funnel limits (95% and 99.8%) around the pooled average,
-    one panel per screening. Points come from disclosure-controlled data (rounded eligible counts), the
+    """Uptake against denominator population with PHE funnel limits (95% and 99.8%) around the pooled average,
+    one panel per measure. Points come from disclosure-controlled data (rounded denominator counts), the
     limits from the evaluation's `funnel_limits` table; each significance category has its own colour and
     marker (pointing up above the limits, down below), all in the legend."""
     set_style()
     title = "Funnel plot: uptake after the programme against population size (PHE method)"
-    if not _has(data, "screening", "pooled_average", "eligible", "uptake"):
+    if not _has(data, "measure", "pooled_average", "denominator", "uptake"):
         return _empty_figure(title, "No populations to show.")
-    screenings = _screenings(data["screening"])
-    fig = Figure(figsize=(10.0, 3.4 * max(len(screenings), 1)), dpi=100)
-    for i, scr in enumerate(screenings):
-        ax = fig.add_subplot(len(screenings), 1, i + 1)
-        sel = data[data["screening"].astype(str) == scr]
+    measures = _measures(data["measure"])
+    fig = Figure(figsize=(10.0, 3.4 * max(len(measures), 1)), dpi=100)
+    for i, scr in enumerate(measures):
+        ax = fig.add_subplot(len(measures), 1, i + 1)
+        sel = data[data["measure"].astype(str) == scr]
         p0 = _number(sel["pooled_average"].iloc[0])
         if math.isfinite(p0):
-            curves = limits[limits["screening"].astype(str) == scr] if len(limits) else limits
+            curves = limits[limits["measure"].astype(str) == scr] if len(limits) else limits
             for conf, style in ((0.95, "--"), (0.998, ":")):
                 c = curves[np.isclose(_numeric(curves["confidence"]), conf)] if len(curves) else curves
                 if c.empty:
                     continue
-                grid = _numeric(c["eligible"])
+                grid = _numeric(c["denominator"])
                 ax.plot(grid, 100 * _numeric(c["lower"]), color=GREY, linestyle=style, linewidth=1,
                         label=f"{conf * 100:g}% limits")
                 ax.plot(grid, 100 * _numeric(c["upper"]), color=GREY, linestyle=style, linewidth=1)
         ax.axhline(100 * p0, color="black", linewidth=0.8, label="pooled average")
         seen: list[str] = []
         for r in sel.itertuples():
-            n, p = _number(r.eligible), _number(r.uptake)
+            n, p = _number(r.denominator), _number(r.uptake)
             if not (math.isfinite(n) and math.isfinite(p)):
                 continue  # suppressed: not drawn
             cat = str(getattr(r, "significance", ""))
@@ -445,8 +445,8 @@ def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*")
                        label=label if label not in seen else None)
             if label not in seen:
                 seen.append(label)
-        ax.set_title(f"{scr.capitalize()} screening", loc="left")
-        ax.set_xlabel("eligible population (rounded)")
+        ax.set_title(f"{scr.capitalize()} measure", loc="left")
+        ax.set_xlabel("denominator population (rounded)")
         ax.set_ylabel("uptake (%)")
         handles, labels = ax.get_legend_handles_labels()
         point_labels = {style[3]: k for k, style in enumerate([*FUNNEL_STYLE.values(), FUNNEL_UNCLASSIFIED])}
@@ -456,7 +456,7 @@ def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*")
     fig.suptitle(title, x=0.01, ha="left")
     height = fig.get_figheight()
     fig.subplots_adjust(left=0.07, right=0.78, top=1 - 0.8 / height, bottom=0.5 / height,
-                        hspace=0.9 / max(height / max(len(screenings), 1), 1.0))
+                        hspace=0.9 / max(height / max(len(measures), 1), 1.0))
     return fig
 
 
@@ -485,7 +485,7 @@ def _monthly_layout(fig: Figure, panels: int) -> None:
 def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
                  confidence: float = 0.95) -> Figure:
     """Uptake by IMD quintile (left) and by ethnic group (right), before and after, with Wilson intervals;
-    one row of panels per screening. `groups` is an `inequality` table (disclosure-controlled: suppressed
+    one row of panels per measure. `groups` is an `inequality` table (disclosure-controlled: suppressed
     values are left out and the group's label is marked "(*)"). Grouped points and intervals drawn by
     seaborn's pointplot (before: grey circles, after: blue squares), with one legend for the figure."""
     import seaborn as sns
@@ -493,20 +493,20 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
     set_style()
     lvl = _level(confidence)
     heading = f"{title}: uptake by deprivation and ethnic group ({lvl} Wilson intervals)"
-    if not _has(groups, "screening", "dimension", "group"):
+    if not _has(groups, "measure", "dimension", "group"):
         return _empty_figure(heading, "No breakdown by deprivation or ethnic group to show.")
-    screenings = _screenings(groups["screening"])
-    n = max(len(screenings), 1)
+    measures = _measures(groups["measure"])
+    n = max(len(measures), 1)
     fig = Figure(figsize=(10.0, 3.0 * n + 0.6), dpi=100)
     before_label, after_label = str(period_before), str(period_after)
     if before_label == after_label:
         before_label, after_label = f"{before_label} (before)", f"{after_label} (after)"
     palette = {before_label: GREY, after_label: BLUE}
-    for i, scr in enumerate(screenings):
+    for i, scr in enumerate(measures):
         for j, (dim, what) in enumerate((("imd_quintile", "IMD quintile (1 = most deprived)"),
                                          ("ethnicity", "ethnic group"))):
             ax = fig.add_subplot(n, 2, 2 * i + j + 1)
-            sel = groups[(groups["screening"].astype(str) == scr) & (groups["dimension"] == dim)].reset_index(drop=True)
+            sel = groups[(groups["measure"].astype(str) == scr) & (groups["dimension"] == dim)].reset_index(drop=True)
             names = [str(g) for g in sel["group"]]
             shown = np.zeros(len(sel), dtype=bool)
             long = []
@@ -549,45 +549,45 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
 
 def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str, title: str,
               confidence: float = 0.95, comparison: pd.DataFrame | None = None, model: str = "its") -> Figure:
-    """Monthly uptake and its interrupted time series, one panel per screening with a fitted model:
+    """Monthly uptake and its interrupted time series, one panel per measure with a fitted model:
     observed monthly uptake (points, from disclosure-controlled data; with its Wilson band when `observed`
     has `uptake_lower` and `uptake_upper`), the comparison population's uptake when given (dotted), the
     fitted segmented regression (line) and the counterfactual, i.e. the pre-programme trend projected past
     the start (dashed, with its interval band).
 
-    `curves` is the evaluation's `its_curves` table for one population (columns screening, model, period,
+    `curves` is the evaluation's `its_curves` table for one population (columns measure, model, period,
     fitted, counterfactual, counterfactual_lower, counterfactual_upper, confidence, se_method; uptake 0-1),
     of which the rows of `model` ("its", or "controlled_its") are drawn: nothing is fitted here. The
     band's label gives the level the curves were computed at (their `confidence`, else `confidence`) and
     says when its standard errors allow for autocorrelation between months (`se_method` "AR(1) ...").
-    `observed` and `comparison` have columns screening, period, uptake (0-1).
+    `observed` and `comparison` have columns measure, period, uptake (0-1).
     """
     set_style()
     heading = f"Monthly uptake and interrupted time series: {title}"
-    need = ("screening", "period", "fitted", "counterfactual", "counterfactual_lower", "counterfactual_upper")
+    need = ("measure", "period", "fitted", "counterfactual", "counterfactual_lower", "counterfactual_upper")
     cur = curves if _has(curves, *need) else pd.DataFrame(columns=list(need))
     if "model" in cur.columns:
         cur = cur[cur["model"].astype(str) == model]
-    screenings = _screenings(cur["screening"])
-    if not screenings:
+    measures = _measures(cur["measure"])
+    if not measures:
         return _empty_figure(heading, "Too few months before or after the start to model the series.")
-    n = len(screenings)
+    n = len(measures)
     fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
     obs_lvl = _level(confidence)
-    for i, scr in enumerate(screenings):
+    for i, scr in enumerate(measures):
         ax = fig.add_subplot(n, 1, i + 1)
-        if _has(observed, "screening", "period", "uptake"):
-            sel = observed[observed["screening"].astype(str) == scr].sort_values("period")
+        if _has(observed, "measure", "period", "uptake"):
+            sel = observed[observed["measure"].astype(str) == scr].sort_values("period")
             x_obs = _month_axis(sel["period"])
             if {"uptake_lower", "uptake_upper"} <= set(sel.columns):
                 ax.fill_between(x_obs, 100 * _numeric(sel["uptake_lower"]), 100 * _numeric(sel["uptake_upper"]),
                                 color=BLUE, alpha=0.12, linewidth=0, label=f"{obs_lvl} Wilson interval")
             ax.plot(x_obs, 100 * _numeric(sel["uptake"]), "o", color=BLUE, markersize=4, label="observed")
-        if _has(comparison, "screening", "period", "uptake"):
-            comp = comparison[comparison["screening"].astype(str) == scr].sort_values("period")
+        if _has(comparison, "measure", "period", "uptake"):
+            comp = comparison[comparison["measure"].astype(str) == scr].sort_values("period")
             ax.plot(_month_axis(comp["period"]), 100 * _numeric(comp["uptake"]), color=GREY, linewidth=1.2,
                     linestyle=":", label="comparison population")
-        c = cur[cur["screening"].astype(str) == scr].sort_values("period")
+        c = cur[cur["measure"].astype(str) == scr].sort_values("period")
         x = _month_axis(c["period"])
         post = (c["period"].astype(str) >= programme_start).to_numpy()
         t0 = int(np.argmax(post)) if post.any() else len(c)
@@ -612,7 +612,7 @@ def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str
 
 
 def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
-    """p-charts or Laney p'-charts, one panel per screening (NHS Making Data Count style): monthly uptake,
+    """p-charts or Laney p'-charts, one panel per measure (NHS Making Data Count style): monthly uptake,
     the centre line and 3-sigma limits fixed on the baseline months, and points flagged by a special-cause
     rule coloured blue (higher uptake: improvement) or vermillion (lower: concern), with larger markers
     (triangles up / down). `spc` is an `spc` table for one population (disclosure-controlled: suppressed
@@ -620,15 +620,15 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
     p'-chart" with its sigma_z when month-to-month variation exceeds the binomial); a table without that
     column is drawn as p-charts."""
     set_style()
-    if not _has(spc, "screening", "period", "uptake", "centre", "upper", "lower"):
+    if not _has(spc, "measure", "period", "uptake", "centre", "upper", "lower"):
         return _empty_figure(f"Statistical process control (p-chart): {title}", "No monthly series to chart.")
-    screenings = _screenings(spc["screening"])
-    n = max(len(screenings), 1)
+    measures = _measures(spc["measure"])
+    n = max(len(measures), 1)
     fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
     names = []
-    for i, scr in enumerate(screenings):
+    for i, scr in enumerate(measures):
         ax = fig.add_subplot(n, 1, i + 1)
-        sel = spc[spc["screening"].astype(str) == scr].sort_values("period").reset_index(drop=True)
+        sel = spc[spc["measure"].astype(str) == scr].sort_values("period").reset_index(drop=True)
         name = _chart_name(sel)
         names.append(name)
         limits = f"3-sigma limits ({name}"

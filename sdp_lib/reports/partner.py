@@ -66,7 +66,7 @@ class PartnerReport:
         self.toc_links = mine("toc_links")
         self.vfm = mine("value_for_money")
         #: the equity (inequality) and trend sections: `report.equity.equity_summary()` etc.
-        self.equity = EquitySection(ctx, t, pid, self.partner.name, self.partner.screening_focus)
+        self.equity = EquitySection(ctx, t, pid, self.partner.name, self.partner.focus)
         activities = evaluation.load_activities(ctx.data_dir)
         self.activities = activities[activities["partner_id"] == pid].reset_index(drop=True)
 
@@ -83,7 +83,7 @@ class PartnerReport:
         p = self.partner
         return HTML(f"<h1>{html.escape(p.name)}: {html.escape(self.ctx.programme.name)} evaluation report</h1>"
                     f"<p>Proxy population: {html.escape(p.proxy_population)}. Screening focus: "
-                    f"{html.escape(', '.join(p.screening_focus))}. Periods compared: "
+                    f"{html.escape(', '.join(p.focus))}. Periods compared: "
                     f"{html.escape(self.ctx.period_before)} and {html.escape(self.ctx.period_after)}.</p>")
 
     def summary_points(self) -> list[str]:
@@ -92,10 +92,10 @@ class PartnerReport:
         pub = self._protected("uptake_changes", self.changes)
         for row in pub.itertuples():
             out.append(str(row.sentence) if row.sentence != self.ctx.rule.suppressed_symbol else
-                       f"{row.screening.capitalize()} screening: figures suppressed because the numbers are small.")
+                       f"{row.measure.capitalize()} measure: figures suppressed because the numbers are small.")
         levels = sorted(set(int(v) for v in self.changes["sms_level"])) if len(self.changes) else []
         if levels:
-            weakened = [f"{r.screening}: {r.sms_note}" for r in pub.itertuples()
+            weakened = [f"{r.measure}: {r.sms_note}" for r in pub.itertuples()
                         if isinstance(r.sms_note, str) and r.sms_note and r.sms_note != self.ctx.rule.suppressed_symbol]
             out.append("Strength of evidence: " + "; ".join(SMS_LEVEL_TEXT[lv] for lv in levels)
                        + "." + "".join(f" {w}." for w in weakened)
@@ -110,7 +110,7 @@ class PartnerReport:
             out.append(f"Theory of change: of {len(self.toc_links)} links, " + ", ".join(parts) + ".")
         for r in self.vfm.itertuples():
             if bool(r.implausibly_large):
-                out.append(f"{r.screening.capitalize()}: even the lower confidence limit of the observed change is more "
+                out.append(f"{r.measure.capitalize()}: even the lower confidence limit of the observed change is more "
                            "than the dilution check allows for the programme's reach: treat it as a red flag, not a success.")
                 break
         return out
@@ -125,7 +125,7 @@ class PartnerReport:
         rows = [
             ("Grant", gbp(p.grant_gbp)),
             ("Proxy population (WSIC)", p.proxy_population),
-            ("Screening focus", ", ".join(p.screening_focus)),
+            ("Screening focus", ", ".join(p.focus)),
             ("Residents reached (rounded)", reached),
             ("Sessions delivered", f"{int(acts['sessions'].sum())}" if len(acts) else "no activity records"),
             ("Languages", ", ".join(sorted({lang.strip() for v in acts.get("languages", []) for lang in str(v).split(";")
@@ -145,7 +145,7 @@ class PartnerReport:
         """Monthly uptake with its Wilson band, the comparison population, and the interrupted time series
         (fitted trend and the pre-programme trend projected past the start): `EquitySection.its_figure`."""
         data = self._protected("uptake_monthly", pd.concat([self.monthly, self.comparison[
-            self.comparison["screening"].isin(self.partner.screening_focus)]], ignore_index=True))
+            self.comparison["measure"].isin(self.partner.focus)]], ignore_index=True))
         self._write_figure_data("uptake_monthly", data)
         return self.equity.its_figure(observed=data[data["partner_id"] == self.partner.id],
                                       comparison=data[data["partner_id"] == "comparison"])
@@ -160,11 +160,11 @@ class PartnerReport:
         pub = self._protected("uptake_changes", self.changes)
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
-            "screening": pub["screening"],
-            f"eligible {self.ctx.period_before}": pub["eligible_before"],
+            "measure": pub["measure"],
+            f"denominator {self.ctx.period_before}": pub["denominator_before"],
             f"uptake {self.ctx.period_before}": pub["uptake_before"].map(pct),
             f"{lvl} CI (before)": [interval(a, b, pct) for a, b in zip(pub["uptake_before_lower"], pub["uptake_before_upper"])],
-            f"eligible {self.ctx.period_after}": pub["eligible_after"],
+            f"denominator {self.ctx.period_after}": pub["denominator_after"],
             f"uptake {self.ctx.period_after}": pub["uptake_after"].map(pct),
             f"{lvl} CI (after)": [interval(a, b, pct) for a, b in zip(pub["uptake_after_lower"], pub["uptake_after_upper"])],
             "change (pp)": pub["diff_pp"].map(pp),
@@ -183,7 +183,7 @@ class PartnerReport:
         pub = self._protected("uptake_changes", self.changes)
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
-            "screening": pub["screening"],
+            "measure": pub["measure"],
             "comparison before": pub["comparison_before"].map(pct),
             "comparison after": pub["comparison_after"].map(pct),
             "DiD (pp)": pub["did_pp"].map(pp),
@@ -203,7 +203,7 @@ class PartnerReport:
             mdd = r.mdd_pp if isinstance(r.mdd_pp, str) else f"{r.mdd_pp:.1f} pp"
             level = SMS_LEVEL_TEXT[int(r.sms_level)]
             note = "" if pd.isna(r.sms_note) else str(r.sms_note)
-            rows.append({"screening": r.screening, "minimum detectable change (80% power, 5% two-sided)": mdd,
+            rows.append({"measure": r.measure, "minimum detectable change (80% power, 5% two-sided)": mdd,
                          "observed change (pp)": pp(r.diff_pp),
                          "Maryland SMS level": f"{level}. {note}" if note else level})
         return table(pd.DataFrame(rows), data=pub)

@@ -75,12 +75,12 @@ class ProgrammeReport:
         if ch.empty:
             return ["No partner metrics were available."]
         n_sig = int((ch["p_holm"] < 1 - self.ctx.confidence).sum())
-        out.append(f"{len(ch)} partner x screening comparisons; {n_sig} show a change in uptake that is statistically "
+        out.append(f"{len(ch)} partner x measure comparisons; {n_sig} show a change in uptake that is statistically "
                    "significant after Holm adjustment for multiple comparisons.")
         pooled = self.pooled()
         for r in pooled.itertuples():
             sig = "excludes" if (r.lower_pp > 0 or r.upper_pp < 0) else "includes"
-            out.append(f"Pooled {r.screening} change across {r.k} partners: {r.estimate_pp:+.1f} pp "
+            out.append(f"Pooled {r.measure} change across {r.k} partners: {r.estimate_pp:+.1f} pp "
                        f"({confidence_label(self.ctx.confidence)} CI {r.lower_pp:+.1f} to {r.upper_pp:+.1f}; the interval {sig} zero), "
                        f"I² {100 * r.i2:.0f}%, prediction interval {r.pi_lower_pp:+.1f} to {r.pi_upper_pp:+.1f} pp.")
         flags = self.partner_tables.get("value_for_money", pd.DataFrame())
@@ -102,9 +102,9 @@ class ProgrammeReport:
         return bullets(self.summary_points())
 
     def pooled(self) -> pd.DataFrame:
-        """Random-effects pooled change per screening (the evaluation's `uptake_pooled` table)."""
+        """Random-effects pooled change per measure (the evaluation's `uptake_pooled` table)."""
         return self.tables.get("uptake_pooled", pd.DataFrame(columns=[
-            "screening", "k", "estimate_pp", "lower_pp", "upper_pp", "tau2", "i2", "pi_lower_pp", "pi_upper_pp"]))
+            "measure", "k", "estimate_pp", "lower_pp", "upper_pp", "tau2", "i2", "pi_lower_pp", "pi_upper_pp"]))
 
     def partners_table(self) -> HTML:
         ch = self.changes
@@ -113,8 +113,8 @@ class ProgrammeReport:
         pub = self._protected("uptake_changes", ch)
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
-            "partner": pub["partner_name"], "screening": pub["screening"],
-            "eligible after (rounded)": pub["eligible_after"],
+            "partner": pub["partner_name"], "measure": pub["measure"],
+            "denominator after (rounded)": pub["denominator_after"],
             "uptake before": pub["uptake_before"].map(pct), "uptake after": pub["uptake_after"].map(pct),
             "change (pp)": pub["diff_pp"].map(pp),
             f"{lvl} CI": [interval(a, b, pp) for a, b in zip(pub["diff_lower_pp"], pub["diff_upper_pp"])],
@@ -128,7 +128,7 @@ class ProgrammeReport:
         pooled = self.pooled()
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
-            "screening": pooled["screening"], "partners": pooled["k"],
+            "measure": pooled["measure"], "partners": pooled["k"],
             "pooled change (pp)": pooled["estimate_pp"].map(pp),
             f"{lvl} CI": [interval(a, b, pp) for a, b in zip(pooled["lower_pp"], pooled["upper_pp"])],
             "tau²": pooled["tau2"].map(lambda v: f"{v:.2e}"), "I²": pooled["i2"].map(lambda v: pct(v, 0)),
@@ -140,8 +140,8 @@ class ProgrammeReport:
         from sdp_lib.reports.figures import forest_plot
 
         pub = self._protected("uptake_changes", self.changes)
-        self._write_figure_data("forest", pub[["partner_name", "screening", "diff_pp", "diff_lower_pp",
-                                               "diff_upper_pp", "eligible_after"]])
+        self._write_figure_data("forest", pub[["partner_name", "measure", "diff_pp", "diff_lower_pp",
+                                               "diff_upper_pp", "denominator_after"]])
         return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol), pub)
 
     def funnel_figure(self) -> Image:
@@ -149,11 +149,11 @@ class ProgrammeReport:
 
         data = self.funnel_data()
         self._write_figure_data("funnel", data)
-        limits = self.tables.get("funnel_limits", pd.DataFrame(columns=["screening", "eligible", "confidence"]))
+        limits = self.tables.get("funnel_limits", pd.DataFrame(columns=["measure", "denominator", "confidence"]))
         return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol), data)
 
     def funnel_data(self) -> pd.DataFrame:
-        """Uptake after against eligible population per partner with PHE funnel labels (the evaluation's
+        """Uptake after against denominator population per partner with PHE funnel labels (the evaluation's
         `funnel` table), after disclosure control."""
         df = self.tables.get("funnel", pd.DataFrame())
         return df if df.empty else self._protected("funnel", df)
@@ -162,9 +162,9 @@ class ProgrammeReport:
         data = self.funnel_data()
         if data.empty:
             return paragraph("No data.")
-        df = data[["partner_name", "screening", "eligible", "uptake", "significance"]].copy()
+        df = data[["partner_name", "measure", "denominator", "uptake", "significance"]].copy()
         df["uptake"] = df["uptake"].map(pct)
-        return table(df.rename(columns={"partner_name": "partner", "eligible": "eligible (rounded)"}),
+        return table(df.rename(columns={"partner_name": "partner", "denominator": "denominator (rounded)"}),
                       caption="Funnel plot labels (PHE method: 95% and 99.8% limits around the pooled average)")
 
     def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
@@ -185,9 +185,9 @@ class ProgrammeReport:
     def published_claims(self) -> HTML:
         """The programme's published survey claims set beside what the survey data support."""
         items = self.partner_tables.get("survey_items", pd.DataFrame())
-        claims = [("mosaic", "more_likely_cervical", "9 in 10 were more likely to undergo cervical cancer screening"),
+        claims = [("mosaic", "more_likely_cervical", "9 in 10 were more likely to undergo cervical cancer measure"),
                   ("fawa", "seek_advice_symptoms", "100% said they were more likely to seek medical advice if they experienced symptoms"),
-                  ("age_uk", "book_after_leaflet", "just over 6 in 10 said they were likely to book a screening based on the leaflet")]
+                  ("age_uk", "book_after_leaflet", "just over 6 in 10 said they were likely to book a measure based on the leaflet")]
         rows = []
         for pid, qid, text in claims:
             sel = items[(items["partner_id"] == pid) & (items["question_id"] == qid)
@@ -268,7 +268,7 @@ class ProgrammeReport:
         one = lambda v: num(v, 1)  # noqa: E731
         df = pd.DataFrame({
             "population": sii["partner_id"].map(names).fillna(sii["partner_id"]),
-            "screening": sii["screening"],
+            "measure": sii["measure"],
             "SII before (pp)": sii["sii_before"].map(one), "SII after (pp)": sii["sii_after"].map(one),
             "change (pp)": sii["sii_change"].map(pp),
             f"{lvl} CI": [interval(a, b, pp) for a, b in zip(sii["sii_change_lower"], sii["sii_change_upper"])],
@@ -292,7 +292,7 @@ class ProgrammeReport:
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
             "population": sel["partner_id"].map(names).fillna(sel["partner_id"]),
-            "screening": sel["screening"],
+            "measure": sel["measure"],
             "step at start, vs comparison (odds ratio)": sel["level_change_or"].map(num),
             f"{lvl} CI": [interval(np.exp(a), np.exp(b), num) for a, b in zip(sel["level_change_lower"], sel["level_change_upper"])],
             "p (step)": sel["level_change_p"].map(p_text),
@@ -311,7 +311,7 @@ class ProgrammeReport:
         pub = self._protected("detectability", self._in_programme_order(det))
         verdict = {"no": "no: the plausible effect is below what these numbers can detect", "yes": "yes"}
         df = pd.DataFrame({
-            "partner": pub["partner_name"], "screening": pub["screening"], "eligible (rounded)": pub["eligible_after"],
+            "partner": pub["partner_name"], "measure": pub["measure"], "denominator (rounded)": pub["denominator_after"],
             "minimum detectable change (pp)": pub["mdd_pp"].map(lambda v: num(v, 1)),
             "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
                 pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],

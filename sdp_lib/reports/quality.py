@@ -44,7 +44,7 @@ class DataQualityReport:
 
     def validation(self) -> HTML:
         if self.valid:
-            out = paragraph("Every input file and parameter passed validation (types, ranges, screened <= eligible, "
+            out = paragraph("Every input file and parameter passed validation (types, ranges, numerator <= denominator, "
                             "allowed values, duplicate keys, known partners, no missing months).")
         else:
             out = table(self.problems, caption="Validation problems: fix these before trusting any figure")
@@ -65,7 +65,7 @@ class DataQualityReport:
         counts = self.tables["uptake_monthly"]
         df = self.quality.completeness(counts, self.ctx.programme)
         df["complete"] = df["complete"].map({True: "yes", False: "NO"})
-        return table(df, caption="Months present per partner and screening")
+        return table(df, caption="Months present per partner and measure")
 
     def coverage_grid(self) -> HTML:
         """Eligible population by partner and month (rounded; '*' suppressed) as a completeness grid."""
@@ -74,7 +74,7 @@ class DataQualityReport:
         counts = self.tables["uptake_monthly"]
         counts = counts[counts["partner_id"] != "comparison"]
         pub = publish.protect("uptake_monthly", counts.reset_index(drop=True), self.ctx.rule).data
-        grid = pub.pivot_table(index=["partner_id", "screening"], columns="period", values="eligible", aggfunc="first")
+        grid = pub.pivot_table(index=["partner_id", "measure"], columns="period", values="denominator", aggfunc="first")
         grid.columns.name = None
         return HTML(html_table(grid.reset_index(), caption="Eligible population by month (rounded to 5)"))
 

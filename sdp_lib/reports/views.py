@@ -230,14 +230,14 @@ def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:
     """The value-for-money table as reports show it, from the disclosure-controlled table."""
     cols: dict[str, Any] = {"partner": pub["partner_name"]} if with_partner else {}
     cols.update({
-        "screening": pub["screening"], "grant": pub["grant_gbp"].map(gbp),
+        "measure": pub["measure"], "grant": pub["grant_gbp"].map(gbp),
         "cost per resident reached": pub["cost_per_resident_reached"].map(gbp),
         "cost per session": pub["cost_per_session"].map(gbp),
-        "additional people screened (DiD)": [interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
-            pub["additional_screened"], pub["additional_screened_lower"], pub["additional_screened_upper"])],
-        "cost per additional person screened": [
+        "additional people numerator (DiD)": [interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
+            pub["additional_numerator"], pub["additional_numerator_lower"], pub["additional_numerator_upper"])],
+        "cost per additional person numerator": [
             gbp(c) if not (isinstance(c, float) and math.isnan(c)) else "not estimable"
-            for c in pub["cost_per_additional_screened"]],
+            for c in pub["cost_per_additional_numerator"]],
         "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
             pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],
         "observed change (pp)": [interval_point(v, lo, hi, "{:+.1f}") for v, lo, hi in zip(
@@ -253,7 +253,7 @@ def reconciliation_view(rec: pd.DataFrame) -> HTML:
     """The reconciliation of the published WSIC table (its figures are already public)."""
     if rec.empty:
         return paragraph("No published table to reconcile.")
-    df = rec[["organisation", "screening", "figure", "published", "recomputed", "agrees",
+    df = rec[["organisation", "measure", "figure", "published", "recomputed", "agrees",
               "whole_count_consistent", "note"]].copy()
     df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
     df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
@@ -269,12 +269,12 @@ def caveat_points(programme: Programme, changes: pd.DataFrame, partner: Partner 
         "independent samples are an approximation; proxy populations of different partners may overlap too.",
         "No randomisation: a before/after change is Maryland level 1 (association); against a comparison population "
         "(difference-in-differences) it is level 3, and only if trends were parallel before the programme.",
-        "Secular changes during the programme window confound before/after comparisons: the bowel screening age "
+        "Secular changes during the programme window confound before/after comparisons: the bowel measure age "
         "extension (younger, lower-uptake people entering the denominator), the FIT threshold change and post-COVID recovery.",
-        "WSIC 'screened / eligible' is a coverage-type measure with a 1-2 month lag; it is not invitation-based uptake.",
+        "WSIC 'numerator / denominator' is a coverage-type measure with a 1-2 month lag; it is not invitation-based uptake.",
     ]
-    if len(changes) and (changes["eligible_after"] < 100).any():
-        out.append("Small numbers: with fewer than 100 eligible people, only very large changes (about 20 "
+    if len(changes) and (changes["denominator_after"] < 100).any():
+        out.append("Small numbers: with fewer than 100 denominator people, only very large changes (about 20 "
                    "percentage points or more) could be detected; small counts are suppressed or rounded in this report.")
     alpha = 1 - programme.confidence
     if len(changes) and (changes["pretrend_p"] < alpha).any():

@@ -91,7 +91,7 @@ def cmd_refresh_notebooks(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdp-eval",
-        description="Evaluate a community screening grant programme from its monitoring data.",
+        description="Evaluate a community measure grant programme from its monitoring data.",
     )
     parser.add_argument("--version", action="version", version=f"sdp-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -418,12 +418,12 @@ def read_headline(output_dir: str | os.PathLike[str], partner_ids: Sequence[str]
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    needed = {"partner_id", "screening", "uptake_before", "uptake_after", "diff_pp"}
+    needed = {"partner_id", "measure", "uptake_before", "uptake_after", "diff_pp"}
     if not rows or not needed <= set(rows[0]):
         return []
     order = {pid: i for i, pid in enumerate(partner_ids)}
     rows = [r for r in rows if r.get("partner_id") in order]
-    return sorted(rows, key=lambda r: (order[r["partner_id"]], r.get("screening", "")))
+    return sorted(rows, key=lambda r: (order[r["partner_id"]], r.get("measure", "")))
 
 
 def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, Protect: evaluation reports",
@@ -474,7 +474,7 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
                        f"{_status_cell(e)}{_link_cell(e, 'Report for ' + name)}</tr>")
         out += ["</tbody>", "</table>"]
     if headline:
-        out += ["<h2>Headline: screening uptake before and after</h2>", "<table>",
+        out += ["<h2>Headline: measure uptake before and after</h2>", "<table>",
                 "<caption>Uptake in each partner's proxy population (change in percentage points, "
                 f"with its confidence interval; {_MISSING} where not available or suppressed)</caption>",
                 '<thead><tr><th scope="col">Partner</th><th scope="col">Screening</th>'
@@ -486,7 +486,7 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
             lo, hi = _fmt_pp(r.get("diff_lower_pp")), _fmt_pp(r.get("diff_upper_pp"))
             interval = f"{lo} to {hi}" if _MISSING not in (lo, hi) else _MISSING
             out.append(
-                f'<tr><th scope="row">{esc(name)}</th><td>{esc(r.get("screening", ""))}</td>'
+                f'<tr><th scope="row">{esc(name)}</th><td>{esc(r.get("measure", ""))}</td>'
                 f'<td class="num">{esc(_fmt_pct(r.get("uptake_before")))}</td>'
                 f'<td class="num">{esc(_fmt_pct(r.get("uptake_after")))}</td>'
                 f'<td class="num">{esc(_fmt_pp(r.get("diff_pp")))}</td>'

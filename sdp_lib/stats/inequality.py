@@ -31,7 +31,7 @@ because the before and after populations are largely the same people: :data:`IND
   Altman & Bland 2003): the change in a gap / in a ratio between two periods;
 * :func:`sii_change`: SII and RII in two periods and their change, simulated as :func:`sii`;
 * :func:`inequality_table` and :func:`sii_table`: the tables of the evaluation, from a long breakdown
-  by partner, screening, period, IMD quintile and ethnic group; :func:`sii_by_imd` gives the SII of
+  by partner, measure, period, IMD quintile and ethnic group; :func:`sii_by_imd` gives the SII of
   any long frame of counts by quantile (summed over other columns), per group.
 """
 
@@ -479,10 +479,10 @@ def _gaps(x: np.ndarray, n: np.ndarray, x_ref: np.ndarray, n_ref: np.ndarray,
 def _gap_notes(x: np.ndarray, n: np.ndarray, x_ref: np.ndarray, n_ref: np.ndarray,
                suffix: str = "") -> list[tuple[np.ndarray, str]]:
     return [
-        (~(n > 0), f"no eligible people in the group{suffix}"),
-        (~(n_ref > 0), f"no eligible people in the reference group{suffix}: gap not computed"),
-        ((n > 0) & (n_ref > 0) & (x == 0), f"0 screened in the group{suffix}: ratio not estimable"),
-        ((n > 0) & (n_ref > 0) & (x_ref == 0), f"0 screened in the reference group{suffix}: ratio not estimable"),
+        (~(n > 0), f"no denominator people in the group{suffix}"),
+        (~(n_ref > 0), f"no denominator people in the reference group{suffix}: gap not computed"),
+        ((n > 0) & (n_ref > 0) & (x == 0), f"0 numerator in the group{suffix}: ratio not estimable"),
+        ((n > 0) & (n_ref > 0) & (x_ref == 0), f"0 numerator in the reference group{suffix}: ratio not estimable"),
     ]
 
 
@@ -499,8 +499,8 @@ def gap_to_reference(x: float, n: float, x_ref: float, n_ref: float,
       ``uptake_ref``, ``uptake_ref_lower``, ``uptake_ref_upper``.
 
     The group and the reference group are treated as independent samples (they are disjoint groups
-    of people). Zero counts never raise: no eligible people in either group gives NaN gap and ratio,
-    0 screened in either gives a NaN ratio (no continuity correction), and ``note`` says why
+    of people). Zero counts never raise: no denominator people in either group gives NaN gap and ratio,
+    0 numerator in either gives a NaN ratio (no continuity correction), and ``note`` says why
     (empty otherwise). ``x > n`` or negative counts raise ValueError.
 
     References: Newcombe RG (1998) Stat Med 17:873-890 (method 10); Katz D et al. (1978) Biometrics
@@ -567,7 +567,7 @@ def sii_change(x_before: Any, n_before: Any, x_after: Any, n_after: Any, *, tran
                multiplier: float = 100, min_quantiles: int = 5) -> SiiChange:
     """SII and RII of a proportion in two periods, and their change, with simulated intervals.
 
-    ``x_*`` / ``n_*``: screened and eligible per deprivation quantile, most deprived first. Each
+    ``x_*`` / ``n_*``: numerator and denominator per deprivation quantile, most deprived first. Each
     period is fitted exactly as :func:`sii` (PHE ``phe_sii``; 95% Wilson limits give the quantile
     standard errors; ``transform`` as there). ``multiplier`` 100 gives the SII in percentage points
     (least minus most deprived).
@@ -593,7 +593,7 @@ def sii_change(x_before: Any, n_before: Any, x_after: Any, n_after: Any, *, tran
     largely the same people (:data:`INDEPENDENCE_NOTE`); with a positive correlation the interval of
     the change is likely too wide.
 
-    Data problems in a period (too few quantiles, a quantile with no eligible people, 0% or 100% in
+    Data problems in a period (too few quantiles, a quantile with no denominator people, 0% or 100% in
     a quantile) do not raise: that period's values and the change are NaN and ``note`` says which
     period and why. Invalid arguments (confidence, repetitions) raise ValueError.
 
@@ -639,17 +639,17 @@ def sii_change(x_before: Any, n_before: Any, x_after: Any, n_after: Any, *, tran
 
 
 # --------------------------------------------------------------------------------------------
-# tables from a long breakdown (partner x screening x period x IMD quintile x ethnicity)
+# tables from a long breakdown (partner x measure x period x IMD quintile x ethnicity)
 # --------------------------------------------------------------------------------------------
 DIMENSIONS: tuple[str, ...] = ("imd_quintile", "ethnicity")
 DEFAULT_REFERENCE_GROUPS: dict[str, Any] = {"imd_quintile": 5, "ethnicity": "White"}
 _NOT_STATED = "Not stated"
-_KEYS = ["partner_id", "screening"]
+_KEYS = ["partner_id", "measure"]
 
 INEQUALITY_COLUMNS: tuple[str, ...] = (
-    "partner_id", "screening", "dimension", "group", "reference_group", "is_reference",
-    "screened_before", "eligible_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
-    "screened_after", "eligible_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
+    "partner_id", "measure", "dimension", "group", "reference_group", "is_reference",
+    "numerator_before", "denominator_before", "uptake_before", "uptake_before_lower", "uptake_before_upper",
+    "numerator_after", "denominator_after", "uptake_after", "uptake_after_lower", "uptake_after_upper",
     "gap_before_pp", "gap_before_lower_pp", "gap_before_upper_pp",
     "gap_after_pp", "gap_after_lower_pp", "gap_after_upper_pp",
     "ratio_before", "ratio_before_lower", "ratio_before_upper",
@@ -659,7 +659,7 @@ INEQUALITY_COLUMNS: tuple[str, ...] = (
 )
 
 SII_COLUMNS: tuple[str, ...] = (
-    "partner_id", "screening", "period_before", "period_after",
+    "partner_id", "measure", "period_before", "period_after",
     "sii_before", "sii_before_lower", "sii_before_upper", "rii_before", "rii_before_lower", "rii_before_upper",
     "sii_after", "sii_after_lower", "sii_after_upper", "rii_after", "rii_after_lower", "rii_after_upper",
     "sii_change", "sii_change_lower", "sii_change_upper", "rii_ratio", "rii_ratio_lower", "rii_ratio_upper",
@@ -700,11 +700,11 @@ def _group_rank(dimension: str, groups: Sequence[str]) -> dict[str, int]:
 
 def _dimension_frame(sel: pd.DataFrame, dimension: str, reference: Any, period_before: str,
                      period_after: str) -> pd.DataFrame:
-    """Counts per (partner_id, screening, group) and period for one dimension; every key gets every group
+    """Counts per (partner_id, measure, group) and period for one dimension; every key gets every group
     seen in the data for this dimension (plus the reference group and, for IMD, quintiles 1-5), with 0
-    eligible where it has none."""
+    denominator where it has none."""
     sub = sel[sel[dimension].notna()]
-    agg = (sub.groupby([*_KEYS, "period", dimension], sort=False, observed=True)[["screened", "eligible"]]
+    agg = (sub.groupby([*_KEYS, "period", dimension], sort=False, observed=True)[["numerator", "denominator"]]
            .sum().reset_index())
     agg["group"] = pd.Series([_group_label(dimension, v) for v in agg[dimension]], index=agg.index, dtype=object)
     ref = _group_label(dimension, reference)
@@ -715,10 +715,10 @@ def _dimension_frame(sel: pd.DataFrame, dimension: str, reference: Any, period_b
     keys = sel[_KEYS].drop_duplicates()
     full = keys.merge(pd.DataFrame({"group": sorted(groups, key=rank.get)}), how="cross")
     for label, period in (("before", period_before), ("after", period_after)):
-        part = agg.loc[agg["period"] == period, [*_KEYS, "group", "screened", "eligible"]]
-        part = part.rename(columns={"screened": f"screened_{label}", "eligible": f"eligible_{label}"})
+        part = agg.loc[agg["period"] == period, [*_KEYS, "group", "numerator", "denominator"]]
+        part = part.rename(columns={"numerator": f"numerator_{label}", "denominator": f"denominator_{label}"})
         full = full.merge(part, on=[*_KEYS, "group"], how="left")
-    counts = ["screened_before", "eligible_before", "screened_after", "eligible_after"]
+    counts = ["numerator_before", "denominator_before", "numerator_after", "denominator_after"]
     full[counts] = full[counts].fillna(0).astype("int64")
     refs = full.loc[full["group"] == ref, [*_KEYS, *counts]]
     full = full.merge(refs.rename(columns={c: f"ref_{c}" for c in counts}), on=_KEYS, how="left")
@@ -735,17 +735,17 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
     """Uptake by IMD quintile and by ethnic group, gaps to a reference group, and their change.
 
     ``breakdown``: long table with columns ``partner_id`` (partners, the comparison population and
-    possibly ``"ALL"``; all treated alike), ``screening``, ``period`` ("YYYY-MM"), ``imd_quintile``
-    (1 = most deprived .. 5), ``ethnicity``, ``eligible``, ``screened``. Rows of other periods are
-    dropped first; counts are summed within each (partner_id, screening, dimension, group) and period.
+    possibly ``"ALL"``; all treated alike), ``measure``, ``period`` ("YYYY-MM"), ``imd_quintile``
+    (1 = most deprived .. 5), ``ethnicity``, ``denominator``, ``numerator``. Rows of other periods are
+    dropped first; counts are summed within each (partner_id, measure, dimension, group) and period.
     A dimension whose column is absent is left out.
 
-    One row per (partner_id, screening, dimension, group), dimension ``"imd_quintile"`` or
+    One row per (partner_id, measure, dimension, group), dimension ``"imd_quintile"`` or
     ``"ethnicity"``; every key gets every group seen in the data for that dimension (IMD always 1-5),
-    so a group with no eligible people shows up with NaN and a note. Columns (see
+    so a group with no denominator people shows up with NaN and a note. Columns (see
     :data:`INEQUALITY_COLUMNS`):
 
-    * ``uptake_*`` = screened / eligible (0-1) with Wilson score limits (:func:`sdp_lib.stats.proportions.wilson_ci`);
+    * ``uptake_*`` = numerator / denominator (0-1) with Wilson score limits (:func:`sdp_lib.stats.proportions.wilson_ci`);
     * ``gap_*_pp`` = group minus reference group in percentage points, Newcombe hybrid-score interval
       (method 10), and ``ratio_*`` = group / reference with the log (Katz) interval, per period
       (:func:`gap_to_reference`, vectorised);
@@ -757,7 +757,7 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
     populations are largely the same people: their intervals are an approximation
     (:data:`INDEPENDENCE_NOTE`, also in ``DataFrame.attrs["method"]``). Reference-group rows have
     ``is_reference`` True and NaN gaps and ratios. Zero counts never raise: NaN and ``note``.
-    Sorted by partner_id, screening, dimension, then group (IMD numerically; ethnicity alphabetically
+    Sorted by partner_id, measure, dimension, then group (IMD numerically; ethnicity alphabetically
     with "Not stated" last).
 
     References: Wilson EB (1927) JASA 22:209-212; Newcombe RG (1998) Stat Med 17:873-890; Zou GY &
@@ -768,7 +768,7 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
     for d in dims:
         if d not in refs:
             raise ValueError(f"no reference group given for {d!r}")
-    base = [*_KEYS, "period", "eligible", "screened"]
+    base = [*_KEYS, "period", "denominator", "numerator"]
     sel = _select_periods(breakdown, period_before, period_after, base + dims)
     frames = [_dimension_frame(sel, d, refs[d], period_before, period_after) for d in dims] if len(sel) else []
     if not frames:
@@ -782,8 +782,8 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
     is_ref = t["is_reference"].to_numpy()
     per: dict[str, dict[str, np.ndarray]] = {}
     for label in ("before", "after"):
-        x, n = t[f"screened_{label}"].to_numpy(float), t[f"eligible_{label}"].to_numpy(float)
-        xr, nr = t[f"ref_screened_{label}"].to_numpy(float), t[f"ref_eligible_{label}"].to_numpy(float)
+        x, n = t[f"numerator_{label}"].to_numpy(float), t[f"denominator_{label}"].to_numpy(float)
+        xr, nr = t[f"ref_numerator_{label}"].to_numpy(float), t[f"ref_denominator_{label}"].to_numpy(float)
         g = _gaps(x, n, xr, nr, confidence)
         per[label] = g
         t[f"uptake_{label}"] = g["p"]
@@ -795,7 +795,7 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
                 t[col] = np.where(is_ref, np.nan, scale * g[f"{stem}{suffix}"])
         when = f" {label} ({period_before if label == 'before' else period_after})"
         for i, (mask, text) in enumerate(_gap_notes(x, n, xr, nr, when)):
-            # on a reference row only "no eligible people in the group" is news
+            # on a reference row only "no denominator people in the group" is news
             notes.append((mask if i == 0 else mask & ~is_ref, text))
     d, lo, hi = difference_of_differences(t["gap_before_pp"].to_numpy(), t["gap_before_lower_pp"].to_numpy(),
                                           t["gap_before_upper_pp"].to_numpy(), t["gap_after_pp"].to_numpy(),
@@ -812,21 +812,21 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
     return out
 
 
-def _row_seed(seed: int, partner_id: Any, screening: Any) -> int:
-    """Seed for one (partner_id, screening) row: the base seed mixed with ``zlib.crc32`` of
-    ``"partner_id|screening"`` through numpy's ``SeedSequence`` (stable across runs, platforms and
+def _row_seed(seed: int, partner_id: Any, measure: Any) -> int:
+    """Seed for one (partner_id, measure) row: the base seed mixed with ``zlib.crc32`` of
+    ``"partner_id|measure"`` through numpy's ``SeedSequence`` (stable across runs, platforms and
     Python versions, and independent of which other rows are in the data)."""
-    key = zlib.crc32(f"{partner_id}|{screening}".encode("utf-8"))
+    key = zlib.crc32(f"{partner_id}|{measure}".encode("utf-8"))
     return int(np.random.SeedSequence([int(seed), key]).generate_state(1, np.uint32)[0])
 
 
 def sii_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *, transform: bool = False,
               confidence: float = 0.95, repetitions: int = 10_000, seed: int = 20240731,
               multiplier: float = 100) -> pd.DataFrame:
-    """SII and RII across IMD quintiles in two periods and their change, one row per (partner_id, screening).
+    """SII and RII across IMD quintiles in two periods and their change, one row per (partner_id, measure).
 
     ``breakdown`` as for :func:`inequality_table` (only ``imd_quintile`` is used; other periods are
-    dropped first). Screened and eligible are summed per quintile and period and passed to
+    dropped first). Screened and denominator are summed per quintile and period and passed to
     :func:`sii_change` (PHE ``phe_sii`` method, Wilson-based standard errors, simulated intervals;
     SII in percentage points with ``multiplier=100``, least minus most deprived; RII least / most
     deprived; ``sii_change`` = after - before, ``rii_ratio`` = after / before, ``sii_abs_change`` =
@@ -835,21 +835,21 @@ def sii_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *,
     the same people).
 
     Deterministic: each row is simulated with its own seed, derived from ``seed`` and the row's key
-    (:func:`_row_seed`: ``SeedSequence([seed, crc32("partner_id|screening")])``), reported in the
+    (:func:`_row_seed`: ``SeedSequence([seed, crc32("partner_id|measure")])``), reported in the
     ``seed`` column, so a row's result does not depend on the other rows and
     ``sii_change(..., seed=row.seed)`` reproduces it. Where a period's SII cannot be computed (a
-    quintile with no eligible people, 0% or 100% in a quintile) its values and the change are NaN
+    quintile with no denominator people, 0% or 100% in a quintile) its values and the change are NaN
     and ``note`` says why. Columns: :data:`SII_COLUMNS`.
 
     References: Low A & Low A (2004) J Public Health 26:388-395; PHEindicatormethods ``phe_sii``.
     """
     _check_sii_args("proportion", transform, confidence, repetitions)
     sel = _select_periods(breakdown, period_before, period_after,
-                          [*_KEYS, "period", "imd_quintile", "eligible", "screened"])
+                          [*_KEYS, "period", "imd_quintile", "denominator", "numerator"])
     sel = sel[sel["imd_quintile"].notna()]
-    agg = (sel.groupby([*_KEYS, "period", "imd_quintile"], sort=True, observed=True)[["screened", "eligible"]]
+    agg = (sel.groupby([*_KEYS, "period", "imd_quintile"], sort=True, observed=True)[["numerator", "denominator"]]
            .sum().reset_index())
-    # dense counts: key x period (0 before, 1 after) x quintile 1-5 x (screened, eligible)
+    # dense counts: key x period (0 before, 1 after) x quintile 1-5 x (numerator, denominator)
     key_no = agg.groupby(_KEYS, sort=True, observed=True).ngroup().to_numpy()
     keys = agg[_KEYS].drop_duplicates().to_numpy()  # in key_no order (agg is sorted by key)
     period_no = (agg["period"] == period_after).to_numpy().astype(int)
@@ -857,14 +857,14 @@ def sii_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *,
     if np.any((quintile < 1) | (quintile > 5)):
         raise ValueError("imd_quintile must be 1-5")
     counts = np.zeros((len(keys), 2, 5, 2))
-    counts[key_no, period_no, quintile - 1, 0] = agg["screened"].to_numpy(float)
-    counts[key_no, period_no, quintile - 1, 1] = agg["eligible"].to_numpy(float)
+    counts[key_no, period_no, quintile - 1, 0] = agg["numerator"].to_numpy(float)
+    counts[key_no, period_no, quintile - 1, 1] = agg["denominator"].to_numpy(float)
     rows = []
-    for (partner_id, screening), c in zip(keys, counts):
-        row_seed = _row_seed(seed, partner_id, screening)
+    for (partner_id, measure), c in zip(keys, counts):
+        row_seed = _row_seed(seed, partner_id, measure)
         res = sii_change(c[0, :, 0], c[0, :, 1], c[1, :, 0], c[1, :, 1], transform=transform,
                          confidence=confidence, repetitions=repetitions, seed=row_seed, multiplier=multiplier)
-        rows.append({"partner_id": partner_id, "screening": screening, "period_before": period_before,
+        rows.append({"partner_id": partner_id, "measure": measure, "period_before": period_before,
                      "period_after": period_after, **asdict(res)})
     if not rows:
         return pd.DataFrame({c: [] for c in SII_COLUMNS})

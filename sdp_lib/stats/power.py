@@ -12,7 +12,7 @@ Every function states the method it uses and a reference. Conventions (as :mod:`
   other tail adds about 1e-6 at 80% power and alpha 0.05;
 * scalars in, Python floats out (sample sizes are ints). Parameters that cannot be right (an ICC of 1,
   a power of 1.2, a proportion of 1.5) raise ``ValueError``; data that leave nothing to detect with
-  (no one eligible, fewer than two pairs) give NaN, never an exception.
+  (no one denominator, fewer than two pairs) give NaN, never an exception.
 
 Functions:
 
@@ -21,7 +21,7 @@ Functions:
 * :func:`mdc_did` - difference-in-differences against a comparison population;
 * :func:`hussey_hughes_variance` / :func:`mdc_stepped_wedge` - stepped-wedge roll-out across partners;
 * :func:`paired_power` / :func:`paired_sample_size` / :func:`mdc_paired` - paired surveys (paired t test);
-* :func:`n_per_period_needed` - eligible people needed in each period (wraps
+* :func:`n_per_period_needed` - denominator people needed in each period (wraps
   :func:`~sdp_lib.stats.proportions.sample_size`);
 * :func:`dilution_bound` - the largest population change a partner's reach can plausibly produce.
 """
@@ -109,9 +109,9 @@ def mdc_before_after(p0: float, n_before: float, n_after: float, power: float = 
     ``p1 = p0 + d`` and ``pbar`` the n-weighted mean of ``p0`` and ``p1``. With equal n this is what
     R's ``power.prop.test(n, p1 = p0, power)`` solves for ``p2``; with unequal n it is Hmisc's
     ``bpower`` (Fleiss, Tytun & Ury without continuity correction). At ``p0 = 0.5``: about 19 pp
-    with 100 eligible per period, 9 pp with 500, 6 pp with 1,000, 2 pp with 10,000.
+    with 100 denominator per period, 9 pp with 500, 6 pp with 1,000, 2 pp with 10,000.
 
-    The two periods are treated as independent samples. WSIC's Dec 2023 and Jul 2024 eligible
+    The two periods are treated as independent samples. WSIC's Dec 2023 and Jul 2024 denominator
     populations are largely the same people, so this is an approximation (conservative when uptake
     is positively correlated within people) and should be labelled as one. ``p0 = 1`` (no rise
     possible), ``n <= 0`` or a missing size give NaN; ``p0`` outside [0, 1] raises.
@@ -470,7 +470,7 @@ def dilution_bound(reach: float, population: float, plausible_effect_among_reach
     (no spill-over). People reached who are not in the proxy population cannot move it, so the
     fraction is capped at 1. A claimed population change far above this bound is a red flag (a
     denominator change, a secular trend, a data error), not a success. Example: 60 people reached
-    in an eligible population of 195 at 0.13 gives 0.040, against a published rise of 0.048.
+    in an denominator population of 195 at 0.13 gives 0.040, against a published rise of 0.048.
 
     ``population <= 0``, a negative ``reach`` or a missing value gives NaN (data); an effect outside
     [-1, 1] (a parameter) raises ``ValueError``.

@@ -5,7 +5,7 @@ Statistical process control (NHS England "Making Data Count", NHSRplotthedots):
 * :func:`xmr_limits` / :func:`spc_signals` - XmR (individuals) chart limits and special-cause signals,
   optionally with the limits fixed on the first ``baseline`` points;
 * :func:`special_causes` - the four Making Data Count rules for any centre line and (per-point) limits;
-* :func:`p_chart` - p-chart for proportions with varying denominators (screened / eligible), or Laney's
+* :func:`p_chart` - p-chart for proportions with varying denominators (numerator / denominator), or Laney's
   p'-chart when month-to-month variation exceeds the binomial (large denominators).
 
 Fingertips trend markers (PHE/OHID/UKHSA Fingertips):
@@ -23,7 +23,7 @@ Interrupted time series:
   monthly counts, optionally controlled by a comparison series, with a separation check and AR(1)
   standard errors for autocorrelated months; :class:`ItsWarning` flags short segments.
 
-Table builders over a long ``counts`` frame (``partner_id, screening, period, eligible, screened``):
+Table builders over a long ``counts`` frame (``partner_id, measure, period, denominator, numerator``):
 
 * :func:`spc_table` - a p-chart (Laney p'-chart when sigma_z > 1) per series, vectorised over all series;
 * :func:`its_table` - ITS (and controlled ITS against the comparison series) per series;
@@ -69,7 +69,7 @@ __all__ = [
 
 #: 3 / d2 with d2 = 1.128 for moving ranges of 2 points: limits are mean +/- 2.66 x mean moving range.
 XMR_CONSTANT = 2.66
-#: upper range limit D4 = 3.267 for n = 2: moving ranges at or above 3.267 x mean are screened out.
+#: upper range limit D4 = 3.267 for n = 2: moving ranges at or above 3.267 x mean are numerator out.
 MR_SCREEN_CONSTANT = 3.267
 #: d2 for subgroups of 2: sigma = mean moving range / 1.128.
 D2 = 1.128
@@ -88,7 +88,7 @@ class XmRLimits:
     """Centre line and limits of an XmR chart."""
 
     mean: float
-    mr_mean: float  # mean moving range used for the limits (after screening, if any)
+    mr_mean: float  # mean moving range used for the limits (after measure, if any)
     sigma: float  # mr_mean / 1.128
     lower: float  # mean - 2.66 * mr_mean
     upper: float  # mean + 2.66 * mr_mean
@@ -96,7 +96,7 @@ class XmRLimits:
     upper_two_sigma: float
     n_points: int  # points used for the centre line and limits (the baseline when one is given)
     n_moving_ranges: int  # moving ranges used for mr_mean
-    screened: bool
+    numerator: bool
     baseline: int | None = None  # number of leading points the limits were fixed on (None: all)
 
 
@@ -127,10 +127,10 @@ def xmr_limits(values: Any, screen_outliers: bool = True, baseline: int | None =
     ``mean +/- 2.66 x mean moving range`` (2.66 = 3/1.128, i.e. 3 sigma). With ``screen_outliers``
     (the NHSRplotthedots default) moving ranges of 3.267 x the mean moving range or more are dropped
     and the mean moving range recomputed before the limits are set; the centre line is unchanged.
-    With ``baseline=k`` the mean, the moving ranges and the screening use the first ``k`` points only
+    With ``baseline=k`` the mean, the moving ranges and the measure use the first ``k`` points only
     (``k >= 2``) and the limits so obtained apply to every point (NHSRplotthedots ``fix_after_n_points``).
     Reference series (NHSRplotthedots' own example) 1,2,1,2,10,1,2,1,2,1,2,1,2,1,2,1,2,1: mean 1.94,
-    limits -0.72 / 4.60 screened, -3.06 / 6.95 unscreened.
+    limits -0.72 / 4.60 numerator, -3.06 / 6.95 not_counted.
 
     References: Wheeler DJ (1995) Advanced Topics in Statistical Process Control; NHS England/
     Improvement, Making Data Count (2019); NHSRplotthedots (NHS-R Community) ``ptd_spc``.
@@ -152,7 +152,7 @@ def xmr_limits(values: Any, screen_outliers: bool = True, baseline: int | None =
         mean=mean, mr_mean=mr_mean, sigma=sigma,
         lower=mean - XMR_CONSTANT * mr_mean, upper=mean + XMR_CONSTANT * mr_mean,
         lower_two_sigma=mean - 2 * sigma, upper_two_sigma=mean + 2 * sigma,
-        n_points=int(k), n_moving_ranges=int(used), screened=bool(screen_outliers),
+        n_points=int(k), n_moving_ranges=int(used), numerator=bool(screen_outliers),
         baseline=None if baseline is None else int(k),
     )
 
@@ -352,9 +352,9 @@ def _check_count_arrays(x: Any, n: Any, what: str = "counts") -> tuple[np.ndarra
         raise ValueError(f"{what}: counts must be finite (no missing months)")
     if np.any(na <= 0):
         bad = np.flatnonzero(na <= 0).tolist()
-        raise ValueError(f"{what}: denominators (eligible) must be > 0; zero or negative at positions {bad}")
+        raise ValueError(f"{what}: denominators (denominator) must be > 0; zero or negative at positions {bad}")
     if np.any(xa < 0) or np.any(xa > na):
-        raise ValueError(f"{what}: need 0 <= screened <= eligible at every point")
+        raise ValueError(f"{what}: need 0 <= numerator <= denominator at every point")
     return xa, na
 
 
@@ -404,12 +404,12 @@ def _choose_chart(chart: str, sigma_z: np.ndarray) -> np.ndarray:
     return finite & (sigma_z > 1)
 
 
-def p_chart(screened: Any, eligible: Any, baseline: int | None = None, trend_length: int = 7,
+def p_chart(numerator: Any, denominator: Any, baseline: int | None = None, trend_length: int = 7,
             shift_length: int = 7, chart: str = "p") -> pd.DataFrame:
     """p-chart (or Laney p'-chart) for a proportion with varying denominators, with Making Data Count signals.
 
     Method (Montgomery, p-chart with variable sample size): centre line
-    ``pbar = sum(screened) / sum(eligible)`` over all points, or over the first ``baseline`` points
+    ``pbar = sum(numerator) / sum(denominator)`` over all points, or over the first ``baseline`` points
     when given (limits then fixed and applied to every point); ``sigma_i = sqrt(pbar (1 - pbar) / n_i)``;
     control limits ``pbar +/- 3 sigma_i`` and 2-sigma lines ``pbar +/- 2 sigma_i``, clipped to [0, 1].
     Points are then tested with :func:`special_causes` against these per-point limits.
@@ -417,11 +417,11 @@ def p_chart(screened: Any, eligible: Any, baseline: int | None = None, trend_len
     ``chart``: ``"p"`` (default) the p-chart above; ``"laney"`` Laney's p'-chart, for large denominators
     where month-to-month variation exceeds the binomial: ``z_i = (p_i - pbar) / sigma_i`` on the baseline
     points, ``sigma_z = mean moving range of z / 1.128`` and limits ``pbar +/- 3 sigma_i sigma_z`` (2-sigma
-    lines ``pbar +/- 2 sigma_i sigma_z``), clipped to [0, 1], no moving-range screening (Laney 2002; as
+    lines ``pbar +/- 2 sigma_i sigma_z``), clipped to [0, 1], no moving-range measure (Laney 2002; as
     qicharts2's ``qic.pprime``); ``"auto"`` the p'-chart when ``sigma_z > 1`` (NHS England's Making Data
     Count advice for large denominators), else the p-chart.
 
-    Returns one row per point: ``value`` (screened / eligible), ``centre, lower, upper,
+    Returns one row per point: ``value`` (numerator / denominator), ``centre, lower, upper,
     lower_two_sigma, upper_two_sigma``, ``baseline`` (point used for the centre line), the flags,
     ``rule``, ``direction``, ``chart`` ("p-chart" or "Laney p'-chart") and ``sigma_z`` (Laney's sigma_z,
     computed whichever chart is drawn; NaN with fewer than 2 baseline points). A zero denominator raises
@@ -433,7 +433,7 @@ def p_chart(screened: Any, eligible: Any, baseline: int | None = None, trend_len
     (Anhoej) ``R/qic.charts.R`` ``qic.pprime``; NHS England/Improvement, Making Data Count (2019); Mohammed
     MA, Worthington P & Woodall WH (2008) Qual Saf Health Care 17:137-145.
     """
-    x, n = _check_count_arrays(screened, eligible, "p_chart")
+    x, n = _check_count_arrays(numerator, denominator, "p_chart")
     if x.size == 0:
         raise ValueError("p_chart: no points")
     k = _check_baseline(baseline, x.size, 1)
@@ -500,7 +500,7 @@ def chi_square_trend(x: Any, n: Any, scores: Any = None) -> tuple[float, float]:
     ``X^2 = N (N sum(x t) - R sum(n t))^2 / (R (N - R) (N sum(n t^2) - (sum n t)^2))`` on 1 df,
     which equals the regression sum of squares of ``x/n`` on ``t`` weighted by
     ``n / (pbar (1 - pbar))`` (R's implementation) and the formula used by Fingertips. No continuity
-    correction. Returns ``(statistic, p_value)``; NaN when all or none of the people are screened
+    correction. Returns ``(statistic, p_value)``; NaN when all or none of the people are numerator
     or all scores are equal. R's example: smokers 83, 90, 129, 70 of 86, 93, 136, 82 patients give
     X-squared 8.2249, p 0.004132.
 
@@ -600,7 +600,7 @@ def recent_trend(x: Any, n: Any, points: int = FINGERTIPS_TREND_POINTS,
     if np.any(na <= 0):
         return fail("zero denominator among the most recent points", int(points))
     if np.any(xa < 0) or np.any(xa > na):
-        return fail("invalid counts (screened outside 0..eligible)", int(points))
+        return fail("invalid counts (numerator outside 0..denominator)", int(points))
     if xa.sum() == 0 or xa.sum() == na.sum():
         return fail("no variation: 0% or 100% at every point", int(points))
     if np.any(xa == 0) or np.any(xa == na):
@@ -653,7 +653,7 @@ def segmented_regression(y: Any, n: Any = None, intervention_index: int | None =
     ``post_t = 1`` from ``t0`` on; the slope term counts from 0 at the intervention (it is *not*
     ``t x post``), so ``b2`` is the level change at ``t0`` and ``b3`` the change in slope.
 
-    * ``n`` given (counts ``y`` out of ``n`` per period, e.g. screened / eligible): binomial GLM with
+    * ``n`` given (counts ``y`` out of ``n`` per period, e.g. numerator / denominator): binomial GLM with
       logit link (statsmodels), coefficients on the log-odds scale with Wald intervals;
       ``quasi=True`` estimates a dispersion from the Pearson chi-square (quasi-binomial), advisable
       when monthly counts are overdispersed.
@@ -808,11 +808,11 @@ def _its_design(t: np.ndarray, t0: int) -> np.ndarray:
     return np.column_stack([np.ones(t.size), t, post, since])
 
 
-def interrupted_time_series(screened: Any, eligible: Any, intervention_index: int, *,
-                            comparison_screened: Any = None, comparison_eligible: Any = None,
+def interrupted_time_series(numerator: Any, denominator: Any, intervention_index: int, *,
+                            comparison_numerator: Any = None, comparison_denominator: Any = None,
                             overdispersion: str = "auto", confidence: float = 0.95, min_points: int = 8,
                             time: Any = None, autocorrelation: str = "auto") -> ItsResult:
-    """Interrupted time series for monthly proportions (screened out of eligible), optionally controlled.
+    """Interrupted time series for monthly proportions (numerator out of denominator), optionally controlled.
 
     Model (segmented regression, binomial GLM with logit link, statsmodels):
     ``logit p_t = b0 + b1 t + b2 post_t + b3 (t - t0) post_t`` with ``t`` months from the start
@@ -821,7 +821,7 @@ def interrupted_time_series(screened: Any, eligible: Any, intervention_index: in
     the intervention (it is not ``t x post``), so ``b2`` is the level change at ``t0`` and ``b3`` the
     slope change, both on the log-odds scale.
 
-    Controlled ITS (``comparison_screened``/``comparison_eligible`` given, same months): both series in
+    Controlled ITS (``comparison_numerator``/``comparison_denominator`` given, same months): both series in
     one GLM, ``logit p = b0 + b1 t + b2 post + b3 since + g (b4 + b5 t + b6 post + b7 since)`` with
     ``g = 1`` for the intervention series; ``level_change = b6`` and ``slope_change = b7`` are the
     intervention series' changes beyond the comparison series' changes (``b2``, ``b3``).
@@ -829,9 +829,9 @@ def interrupted_time_series(screened: Any, eligible: Any, intervention_index: in
     Fitting: IRLS (statsmodels ``GLM.fit``) started from weighted least squares on the empirical logits,
     with convergence judged on the parameters (``tol_criterion="params"``: every coefficient changes by
     less than 1e-8 absolute + 1e-8 relative), not on an absolute change in deviance, which with tens of
-    millions eligible a month is of the order of the deviance's own rounding error. Before fitting, the
+    millions denominator a month is of the order of the deviance's own rounding error. Before fitting, the
     data are checked for separation (Albert & Anderson 1984): when some combination of the model's terms
-    puts every month with anyone screened on one side and every month with anyone not screened on the other
+    puts every month with anyone numerator on one side and every month with anyone not numerator on the other
     (e.g. 0% in every pre-programme month) the maximum-likelihood estimates do not exist; this is found
     exactly by the linear programme of Konis (2007, scipy ``linprog``), and a ``ValueError`` says so
     instead of reporting an odds ratio of 1e10.
@@ -868,7 +868,7 @@ def interrupted_time_series(screened: Any, eligible: Any, intervention_index: in
     matrix on the logit scale, back-transformed.
 
     Raises ``ValueError`` with fewer than 2 points before or after the intervention, bad counts
-    (screened > eligible, eligible <= 0 - drop months with no one eligible first and pass ``time`` so the
+    (numerator > denominator, denominator <= 0 - drop months with no one denominator first and pass ``time`` so the
     calendar gap is kept, as :func:`its_table` does - or non-finite), a comparison series of a different
     length, no variation (0% or 100% throughout) or separation. Warns with :class:`ItsWarning` (also
     recorded in ``warnings``) when a segment has fewer than ``min_points`` points (at least 8 per segment
@@ -887,8 +887,8 @@ def interrupted_time_series(screened: Any, eligible: Any, intervention_index: in
     """
     if autocorrelation not in ("auto", "never"):
         raise ValueError('autocorrelation must be "auto" or "never"')
-    res = _its_fit(screened, eligible, intervention_index, comparison_screened=comparison_screened,
-                   comparison_eligible=comparison_eligible, overdispersion=overdispersion,
+    res = _its_fit(numerator, denominator, intervention_index, comparison_numerator=comparison_numerator,
+                   comparison_denominator=comparison_denominator, overdispersion=overdispersion,
                    confidence=confidence, min_points=min_points, time=time, emit=True,
                    autocorrelation=autocorrelation)
     est, lower, upper = res["estimate"], res["lower"], res["upper"]
@@ -928,8 +928,8 @@ def _separation_message(cells: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
         if y.size and np.all(y == n):
             return (f"the logit model cannot be fitted: uptake was 100% in every month {where}, so the "
                     "maximum-likelihood estimates do not exist (quasi-complete separation)")
-    return ("the logit model cannot be fitted: the months with no one screened and those with everyone "
-            "screened are separated by the model's terms, so the maximum-likelihood estimates do not exist "
+    return ("the logit model cannot be fitted: the months with no one numerator and those with everyone "
+            "numerator are separated by the model's terms, so the maximum-likelihood estimates do not exist "
             "(quasi-complete separation)")
 
 
@@ -973,13 +973,13 @@ def _ar1_matrix(rho: float, D: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(D), np.power(rho, np.where(np.isfinite(D), D, 0.0)), 0.0)
 
 
-def _its_fit(screened: Any, eligible: Any, intervention_index: int, *, comparison_screened: Any,
-             comparison_eligible: Any, overdispersion: str, confidence: float, min_points: int, time: Any,
+def _its_fit(numerator: Any, denominator: Any, intervention_index: int, *, comparison_numerator: Any,
+             comparison_denominator: Any, overdispersion: str, confidence: float, min_points: int, time: Any,
              emit: bool, autocorrelation: str = "auto", dropped: str = "") -> dict[str, Any]:
     """The fit behind :func:`interrupted_time_series`, returning plain arrays (fast path for tables).
 
     With ``emit=False`` the caveats are only recorded, not issued as :class:`ItsWarning`; ``dropped``
-    (from :func:`its_table`: months left out with no one eligible) is recorded first among them.
+    (from :func:`its_table`: months left out with no one denominator) is recorded first among them.
     """
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
@@ -988,7 +988,7 @@ def _its_fit(screened: Any, eligible: Any, intervention_index: int, *, compariso
         raise ValueError('overdispersion must be "auto", "always" or "never"')
     if not 0 < confidence < 1:
         raise ValueError("confidence must be a fraction between 0 and 1")
-    y, n = _check_count_arrays(screened, eligible, "interrupted_time_series")
+    y, n = _check_count_arrays(numerator, denominator, "interrupted_time_series")
     T = y.size
     if isinstance(intervention_index, bool) or int(intervention_index) != intervention_index:
         raise ValueError("intervention_index must be a whole number (position of the first post point)")
@@ -1002,11 +1002,11 @@ def _its_fit(screened: Any, eligible: Any, intervention_index: int, *, compariso
         t = np.ravel(np.asarray(time, dtype=float))
         if t.shape != y.shape or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
             raise ValueError("time must be finite, increasing and as long as the series")
-    controlled = comparison_screened is not None or comparison_eligible is not None
+    controlled = comparison_numerator is not None or comparison_denominator is not None
     if controlled:
-        if comparison_screened is None or comparison_eligible is None:
-            raise ValueError("give both comparison_screened and comparison_eligible")
-        yc, nc = _check_count_arrays(comparison_screened, comparison_eligible, "comparison series")
+        if comparison_numerator is None or comparison_denominator is None:
+            raise ValueError("give both comparison_numerator and comparison_denominator")
+        yc, nc = _check_count_arrays(comparison_numerator, comparison_denominator, "comparison series")
         if yc.size != T:
             raise ValueError(f"the comparison series has {yc.size} months, the intervention series {T}: "
                              "the months must match")
@@ -1051,7 +1051,7 @@ def _its_fit(screened: Any, eligible: Any, intervention_index: int, *, compariso
         X_fit = base
         X_cf = np.column_stack([base[:, :2], np.zeros((T, 2))])
     if endog_y.sum() == 0 or endog_y.sum() == endog_n.sum():
-        raise ValueError("no variation: 0% or 100% screened at every point; the logit model cannot be fitted")
+        raise ValueError("no variation: 0% or 100% numerator at every point; the logit model cannot be fitted")
     if _separated(endog_y, endog_n, X):
         pre, post = np.arange(T) < t0, np.arange(T) >= t0
         cells = [("before the programme start", y[pre], n[pre]), ("from the programme start on", y[post], n[post])]
@@ -1142,7 +1142,7 @@ def _its_fit(screened: Any, eligible: Any, intervention_index: int, *, compariso
 # --------------------------------------------------------------------------------------------
 # table builders over a long counts frame
 # --------------------------------------------------------------------------------------------
-_COUNT_COLUMNS = ["partner_id", "screening", "period", "eligible", "screened"]
+_COUNT_COLUMNS = ["partner_id", "measure", "period", "denominator", "numerator"]
 _PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -1153,21 +1153,21 @@ def _check_period(value: str, what: str) -> str:
 
 
 def _prepare_counts(counts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Sort by partner_id, screening, period; return the frame, series codes and series start mask."""
+    """Sort by partner_id, measure, period; return the frame, series codes and series start mask."""
     missing = [c for c in _COUNT_COLUMNS if c not in counts.columns]
     if missing:
         raise ValueError(f"counts is missing columns {missing}")
     df = counts[_COUNT_COLUMNS].copy()
     df["partner_id"] = df["partner_id"].astype(str)
-    df["screening"] = df["screening"].astype(str)
+    df["measure"] = df["measure"].astype(str)
     df["period"] = df["period"].astype(str)
     bad = ~df["period"].str.match(_PERIOD_RE)
     if bad.any():
         raise ValueError(f"period must be 'YYYY-MM' strings; bad values: {sorted(df.loc[bad, 'period'].unique())[:5]}")
-    if df.duplicated(["partner_id", "screening", "period"]).any():
-        raise ValueError("counts has more than one row for some partner_id x screening x period")
-    df = df.sort_values(["partner_id", "screening", "period"], kind="mergesort").reset_index(drop=True)
-    keys = df["partner_id"].to_numpy(object) + "\x00" + df["screening"].to_numpy(object)
+    if df.duplicated(["partner_id", "measure", "period"]).any():
+        raise ValueError("counts has more than one row for some partner_id x measure x period")
+    df = df.sort_values(["partner_id", "measure", "period"], kind="mergesort").reset_index(drop=True)
+    keys = df["partner_id"].to_numpy(object) + "\x00" + df["measure"].to_numpy(object)
     starts = np.ones(len(df), dtype=bool)
     if len(df):
         starts[1:] = keys[1:] != keys[:-1]
@@ -1182,16 +1182,16 @@ def _month_number(periods: np.ndarray) -> np.ndarray:
 
 def spc_table(counts: pd.DataFrame, programme_start: str, *, baseline: str = "pre",
               chart: str = "auto") -> pd.DataFrame:
-    """p-chart or Laney p'-chart (:func:`p_chart`) for every (partner_id, screening) series of ``counts``,
+    """p-chart or Laney p'-chart (:func:`p_chart`) for every (partner_id, measure) series of ``counts``,
     vectorised.
 
-    ``counts`` is a long frame with ``partner_id, screening, period ("YYYY-MM"), eligible, screened``;
+    ``counts`` is a long frame with ``partner_id, measure, period ("YYYY-MM"), denominator, numerator``;
     every series (including the comparison and "ALL") gets its own chart. The centre line
-    ``pbar = sum(screened) / sum(eligible)`` is fixed on the months before ``programme_start``
+    ``pbar = sum(numerator) / sum(denominator)`` is fixed on the months before ``programme_start``
     (``baseline="pre"``) or on all months (``baseline="all"``); limits ``pbar +/- 3 sqrt(pbar (1 - pbar) /
-    eligible)`` and 2-sigma lines, clipped to [0, 1]; then the Making Data Count rules of
-    :func:`special_causes`, run within each series. Months with an invalid count (eligible <= 0 or
-    screened outside 0..eligible) get NaN uptake and limits and no flag, and are left out of the
+    denominator)`` and 2-sigma lines, clipped to [0, 1]; then the Making Data Count rules of
+    :func:`special_causes`, run within each series. Months with an invalid count (denominator <= 0 or
+    numerator outside 0..denominator) get NaN uptake and limits and no flag, and are left out of the
     centre line; a series with no valid baseline month gets NaN limits throughout.
 
     ``chart="auto"`` (default) draws Laney's p'-chart for a series whose sigma_z (mean moving range of the
@@ -1201,9 +1201,9 @@ def spc_table(counts: pd.DataFrame, programme_start: str, *, baseline: str = "pr
     process; NHS England's Making Data Count guidance advises the p'-chart then. ``"p"`` always draws the
     p-chart, ``"laney"`` always the p'-chart.
 
-    Columns: ``partner_id, screening, period, screened, eligible, uptake, centre, lower, upper,
+    Columns: ``partner_id, measure, period, numerator, denominator, uptake, centre, lower, upper,
     lower_two_sigma, upper_two_sigma, baseline, outside_limits, trend, two_of_three, shift,
-    special_cause, rule, direction, chart, sigma_z``; sorted by partner_id, screening, period. ``chart``
+    special_cause, rule, direction, chart, sigma_z``; sorted by partner_id, measure, period. ``chart``
     ("p-chart" or "Laney p'-chart") and ``sigma_z`` (per series; NaN when it cannot be estimated, e.g.
     fewer than 2 baseline months) were added at the end for issue 10.
 
@@ -1217,8 +1217,8 @@ def spc_table(counts: pd.DataFrame, programme_start: str, *, baseline: str = "pr
     if chart not in _CHART_CHOICES:
         raise ValueError(f'chart must be one of "p", "laney" or "auto", got {chart!r}')
     df, codes, starts = _prepare_counts(counts)
-    x = df["screened"].to_numpy(float)
-    n = df["eligible"].to_numpy(float)
+    x = df["numerator"].to_numpy(float)
+    n = df["denominator"].to_numpy(float)
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(x) & np.isfinite(n) & (n > 0) & (x >= 0) & (x <= n)
     base = valid & ((df["period"].to_numpy(object) < programme_start) if baseline == "pre" else True)
@@ -1237,8 +1237,8 @@ def spc_table(counts: pd.DataFrame, programme_start: str, *, baseline: str = "pr
     lower, upper, lower2, upper2 = _p_limits(centre, n_valid, inflation)
     flags = _special_cause_arrays(uptake, centre, lower, upper, lower2, upper2, starts, 7, 7)
     out = pd.DataFrame({
-        "partner_id": df["partner_id"], "screening": df["screening"], "period": df["period"],
-        "screened": df["screened"], "eligible": df["eligible"], "uptake": uptake,
+        "partner_id": df["partner_id"], "measure": df["measure"], "period": df["period"],
+        "numerator": df["numerator"], "denominator": df["denominator"], "uptake": uptake,
         "centre": pbar, "lower": lower, "upper": upper,
         "lower_two_sigma": lower2, "upper_two_sigma": upper2, "baseline": base,
     })
@@ -1249,20 +1249,20 @@ def spc_table(counts: pd.DataFrame, programme_start: str, *, baseline: str = "pr
     return out
 
 
-_ITS_COLUMNS = ["partner_id", "screening", "model", "n_pre", "n_post", "dispersion", "overdispersed",
+_ITS_COLUMNS = ["partner_id", "measure", "model", "n_pre", "n_post", "dispersion", "overdispersed",
                 "level_change", "level_change_lower", "level_change_upper", "level_change_p", "level_change_or",
                 "pre_slope", "slope_change", "slope_change_lower", "slope_change_upper", "slope_change_p",
                 "level_change_pp", "effect_end_pp", "warning", "note", "autocorrelation", "se_method"]
 
 
 #: Columns of the `its_curves` table (see :func:`its_tables`).
-_ITS_CURVE_COLUMNS = ["partner_id", "screening", "model", "period", "fitted", "counterfactual",
+_ITS_CURVE_COLUMNS = ["partner_id", "measure", "model", "period", "fitted", "counterfactual",
                       "counterfactual_lower", "counterfactual_upper", "confidence", "se_method"]
 
 
-def _its_row(partner: str, screening: str, model: str, fitter: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _its_row(partner: str, measure: str, model: str, fitter: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The `its` row of one model of one series, and the fit it came from (None when it failed)."""
-    row: dict[str, Any] = {"partner_id": partner, "screening": screening, "model": model}
+    row: dict[str, Any] = {"partner_id": partner, "measure": measure, "model": model}
     try:
         res = fitter()
     except Exception as exc:  # noqa: BLE001 - one bad series must not stop the table; the reason goes in note
@@ -1287,11 +1287,11 @@ def _its_row(partner: str, screening: str, model: str, fitter: Any) -> tuple[dic
     return row, res
 
 
-def _its_curve(partner: str, screening: str, model: str, res: dict[str, Any]) -> pd.DataFrame:
+def _its_curve(partner: str, measure: str, model: str, res: dict[str, Any]) -> pd.DataFrame:
     """The `its_curves` rows of one fit: its months with the fitted and counterfactual uptake."""
     periods = np.asarray(res["periods"], dtype=object)
     return pd.DataFrame({
-        "partner_id": partner, "screening": screening, "model": model, "period": periods,
+        "partner_id": partner, "measure": measure, "model": model, "period": periods,
         "fitted": np.asarray(res["fitted"], dtype=float),
         "counterfactual": np.asarray(res["counterfactual"], dtype=float),
         "counterfactual_lower": np.asarray(res["counterfactual_lower"], dtype=float),
@@ -1305,12 +1305,12 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
     """The ``its`` table and its ``its_curves``: interrupted time series (:func:`interrupted_time_series`)
     for every series of ``counts``, each model fitted once.
 
-    For every (partner_id, screening) other than the comparison: a row ``model="its"`` and, when the
-    comparison series (``partner_id == comparison_id``) has the same screening, a row
+    For every (partner_id, measure) other than the comparison: a row ``model="its"`` and, when the
+    comparison series (``partner_id == comparison_id``) has the same measure, a row
     ``model="controlled_its"`` (with a note and NaN estimates if its months differ); plus an "its" row
     for the comparison series itself (did the comparison move?). The intervention index is the first
     period on or after ``programme_start``; time is counted in calendar months, so a missing month
-    leaves a gap rather than shifting the series. A month with no one eligible (eligible and screened
+    leaves a gap rather than shifting the series. A month with no one denominator (denominator and numerator
     both 0; in either series for the controlled model) is left out in the same way and named in
     ``warning``; other invalid counts make the row's ``note``. Overdispersion is handled automatically
     (quasi-binomial when the Pearson dispersion exceeds 1), and so is autocorrelation between months
@@ -1325,10 +1325,10 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
     :class:`ItsWarning` messages with "; "; ``note`` says why a model could not be fitted (its
     estimates are then NaN) - a bad series never raises.
 
-    Columns: ``partner_id, screening, model, n_pre, n_post, dispersion, overdispersed, level_change,
+    Columns: ``partner_id, measure, model, n_pre, n_post, dispersion, overdispersed, level_change,
     level_change_lower, level_change_upper, level_change_p, level_change_or, pre_slope, slope_change,
     slope_change_lower, slope_change_upper, slope_change_p, level_change_pp, effect_end_pp, warning,
-    note, autocorrelation, se_method``; sorted by partner_id, screening, model ("its" before
+    note, autocorrelation, se_method``; sorted by partner_id, measure, model ("its" before
     "controlled_its"). ``autocorrelation`` (the bias-corrected lag-1 autocorrelation of the Pearson
     residuals, NaN when not estimable) and ``se_method`` ("binomial", "quasi-binomial", "AR(1) binomial"
     or "AR(1) quasi-binomial"; "" when not fitted) were added at the end for issue 10; ``overdispersed``
@@ -1336,8 +1336,8 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
 
     ``its_curves`` holds what a figure of the models draws, from the same fits (one fit per series and
     model, so the figure and the table cannot disagree, and a report draws without fitting anything):
-    one row per month each model was fitted on (months left out for having no one eligible have no row),
-    columns ``partner_id, screening, model, period, fitted, counterfactual, counterfactual_lower,
+    one row per month each model was fitted on (months left out for having no one denominator have no row),
+    columns ``partner_id, measure, model, period, fitted, counterfactual, counterfactual_lower,
     counterfactual_upper, confidence, se_method``. ``fitted`` is the model's uptake (0-1) of the series,
     ``counterfactual`` the pre-programme trend projected (for ``controlled_its`` with the comparison
     series' own post-programme changes) with its pointwise interval at ``confidence`` (``se_method`` as in
@@ -1350,17 +1350,17 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
     """
     _check_period(programme_start, "programme_start")
     df, codes, starts = _prepare_counts(counts)
-    x_all = df["screened"].to_numpy(float)
-    n_all = df["eligible"].to_numpy(float)
+    x_all = df["numerator"].to_numpy(float)
+    n_all = df["denominator"].to_numpy(float)
     periods = df["period"].to_numpy(object)
     months = _month_number(periods) if len(df) else np.zeros(0)
     bounds = np.append(np.flatnonzero(starts), len(df))
     partners = df["partner_id"].to_numpy(object)
-    screenings = df["screening"].to_numpy(object)
+    measures = df["measure"].to_numpy(object)
     series = {}
     for i in range(bounds.size - 1):
         sl = slice(bounds[i], bounds[i + 1])
-        series[(partners[bounds[i]], screenings[bounds[i]])] = sl
+        series[(partners[bounds[i]], measures[bounds[i]])] = sl
     comparison_id = str(comparison_id)
 
     def fitter(sl: slice, comp: slice | None = None) -> Any:
@@ -1368,7 +1368,7 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
             per = periods[sl]
             if comp is not None and not np.array_equal(per, periods[comp]):
                 raise ValueError("the comparison series' months differ from this series' months")
-            # months with no one eligible (and no one screened) are left out; the calendar time axis keeps
+            # months with no one denominator (and no one numerator) are left out; the calendar time axis keeps
             # the gap
             empty = (n_all[sl] == 0) & (x_all[sl] == 0)
             if comp is not None:
@@ -1376,14 +1376,14 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
             keep = ~empty
             dropped = ""
             if empty.any():
-                dropped = f"{', '.join(per[empty])} left out: no one eligible"
+                dropped = f"{', '.join(per[empty])} left out: no one denominator"
             per = per[keep]
             t0 = int(np.searchsorted(per, programme_start))
             kwargs: dict[str, Any]
             if comp is not None:
-                kwargs = {"comparison_screened": x_all[comp][keep], "comparison_eligible": n_all[comp][keep]}
+                kwargs = {"comparison_numerator": x_all[comp][keep], "comparison_denominator": n_all[comp][keep]}
             else:
-                kwargs = {"comparison_screened": None, "comparison_eligible": None}
+                kwargs = {"comparison_numerator": None, "comparison_denominator": None}
             m = months[sl][keep]
             res = _its_fit(x_all[sl][keep], n_all[sl][keep], t0, overdispersion="auto", confidence=confidence,
                            min_points=min_points, time=m - (m[0] if m.size else 0.0), emit=False,
@@ -1394,23 +1394,23 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
 
     rows, curves = [], []
 
-    def add(partner: str, screening: str, model: str, fit: Any) -> None:
-        row, res = _its_row(partner, screening, model, fit)
+    def add(partner: str, measure: str, model: str, fit: Any) -> None:
+        row, res = _its_row(partner, measure, model, fit)
         rows.append(row)
         if res is not None:
-            curves.append(_its_curve(partner, screening, model, res))
+            curves.append(_its_curve(partner, measure, model, res))
 
-    for (partner, screening), sl in series.items():
-        add(partner, screening, "its", fitter(sl))
+    for (partner, measure), sl in series.items():
+        add(partner, measure, "its", fitter(sl))
         if partner == comparison_id:
             continue
-        comp = series.get((comparison_id, screening))
+        comp = series.get((comparison_id, measure))
         if comp is not None:
-            add(partner, screening, "controlled_its", fitter(sl, comp))
+            add(partner, measure, "controlled_its", fitter(sl, comp))
     out = pd.DataFrame(rows, columns=_ITS_COLUMNS)
     rank = {"its": 0, "controlled_its": 1}
     if len(out):
-        out = (out.assign(_rank=out["model"].map(rank)).sort_values(["partner_id", "screening", "_rank"], kind="mergesort")
+        out = (out.assign(_rank=out["model"].map(rank)).sort_values(["partner_id", "measure", "_rank"], kind="mergesort")
                .drop(columns="_rank").reset_index(drop=True))
     out["overdispersed"] = out["overdispersed"].astype(bool)
     for col in ("n_pre", "n_post"):
@@ -1418,7 +1418,7 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
     if curves:
         cur = pd.concat(curves, ignore_index=True)
         cur = (cur.assign(_rank=cur["model"].map(rank))
-               .sort_values(["partner_id", "screening", "_rank", "period"], kind="mergesort")
+               .sort_values(["partner_id", "measure", "_rank", "period"], kind="mergesort")
                .drop(columns="_rank").reset_index(drop=True))
     else:
         cur = pd.DataFrame({c: pd.Series(dtype=float if c in _ITS_CURVE_FLOATS else object)
@@ -1440,7 +1440,7 @@ def its_table(counts: pd.DataFrame, programme_start: str, *, comparison_id: str 
 def trend_markers_table(counts: pd.DataFrame, confidence: float = 0.95, *,
                         trend_confidence: float = FINGERTIPS_TREND_CONFIDENCE,
                         points: int = FINGERTIPS_TREND_POINTS) -> pd.DataFrame:
-    """Fingertips trend markers for every (partner_id, screening) series of ``counts``, vectorised.
+    """Fingertips trend markers for every (partner_id, measure) series of ``counts``, vectorised.
 
     ``two_point``: :func:`two_point_change` of the last period against the previous one (Wilson
     intervals at ``confidence``). ``recent_trend``: :func:`recent_trend` on the most recent ``points``
@@ -1450,21 +1450,21 @@ def trend_markers_table(counts: pd.DataFrame, confidence: float = 0.95, *,
     sign with each of the points left out in turn; False when not calculated): a chi-square p below the
     threshold with a failed check is "no significant change".
 
-    Columns: ``partner_id, screening, last_period, previous_period, two_point, recent_trend,
+    Columns: ``partner_id, measure, last_period, previous_period, two_point, recent_trend,
     recent_trend_p, recent_trend_reason, recent_trend_sign_stable`` (the last added for issue 10); one row
-    per series, sorted by partner_id, screening.
+    per series, sorted by partner_id, measure.
 
     References: as :func:`two_point_change` and :func:`recent_trend` (PHE/UKHSA Fingertips).
     """
     if int(points) < 2:
         raise ValueError("points must be at least 2")
     df, codes, starts = _prepare_counts(counts)
-    cols = ["partner_id", "screening", "last_period", "previous_period", "two_point", "recent_trend",
+    cols = ["partner_id", "measure", "last_period", "previous_period", "two_point", "recent_trend",
             "recent_trend_p", "recent_trend_reason", "recent_trend_sign_stable"]
     if not len(df):
         return pd.DataFrame(columns=cols)
-    x = df["screened"].to_numpy(float)
-    n = df["eligible"].to_numpy(float)
+    x = df["numerator"].to_numpy(float)
+    n = df["denominator"].to_numpy(float)
     periods = df["period"].to_numpy(object)
     first = np.flatnonzero(starts)
     last = np.append(first[1:], len(df)) - 1
@@ -1503,7 +1503,7 @@ def trend_markers_table(counts: pd.DataFrame, confidence: float = 0.95, *,
     reason = np.select(
         [short, zero_den, invalid, flat, edge],
         [np.char.add(f"fewer than {points} points (", np.char.add(size.astype(str), ")")),
-         "zero denominator among the most recent points", "invalid counts (screened outside 0..eligible)",
+         "zero denominator among the most recent points", "invalid counts (numerator outside 0..denominator)",
          "no variation: 0% or 100% at every point", _EDGE_POINT_REASON], "").astype(object)
     fails = reason != ""
     stat = np.where(fails, np.nan, stat)
@@ -1521,7 +1521,7 @@ def trend_markers_table(counts: pd.DataFrame, confidence: float = 0.95, *,
     direction = np.select([fails, significant & (slope > 0), significant & (slope < 0)],
                           ["could not be calculated", "increasing", "decreasing"], "no significant change").astype(object)
     return pd.DataFrame({
-        "partner_id": df["partner_id"].to_numpy(object)[first], "screening": df["screening"].to_numpy(object)[first],
+        "partner_id": df["partner_id"].to_numpy(object)[first], "measure": df["measure"].to_numpy(object)[first],
         "last_period": periods[last], "previous_period": np.where(has_prev, periods[prev], None),
         "two_point": two_point, "recent_trend": direction, "recent_trend_p": p, "recent_trend_reason": reason,
         "recent_trend_sign_stable": stable,
