@@ -22,7 +22,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sdp-eval)" >/dev/null
 	@touch $(STAMP)
 
+# Every programme: the ones in folders under params/ first, then the default one (params/ itself), whose
+# index page links to the others'.
 report: $(STAMP)
+	@set -e; for p in $$($(BIN)/sdp-eval programmes); do \
+	  echo "== programme $$p"; $(BIN)/sdp-eval run --programme $$p $(if $(JOBS),--jobs $(JOBS),); done
 	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),)
 
 test: $(STAMP)

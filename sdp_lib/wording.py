@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import operator
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,11 +24,66 @@ import pandas as pd
 from sdp_lib.stats import proportions as stats
 
 __all__ = [
-    "INDEPENDENCE_NOTE", "SMS_LEVEL_TEXT", "UNADJUSTED", "change_sentence", "headline", "k_in_10",
+    "Words", "words_of", "INDEPENDENCE_NOTE", "SMS_LEVEL_TEXT", "UNADJUSTED", "change_sentence", "headline", "k_in_10",
     "round_half_away", "sentences", "sms_note", "sms_text",
     "alpha_of", "confidence_label", "gbp", "indicator_value", "interval", "interval_point", "is_number", "notes",
     "num", "p_phrase", "p_text", "p_value", "pct", "pp", "pp_unit",
 ]
+
+
+def lower_first(text: str) -> str:
+    """`text` with its first letter in lower case, unless the first word is an acronym ("NHS")."""
+    first = text.split(" ", 1)[0]
+    return text if len(first) > 1 and first.isupper() else text[:1].lower() + text[1:]
+
+
+@dataclass(frozen=True)
+class Words:
+    """A programme's words for its outcome measures, for the sentences of the result tables and reports.
+
+    From programme.yaml (`words_of`): `outcome` ("uptake", "access"), and per measure id its `label`
+    (e.g. "Contact with mental health services"), what its numerator counts (`counted`) and what its
+    denominator counts (`out_of`). A measure the programme does not name is called by its id, with
+    neutral words.
+    """
+
+    outcome: str = "uptake"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    counted_words: Mapping[str, str] = field(default_factory=dict)
+    out_of_words: Mapping[str, str] = field(default_factory=dict)
+
+    def label(self, measure: Any) -> str:
+        """The measure's name inside a sentence (e.g. "contact with services")."""
+        return lower_first(self.labels.get(str(measure), str(measure)))
+
+    def title(self, measure: Any) -> str:
+        """The measure's name as a heading (e.g. "Contact with services")."""
+        text = self.labels.get(str(measure), str(measure))
+        return text[:1].upper() + text[1:]
+
+    def counted(self, measure: Any = None) -> str:
+        """What the numerator counts (e.g. "registered"); for no measure, the word all measures share, if any."""
+        if measure is None:
+            shared = set(self.counted_words.values())
+            return shared.pop() if len(shared) == 1 else "counted"
+        return self.counted_words.get(str(measure), "counted")
+
+    def out_of(self, measure: Any = None) -> str:
+        """What the denominator counts ("eligible")."""
+        if measure is None:
+            shared = set(self.out_of_words.values())
+            return shared.pop() if len(shared) == 1 else "in the denominator"
+        return self.out_of_words.get(str(measure), "in the denominator")
+
+
+def words_of(programme: Any) -> Words:
+    """The `Words` of a `sdp_lib.config.params.Programme`."""
+    return Words(
+        outcome=programme.wording.outcome,
+        labels={m.id: m.label for m in programme.measures},
+        counted_words={m.id: m.counted for m in programme.measures},
+        out_of_words={m.id: m.out_of for m in programme.measures},
+    )
 
 
 def is_number(x: Any) -> bool:
@@ -221,6 +277,7 @@ def change_sentence(
     *,
     did_p: float | None = None,
     pretrend_p: float | None = None,
+    words: Words | None = None,
 ) -> str:
     """A plain-English sentence about one change that never calls a non-significant change an increase.
 
@@ -230,15 +287,18 @@ def change_sentence(
     inverts the MOVER interval shown) at ``1 - confidence``, so "statistically significant" is said exactly
     when the interval shown excludes 0; no verdict is given when `did_p` is missing. When the parallel
     pre-trends test rejects (`pretrend_p < 1 - confidence`) the sentence says so (see `sms_note`).
-    `count` formats a count of people (published sentences pass the disclosure rule's rounding).
+    `count` formats a count of people (published sentences pass the disclosure rule's rounding). `words`
+    names the measure and the outcome (`Words`).
     """
+    words = words or Words()
     (x1, n1), (x2, n2) = before, after
     lvl = confidence_label(confidence)
     if n1 == 0 or n2 == 0:
-        return f"{name}, {measure} measure: no denominator people in one of the periods, so no change can be estimated."
+        return (f"{name}, {words.label(measure)}: no {words.out_of(measure)} people in one of the periods, so no "
+                "change can be estimated.")
     p1, p2 = 100 * x1 / n1, 100 * x2 / n2
     base = (
-        f"{name}, {measure} measure: uptake went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
+        f"{name}, {words.label(measure)}: {words.outcome} went from {p1:.1f}% ({count(x1)} of {count(n1)}) in {periods[0]} "
         f"to {p2:.1f}% ({count(x2)} of {count(n2)}) in {periods[1]}, a change of {pp_unit(diff_pp)} "
         f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
     )
@@ -274,7 +334,8 @@ def change_sentence(
     return base + verdict + did + " Before/after " + INDEPENDENCE_NOTE + "."
 
 
-def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], str] = str) -> list[str]:
+def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], str] = str,
+              words: Words | None = None) -> list[str]:
     """`change_sentence` for every row of an `uptake_changes` table, every verdict at alpha = 1 - confidence.
 
     Tables written before `did_pp_p_value` existed give DiD sentences without a verdict (never one taken
@@ -286,7 +347,7 @@ def sentences(changes: pd.DataFrame, confidence: float, count: Callable[[int], s
             (int(r.numerator_after), int(r.denominator_after)), (r.period_before, r.period_after), r.diff_pp,
             r.diff_lower_pp, r.diff_upper_pp, r.p_holm, r.did_pp, r.did_lower_pp, r.did_upper_pp, confidence,
             alpha=alpha_of(confidence), count=count, did_p=_float(getattr(r, "did_pp_p_value", nan)),
-            pretrend_p=_float(getattr(r, "pretrend_p", nan)),
+            pretrend_p=_float(getattr(r, "pretrend_p", nan)), words=words,
         )
         for r in changes.itertuples()
     ]

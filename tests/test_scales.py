@@ -19,6 +19,77 @@ from hypothesis import strategies as st
 from sdp_lib.stats import proportions as P
 from sdp_lib.stats import scales as S
 
+# --------------------------------------------------------------------------------------------------
+# MAKS and RIBS scoring: the facts relied on, and where they come from.
+#
+# RIBS (Reported and Intended Behaviour Scale; Evans-Lacko S, Rose D, Little K, Flach C, Rhydderch D,
+# Henderson C, Thornicroft G (2011) Development and psychometric properties of the reported and intended
+# behaviour scale (RIBS): a stigma-related behaviour measure. Epidemiol Psychiatr Sci 20(3):263-271,
+# doi:10.1017/S2045796011000308):
+#   * items 1-4 ask about reported (past and current) behaviour yes/no and give prevalences only; they
+#     are not scored;
+#   * items 5-8 (intended behaviour) are scored 1-5 (strongly disagree = 1 .. strongly agree = 5) and
+#     summed, so the total runs 4-20; none of them is reverse-coded;
+#   * "don't know" is coded as neutral, 3, for the total.
+#   Checked against the RIBS scoring summary on the MHPSS Network resource page for the scale
+#   (app.mhpss.net/resource/reported-and-intended-behaviour-scale), which paraphrases the authors'
+#   scoring guidance. A Hungarian validation of the RIBS (BMC Public Health 2023,
+#   doi:10.1186/s12889-023-16707-3) tested that recommendation ("'Don't know' responses being coded as
+#   neutral") and found it changes totals (median 16 with "don't know" responders excluded, 15 with
+#   them coded neutral): report n_dont_know next to any RIBS total.
+#
+# MAKS (Mental Health Knowledge Schedule; Evans-Lacko S, Little K, Meltzer H, Rose D, Rhydderch D,
+# Henderson C, Thornicroft G (2010) Development and psychometric properties of the Mental Health
+# Knowledge Schedule. Can J Psychiatry 55(7):440-448, doi:10.1177/070674371005500707):
+#   * items 1-6 (stigma-related knowledge) are answered 1-5 plus "don't know" and summed for the
+#     knowledge total, 6-30 (the project's domain brief, shared/domain.md section 5, and
+#     docs/methods/survey.md); items 7-12 (whether named conditions are mental illnesses) are not in
+#     that total;
+#   * scoring as given for the paper: items 6, 8 and 12 are reverse-coded (so of items 1-6 only item 6),
+#     and "don't know" is coded as neutral, 3.
+#   NOT independently verified in this session: neither the paper's full text nor the King's College
+#   London manual (behind a registration form) could be read here; only the paper's abstract and
+#   bibliographic details were. The reverse-coded items, the "don't know" coding and the 7-12 split are
+#   as cited by the project's brief for this module. Check them against the manual before reporting
+#   with MAKS_KNOWLEDGE (below; params/community_solutions/survey.yaml holds the rules the suite uses).
+#
+# Both instruments are licensed by King's College London: the wording may not be stored, modified or
+# passed on. This module stores item ids and scoring rules only, never item text.
+# --------------------------------------------------------------------------------------------------
+
+
+#: MAKS knowledge total: items 1-6 summed (6-30), item 6 reverse-coded, "don't know" scored 3
+#: (Evans-Lacko et al. 2010; see the module comment: reverse coding not verified against the manual
+#: in this session). Item ids follow params/survey.yaml's example (maks_01 .. maks_06).
+MAKS_KNOWLEDGE = S.ScoringRule(
+    name="MAKS knowledge total (items 1-6)",
+    items=("maks_01", "maks_02", "maks_03", "maks_04", "maks_05", "maks_06"),
+    reverse=frozenset({"maks_06"}),
+    points=5,
+    dont_know="dont_know",
+    dont_know_score=3.0,
+    max_missing=0,
+    prorate=False,
+    source="Evans-Lacko S et al. (2010) Can J Psychiatry 55(7):440-448",
+)
+
+#: RIBS intended behaviour total: items 5-8 summed (4-20), none reverse-coded, "don't know" scored 3
+#: (Evans-Lacko et al. 2011). Item ids follow params/survey.yaml's example (rbs_05 .. rbs_08).
+RIBS_INTENDED = S.ScoringRule(
+    name="RIBS intended behaviour total (items 5-8)",
+    items=("rbs_05", "rbs_06", "rbs_07", "rbs_08"),
+    reverse=frozenset(),
+    points=5,
+    dont_know="dont_know",
+    dont_know_score=3.0,
+    max_missing=0,
+    prorate=False,
+    source="Evans-Lacko S et al. (2011) Epidemiol Psychiatr Sci 20(3):263-271",
+)
+
+
+
+
 HYP = settings(max_examples=80, deadline=None)
 
 # ============================================================================================
@@ -215,7 +286,7 @@ def test_duplicate_and_absent_items_raise():
 
 
 def test_ribs_rule_items_5_to_8_dont_know_3_none_reversed():
-    rule = S.RIBS_INTENDED
+    rule = RIBS_INTENDED
     assert rule.items == ("rbs_05", "rbs_06", "rbs_07", "rbs_08")
     assert rule.reverse == frozenset()
     assert rule.dont_know_score == 3
@@ -228,7 +299,7 @@ def test_ribs_rule_items_5_to_8_dont_know_3_none_reversed():
 
 
 def test_maks_rule_items_1_to_6_item_6_reversed_dont_know_3():
-    rule = S.MAKS_KNOWLEDGE
+    rule = MAKS_KNOWLEDGE
     assert rule.items == tuple(f"maks_0{i}" for i in range(1, 7))
     assert rule.reverse == frozenset({"maks_06"})
     assert rule.score_range == (6, 30)
@@ -239,7 +310,7 @@ def test_maks_rule_items_1_to_6_item_6_reversed_dont_know_3():
 
 
 def test_rules_never_hold_item_wording():
-    for rule in (S.MAKS_KNOWLEDGE, S.RIBS_INTENDED):
+    for rule in (MAKS_KNOWLEDGE, RIBS_INTENDED):
         assert all(len(i) <= 8 and " " not in i for i in rule.items)
 
 

@@ -29,7 +29,7 @@ def rule_primary(rule: "DisclosureRule") -> str:
 
 def rule_complement(rule: "DisclosureRule") -> str:
     return (
-        f"complement suppression: total minus part (e.g. denominator minus numerator, the people not numerator) "
+        f"complement suppression: total minus part (e.g. the denominator minus the numerator: the people not counted) "
         f"is between 1 and {rule.suppress_below - 1}"
     )
 

@@ -26,7 +26,7 @@ class Measure(_Strict):
     """One outcome measure the programme tracks in its partners' proxy populations (the `measures:` block).
 
     * `id`: the value in the files' measure column;
-    * `label`: the name readers see, e.g. a screening programme's or a service's name;
+    * `label`: the name readers see, e.g. a service's or a test's name;
     * `counted` / `out_of`: what the numerator and denominator count, as words for sentences and column
       headings (e.g. "in contact with services" / "registered");
     * `favourable`: "higher" (a rise is the programme's aim) or "lower";
@@ -55,6 +55,14 @@ class Wording(_Strict):
     people: str = Field(default="people", max_length=60)
     reached: str = Field(default="residents reached", max_length=60)
     data_source: str = Field(default="the monitoring data", max_length=120)
+
+
+class PublishedClaim(_Strict):
+    """A survey claim the programme has published, set beside what the survey data support."""
+
+    partner: str
+    question: str
+    text: str = Field(min_length=1, max_length=300)
 
 
 class Partner(_Strict):
@@ -137,6 +145,9 @@ class Programme(_Strict):
     wording: Wording = Field(default_factory=Wording)
     caveats: list[str] = Field(default_factory=list)
     published_figures: str | None = None
+    published_claims: list[PublishedClaim] = Field(default_factory=list)
+    narrative: dict[Literal["partner_intro", "programme_intro", "outcome", "next_round"], str] = Field(
+        default_factory=dict)
     partners: list[Partner] = Field(min_length=1)
 
     @field_validator("programme_start", "period_before", "period_after")

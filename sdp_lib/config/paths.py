@@ -57,3 +57,35 @@ def relative_to_root(path: str | os.PathLike[str]) -> str:
         return p.relative_to(project_root()).as_posix()
     except ValueError:
         return p.name
+
+
+# --------------------------------------------------------------------------------------------------
+# Programmes side by side
+
+PROGRAMME_FILE = "programme.yaml"
+
+
+def programme_names() -> list[str]:
+    """The programmes besides the default one: each folder under params/ with a programme.yaml (its name
+    is the folder's name), sorted. The default programme's parameters are params/ itself."""
+    root = params_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / PROGRAMME_FILE).is_file())
+
+
+class UnknownProgramme(ValueError):
+    """`--programme` names no folder under params/."""
+
+
+def programme_folders(name: str | None) -> tuple[Path, Path, Path]:
+    """(data, params, outputs) folders of programme `name`: params/<name>/, data/synthetic/<name>/ and
+    outputs/<name>/; for None (the default programme) params/, data/synthetic/ and outputs/."""
+    if name is None:
+        return data_dir(), params_dir(), output_dir()
+    names = programme_names()
+    if name not in names:
+        raise UnknownProgramme(f"unknown programme {name!r}: params/ has "
+                               + (", ".join(names) if names else "no programme folders")
+                               + " (and the default programme in params/ itself)")
+    return data_dir() / name, params_dir() / name, output_dir() / name

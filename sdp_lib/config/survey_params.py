@@ -42,7 +42,6 @@ FAV_SUFFIX = "__fav"
 Domain = Literal["knowledge", "attitude", "intention", "behaviour", "experience"]
 QuestionType = Literal["likert5", "yes_no", "yes_no_unsure", "text"]
 Wave = Literal["pre", "post", "post_only"]
-Screening = Literal["breast", "cervical", "bowel"]
 _ID_PATTERN = r"^[a-z0-9_]+$"
 
 
@@ -109,7 +108,7 @@ class Question(_Strict):
     type: QuestionType
     favourable: list[int | str] = Field(default_factory=list)
     reverse: bool = False
-    measure: Screening | None = None
+    measure: str | None = None
     partners: list[str] | None = None
     waves: list[Wave] | None = None
 

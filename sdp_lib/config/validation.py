@@ -496,12 +496,12 @@ def month_range(first: str, last: str) -> list[str]:
 def check_numerator_le_denominator(
     df: pd.DataFrame, name: str, denominator: pd.Series, numerator: pd.Series, problems: Collector
 ) -> None:
-    """People numerator cannot exceed people denominator."""
+    """The numerator (people counted) cannot exceed the denominator."""
     bad = (numerator > denominator).fillna(False)
     for idx in df.index[bad.to_numpy(dtype=bool)]:
         problems.add(
             name, int(df.at[idx, "_row"]), "numerator", df.at[idx, "numerator"],
-            f"more people numerator than denominator ({denominator[idx]}): numerator must be between 0 and denominator",
+            f"more people counted than in the denominator ({denominator[idx]}): the numerator must be between 0 and the denominator",
         )
 
 

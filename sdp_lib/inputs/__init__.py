@@ -403,7 +403,7 @@ def _check_comparison_coverage(good: pd.DataFrame, name: str, programme: Program
 
 
 def validate_uptake(path: str | Path, programme: Programme | None, problems: Collector) -> pd.DataFrame | None:
-    """Check uptake.csv (WSIC batch-tracing extract); typed table, or None if it has any problem.
+    """Check uptake.csv (the monitoring extract of the outcome counts); typed table, or None if it has any problem.
 
     `programme` None (programme.yaml itself broken) skips the checks that need it (partner ids,
     measure focus, headline periods) and checks the rest.

@@ -42,7 +42,7 @@ from sdp_lib.stats import trends
 from sdp_lib.config.params import Programme
 from sdp_lib.config.validation import COMPARISON_ID, PROGRAMME_ID
 from sdp_lib.metrics.uptake import series
-from sdp_lib.wording import alpha_of, confidence_label, p_phrase, pp_unit
+from sdp_lib.wording import Words, alpha_of, confidence_label, p_phrase, pp_unit, words_of
 
 __all__ = ["PROGRAMME_ID", "COMPARISON_ID", "breakdown", "monthly_counts", "group_table", "sii_table",
            "equity_tables"]
@@ -124,8 +124,9 @@ def group_table(programme: Programme, groups: pd.DataFrame, before: str, after: 
     """The `inequality` table of a `breakdown` frame at two months, with the programme's reference
     groups, each row carrying its reference group's counts (`with_reference_counts`)."""
     refs = programme.equity.reference_groups
+    words = words_of(programme)
     return with_reference_counts(inequality.inequality_table(
-        groups, before, after, confidence=confidence,
+        groups, before, after, confidence=confidence, counted=words.counted(), out_of=words.out_of(),
         reference_groups={"imd_quintile": int(refs["imd_quintile"]), "ethnicity": refs["ethnicity"]}))
 
 
@@ -233,7 +234,7 @@ def _size_change(before: float, after: float, change_lower: float, change_upper:
 
 
 def gap_sentence(row: Mapping[str, object], period_before: str, period_after: str, confidence: float,
-                 suppressed: str = "*") -> str:
+                 suppressed: str = "*", words: Words | None = None) -> str:
     """One plain sentence on a group's gap to its reference group in an `inequality` row, e.g. IMD
     quintile 1 against quintile 5.
 
@@ -246,7 +247,8 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
     (group minus reference) and its MOVER interval are printed too, unless both gaps are positive (then
     they are the same numbers). The periods' populations overlap, so the intervals are an approximation
     (said in the report's methods)."""
-    scr = str(row["measure"]).capitalize()
+    words = words or Words()
+    scr = words.title(row["measure"])
     dim = "IMD quintile" if row["dimension"] == "imd_quintile" else "ethnic group"
     who = f"{dim} {row['group']} against {dim} {row['reference_group']}"
     vals = [row[c] for c in ("gap_before_pp", "gap_after_pp", "gap_change_pp", "gap_change_lower_pp",
@@ -254,9 +256,9 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
     limits = [row.get(c) for c in ("gap_before_lower_pp", "gap_before_upper_pp", "gap_after_lower_pp",
                                    "gap_after_upper_pp")]
     if any(isinstance(v, str) and v == suppressed for v in [*vals, *limits]):
-        return f"{scr} measure, {who}: figures suppressed because the numbers are small."
+        return f"{scr}, {who}: figures suppressed because the numbers are small."
     if not _finite(*vals):
-        return f"{scr} measure, {who}: the gap cannot be estimated ({_text(row.get('note')) or 'no data'})."
+        return f"{scr}, {who}: the gap cannot be estimated ({_text(row.get('note')) or 'no data'})."
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
     lvl = confidence_label(confidence)
     if _finite(*limits):
@@ -264,7 +266,7 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
         size, s_lo, s_hi = inequality.change_in_size(b, bl, bu, a, al, au)
     else:
         size, s_lo, s_hi = _size_change(b, a, lo, hi)
-    text = (f"{scr} measure, {who}: the uptake gap (group minus reference) was {pp_unit(b)} in {period_before} and "
+    text = (f"{scr}, {who}: the {words.outcome} gap (group minus reference) was {pp_unit(b)} in {period_before} and "
             f"{pp_unit(a)} in {period_after}; ")
     if _finite(s_lo, s_hi):
         text += (f"the gap {_movement(s_lo, s_hi)}: its size changed by {pp_unit(size)} ({lvl} CI {_pp_limit(s_lo)} "
@@ -277,7 +279,7 @@ def gap_sentence(row: Mapping[str, object], period_before: str, period_after: st
     return text + "."
 
 
-def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
+def sii_sentence(row: Mapping[str, object], confidence: float, words: Words | None = None) -> str:
     """One plain sentence on the slope index of inequality before and after, and its change.
 
     "Narrowed" / "widened" is about the size of the gradient whichever way it slopes (+2.5 -> -20.0 pp is
@@ -286,24 +288,26 @@ def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
     simulation of `inequality.sii_change`). A table without them falls back on the interval of the
     signed change when both SIIs have the same sign, and otherwise says "no clear change", as the theory
     of change does (`sdp_lib.metrics.toc._sii_rows`). The signed change in the SII is printed too, unless both SIIs
-    are positive (then it is the same number). The side ("the least deprived were numerator more") is read
+    are positive (then it is the same number). The side ("the least deprived were counted more", in the
+    programme's words) is read
     from the SII after as printed."""
-    scr = str(row["measure"]).capitalize()
+    words = words or Words()
+    scr = words.title(row["measure"])
     vals = [row.get(c) for c in ("sii_before", "sii_after", "sii_change", "sii_change_lower", "sii_change_upper")]
     if not _finite(*vals):
-        return (f"{scr} measure: the slope index of inequality cannot be estimated "
+        return (f"{scr}: the slope index of inequality cannot be estimated "
                 f"({_text(row.get('note')) or 'no data'}).")
     b, a, d, lo, hi = (float(v) for v in vals)  # type: ignore[arg-type]
     lvl = confidence_label(confidence)
     shown = float(f"{a:.1f}")  # the SII after as printed
-    side = ("the least deprived were numerator more" if shown > 0 else
-            "the most deprived were numerator more" if shown < 0 else "no gradient")
+    side = (f"the least deprived were {words.counted()} more" if shown > 0 else
+            f"the most deprived were {words.counted()} more" if shown < 0 else "no gradient")
     given = [row.get(c) for c in inequality.SII_ABS_COLUMNS]
     if _finite(*given):
         size, s_lo, s_hi = (float(v) for v in given)  # type: ignore[arg-type]
     else:
         size, s_lo, s_hi = _size_change(b, a, lo, hi)
-    text = (f"{scr} measure: the slope index of inequality (least minus most deprived, across IMD quintiles) "
+    text = (f"{scr}: the slope index of inequality (least minus most deprived, across IMD quintiles) "
             f"was {pp_unit(b)} before and {pp_unit(a)} after ({side}); ")
     if _finite(s_lo, s_hi):
         text += (f"the gap {_movement(s_lo, s_hi)}: its size (|SII|) changed by {pp_unit(size)} ({lvl} simulated CI "
@@ -316,7 +320,7 @@ def sii_sentence(row: Mapping[str, object], confidence: float) -> str:
     return text + "."
 
 
-def its_sentence(row: Mapping[str, object], confidence: float) -> str:
+def its_sentence(row: Mapping[str, object], confidence: float, words: Words | None = None) -> str:
     """One plain sentence on an `its` row: the step at the start and the change in monthly trend.
 
     "a step" / "a change in the monthly trend" when the printed p-value is below 1 - `confidence` (p is
@@ -326,12 +330,13 @@ def its_sentence(row: Mapping[str, object], confidence: float) -> str:
     `autocorrelation` (when the row has them). A row that could not be modelled says why (its `note`).
     Every sentence says that p is not adjusted for the number of series tested; a `warning` is appended as
     a caution."""
-    scr = str(row["measure"]).capitalize()
+    words = words or Words()
+    scr = words.title(row["measure"])
     kind = ("relative to the comparison population (controlled ITS)" if row["model"] == "controlled_its"
             else "against its own pre-programme trend")
     vals = [row[c] for c in ("level_change_pp", "level_change_p", "slope_change_p", "effect_end_pp")]
     if not _finite(*vals):
-        return f"{scr} measure, {kind}: the time series could not be modelled ({_text(row.get('note')) or 'no data'})."
+        return f"{scr}, {kind}: the time series could not be modelled ({_text(row.get('note')) or 'no data'})."
     step, p_level, p_slope, end = (float(v) for v in vals)  # type: ignore[arg-type]
     alpha = alpha_of(confidence)
     level = ("a step" if p_level < alpha else "no clear step")
@@ -341,7 +346,7 @@ def its_sentence(row: Mapping[str, object], confidence: float) -> str:
         last = "on the projected pre-programme trend (0.0 pp)"
     else:
         last = f"{end_text} pp {'above' if end > 0 else 'below'} the projected pre-programme trend"
-    text = (f"{scr} measure, {kind}: {level} at the programme start ({pp_unit(step)}, {p_phrase(p_level, alpha)}) and "
+    text = (f"{scr}, {kind}: {level} at the programme start ({pp_unit(step)}, {p_phrase(p_level, alpha)}) and "
             f"{slope} ({p_phrase(p_slope, alpha)}); in the last month the model puts uptake {last}.")
     text += _autocorrelation_clause(row)
     text += " The p-values are not adjusted for the number of series tested."

@@ -34,6 +34,7 @@ from sdp_lib.config.fingerprint import library_hash
 from sdp_lib.inputs import Inputs, input_hashes, load_inputs
 from sdp_lib.config.outputs import atomic_write_text, table_to_csv, write_json, write_table
 from sdp_lib.config.params import Programme, load_programme
+from sdp_lib.wording import words_of
 from sdp_lib.config.validation import Collector, Problem, ValidationFailed, listing
 
 RESTRICTED_TABLES = Path("restricted") / "tables"
@@ -115,13 +116,13 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     t["uptake_monthly"] = uptake.monthly_table(counts, conf)
     changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison)
     t["uptake_changes"] = changes
-    t["uptake_pooled"] = uptake.pooled_changes(changes, conf)
+    t["uptake_pooled"] = uptake.pooled_changes(changes, conf, prog.measure_ids)
     t.update(equity.equity_tables(prog, inputs.uptake, inputs.comparison))
     pub = published_table_path(inputs.programme)
     if pub is not None and pub.is_file():
         published = uptake.load_published(pub).rename(columns=lambda c: prog.generic_name(c))
         t["published_reconciliation"] = uptake.published_reconciliation(
-            published, inputs.uptake, inputs.programme.period_before, inputs.programme.period_after)
+            published, inputs.uptake, inputs.programme.period_before, inputs.programme.period_after, words_of(prog))
 
     theory = inputs.theory
     if inputs.survey is not None:  # with a survey, load_inputs has validated its questions and codebook too
@@ -164,7 +165,7 @@ def build_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str |
     atomic_write_text(out / "restricted" / "README.txt", RESTRICTED_NOTE)
     published, log = publish.publish_tables(res.tables, out / PUBLISHED_TABLES, rule,
                                            confidence=prog.confidence,
-                                           column_name=lambda t, c: file_column(prog, t, c))
+                                           column_name=lambda t, c: file_column(prog, t, c), words=words_of(prog))
     written += published
     written.append(publish.write_disclosure_log(log, out / "disclosure_log.csv"))
     write_json(tables_fingerprint(data_dir, params_dir), restricted / FINGERPRINT)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sdp_lib.config.params import Programme
+from sdp_lib.wording import words_of
 
 #: A month-to-month change in a proxy population's denominator count above this fraction is flagged.
 ELIGIBLE_JUMP = 0.20
@@ -81,7 +82,7 @@ def funding_checks(programme: Programme) -> pd.DataFrame:
 
 
 def completeness(counts: pd.DataFrame, programme: Programme) -> pd.DataFrame:
-    """Per partner x measure: months present, first and last month, months with no one denominator.
+    """Per partner x measure: months present, first and last month, months with no one in the denominator.
 
     `counts` is `uptake.series` output (one row per partner x measure x month).
     """
@@ -109,12 +110,13 @@ def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: p
     """Flags that deserve a reader's attention; one row per flag (check, partner_id, measure, period, detail).
 
     - denominator count changing by more than 20% from one month to the next (a proxy definition change?);
-    - uptake changing by more than 10 pp in a month where at least 50 are denominator;
+    - the outcome changing by more than 10 pp in a month where at least 50 are in the denominator;
     - residents reached larger than the proxy population (reach cannot all be inside it);
     - activity participants fewer than residents reached (reach not supported by activity records).
 
     `count` formats counts of people in the detail text (reports pass the disclosure rule's rounding).
     """
+    words = words_of(programme)
     flags = []
     for (pid, scr), sel in counts.groupby(["partner_id", "measure"], sort=True):
         sel = sel.sort_values("period")
@@ -124,7 +126,7 @@ def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: p
         for i in range(1, len(sel)):
             if e[i - 1] > 0 and abs(e[i] / e[i - 1] - 1) > ELIGIBLE_JUMP:
                 flags.append({"check": "denominator count jump", "partner_id": pid, "measure": scr,
-                              "period": periods[i], "detail": f"{count(int(e[i - 1]))} -> {count(int(e[i]))} denominator"})
+                              "period": periods[i], "detail": f"{count(int(e[i - 1]))} -> {count(int(e[i]))} {words.out_of(scr)}"})
             if min(e[i - 1], e[i]) >= 50 and abs(u[i] - u[i - 1]) * 100 > UPTAKE_JUMP_PP:
                 flags.append({"check": "uptake jump", "partner_id": pid, "measure": scr, "period": periods[i],
                               "detail": f"{100 * u[i - 1]:.1f}% -> {100 * u[i]:.1f}%"})
@@ -134,7 +136,7 @@ def consistency_checks(counts: pd.DataFrame, programme: Programme, activities: p
             denominator = int(counts[(counts["partner_id"] == p.id)].groupby("measure")["denominator"].last().max())
             if p.residents_reached > denominator:
                 flags.append({"check": "reach larger than proxy population", "partner_id": p.id, "measure": "",
-                              "period": "", "detail": f"{count(p.residents_reached)} reached, {count(denominator)} denominator"})
+                              "period": "", "detail": f"{count(p.residents_reached)} reached, {count(denominator)} {words.out_of()}"})
         if activities is not None and not activities.empty:
             part = int(activities.loc[activities["partner_id"] == p.id, "participants"].sum())
             if part < p.residents_reached:

@@ -10,7 +10,7 @@ answers in `survey.csv` (one row per respondent x wave). This module
 - tests change among respondents answering both before and after (`paired_tests`: McNemar for yes/no
   items, Wilcoxon signed-rank for Likert items, Holm and Benjamini-Hochberg across the family),
 - scores domains per respondent and tests their change (`domain_scores`, `domain_changes`),
-- scores configured multi-item scales such as MAKS or RIBS (`scale_scores`),
+- scores configured multi-item scales (`scale_scores`),
 - counts free-text themes per partner without ever putting the text in a table (`code_themes`),
 - and returns the four survey tables (`survey_tables`); the evaluation writes them with the others.
 
@@ -518,13 +518,13 @@ def domain_changes(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# Scales (e.g. MAKS, RIBS for Community Solutions 2025-27)
+# Multi-item scales (knowledge or behaviour scales, scored as survey.yaml says)
 
 
 def scale_scores(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
     """Per respondent x wave x scale: the sum of the scale's items (reverse-coded items scored 6 - x).
 
-    dont_know is scored as the scale's `dont_know_score` when configured (MAKS and RIBS score it as 3),
+    dont_know is scored as the scale's `dont_know_score` when configured (some published instruments score it as the neutral 3),
     otherwise it leaves the respondent's score missing, as does any blank item. Every score is checked to
     lie in the configured score_range. Rows with a missing score are kept (score NaN) with n_items the
     number of items answered 1-5 (or dont_know when scored).

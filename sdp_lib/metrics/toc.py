@@ -10,7 +10,7 @@ indicators (a node's measurable signs, each naming a *measure* the library compu
 * scores each indicator against its target with a RAG colour (`indicator_results`);
 * judges the evidence for each link from its downstream node's indicators (`link_evidence`);
 
-Measures (the `measure` of an indicator; `<s>` is breast, cervical, bowel or any; `<q>` a survey.yaml
+Measures (the `measure` of an indicator; `<s>` is a measure id of programme.yaml or any; `<q>` a survey.yaml
 question id; `<type>` an activity_type of activities.csv):
 
 =================================  ========  =====================================================
@@ -39,14 +39,14 @@ none                               none      not measurable within the evaluatio
 sums counts (`level`, `diff`: Wilson interval for the level, Newcombe hybrid score interval and
 chi-square/Fisher test for the change, via `sdp_lib.stats.proportions.compare_proportions`) or, for `did`, averages
 the rows' DiDs weighted by denominator_after (see `pool_uptake`). Pooled denominators count
-measure-episodes, not people: a woman denominator for breast and cervical measure counts twice, and
+measure-episodes, not people: a person counted in two measures counts twice, and
 partners' proxy populations may overlap. If uptake_changes already has partner_id "ALL" rows they are
 used for the programme-wide figures instead.
 
-`inequality.sii_change:<s>` (breast, cervical or bowel) comes from the `sii` table of
+`inequality.sii_change:<s>` (a measure id) comes from the `sii` table of
 `sdp_lib.equity` and is judged on the size of the gradient whichever way it slopes, as the equity
 sentences judge it (`sdp_lib.metrics.equity.sii_sentence`): a gap narrows when |SII after| < |SII before|, so
-a fall from +2.5 to -20.0 pp (the most deprived now numerator far more) is a wider gap, +17.5 pp. See
+a fall from +2.5 to -20.0 pp (the most deprived now counted far more) is a wider gap, +17.5 pp. See
 `_sii_rows` for its interval; it is significant when the interval shown excludes 0, and its indicator
 must have direction `decrease`.
 
@@ -202,7 +202,7 @@ def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str]) ->
     """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table.
 
     The value is the change in the size of the gradient, |SII after| - |SII before| in pp (negative = a
-    flatter gradient = a narrower gap, whichever group was numerator more), the rule of
+    flatter gradient = a narrower gap, whichever group was counted more), the rule of
     `sdp_lib.metrics.equity.sii_sentence`. Its interval, in order of preference:
 
     * the table's `sii_abs_change_lower` / `_upper` (`SII_ABS_COLUMNS`) when it has them;
@@ -633,7 +633,7 @@ def link_evidence(toc: TheoryOfChange, indicator_results: pd.DataFrame) -> pd.Da
     * suggestive: a favourable change that is not significant (or cannot be tested); or a *level or
       count* (post-only % favourable, uptake after, sessions, people reached) that met its target or is
       on the right side of its baseline. A level with no comparison cannot show change, so levels and
-      counts are suggestive at most: "9 in 10 said they are more likely to be numerator" after a session
+      counts are suggestive at most: "9 in 10 said they are more likely to be counted" after a session
       says nothing about what they thought before;
     * contradicted: a change that is statistically significant in the unfavourable direction;
     * inconclusive: tested but neither favourable nor significantly unfavourable (e.g. a non-significant

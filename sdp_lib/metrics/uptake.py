@@ -1,6 +1,6 @@
-"""Screening uptake in each partner's proxy population: change, significance and difference-in-differences.
+"""The outcome in each partner's proxy population: change, significance and difference-in-differences.
 
-From the validated WSIC batch-tracing extract (summed over any breakdown) this module computes, for each
+From the validated counts extract (uptake.csv, summed over any breakdown) this module computes, for each
 partner x measure, uptake before and after with Wilson intervals, the change in percentage points
 (Newcombe hybrid score interval) and relative change (log method), the test used (chi-square or Fisher),
 Holm and Benjamini-Hochberg adjusted p-values across the whole family, a difference-in-differences
@@ -8,12 +8,11 @@ against the comparison population (binomial GLM, ratio of odds ratios with its o
 pp with the MOVER interval and a p-value on that scale), a parallel pre-trends test, the minimum
 detectable difference, the Maryland Scientific Methods Scale level of the claim with what weakens it,
 and a plain-English sentence. It also pools partners per measure (DerSimonian-Laird random effects) and
-reconciles the published WSIC table.
+reconciles the programme's published figures (`published_figures` in programme.yaml).
 
-WSIC "numerator / denominator" is a coverage-type measure (people denominator who were numerator within the
-programme's coverage window), not an invitation-based uptake measure. The Dec 2023 and Jul 2024
-populations are largely the same people, so the before/after tests, which treat them as independent
-samples, are an approximation: every sentence says so.
+What a measure counts, and what it cannot show, is the programme's to say (`measures:` in programme.yaml).
+The populations of the two headline months are largely the same people, so the before/after tests, which
+treat them as independent samples, are an approximation: every sentence says so.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,9 +29,8 @@ from sdp_lib.stats import proportions as stats
 from sdp_lib.inputs import aggregate_comparison, aggregate_uptake
 from sdp_lib.config.params import Programme
 from sdp_lib.wording import (  # noqa: F401 (the sentence templates live with the rest of the wording; uptake API)
-    INDEPENDENCE_NOTE, SMS_LEVEL_TEXT, alpha_of, change_sentence, sentences, sms_note, sms_text,
+    INDEPENDENCE_NOTE, SMS_LEVEL_TEXT, Words, alpha_of, change_sentence, sentences, sms_note, sms_text, words_of,
 )
-MEASURE_NOTE = "WSIC coverage-type measure: people denominator who were numerator within the coverage window"
 
 def series(uptake: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
     """Monthly counts per partner x measure (and 'comparison' rows) summed over any breakdown columns.
@@ -110,7 +108,7 @@ def uptake_changes(
     out["p_holm"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="holm")
     out["p_bh"] = stats.adjust_pvalues(out["p_value"].to_numpy(dtype=float), method="fdr_bh")
     out["sms_note"] = [sms_note(int(lv), float(p), alpha_of(conf)) for lv, p in zip(out["sms_level"], out["pretrend_p"])]
-    out["sentence"] = sentences(out, conf)
+    out["sentence"] = sentences(out, conf, words=words_of(programme))
     cols = [c for c in CHANGE_COLUMNS if c in out.columns]
     return out[cols]
 
@@ -248,7 +246,7 @@ def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float
       they are largely the same people). A single row is used as it stands.
     * DiD: the rows' absolute DiDs averaged with weights w_i = denominator_after_i / sum(denominator_after),
       so that sum(w_i did_i) x sum(denominator_after) / 100 is exactly the sum of each row's additional
-      people numerator. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
+      people counted. Each row's DiD = own change d_i - comparison change c_s, with the MOVER interval of
       `stats.did_logit` (asymmetric, honest at 0% and 100%). The pooled interval is MOVER for the weighted
       sum (Zou & Donner 2008), side by side: lower half-width^2 = sum(w_i^2 a_i) + sum over measures of
       (sum of that measure's w_i)^2 b_s, where a_i is the square of the row's own Newcombe lower
@@ -363,7 +361,7 @@ def funnel_table(changes: pd.DataFrame) -> pd.DataFrame:
     partners (`period_after`); each partner is labelled "High (0.001)", "High (0.025)", "Low (0.025)",
     "Low (0.001)" or "Not significant" by `stats.funnel_significance` (PHE / Fingertips method: limits
     at 95% and 99.8% where the proportion's own Wilson interval just reaches the average). Partners with
-    nobody denominator are left out.
+    nobody in the denominator are left out.
     """
     rows = []
     ok = changes[pd.to_numeric(changes.get("denominator_after"), errors="coerce") > 0] if len(changes) else changes
@@ -418,17 +416,19 @@ def sample_size_table(baselines: tuple[float, ...] = (0.3, 0.5), changes: tuple[
 # Pooling across partners
 
 
-def pooled_changes(changes: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+def pooled_changes(changes: pd.DataFrame, confidence: float = 0.95,
+                   measure_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Programme-wide change per measure: DerSimonian-Laird random effects over partners.
 
     The effect is each partner's change in uptake (risk difference, pp) with its Wald variance
     p1(1-p1)/n1 + p2(1-p2)/n2; a proportion of 0 or 1 uses (x + 0.5)/(n + 1) in the variance only, so a
-    partner with no one (or everyone) numerator still has a finite weight. tau^2 and I^2 are clamped at 0
+    partner with no one (or everyone) counted still has a finite weight. tau^2 and I^2 are clamped at 0
     and a prediction interval is given (Higgins, Thompson & Spiegelhalter 2009) when there are at least
     three partners.
     """
     rows = []
-    for measure in ("breast", "cervical", "bowel"):
+    order = list(measure_ids) if measure_ids is not None else list(dict.fromkeys(changes.get("measure", [])))
+    for measure in order:
         sel = changes[(changes["measure"] == measure) & changes["diff_pp"].notna()]
         if sel.empty:
             continue
@@ -455,7 +455,7 @@ def _rd_variance(x: pd.Series, n: pd.Series) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------------------
-# Reconciliation of the published WSIC table
+# Reconciliation of the programme's published figures
 
 
 def _pct(text: str) -> float:
@@ -487,7 +487,7 @@ def _month_key(period: str) -> tuple[str, str]:
 
 
 def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, period_before: str = "2023-12",
-                             period_after: str = "2024-07") -> pd.DataFrame:
+                             period_after: str = "2024-07", words: Words | None = None) -> pd.DataFrame:
     """Each published figure against our recomputation, and whether whole counts can give it.
 
     The published table (`published_figures` in programme.yaml) has, per partner and measure, the
@@ -497,8 +497,9 @@ def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, peri
 
     For each published row: the denominator numbers and uptake percentages are compared with the data
     (summed over breakdowns); the % change is recomputed from the published rates as (after / before - 1);
-    each published percentage is checked for a whole number of people numerator that reproduces it.
+    each published percentage is checked for a whole number of people counted that reproduces it.
     """
+    words = words or Words()
     counts = series(uptake)
     rows = []
     for rec in published.itertuples(index=False):
@@ -508,8 +509,9 @@ def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, peri
             elig_col, up_col = f"denominator_{key}", f"uptake_{key}"
             x, n = _at(counts, pid, scr, period)
             pub_n = _count(getattr(rec, elig_col))
-            rows.append(_recon(rec, pid, scr, f"denominator {label}", getattr(rec, elig_col), str(n),
-                               n == pub_n, None, "" if n == pub_n else "denominator count differs from the data"))
+            rows.append(_recon(rec, pid, scr, f"{words.out_of(scr)} {label}", getattr(rec, elig_col), str(n),
+                               n == pub_n, None,
+                               "" if n == pub_n else f"{words.out_of(scr)} count differs from the data"))
             pub_p = _pct(getattr(rec, up_col))
             ours = 100 * x / n if n else float("nan")
             cands = whole_counts_for(pub_p, pub_n)
@@ -518,8 +520,8 @@ def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, peri
             else:
                 near = [c for c in (math.floor(pub_p * pub_n / 100), math.ceil(pub_p * pub_n / 100)) if 0 <= c <= pub_n]
                 shown = ", ".join(f"{c} -> {100 * c / pub_n:.1f}%" for c in dict.fromkeys(near))
-                note = f"no whole number numerator out of {pub_n} gives {pub_p:.1f}% (nearest: {shown})"
-            rows.append(_recon(rec, pid, scr, f"uptake {label}", getattr(rec, up_col), f"{ours:.1f}%",
+                note = f"no whole number {words.counted(scr)} out of {pub_n} gives {pub_p:.1f}% (nearest: {shown})"
+            rows.append(_recon(rec, pid, scr, f"{words.outcome} {label}", getattr(rec, up_col), f"{ours:.1f}%",
                                abs(round(ours, 1) - pub_p) < 1e-9, bool(cands), note))
         p1 = _pct(getattr(rec, f"uptake_{_month_key(period_before)[0]}"))
         p2 = _pct(getattr(rec, f"uptake_{_month_key(period_after)[0]}"))
@@ -541,5 +543,5 @@ def _recon(rec, pid, scr, figure, published, recomputed, agrees, whole, note) ->
 
 
 def load_published(path: str | Path) -> pd.DataFrame:
-    """Read the published WSIC table verbatim (every cell as text)."""
+    """Read the programme's published figures table verbatim (every cell as text)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")

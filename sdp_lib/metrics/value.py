@@ -4,13 +4,13 @@ For each partner x measure (and programme-wide, partner_id "ALL"):
 
 * cost per resident reached = grant / residents_reached (programme.yaml), cost per session = grant /
   sessions (activities.csv, all activity types summed);
-* additional people numerator attributable to the programme = DiD (pp) x denominator_after / 100, with the
+* additional people counted attributable to the programme = DiD (pp) x denominator_after / 100, with the
   interval from did_lower_pp / did_upper_pp scaled the same way. Only the difference-in-differences is
   used: a before/after change with no comparison group (Maryland level 1) cannot be attributed;
-* cost per additional person numerator = grant / additional, with the interval grant / upper to
+* cost per additional person counted = grant / additional, with the interval grant / upper to
   grant / lower. It is "not estimable" (NaN, with the reason in `cost_per_additional_numerator_note`)
   when there is no DiD, when the point estimate is <= 0, when a row's DiD implies more additional people
-  numerator than were numerator at all after the programme (its counterfactual uptake, uptake before plus
+  counted than were counted at all after the programme (its counterfactual uptake, uptake before plus
   the comparison's change, is below 0%: the additive comparison cannot be carried over to a population
   at the floor), or when the interval for additional people includes zero: a cost per person cannot be
   divided out of a change that may be nothing. The DiD interval is MOVER (`stats.did_logit`), so it
@@ -19,10 +19,10 @@ For each partner x measure (and programme-wide, partner_id "ALL"):
   additional person is given only on its `measure == "any"` row (additional people summed over its
   measures), not per measure; programme-wide likewise;
 * the dilution check (domain brief, section 3): a programme that reaches R residents of a proxy
-  population of N denominator can plausibly change uptake by about (R / N) x the effect on those reached;
+  population of N (its denominator) can plausibly change uptake by about (R / N) x the effect on those reached;
   reviews of community health workers put that effect at 10-13 pp. `plausible_change_pp_low/high` =
   min(R / N, 1) x 10 and x 13, where N is denominator_after. This assumes everyone reached is in the
-  denominator denominator of that measure, so it is generous: an observed change beyond it is even
+  denominator of that measure, so it is generous: an observed change beyond it is even
   less plausible. Pooled rows (a partner's "any", programme-wide) use reach_fraction = sum over the
   pooled rows of min(R_partner, N_row) / sum of N_row, i.e. each reached resident may count in every
   measure population of their partner. `implausibly_large` is True only when the data show a change
@@ -30,7 +30,7 @@ For each partner x measure (and programme-wide, partner_id "ALL"):
   diff or DiD, whichever has the larger lower limit) exceeds `IMPLAUSIBLE_RATIO` (1.5) x the plausible
   high, i.e. `lower_to_plausible_ratio` > 1.5 ("a claimed population change far above that is a red
   flag, not a success"). A point estimate above the range whose interval still reaches it is described,
-  interval and all, not flagged: the Advocacy Project's +4.8 pp from 60 reached of 257 denominator
+  interval and all, not flagged: a partner's +4.8 pp from 60 reached of 257 in the denominator
   (plausible 2.3-3.0 pp, so 1.58 x the plausible high) has a 95% interval of about -4.2 to +13.2 pp and
   is compatible with a plausible change. `observed_to_plausible_ratio` is the larger point change over
   the plausible high (descriptive); both ratios are NaN (never inf) when the plausible high is 0 (nobody
@@ -53,9 +53,9 @@ from sdp_lib.config.params import Programme
 from sdp_lib.inputs import activity_frame
 from sdp_lib.metrics.uptake import pool_uptake
 from sdp_lib.config.validation import PROGRAMME_ID
-from sdp_lib.wording import confidence_label
+from sdp_lib.wording import Words, confidence_label, words_of
 
-#: Effect of community health worker interventions on measure among those reached, pp (domain brief).
+#: Effect of community health worker interventions on the outcome among those reached, pp (domain brief).
 EFFECT_ON_REACHED_PP: tuple[float, float] = (10.0, 13.0)
 #: An observed change above this multiple of the plausible high is flagged `implausibly_large`.
 IMPLAUSIBLE_RATIO = 1.5
@@ -76,8 +76,9 @@ def _div(a: float, b: float) -> float:
     return a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else math.nan
 
 
-def cost_per_additional(grant: float, additional: float, lower: float, upper: float) -> tuple[float, float, float, str]:
-    """Cost per additional person numerator and its interval, or NaNs and the reason it is not estimable.
+def cost_per_additional(grant: float, additional: float, lower: float, upper: float,
+                        counted: str = "counted") -> tuple[float, float, float, str]:
+    """Cost per additional person counted and its interval, or NaNs and the reason it is not estimable.
 
     The cost falls as the number of additional people rises, so the interval is grant / upper to
     grant / lower (only when lower > 0: an interval including zero gives no finite upper cost).
@@ -88,11 +89,11 @@ def cost_per_additional(grant: float, additional: float, lower: float, upper: fl
                                "so no change can be attributed to the programme")
     if additional <= 0:
         return nan, nan, nan, ("not estimable: the difference-in-differences point estimate is at or below 0, "
-                               "so no additional people numerator")
+                               f"so no additional people {counted}")
     if not (np.isfinite(lower) and np.isfinite(upper)):
         return _div(grant, additional), nan, nan, "point estimate only: no interval for the difference-in-differences"
     if lower <= 0:
-        return nan, nan, nan, (f"not estimable: the interval for additional people numerator includes zero "
+        return nan, nan, nan, (f"not estimable: the interval for additional people {counted} includes zero "
                                f"({lower:.1f} to {upper:.1f})")
     return _div(grant, additional), _div(grant, upper), _div(grant, lower), ""
 
@@ -111,7 +112,7 @@ def dilution(reached: float, denominator_after: float, observed_diff_pp: float, 
              diff_lower_pp: float, did_lower_pp: float, diff_upper_pp: float = math.nan,
              did_upper_pp: float = math.nan, effect_pp: tuple[float, float] = EFFECT_ON_REACHED_PP,
              implausible_ratio: float = IMPLAUSIBLE_RATIO, confidence: float = 0.95,
-             ) -> dict[str, float | bool | str]:
+             out_of: str = "in the denominator") -> dict[str, float | bool | str]:
     """Plausible population change from reach, and whether the data show an implausibly large change.
 
     plausible = min(reached / denominator_after, 1) x effect_pp (low, high). Of the observed changes (the
@@ -140,7 +141,7 @@ def dilution(reached: float, denominator_after: float, observed_diff_pp: float, 
         return out
     if high > 0:
         out["observed_to_plausible_ratio"] = max(c[1] for c in cands) / high
-    basis = (f"{reached:,.0f} reached of {denominator_after:,.0f} denominator x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
+    basis = (f"{reached:,.0f} reached of {denominator_after:,.0f} {out_of} x {effect_pp[0]:g}-{effect_pp[1]:g} pp "
              f"on those reached = {low:.1f}-{high:.1f} pp")
     lvl = confidence_label(confidence)
     with_lower = [c for c in cands if np.isfinite(c[2])]
@@ -197,9 +198,9 @@ def _effective_reach(group: pd.DataFrame | None, reached_by: dict[str, float]) -
     return float(np.minimum(reach[ok], elig[ok]).sum()) if ok.any() else math.nan
 
 
-def _below_floor(group: pd.DataFrame | None) -> str:
-    """Why no cost can be priced when a row's DiD implies more additional people numerator than were
-    numerator at all after the programme (did_pp x denominator_after / 100 > numerator_after, i.e. the
+def _below_floor(group: pd.DataFrame | None, counted: str = "counted", outcome: str = "uptake") -> str:
+    """Why no cost can be priced when a row's DiD implies more additional people counted than were
+    counted at all after the programme (did_pp x denominator_after / 100 > numerator_after, i.e. the
     counterfactual uptake, uptake before + the comparison's change, is below 0%); "" otherwise."""
     if group is None or len(group) == 0 or not {"did_pp", "denominator_after", "numerator_after"} <= set(group.columns):
         return ""
@@ -213,22 +214,23 @@ def _below_floor(group: pd.DataFrame | None) -> str:
         return ""
     i = int(np.flatnonzero(bad)[0])
     which = "" if len(group) == 1 else f" (in {int(bad.sum())} of {len(group)} rows)"
-    return (f"not estimable: the difference-in-differences implies {implied[i]:,.1f} additional people numerator, "
-            f"more than the {x2[i]:,.0f} numerator after the programme{which}: the comparison population's change "
-            "cannot be carried over to a population this close to 0% uptake, so no change can be priced")
+    return (f"not estimable: the difference-in-differences implies {implied[i]:,.1f} additional people {counted}, "
+            f"more than the {x2[i]:,.0f} {counted} after the programme{which}: the comparison population's change "
+            f"cannot be carried over to a population this close to 0% {outcome}, so no change can be priced")
 
 
 def _vfm_row(pid: str, name: str, measure: str, grant: float, reached: float, sessions: float,
              group: pd.DataFrame | None, confidence: float, own_grant: bool, effect_pp, ratio,
-             reached_by: dict[str, float]) -> dict:
+             reached_by: dict[str, float], words: Words) -> dict:
     pooled = pool_uptake(group if group is not None else pd.DataFrame(), confidence)
     elig = float(pooled["denominator_after"])
     did_elig = float(pooled["did_denominator_after"])
     did, dlo, dhi = (float(pooled[k]) for k in ("did_pp", "did_lower_pp", "did_upper_pp"))
     add, add_lo, add_hi = did * did_elig / 100, dlo * did_elig / 100, dhi * did_elig / 100
     if own_grant:
-        cost, cost_lo, cost_hi, note = cost_per_additional(grant, add, add_lo, add_hi)
-        floor = _below_floor(group)
+        counted = words.counted(None if measure == "any" else measure)
+        cost, cost_lo, cost_hi, note = cost_per_additional(grant, add, add_lo, add_hi, counted)
+        floor = _below_floor(group, counted, words.outcome)
         if floor and np.isfinite(add) and add > 0:
             cost = cost_lo = cost_hi = math.nan
             note = floor
@@ -249,7 +251,8 @@ def _vfm_row(pid: str, name: str, measure: str, grant: float, reached: float, se
     row.update(dilution(_effective_reach(group, reached_by), elig, row["observed_diff_pp"], did,
                         diff_lower_pp=row["observed_diff_lower_pp"], did_lower_pp=dlo,
                         diff_upper_pp=row["observed_diff_upper_pp"], did_upper_pp=dhi,
-                        effect_pp=effect_pp, implausible_ratio=ratio, confidence=confidence))
+                        effect_pp=effect_pp, implausible_ratio=ratio, confidence=confidence,
+                        out_of=words.out_of(None if measure == "any" else measure)))
     return row
 
 
@@ -267,6 +270,7 @@ def value_for_money(
     measure present and "any". Columns: see `VFM_COLUMNS` and README.md. Missing data give NaN.
     """
     conf = programme.confidence
+    words = words_of(programme)
     acts = activity_frame(activities)
     uc = uptake_changes if uptake_changes is not None and len(uptake_changes) else pd.DataFrame(
         columns=["partner_id", "measure"])
@@ -290,10 +294,10 @@ def value_for_money(
         for s in measures:
             g = mine[mine["measure"] == s]
             rows.append(_vfm_row(p.id, p.name, s, float(p.grant_gbp), float(p.residents_reached), sess,
-                                 g if len(g) else None, conf, single, effect_pp, implausible_ratio, reached_by))
+                                 g if len(g) else None, conf, single, effect_pp, implausible_ratio, reached_by, words))
         if not single:
             rows.append(_vfm_row(p.id, p.name, "any", float(p.grant_gbp), float(p.residents_reached), sess,
-                                 mine if len(mine) else None, conf, True, effect_pp, implausible_ratio, reached_by))
+                                 mine if len(mine) else None, conf, True, effect_pp, implausible_ratio, reached_by, words))
     grant = float(sum(p.grant_gbp for p in programme.partners))
     reached = float(sum(p.residents_reached for p in programme.partners))
     sess = sessions_of(programme.partner_ids)
@@ -302,9 +306,9 @@ def value_for_money(
         g = uc[uc["measure"] == s]
         if len(g):
             rows.append(_vfm_row(PROGRAMME_ID, name, s, grant, reached, sess, g, conf, False, effect_pp,
-                                 implausible_ratio, reached_by))
+                                 implausible_ratio, reached_by, words))
     rows.append(_vfm_row(PROGRAMME_ID, name, "any", grant, reached, sess, uc if len(uc) else None, conf, True,
-                         effect_pp, implausible_ratio, reached_by))
+                         effect_pp, implausible_ratio, reached_by, words))
     df = pd.DataFrame(rows, columns=VFM_COLUMNS)
     df["implausibly_large"] = df["implausibly_large"].astype(bool)
     return df

@@ -17,7 +17,7 @@ Two further protections stop a suppressed number being recovered by arithmetic:
   columns that sum to a total column), one suppressed part could be recovered as total minus the other
   parts, so the next smallest part of the same group is suppressed as well;
 * complement protection: publishing ``numerator`` and ``denominator`` publishes ``denominator - numerator`` (the
-  people *not* numerator). When that is between 1 and ``suppress_below - 1``, ``numerator`` (and what is
+  people *not* counted). When that is between 1 and ``suppress_below - 1``, ``numerator`` (and what is
   derived from it) is suppressed.
 
 A table passes the rule only through `apply`, which returns a `ProtectedTable`; `write_published`
@@ -95,7 +95,7 @@ class TableSpec:
     derived: derived column -> the columns it is computed from, e.g.
         {"uptake_before": ("numerator_before", "denominator_before")}. A derived column is suppressed when any
         of its sources is suppressed. Sources may be count columns or other derived columns.
-    key_columns: columns that name a row in the log ("advocacy_project / breast"); the index when empty.
+    key_columns: columns that name a row in the log ("partner_a / measure_x"); the index when empty.
     complements: (part, whole) count-column pairs where whole - part is a number of people that
         publishing both would reveal, e.g. ("numerator_before", "denominator_before").
     totals: RowTotal / ColumnTotal constraints for secondary suppression.

@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from sdp_lib.wording import confidence_label, headline, k_in_10, sentences
+from sdp_lib.wording import Words, confidence_label, headline, k_in_10, sentences
 from sdp_lib.protect.disclosure import (
     LogEntry,
     ProtectedTable,
@@ -185,7 +185,8 @@ def _published_headline(x: float, n: float, confidence: float, rule: DisclosureR
     return f"{k_in_10(x, n)} in 10 (about {shown} respondents; {lvl} CI {ci})"
 
 
-def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: float = 0.95) -> pd.DataFrame:
+def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: float = 0.95,
+                 words: Words | None = None) -> pd.DataFrame:
     """Re-render text columns that quote counts, using the rule's rounded counts.
 
     Sentences and headlines written for analysts quote exact counts ("27 of 30"); their published forms
@@ -193,7 +194,7 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
     """
     out = df.copy()
     if name == "uptake_changes" and "sentence" in out.columns and len(out):
-        out["sentence"] = sentences(out, confidence, count=rule.publish_count)
+        out["sentence"] = sentences(out, confidence, count=rule.publish_count, words=words)
     if name == "survey_items" and "headline" in out.columns:
         out["headline"] = [_published_headline(x, n, confidence, rule)
                            for x, n in zip(out["n_favourable"], out["n_answering"])]
@@ -216,7 +217,7 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
 
 #: The published reason a model could not be estimated (the restricted tables keep the detailed one).
 MODEL_NOTES: dict[str, str] = {
-    "sii": "an IMD quintile has no one denominator, or 0% or 100% numerator, in one of the periods",
+    "sii": "an IMD quintile has no one in the denominator, or 0% or 100% counted, in one of the periods",
     "its": "too few people or months, or no variation in uptake",
 }
 
@@ -240,7 +241,7 @@ def _derived_present(spec: TableSpec, df: pd.DataFrame) -> TableSpec:
 
 
 def protect(name: str, df: pd.DataFrame, rule: DisclosureRule, spec: TableSpec | None = None,
-            confidence: float = 0.95) -> ProtectedTable:
+            confidence: float = 0.95, words: Words | None = None) -> ProtectedTable:
     """Apply the disclosure rule to result table `name` (its spec from SPECS unless given).
 
     Text quoting counts is first re-rendered with rounded counts (`rewrite_text`).
@@ -248,7 +249,7 @@ def protect(name: str, df: pd.DataFrame, rule: DisclosureRule, spec: TableSpec |
     if spec is None:
         if name not in SPECS:
             raise KeyError(f"no disclosure specification for table {name!r}: it cannot be published")
-        df = rewrite_text(name, df, rule, confidence)
+        df = rewrite_text(name, df, rule, confidence, words)
         spec = _derived_present(SPECS[name], df)
     return apply(df, spec, rule)
 
@@ -266,6 +267,7 @@ def publish_tables(
     on_missing: Callable[[str], None] | None = None,
     confidence: float = 0.95,
     column_name: Callable[[str, str], str] | None = None,
+    words: Words | None = None,
 ) -> tuple[list[Path], list[LogEntry]]:
     """Write the protected copy of every table with a spec to `out_dir`; returns paths and the log.
 
@@ -281,7 +283,7 @@ def publish_tables(
             if on_missing:
                 on_missing(name)
             continue
-        protected = protect(name, df, rule, spec, confidence)
+        protected = protect(name, df, rule, spec, confidence, words)
         rename = None if column_name is None else (lambda c, t=name: column_name(t, c))
         written.append(write_published(protected, Path(out_dir) / f"{name}.csv", column_name=rename))
         log.extend(protected.log if rename is None else

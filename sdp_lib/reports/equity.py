@@ -59,14 +59,14 @@ class EquitySection:
         if name not in self._published:
             df = getattr(self, name)
             self._published[name] = (df if df.empty else
-                                     publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data)
+                                     publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence, words=self.ctx.words).data)
         return self._published[name]
 
     # -- equity -------------------------------------------------------------------------------------
     def sii_points(self) -> list[str]:
         """One plain statement per measure: the SII before and after, and whether the gap narrowed."""
         pub = self._protected("sii")
-        return [equity.sii_sentence(r, self.ctx.confidence) for r in pub.to_dict("records")]
+        return [equity.sii_sentence(r, self.ctx.confidence, self.ctx.words) for r in pub.to_dict("records")]
 
     def equity_points(self) -> list[str]:
         """Plain statements: the SII before/after and its change, and the most/least deprived gap."""
@@ -79,7 +79,7 @@ class EquitySection:
             for r in pub.to_dict("records"):
                 if r["dimension"] == "imd_quintile" and str(r["group"]) == low and not bool(r["is_reference"]):
                     out.append(equity.gap_sentence(r, ctx.period_before, ctx.period_after, ctx.confidence,
-                                                   ctx.rule.suppressed_symbol))
+                                                   ctx.rule.suppressed_symbol, ctx.words))
         if not out:
             out.append("The data have no deprivation or ethnicity breakdown for this population.")
         return out
@@ -121,7 +121,7 @@ class EquitySection:
         from sdp_lib.reports.figures import equity_chart
 
         return figure_image(equity_chart(pub, self.name, self.ctx.period_before, self.ctx.period_after,
-                                         self.ctx.confidence))
+                                         self.ctx.confidence, labels=self.ctx.words.labels))
 
     def sii_table(self) -> HTML:
         if self.sii.empty:
@@ -155,7 +155,7 @@ class EquitySection:
             out.append(f"The trends below use every month from {months[0]} to {months[-1]}, with the programme "
                        f"starting in {start}; unlike the comparisons above they do not depend on the two periods "
                        f"compared ({self.ctx.period_before} and {self.ctx.period_after}).")
-        out += [equity.its_sentence(r, self.ctx.confidence) for r in its.to_dict("records")]
+        out += [equity.its_sentence(r, self.ctx.confidence, self.ctx.words) for r in its.to_dict("records")]
         if not self.spc.empty:
             pub = self._protected("spc")
             for scr in self.measures:
@@ -165,15 +165,15 @@ class EquitySection:
                     continue
                 chart = equity.chart_name(sel["chart"])
                 if flags.empty:
-                    out.append(f"{scr.capitalize()} measure: no month since the start shows special-cause "
+                    out.append(f"{self.ctx.words.title(scr)}: no month since the start shows special-cause "
                                f"variation on the {chart} (limits fixed on the pre-programme months).")
                 else:
                     rules = ", ".join(f"{p} ({r.replace('_', ' ')}, {d})" for p, r, d in
                                       zip(flags["period"], flags["rule"], flags["direction"]))
-                    out.append(f"{scr.capitalize()} measure: {len(flags)} month(s) since the start show "
+                    out.append(f"{self.ctx.words.title(scr)}: {len(flags)} month(s) since the start show "
                                f"special-cause variation on the {chart}: {rules}.")
         for r in self.markers.to_dict("records"):
-            out.append(f"{str(r['measure']).capitalize()} measure, Fingertips-style markers: "
+            out.append(f"{self.ctx.words.title(r['measure'])}, Fingertips-style markers: "
                        f"{r['last_period']} against {r['previous_period']}: {r['two_point']}; recent trend over "
                        f"the latest five months: {r['recent_trend']}.")
         return out or ["No monthly series for this population."]
@@ -223,7 +223,7 @@ class EquitySection:
         from sdp_lib.reports.figures import its_chart
 
         return figure_image(its_chart(observed, curves, self.ctx.programme.programme_start, self.name,
-                                      self.ctx.confidence, comparison), curves)
+                                      self.ctx.confidence, comparison, labels=self.ctx.words.labels), curves)
 
     def spc_figure(self) -> Image | HTML:
         if self.spc.empty:
@@ -231,7 +231,8 @@ class EquitySection:
         from sdp_lib.reports.figures import spc_chart
 
         pub = self._protected("spc")
-        return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name), pub)
+        return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name,
+                                      labels=self.ctx.words.labels), pub)
 
 
 def _exp(s: pd.Series) -> pd.Series:

@@ -120,8 +120,6 @@ EVIDENCE_STYLE: dict[str, dict[str, Any]] = {
 
 STAGE_FILL = ["#eef3fb", "#eaf5ea", "#fdf3e3", "#f3ecf8", "#fbeaea", "#eeeeee", "#e8f4f4", "#f6f6e6"]
 
-#: Measures in the order the figures show them; any other measure follows, alphabetically.
-SCREENING_ORDER = ("breast", "cervical", "bowel")
 
 
 def set_style() -> None:
@@ -165,10 +163,17 @@ def text_colour(background: Any) -> str:
     return "black" if contrast_ratio("black", background) >= contrast_ratio("white", background) else "white"
 
 
-def _measures(values: Iterable[Any]) -> list[str]:
-    """The measures among `values`, in `SCREENING_ORDER` then alphabetically."""
+def _measures(values: Iterable[Any], labels: Mapping[str, str] | None = None) -> list[str]:
+    """The measures among `values`, in the order of `labels` (the programme's measures) then alphabetically."""
     present = {str(v) for v in values if isinstance(v, str) or not pd.isna(v)}
-    return [s for s in SCREENING_ORDER if s in present] + sorted(present - set(SCREENING_ORDER))
+    order = list(labels or {})
+    return [s for s in order if s in present] + sorted(present - set(order))
+
+
+def _measure_title(measure: str, labels: Mapping[str, str] | None = None) -> str:
+    """A measure's panel title: its label from programme.yaml (`labels`), else its id capitalised."""
+    text = (labels or {}).get(measure) or measure
+    return text[:1].upper() + text[1:]
 
 
 def _empty_figure(title: str, message: str, height: float = 2.0) -> Figure:
@@ -310,13 +315,13 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce")
 
 
-def _finish_month_panel(ax: Any, programme_start: str, measure: str, ncol: int) -> None:
+def _finish_month_panel(ax: Any, programme_start: str, title: str, ncol: int) -> None:
     """A monthly panel's programme-start line (a reference line, named by its text), title, y label and
     legend (shared by the series figures)."""
     start = pd.Period(programme_start, freq="M").to_timestamp()
     ax.axvline(start, color="black", linewidth=1.0, linestyle=":", gid="ref:programme-start")
     ax.text(start, ax.get_ylim()[1], " programme start", color="black", va="top", fontsize=8.5)
-    ax.set_title(f"{measure.capitalize()} measure", loc="left")
+    ax.set_title(title, loc="left")
     ax.set_ylabel("uptake (%)")
     # above the panel, right of its title: never over the data
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncol=ncol, fontsize=8,
@@ -324,7 +329,7 @@ def _finish_month_panel(ax: Any, programme_start: str, measure: str, ncol: int) 
 
 
 def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float = 0.95,
-                suppressed: str = "*") -> Figure:
+                suppressed: str = "*", *, labels: Mapping[str, str] | None = None) -> Figure:
     """Per-partner change in uptake (pp) with intervals, grouped by measure, with the random-effects pooled
     estimate (diamond) and its prediction interval. Suppressed rows are listed but not drawn."""
     set_style()
@@ -333,9 +338,9 @@ def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float =
         return _empty_figure(title, "No changes in uptake to show.")
     pooled = pooled if _has(pooled, "measure") else pd.DataFrame(columns=["measure"])
     rows: list[tuple[str, float, float, float, str]] = []
-    for scr in _measures(changes["measure"]):
+    for scr in _measures(changes["measure"], labels):
         sel = changes[changes["measure"].astype(str) == scr]
-        rows.append((f"{scr.capitalize()} measure", math.nan, math.nan, math.nan, "header"))
+        rows.append((_measure_title(scr, labels), math.nan, math.nan, math.nan, "header"))
         for r in sel.itertuples():
             raw = [r.diff_pp, r.diff_lower_pp, r.diff_upper_pp]
             vals = [_number(v) for v in raw]
@@ -408,7 +413,8 @@ FUNNEL_STYLE: dict[str, tuple[str, str, str, str]] = {
 FUNNEL_UNCLASSIFIED: tuple[str, str, str, str] = ("white", GREY, "o", "not classified")
 
 
-def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*") -> Figure:
+def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*", *,
+                labels: Mapping[str, str] | None = None) -> Figure:
     """Uptake against denominator population with PHE funnel limits (95% and 99.8%) around the pooled average,
     one panel per measure. Points come from disclosure-controlled data (rounded denominator counts), the
     limits from the evaluation's `funnel_limits` table; each significance category has its own colour and
@@ -417,7 +423,7 @@ def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*")
     title = "Funnel plot: uptake after the programme against population size (PHE method)"
     if not _has(data, "measure", "pooled_average", "denominator", "uptake"):
         return _empty_figure(title, "No populations to show.")
-    measures = _measures(data["measure"])
+    measures = _measures(data["measure"], labels)
     fig = Figure(figsize=(10.0, 3.4 * max(len(measures), 1)), dpi=100)
     for i, scr in enumerate(measures):
         ax = fig.add_subplot(len(measures), 1, i + 1)
@@ -445,8 +451,8 @@ def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*")
                        label=label if label not in seen else None)
             if label not in seen:
                 seen.append(label)
-        ax.set_title(f"{scr.capitalize()} measure", loc="left")
-        ax.set_xlabel("denominator population (rounded)")
+        ax.set_title(_measure_title(scr, labels), loc="left")
+        ax.set_xlabel("population (denominator, rounded)")
         ax.set_ylabel("uptake (%)")
         handles, labels = ax.get_legend_handles_labels()
         point_labels = {style[3]: k for k, style in enumerate([*FUNNEL_STYLE.values(), FUNNEL_UNCLASSIFIED])}
@@ -483,7 +489,7 @@ def _monthly_layout(fig: Figure, panels: int) -> None:
 
 
 def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
-                 confidence: float = 0.95) -> Figure:
+                 confidence: float = 0.95, *, labels: Mapping[str, str] | None = None) -> Figure:
     """Uptake by IMD quintile (left) and by ethnic group (right), before and after, with Wilson intervals;
     one row of panels per measure. `groups` is an `inequality` table (disclosure-controlled: suppressed
     values are left out and the group's label is marked "(*)"). Grouped points and intervals drawn by
@@ -495,7 +501,7 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
     heading = f"{title}: uptake by deprivation and ethnic group ({lvl} Wilson intervals)"
     if not _has(groups, "measure", "dimension", "group"):
         return _empty_figure(heading, "No breakdown by deprivation or ethnic group to show.")
-    measures = _measures(groups["measure"])
+    measures = _measures(groups["measure"], labels)
     n = max(len(measures), 1)
     fig = Figure(figsize=(10.0, 3.0 * n + 0.6), dpi=100)
     before_label, after_label = str(period_before), str(period_after)
@@ -531,7 +537,7 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
             ax.set_xlim(-0.6, max(len(labels), 1) - 0.4)
             ax.set_xlabel("(*) suppressed: small numbers" if not shown.all() else "", fontsize=8)
             ax.set_ylabel("uptake (%)")
-            ax.set_title(f"{scr.capitalize()}: by {what}", loc="left", fontsize=10)
+            ax.set_title(f"{_measure_title(scr, labels)}: by {what}", loc="left", fontsize=10)
             if not long:
                 ax.set_yticks([])
                 ax.text(0.5, 0.5, "no values to show (suppressed or no breakdown)", ha="center", va="center",
@@ -548,7 +554,8 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
 
 
 def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str, title: str,
-              confidence: float = 0.95, comparison: pd.DataFrame | None = None, model: str = "its") -> Figure:
+              confidence: float = 0.95, comparison: pd.DataFrame | None = None, model: str = "its", *,
+              labels: Mapping[str, str] | None = None) -> Figure:
     """Monthly uptake and its interrupted time series, one panel per measure with a fitted model:
     observed monthly uptake (points, from disclosure-controlled data; with its Wilson band when `observed`
     has `uptake_lower` and `uptake_upper`), the comparison population's uptake when given (dotted), the
@@ -568,7 +575,7 @@ def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str
     cur = curves if _has(curves, *need) else pd.DataFrame(columns=list(need))
     if "model" in cur.columns:
         cur = cur[cur["model"].astype(str) == model]
-    measures = _measures(cur["measure"])
+    measures = _measures(cur["measure"], labels)
     if not measures:
         return _empty_figure(heading, "Too few months before or after the start to model the series.")
     n = len(measures)
@@ -605,13 +612,14 @@ def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str
                 band += " (allowing for autocorrelation)"
             ax.fill_between(x[t0 - 1:], cf_lo[t0 - 1:], cf_hi[t0 - 1:], color=VERMILLION, alpha=0.1, linewidth=0,
                             label=band)
-        _finish_month_panel(ax, programme_start, scr, ncol=3)
+        _finish_month_panel(ax, programme_start, _measure_title(scr, labels), ncol=3)
     fig.suptitle(heading, x=0.01, ha="left")
     _monthly_layout(fig, n)
     return fig
 
 
-def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
+def spc_chart(spc: pd.DataFrame, programme_start: str, title: str, *,
+              labels: Mapping[str, str] | None = None) -> Figure:
     """p-charts or Laney p'-charts, one panel per measure (NHS Making Data Count style): monthly uptake,
     the centre line and 3-sigma limits fixed on the baseline months, and points flagged by a special-cause
     rule coloured blue (higher uptake: improvement) or vermillion (lower: concern), with larger markers
@@ -622,7 +630,7 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
     set_style()
     if not _has(spc, "measure", "period", "uptake", "centre", "upper", "lower"):
         return _empty_figure(f"Statistical process control (p-chart): {title}", "No monthly series to chart.")
-    measures = _measures(spc["measure"])
+    measures = _measures(spc["measure"], labels)
     n = max(len(measures), 1)
     fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
     names = []
@@ -651,7 +659,7 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str) -> Figure:
             mask = (flagged & (direction == way)).to_numpy()
             if mask.any():
                 ax.plot(x[mask], y[mask], marker, color=colour, markersize=7, label=label)
-        _finish_month_panel(ax, programme_start, scr, ncol=3)
+        _finish_month_panel(ax, programme_start, _measure_title(scr, labels), ncol=3)
     kinds = " / ".join(dict.fromkeys(names)) or "p-chart"
     fig.suptitle(f"Statistical process control ({kinds}): {title}", x=0.01, ha="left")
     _monthly_layout(fig, n)

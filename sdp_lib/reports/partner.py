@@ -22,7 +22,8 @@ from sdp_lib.protect import publish
 from sdp_lib.reports.equity import EquitySection
 from sdp_lib.config.outputs import write_json, write_table
 from sdp_lib.reports.views import (
-    EVIDENCE_ORDER, FigureView, ReportContext, bullets, caveat_points, figure_image, paragraph, partner_context,
+    EVIDENCE_ORDER, FigureView, ReportContext, bullets, caveat_points, figure_image, narrative, paragraph,
+    partner_context,
     provenance_table, table, vfm_view,
 )
 from sdp_lib.wording import SMS_LEVEL_TEXT, confidence_label, gbp, indicator_value, interval, num, p_text, pct, pp
@@ -77,13 +78,18 @@ class PartnerReport:
 
     # -- protected views --------------------------------------------------------------------------
     def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
-        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
+        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence, words=self.ctx.words).data
+
+    def narrative(self, key: str) -> HTML:
+        """The programme's own words for part of the report (`narrative:` in programme.yaml; see
+        `views.narrative`): "partner_intro" or "outcome"."""
+        return narrative(self.ctx.programme, key)
 
     def title(self) -> HTML:
         p = self.partner
         return HTML(f"<h1>{html.escape(p.name)}: {html.escape(self.ctx.programme.name)} evaluation report</h1>"
-                    f"<p>Proxy population: {html.escape(p.proxy_population)}. Screening focus: "
-                    f"{html.escape(', '.join(p.focus))}. Periods compared: "
+                    f"<p>Proxy population: {html.escape(p.proxy_population)}. Focus: "
+                    f"{html.escape(', '.join(self.ctx.words.label(m) for m in p.focus))}. Periods compared: "
                     f"{html.escape(self.ctx.period_before)} and {html.escape(self.ctx.period_after)}.</p>")
 
     def summary_points(self) -> list[str]:
@@ -92,10 +98,10 @@ class PartnerReport:
         pub = self._protected("uptake_changes", self.changes)
         for row in pub.itertuples():
             out.append(str(row.sentence) if row.sentence != self.ctx.rule.suppressed_symbol else
-                       f"{row.measure.capitalize()} measure: figures suppressed because the numbers are small.")
+                       f"{self.ctx.words.title(row.measure)}: figures suppressed because the numbers are small.")
         levels = sorted(set(int(v) for v in self.changes["sms_level"])) if len(self.changes) else []
         if levels:
-            weakened = [f"{r.measure}: {r.sms_note}" for r in pub.itertuples()
+            weakened = [f"{self.ctx.words.label(r.measure)}: {r.sms_note}" for r in pub.itertuples()
                         if isinstance(r.sms_note, str) and r.sms_note and r.sms_note != self.ctx.rule.suppressed_symbol]
             out.append("Strength of evidence: " + "; ".join(SMS_LEVEL_TEXT[lv] for lv in levels)
                        + "." + "".join(f" {w}." for w in weakened)
@@ -110,7 +116,7 @@ class PartnerReport:
             out.append(f"Theory of change: of {len(self.toc_links)} links, " + ", ".join(parts) + ".")
         for r in self.vfm.itertuples():
             if bool(r.implausibly_large):
-                out.append(f"{r.measure.capitalize()}: even the lower confidence limit of the observed change is more "
+                out.append(f"{self.ctx.words.title(r.measure)}: even the lower confidence limit of the observed change is more "
                            "than the dilution check allows for the programme's reach: treat it as a red flag, not a success.")
                 break
         return out
@@ -124,8 +130,8 @@ class PartnerReport:
         acts = self.activities
         rows = [
             ("Grant", gbp(p.grant_gbp)),
-            ("Proxy population (WSIC)", p.proxy_population),
-            ("Screening focus", ", ".join(p.focus)),
+            (f"Proxy population ({self.ctx.programme.wording.data_source})", p.proxy_population),
+            ("Focus", ", ".join(self.ctx.words.label(m) for m in p.focus)),
             ("Residents reached (rounded)", reached),
             ("Sessions delivered", f"{int(acts['sessions'].sum())}" if len(acts) else "no activity records"),
             ("Languages", ", ".join(sorted({lang.strip() for v in acts.get("languages", []) for lang in str(v).split(";")
@@ -175,7 +181,8 @@ class PartnerReport:
             "Holm p": pub["p_holm"].map(p_text),
             "BH p": pub["p_bh"].map(p_text),
         })
-        return table(df, caption="Uptake (WSIC coverage-type measure) before and after; counts rounded to the nearest 5", data=pub)
+        return table(df, caption=f"{self.ctx.words.outcome.capitalize()} before and after "
+                                 f"({self.ctx.programme.wording.data_source}); counts rounded to the nearest 5", data=pub)
 
     def did_table(self) -> HTML:
         if self.changes.empty:
@@ -314,7 +321,7 @@ class PartnerReport:
         if self.vfm.empty:
             return paragraph("No value-for-money figures.")
         pub = self._protected("value_for_money", self.vfm)
-        return table(vfm_view(pub, with_partner=False),
+        return table(vfm_view(pub, with_partner=False, words=self.ctx.words),
                       caption="Value for money and the dilution check (reach x 10-13 pp effect on those reached); red "
                               "flag = even the lower confidence limit is more than 1.5 x the plausible high", data=pub)
 

@@ -17,7 +17,7 @@ from sdp_lib.metrics import evaluation
 from sdp_lib.protect import publish
 from sdp_lib.config.outputs import write_table
 from sdp_lib.reports.views import (
-    FigureView, ReportContext, bullets, figure_image, paragraph, programme_context, provenance_table,
+    FigureView, ReportContext, bullets, figure_image, narrative, paragraph, programme_context, provenance_table,
     reconciliation_view, table, vfm_view,
 )
 from sdp_lib.wording import confidence_label, interval, notes, num, p_text, pct, pp
@@ -44,14 +44,20 @@ class ProgrammeReport:
             name: df[df["partner_id"].astype(str).isin(ids)].reset_index(drop=True)
             for name, df in self.tables.items() if "partner_id" in df.columns}
         #: programme-wide equity and trend sections (all proxy populations summed)
-        self.equity = EquitySection(ctx, self.tables, "ALL", "all proxy populations", ["breast", "cervical", "bowel"])
+        self.equity = EquitySection(ctx, self.tables, "ALL", "all proxy populations",
+                                     list(ctx.programme.measure_ids))
 
     def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
-        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence).data
+        return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence, words=self.ctx.words).data
 
     @property
     def changes(self) -> pd.DataFrame:
         return self.partner_tables.get("uptake_changes", pd.DataFrame())
+
+    def narrative(self, key: str) -> HTML:
+        """The programme's own words for part of the report (`narrative:` in programme.yaml; see
+        `views.narrative`): "programme_intro", "outcome" or "next_round"."""
+        return narrative(self.ctx.programme, key)
 
     def title(self) -> HTML:
         prog = self.ctx.programme
@@ -92,7 +98,7 @@ class ProgrammeReport:
         rec = self.tables.get("published_reconciliation", pd.DataFrame())
         if not rec.empty:
             bad = rec[~rec["agrees"].astype(bool)]
-            out.append(f"Published WSIC table: {len(rec)} published figures checked, {len(bad)} do not reproduce "
+            out.append(f"Published figures: {len(rec)} published figures checked, {len(bad)} do not reproduce "
                        "(see the reconciliation section).")
         out.append("All findings are observational (Maryland level 1 before/after, level 3 with the comparison "
                    "population); none can be attributed to the programme with certainty.")
@@ -114,7 +120,7 @@ class ProgrammeReport:
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
             "partner": pub["partner_name"], "measure": pub["measure"],
-            "denominator after (rounded)": pub["denominator_after"],
+            f"{self.ctx.words.out_of()} after (rounded)": pub["denominator_after"],
             "uptake before": pub["uptake_before"].map(pct), "uptake after": pub["uptake_after"].map(pct),
             "change (pp)": pub["diff_pp"].map(pp),
             f"{lvl} CI": [interval(a, b, pp) for a, b in zip(pub["diff_lower_pp"], pub["diff_upper_pp"])],
@@ -142,7 +148,8 @@ class ProgrammeReport:
         pub = self._protected("uptake_changes", self.changes)
         self._write_figure_data("forest", pub[["partner_name", "measure", "diff_pp", "diff_lower_pp",
                                                "diff_upper_pp", "denominator_after"]])
-        return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol), pub)
+        return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol,
+                                        labels=self.ctx.words.labels), pub)
 
     def funnel_figure(self) -> Image:
         from sdp_lib.reports.figures import funnel_plot
@@ -150,7 +157,8 @@ class ProgrammeReport:
         data = self.funnel_data()
         self._write_figure_data("funnel", data)
         limits = self.tables.get("funnel_limits", pd.DataFrame(columns=["measure", "denominator", "confidence"]))
-        return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol), data)
+        return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol, labels=self.ctx.words.labels),
+                            data)
 
     def funnel_data(self) -> pd.DataFrame:
         """Uptake after against denominator population per partner with PHE funnel labels (the evaluation's
@@ -164,7 +172,7 @@ class ProgrammeReport:
             return paragraph("No data.")
         df = data[["partner_name", "measure", "denominator", "uptake", "significance"]].copy()
         df["uptake"] = df["uptake"].map(pct)
-        return table(df.rename(columns={"partner_name": "partner", "denominator": "denominator (rounded)"}),
+        return table(df.rename(columns={"partner_name": "partner", "denominator": f"{self.ctx.words.out_of()} (rounded)"}),
                       caption="Funnel plot labels (PHE method: 95% and 99.8% limits around the pooled average)")
 
     def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
@@ -185,9 +193,7 @@ class ProgrammeReport:
     def published_claims(self) -> HTML:
         """The programme's published survey claims set beside what the survey data support."""
         items = self.partner_tables.get("survey_items", pd.DataFrame())
-        claims = [("mosaic", "more_likely_cervical", "9 in 10 were more likely to undergo cervical cancer measure"),
-                  ("fawa", "seek_advice_symptoms", "100% said they were more likely to seek medical advice if they experienced symptoms"),
-                  ("age_uk", "book_after_leaflet", "just over 6 in 10 said they were likely to book a measure based on the leaflet")]
+        claims = [(c.partner, c.question, c.text) for c in self.ctx.programme.published_claims]
         rows = []
         for pid, qid, text in claims:
             sel = items[(items["partner_id"] == pid) & (items["question_id"] == qid)
@@ -233,7 +239,7 @@ class ProgrammeReport:
         if vfm.empty:
             return paragraph("No value-for-money figures.")
         pub = self._protected("value_for_money", vfm)
-        return table(vfm_view(pub, with_partner=True),
+        return table(vfm_view(pub, with_partner=True, words=self.ctx.words),
                       caption="Value for money; red flag = even the lower confidence limit of the observed change is "
                               "more than 1.5 x the change reach could plausibly produce", data=pub)
 
@@ -311,7 +317,7 @@ class ProgrammeReport:
         pub = self._protected("detectability", self._in_programme_order(det))
         verdict = {"no": "no: the plausible effect is below what these numbers can detect", "yes": "yes"}
         df = pd.DataFrame({
-            "partner": pub["partner_name"], "measure": pub["measure"], "denominator (rounded)": pub["denominator_after"],
+            "partner": pub["partner_name"], "measure": pub["measure"], f"{self.ctx.words.out_of()} (rounded)": pub["denominator_after"],
             "minimum detectable change (pp)": pub["mdd_pp"].map(lambda v: num(v, 1)),
             "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
                 pub["plausible_change_pp_low"], pub["plausible_change_pp_high"])],

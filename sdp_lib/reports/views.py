@@ -28,7 +28,7 @@ from sdp_lib.config.params import Partner, Programme, load_programme
 from sdp_lib.protect.safe_output import html_table
 from sdp_lib.config.validation import PERIOD_RE, Problem, ValidationFailed, listing
 from sdp_lib.metrics.value import ratio_text
-from sdp_lib.wording import gbp, interval, interval_point
+from sdp_lib.wording import Words, gbp, interval, interval_point, words_of
 
 PARTNER_METRICS = "partners"
 EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
@@ -51,6 +51,11 @@ class ReportContext:
     output_dir: Path
     confidence: float
     rule: DisclosureRule
+
+    @property
+    def words(self) -> Words:
+        """The programme's words for its measures and outcome (`sdp_lib.wording.Words`)."""
+        return words_of(self.programme)
 
     @property
     def partner_dir(self) -> Path:
@@ -201,6 +206,16 @@ def figure_image(fig: Any, data: pd.DataFrame | None = None) -> FigureView:
     return FigureView(fig, data)
 
 
+def narrative(programme: Programme, key: str) -> HTML:
+    """The programme's narrative snippet `key` (`narrative:` in programme.yaml), rendered from markdown with
+    any HTML in it escaped and unsafe links (javascript:, data:) dropped (mistune, `escape=True`), so a
+    snippet is text like any other; empty when the programme gives none."""
+    import mistune
+
+    text = programme.narrative.get(key, "")  # type: ignore[call-overload]
+    return HTML(mistune.create_markdown(escape=True)(text) if text.strip() else "")
+
+
 def editor_autoreload() -> None:
     """Turn on IPython's autoreload (mode 2) for an evaluator editing sdp_lib beside an open notebook, so a
     changed module is used without restarting the kernel.
@@ -226,16 +241,17 @@ def editor_autoreload() -> None:
 # Views shared by the reports
 
 
-def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:
+def vfm_view(pub: pd.DataFrame, with_partner: bool, words: Words | None = None) -> pd.DataFrame:
     """The value-for-money table as reports show it, from the disclosure-controlled table."""
+    counted = (words or Words()).counted()
     cols: dict[str, Any] = {"partner": pub["partner_name"]} if with_partner else {}
     cols.update({
         "measure": pub["measure"], "grant": pub["grant_gbp"].map(gbp),
         "cost per resident reached": pub["cost_per_resident_reached"].map(gbp),
         "cost per session": pub["cost_per_session"].map(gbp),
-        "additional people numerator (DiD)": [interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
+        f"additional people {counted} (DiD)": [interval_point(a, lo, hi, "{:.0f}") for a, lo, hi in zip(
             pub["additional_numerator"], pub["additional_numerator_lower"], pub["additional_numerator_upper"])],
-        "cost per additional person numerator": [
+        f"cost per additional person {counted}": [
             gbp(c) if not (isinstance(c, float) and math.isnan(c)) else "not estimable"
             for c in pub["cost_per_additional_numerator"]],
         "plausible change from reach (pp)": [interval(a, b, lambda v: f"{v:.1f}") for a, b in zip(
@@ -250,31 +266,33 @@ def vfm_view(pub: pd.DataFrame, with_partner: bool) -> pd.DataFrame:
 
 
 def reconciliation_view(rec: pd.DataFrame) -> HTML:
-    """The reconciliation of the published WSIC table (its figures are already public)."""
+    """The reconciliation of the programme's published figures (already public)."""
     if rec.empty:
         return paragraph("No published table to reconcile.")
     df = rec[["organisation", "measure", "figure", "published", "recomputed", "agrees",
               "whole_count_consistent", "note"]].copy()
     df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
     df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
-    return table(df, caption="Published WSIC table against the data and arithmetic")
+    return table(df, caption="The programme's published figures against the data and arithmetic")
 
 
 def caveat_points(programme: Programme, changes: pd.DataFrame, partner: Partner | None) -> list[str]:
-    """The caveats every uptake figure carries, plus the ones these data raise."""
+    """The caveats every outcome figure carries: the suite's own, each measure's coverage caveat and the
+    programme's (`measures` and `caveats` in programme.yaml), then the ones these data raise."""
+    words = words_of(programme)
+    source = programme.wording.data_source
     out = [
-        "Proxy population: WSIC counts describe a population chosen to resemble the people the partner worked with, "
-        "not the people reached; most of the proxy population was never reached, so any effect is diluted.",
+        f"Proxy population: {source} counts describe a population chosen to resemble the people the partner worked "
+        "with, not the people reached; most of the proxy population was never reached, so any effect is diluted.",
         "Overlapping populations: the two periods hold largely the same people, so tests that treat them as "
         "independent samples are an approximation; proxy populations of different partners may overlap too.",
         "No randomisation: a before/after change is Maryland level 1 (association); against a comparison population "
         "(difference-in-differences) it is level 3, and only if trends were parallel before the programme.",
-        "Secular changes during the programme window confound before/after comparisons: the bowel measure age "
-        "extension (younger, lower-uptake people entering the denominator), the FIT threshold change and post-COVID recovery.",
-        "WSIC 'numerator / denominator' is a coverage-type measure with a 1-2 month lag; it is not invitation-based uptake.",
+        *programme.caveats,
+        *dict.fromkeys(m.coverage_caveat for m in programme.measures if m.coverage_caveat),
     ]
     if len(changes) and (changes["denominator_after"] < 100).any():
-        out.append("Small numbers: with fewer than 100 denominator people, only very large changes (about 20 "
+        out.append(f"Small numbers: with fewer than 100 {words.out_of()} people, only very large changes (about 20 "
                    "percentage points or more) could be detected; small counts are suppressed or rounded in this report.")
     alpha = 1 - programme.confidence
     if len(changes) and (changes["pretrend_p"] < alpha).any():

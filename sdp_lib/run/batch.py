@@ -68,7 +68,7 @@ import sdp_lib
 from sdp_lib import __version__
 from sdp_lib.config.outputs import atomic_write_text
 from sdp_lib.config.fingerprint import fingerprint, library_hash, sha256_file
-from sdp_lib.config.paths import BATCH_ENV, ROOT_ENV, project_root
+from sdp_lib.config.paths import BATCH_ENV, ROOT_ENV, programme_names, project_root
 from sdp_lib.inputs import input_hashes
 from sdp_lib.config.paths import resolve as resolve_path
 
@@ -76,6 +76,8 @@ KERNEL_NAME = "python3"
 PARTNER_NOTEBOOK = "partner_report.ipynb"
 PROGRAMME_NOTEBOOK = "programme_report.ipynb"
 DATA_QUALITY_NOTEBOOK = "data_quality.ipynb"
+#: Run after the partners when the notebooks folder has it (the planning of the next round).
+PLANNING_NOTEBOOK = "planning.ipynb"
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 NOTEBOOKS_SUBDIR = "notebooks"
@@ -92,6 +94,7 @@ _TMP_SUFFIX = ".papermill-tmp.ipynb"
 _TITLES = {
     "programme_report": "Programme report",
     "data_quality": "Data quality report",
+    "planning": "Planning report: what the next round could detect",
 }
 
 
@@ -1758,6 +1761,9 @@ def run(
     names = {p.id: p.name for p in programme.partners} if programme is not None else {}
 
     needed = [PROGRAMME_NOTEBOOK, DATA_QUALITY_NOTEBOOK] + ([PARTNER_NOTEBOOK] if partner_ids else [])
+    overall_notebooks = [("programme_report", PROGRAMME_NOTEBOOK), ("data_quality", DATA_QUALITY_NOTEBOOK)]
+    if (nb_src / PLANNING_NOTEBOOK).is_file():
+        overall_notebooks.append(("planning", PLANNING_NOTEBOOK))
     missing = [n for n in needed if not (nb_src / n).is_file()]
     if missing:
         raise FileNotFoundError(f"notebook(s) not found in {nb_src}: {', '.join(missing)}")
@@ -1879,7 +1885,7 @@ def run(
             failed_partners = [pid for pid in partner_ids if not results[f"partner_{pid}"].ok]
             partner_fps = {f"partner_{pid}": results[f"partner_{pid}"].fingerprint for pid in partner_ids}
             overall_phase = []
-            for name, source in (("programme_report", PROGRAMME_NOTEBOOK), ("data_quality", DATA_QUALITY_NOTEBOOK)):
+            for name, source in overall_notebooks:
                 params = {**common, "failed_partners": failed_partners}
                 task, fp = make(name, source, None, params, {**run_common, "failed_partners": failed_partners})
                 fp = fingerprint({"own": fp, "partners": partner_fps})
@@ -1889,7 +1895,7 @@ def run(
             pool = None
             bar.close()
 
-            order = [f"partner_{pid}" for pid in partner_ids] + ["programme_report", "data_quality"]
+            order = [f"partner_{pid}" for pid in partner_ids] + [name for name, _ in overall_notebooks]
             notebooks = [results[name] for name in order]
             _write_index_and_manifest(
                 staged, output_dir, notebooks, programme, partner_ids, names, common, inputs, nb_src, root,
@@ -1919,6 +1925,17 @@ def run(
                      tables=tables_written)
 
 
+def _programme_title(name: str) -> str:
+    """A programme's name from its programme.yaml, or its folder's name when that cannot be read."""
+    from sdp_lib.config.params import load_programme
+    from sdp_lib.config.paths import programme_folders
+
+    try:
+        return load_programme(programme_folders(name)[1]).name
+    except Exception:  # a broken programme.yaml of another programme must not stop this run's index
+        return name
+
+
 def _write_index_and_manifest(staged: Path, output_dir: Path, notebooks: list[NotebookResult], programme: Any,
                               partner_ids: list[str], names: dict[str, str], common: dict, inputs: dict,
                               nb_src: Path, root: Path, nb_hashes: dict, lib_hash: str, resume: bool,
@@ -1929,15 +1946,18 @@ def _write_index_and_manifest(staged: Path, output_dir: Path, notebooks: list[No
         return p.relative_to(output_dir).as_posix() if p is not None else None
 
     entries = []
-    for nb in notebooks[-2:] + notebooks[:-2]:
+    k = sum(1 for nb in notebooks if nb.partner_id is None)  # the programme-wide notebooks come last
+    for nb in notebooks[-k:] + notebooks[:-k] if k else notebooks:
         entries.append(report_html.IndexEntry(
             name=nb.name, title=_TITLES.get(nb.name, "Partner report"), status=nb.status,
             href=report_html.report_href(rel(nb.html_path)) if nb.html_path else None,
             partner_id=nb.partner_id, partner_name=nb.partner_name, error=nb.error))
     title = f"{programme.name}: evaluation reports" if programme else "Evaluation reports"
     headline = report_html.read_headline(staged, partner_ids)
+    others = [(_programme_title(name), f"{name}/{INDEX}") for name in programme_names()
+              if (output_dir / name / INDEX).is_file()]
     report_html.write_index(
-        staged / INDEX, entries, title=title, headline=headline, names=names,
+        staged / INDEX, entries, title=title, headline=headline, names=names, programmes=others,
         footer=f"Made by sdp-eval {__version__}. Each report is a single file that works offline.")
 
     manifest = {

@@ -20,9 +20,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
 
 
 def _dirs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
-    data = paths.resolve(args.data) if args.data else paths.data_dir()
-    params = paths.resolve(args.params) if args.params else paths.params_dir()
-    out = paths.resolve(args.out) if getattr(args, "out", None) else paths.output_dir()
+    """The data, parameters and output folders: the programme's (`--programme`, default the programme in
+    params/ itself), each overridden by --data, --params, --out."""
+    data, params, out = paths.programme_folders(getattr(args, "programme", None))
+    data = paths.resolve(args.data) if args.data else data
+    params = paths.resolve(args.params) if args.params else params
+    out = paths.resolve(args.out) if getattr(args, "out", None) else out
     return data, params, out
 
 
@@ -42,8 +45,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from sdp_lib.synthetic import generate
 
-    out = paths.resolve(args.out)
-    params = paths.resolve(args.params) if args.params else paths.params_dir()
+    data, params = paths.programme_folders(args.programme)[:2]
+    out = paths.resolve(args.out) if args.out else data
+    params = paths.resolve(args.params) if args.params else params
     written = generate(args.seed, out, params)
     for name in sorted(written):
         print(f"wrote {paths.relative_to_root(written[name])}")
@@ -88,28 +92,41 @@ def cmd_refresh_notebooks(args: argparse.Namespace) -> int:
     return refresh_notebooks()
 
 
+def cmd_programmes(args: argparse.Namespace) -> int:
+    for name in paths.programme_names():
+        print(name)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdp-eval",
-        description="Evaluate a community measure grant programme from its monitoring data.",
+        description="Evaluate a community health grant programme from its monitoring data.",
     )
     parser.add_argument("--version", action="version", version=f"sdp-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def programme(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--programme", metavar="NAME",
+                       help="the programme whose folders to use: params/NAME, data/synthetic/NAME, outputs/NAME "
+                            "(default: the programme in params/ itself; `sdp-eval programmes` lists the others)")
+
     def common(p: argparse.ArgumentParser, out: bool = True) -> None:
-        p.add_argument("--data", help="input data folder (default data/synthetic)")
-        p.add_argument("--params", help="parameters folder (default params)")
+        programme(p)
+        p.add_argument("--data", help="input data folder (default data/synthetic[/NAME])")
+        p.add_argument("--params", help="parameters folder (default params[/NAME])")
         if out:
-            p.add_argument("--out", help="output folder (default outputs)")
+            p.add_argument("--out", help="output folder (default outputs[/NAME])")
 
     p = sub.add_parser("validate", help="check every input file and parameter; list all problems")
     common(p, out=False)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("synth", help="write the deterministic synthetic data set")
+    programme(p)
     p.add_argument("--seed", type=int, default=20240731)
-    p.add_argument("--out", default="data/synthetic")
-    p.add_argument("--params", help="parameters folder (default params)")
+    p.add_argument("--out", help="folder to write (default data/synthetic[/NAME])")
+    p.add_argument("--params", help="parameters folder (default params[/NAME])")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("tables", help="validate the inputs and write the result tables only")
@@ -130,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail a notebook whose cell runs longer than this (default: no limit)")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("programmes", help="list the programmes besides the default one (folders under params/)")
+    p.set_defaults(func=cmd_programmes)
+
     p = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks with their default parameters")
     p.set_defaults(func=cmd_refresh_notebooks)
     return parser
@@ -145,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--timeout must be a positive number of seconds")
     try:
         return int(args.func(args) or 0)
+    except paths.UnknownProgramme as exc:
+        print(f"sdp-eval: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except ValidationFailed as exc:
         print(exc.report(), file=sys.stderr)
         print("Nothing was written. Fix the problems above and run the command again.", file=sys.stderr)

@@ -426,10 +426,11 @@ def read_headline(output_dir: str | os.PathLike[str], partner_ids: Sequence[str]
     return sorted(rows, key=lambda r: (order[r["partner_id"]], r.get("measure", "")))
 
 
-def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, Protect: evaluation reports",
+def index_html(entries: Sequence[IndexEntry], *, title: str = "Evaluation reports",
                headline: Sequence[dict[str, str]] = (), names: dict[str, str] | None = None,
-               footer: str = "") -> str:
+               footer: str = "", programmes: Sequence[tuple[str, str]] = ()) -> str:
     """The index page: every report with its status and a link, and a headline table. No timestamps.
+    `programmes` lists the other programmes' index pages, as (title, relative link).
 
     Every piece of text from inputs (partner names, errors, headline cells) is HTML-escaped.
     """
@@ -474,11 +475,11 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
                        f"{_status_cell(e)}{_link_cell(e, 'Report for ' + name)}</tr>")
         out += ["</tbody>", "</table>"]
     if headline:
-        out += ["<h2>Headline: measure uptake before and after</h2>", "<table>",
-                "<caption>Uptake in each partner's proxy population (change in percentage points, "
+        out += ["<h2>Headline: the outcome before and after</h2>", "<table>",
+                "<caption>The outcome in each partner's proxy population (change in percentage points, "
                 f"with its confidence interval; {_MISSING} where not available or suppressed)</caption>",
-                '<thead><tr><th scope="col">Partner</th><th scope="col">Screening</th>'
-                '<th scope="col">Uptake before</th><th scope="col">Uptake after</th>'
+                '<thead><tr><th scope="col">Partner</th><th scope="col">Measure</th>'
+                '<th scope="col">Before</th><th scope="col">After</th>'
                 '<th scope="col">Change (pp)</th><th scope="col">Interval (pp)</th></tr></thead>', "<tbody>"]
         for r in headline:
             pid = r.get("partner_id", "")
@@ -493,6 +494,10 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Screen, Detect, P
                 f'<td class="num">{esc(interval)}</td></tr>'
             )
         out += ["</tbody>", "</table>"]
+    if programmes:
+        out += ["<h2>Other programmes</h2>", "<ul>"]
+        out += [f'<li><a href="{esc(href)}">{esc(name)}</a></li>' for name, href in programmes]
+        out += ["</ul>"]
     if footer:
         out.append(f'<p class="note">{esc(footer)}</p>')
     out += ["</main>", "</body>", "</html>", ""]

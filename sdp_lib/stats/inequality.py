@@ -476,13 +476,19 @@ def _gaps(x: np.ndarray, n: np.ndarray, x_ref: np.ndarray, n_ref: np.ndarray,
             "ratio": ratio, "ratio_lower": ratio_lo, "ratio_upper": ratio_hi}
 
 
+#: Default words for the numerator and denominator in notes: what the counts count is the caller's to say
+#: (`counted`, `out_of` of `inequality_table`, e.g. "counted" / "registered").
+COUNTED, OUT_OF = "counted", "in the denominator"
+
+
 def _gap_notes(x: np.ndarray, n: np.ndarray, x_ref: np.ndarray, n_ref: np.ndarray,
-               suffix: str = "") -> list[tuple[np.ndarray, str]]:
+               suffix: str = "", counted: str = COUNTED, out_of: str = OUT_OF) -> list[tuple[np.ndarray, str]]:
+    nobody = f"no {out_of} people" if " " not in out_of else f"no one {out_of}"
     return [
-        (~(n > 0), f"no denominator people in the group{suffix}"),
-        (~(n_ref > 0), f"no denominator people in the reference group{suffix}: gap not computed"),
-        ((n > 0) & (n_ref > 0) & (x == 0), f"0 numerator in the group{suffix}: ratio not estimable"),
-        ((n > 0) & (n_ref > 0) & (x_ref == 0), f"0 numerator in the reference group{suffix}: ratio not estimable"),
+        (~(n > 0), f"{nobody} in the group{suffix}"),
+        (~(n_ref > 0), f"{nobody} in the reference group{suffix}: gap not computed"),
+        ((n > 0) & (n_ref > 0) & (x == 0), f"0 {counted} in the group{suffix}: ratio not estimable"),
+        ((n > 0) & (n_ref > 0) & (x_ref == 0), f"0 {counted} in the reference group{suffix}: ratio not estimable"),
     ]
 
 
@@ -499,7 +505,7 @@ def gap_to_reference(x: float, n: float, x_ref: float, n_ref: float,
       ``uptake_ref``, ``uptake_ref_lower``, ``uptake_ref_upper``.
 
     The group and the reference group are treated as independent samples (they are disjoint groups
-    of people). Zero counts never raise: no denominator people in either group gives NaN gap and ratio,
+    of people). Zero counts never raise: no one in the denominator in either group gives NaN gap and ratio,
     0 numerator in either gives a NaN ratio (no continuity correction), and ``note`` says why
     (empty otherwise). ``x > n`` or negative counts raise ValueError.
 
@@ -593,7 +599,7 @@ def sii_change(x_before: Any, n_before: Any, x_after: Any, n_after: Any, *, tran
     largely the same people (:data:`INDEPENDENCE_NOTE`); with a positive correlation the interval of
     the change is likely too wide.
 
-    Data problems in a period (too few quantiles, a quantile with no denominator people, 0% or 100% in
+    Data problems in a period (too few quantiles, a quantile with no one in the denominator, 0% or 100% in
     a quantile) do not raise: that period's values and the change are NaN and ``note`` says which
     period and why. Invalid arguments (confidence, repetitions) raise ValueError.
 
@@ -731,8 +737,11 @@ def _dimension_frame(sel: pd.DataFrame, dimension: str, reference: Any, period_b
 
 def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *,
                      reference_groups: dict[str, Any] | None = None,
-                     confidence: float = 0.95) -> pd.DataFrame:
+                     confidence: float = 0.95, counted: str = COUNTED, out_of: str = OUT_OF) -> pd.DataFrame:
     """Uptake by IMD quintile and by ethnic group, gaps to a reference group, and their change.
+
+    ``counted`` and ``out_of`` are the words the notes use for what the numerator and the denominator
+    count (e.g. "in contact with services", "registered").
 
     ``breakdown``: long table with columns ``partner_id`` (partners, the comparison population and
     possibly ``"ALL"``; all treated alike), ``measure``, ``period`` ("YYYY-MM"), ``imd_quintile``
@@ -742,7 +751,7 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
 
     One row per (partner_id, measure, dimension, group), dimension ``"imd_quintile"`` or
     ``"ethnicity"``; every key gets every group seen in the data for that dimension (IMD always 1-5),
-    so a group with no denominator people shows up with NaN and a note. Columns (see
+    so a group with no one in the denominator shows up with NaN and a note. Columns (see
     :data:`INEQUALITY_COLUMNS`):
 
     * ``uptake_*`` = numerator / denominator (0-1) with Wilson score limits (:func:`sdp_lib.stats.proportions.wilson_ci`);
@@ -794,8 +803,8 @@ def inequality_table(breakdown: pd.DataFrame, period_before: str, period_after: 
                 col = f"gap_{label}{suffix}_pp" if stem == "gap" else f"ratio_{label}{suffix}"
                 t[col] = np.where(is_ref, np.nan, scale * g[f"{stem}{suffix}"])
         when = f" {label} ({period_before if label == 'before' else period_after})"
-        for i, (mask, text) in enumerate(_gap_notes(x, n, xr, nr, when)):
-            # on a reference row only "no denominator people in the group" is news
+        for i, (mask, text) in enumerate(_gap_notes(x, n, xr, nr, when, counted, out_of)):
+            # on a reference row only "no one in the denominator in the group" is news
             notes.append((mask if i == 0 else mask & ~is_ref, text))
     d, lo, hi = difference_of_differences(t["gap_before_pp"].to_numpy(), t["gap_before_lower_pp"].to_numpy(),
                                           t["gap_before_upper_pp"].to_numpy(), t["gap_after_pp"].to_numpy(),
@@ -826,7 +835,7 @@ def sii_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *,
     """SII and RII across IMD quintiles in two periods and their change, one row per (partner_id, measure).
 
     ``breakdown`` as for :func:`inequality_table` (only ``imd_quintile`` is used; other periods are
-    dropped first). Screened and denominator are summed per quintile and period and passed to
+    dropped first). Numerator and denominator are summed per quintile and period and passed to
     :func:`sii_change` (PHE ``phe_sii`` method, Wilson-based standard errors, simulated intervals;
     SII in percentage points with ``multiplier=100``, least minus most deprived; RII least / most
     deprived; ``sii_change`` = after - before, ``rii_ratio`` = after / before, ``sii_abs_change`` =
@@ -838,7 +847,7 @@ def sii_table(breakdown: pd.DataFrame, period_before: str, period_after: str, *,
     (:func:`_row_seed`: ``SeedSequence([seed, crc32("partner_id|measure")])``), reported in the
     ``seed`` column, so a row's result does not depend on the other rows and
     ``sii_change(..., seed=row.seed)`` reproduces it. Where a period's SII cannot be computed (a
-    quintile with no denominator people, 0% or 100% in a quintile) its values and the change are NaN
+    quintile with no one in the denominator, 0% or 100% in a quintile) its values and the change are NaN
     and ``note`` says why. Columns: :data:`SII_COLUMNS`.
 
     References: Low A & Low A (2004) J Public Health 26:388-395; PHEindicatormethods ``phe_sii``.

@@ -12,7 +12,7 @@ Every function states the method it uses and a reference. Conventions (as :mod:`
   other tail adds about 1e-6 at 80% power and alpha 0.05;
 * scalars in, Python floats out (sample sizes are ints). Parameters that cannot be right (an ICC of 1,
   a power of 1.2, a proportion of 1.5) raise ``ValueError``; data that leave nothing to detect with
-  (no one denominator, fewer than two pairs) give NaN, never an exception.
+  (no one in the denominator, fewer than two pairs) give NaN, never an exception.
 
 Functions:
 
@@ -21,7 +21,7 @@ Functions:
 * :func:`mdc_did` - difference-in-differences against a comparison population;
 * :func:`hussey_hughes_variance` / :func:`mdc_stepped_wedge` - stepped-wedge roll-out across partners;
 * :func:`paired_power` / :func:`paired_sample_size` / :func:`mdc_paired` - paired surveys (paired t test);
-* :func:`n_per_period_needed` - denominator people needed in each period (wraps
+* :func:`n_per_period_needed` - people in the denominator needed in each period (wraps
   :func:`~sdp_lib.stats.proportions.sample_size`);
 * :func:`dilution_bound` - the largest population change a partner's reach can plausibly produce.
 """
@@ -111,7 +111,7 @@ def mdc_before_after(p0: float, n_before: float, n_after: float, power: float = 
     ``bpower`` (Fleiss, Tytun & Ury without continuity correction). At ``p0 = 0.5``: about 19 pp
     with 100 denominator per period, 9 pp with 500, 6 pp with 1,000, 2 pp with 10,000.
 
-    The two periods are treated as independent samples. WSIC's Dec 2023 and Jul 2024 denominator
+    The two periods are treated as independent samples. A monitoring extract's two headline months' denominator
     populations are largely the same people, so this is an approximation (conservative when uptake
     is positively correlated within people) and should be labelled as one. ``p0 = 1`` (no rise
     possible), ``n <= 0`` or a missing size give NaN; ``p0`` outside [0, 1] raises.
@@ -220,7 +220,7 @@ def hussey_hughes_variance(clusters_per_step: Sequence[int], cluster_size_per_pe
     This is the variance ``swCRTdesign::swPwr`` computes (by weighted least squares) for
     ``eta = rho = gamma = 0``, and with ``tau2 = ICC``, ``sigma2 = 1 - ICC`` it equals
     ``4 DE / (I m)`` for Woertman et al.'s (2013) stepped-wedge design effect ``DE`` when clusters
-    switch in equal numbers. Works for any outcome (a proportion, a MAKS or RIBS score).
+    switch in equal numbers. Works for any outcome (a proportion, a scale score).
     Returns ``inf`` when the design cannot separate the intervention from the period effects
     (e.g. every cluster switching at one step), NaN when ``cluster_size_per_period <= 0`` or no
     cluster is given. ``sigma2 <= 0`` or ``tau2 < 0`` raise.
@@ -470,7 +470,7 @@ def dilution_bound(reach: float, population: float, plausible_effect_among_reach
     (no spill-over). People reached who are not in the proxy population cannot move it, so the
     fraction is capped at 1. A claimed population change far above this bound is a red flag (a
     denominator change, a secular trend, a data error), not a success. Example: 60 people reached
-    in an denominator population of 195 at 0.13 gives 0.040, against a published rise of 0.048.
+    in a denominator population of 195 at 0.13 gives 0.040, against a published rise of 0.048.
 
     ``population <= 0``, a negative ``reach`` or a missing value gives NaN (data); an effect outside
     [-1, 1] (a parameter) raises ``ValueError``.

@@ -355,7 +355,7 @@ def did_logit(x_before: float, n_before: float, x_after: float, n_after: float,
     interval excludes 0. All of it treats the four samples as independent; the before and after
     populations largely contain the same people, so it is an approximation.
 
-    Zero cells: if any of the eight cells (numerator or not numerator, any group/period) is 0, the odds
+    Zero cells: if any of the eight cells (numerator or not counted, any group/period) is 0, the odds
     ratios are not estimable without a continuity correction. None is applied: ``ror``, its limits and
     ``p_value`` are NaN and ``note`` says why; the absolute difference, its interval and
     ``diff_p_value`` are still reported. A denominator of 0 makes everything NaN.

@@ -1,7 +1,7 @@
 """Multi-item survey scales: scoring, internal consistency and change between two waves.
 
-For the mental-health stigma instruments of Community Solutions 2025-27 (MAKS, RIBS) and any other
-summed Likert scale. Every function states what it computes, by which method, with a reference.
+For any summed Likert scale, such as the published knowledge and behaviour scales a programme's
+survey.yaml configures (the scoring rules live there, with their citations). Every function states what it computes, by which method, with a reference.
 Conventions as in :mod:`sdp_lib.stats.proportions`: changes are ``post - pre``; two-sided tests and
 intervals; ``confidence`` is a fraction (0.95, 0.998); scalars are returned as Python floats; methods are
 named explicitly rather than left to library defaults. Functions that summarise data never raise on
@@ -15,44 +15,6 @@ awkward data (no pairs, one pair, no variance): they return NaN with a ``reason`
   rank-biserial effect size work unchanged on scale scores, prorated ones included);
 * :func:`reliable_change` - Jacobson & Truax reliable change index and the shares improved/deteriorated.
 """
-
-# --------------------------------------------------------------------------------------------------
-# MAKS and RIBS scoring: the facts relied on, and where they come from.
-#
-# RIBS (Reported and Intended Behaviour Scale; Evans-Lacko S, Rose D, Little K, Flach C, Rhydderch D,
-# Henderson C, Thornicroft G (2011) Development and psychometric properties of the reported and intended
-# behaviour scale (RIBS): a stigma-related behaviour measure. Epidemiol Psychiatr Sci 20(3):263-271,
-# doi:10.1017/S2045796011000308):
-#   * items 1-4 ask about reported (past and current) behaviour yes/no and give prevalences only; they
-#     are not scored;
-#   * items 5-8 (intended behaviour) are scored 1-5 (strongly disagree = 1 .. strongly agree = 5) and
-#     summed, so the total runs 4-20; none of them is reverse-coded;
-#   * "don't know" is coded as neutral, 3, for the total.
-#   Checked against the RIBS scoring summary on the MHPSS Network resource page for the scale
-#   (app.mhpss.net/resource/reported-and-intended-behaviour-scale), which paraphrases the authors'
-#   scoring guidance. A Hungarian validation of the RIBS (BMC Public Health 2023,
-#   doi:10.1186/s12889-023-16707-3) tested that recommendation ("'Don't know' responses being coded as
-#   neutral") and found it changes totals (median 16 with "don't know" responders excluded, 15 with
-#   them coded neutral): report n_dont_know next to any RIBS total.
-#
-# MAKS (Mental Health Knowledge Schedule; Evans-Lacko S, Little K, Meltzer H, Rose D, Rhydderch D,
-# Henderson C, Thornicroft G (2010) Development and psychometric properties of the Mental Health
-# Knowledge Schedule. Can J Psychiatry 55(7):440-448, doi:10.1177/070674371005500707):
-#   * items 1-6 (stigma-related knowledge) are answered 1-5 plus "don't know" and summed for the
-#     knowledge total, 6-30 (the project's domain brief, shared/domain.md section 5, and
-#     docs/methods/survey.md); items 7-12 (whether named conditions are mental illnesses) are not in
-#     that total;
-#   * scoring as given for the paper: items 6, 8 and 12 are reverse-coded (so of items 1-6 only item 6),
-#     and "don't know" is coded as neutral, 3.
-#   NOT independently verified in this session: neither the paper's full text nor the King's College
-#   London manual (behind a registration form) could be read here; only the paper's abstract and
-#   bibliographic details were. The reverse-coded items, the "don't know" coding and the 7-12 split are
-#   as cited by the project's brief for this module. Check them against the manual before reporting
-#   with MAKS_KNOWLEDGE.
-#
-# Both instruments are licensed by King's College London: the wording may not be stored, modified or
-# passed on. This module stores item ids and scoring rules only, never item text.
-# --------------------------------------------------------------------------------------------------
 
 from __future__ import annotations
 
@@ -69,8 +31,6 @@ from sdp_lib.stats.proportions import WilcoxonResult, wilcoxon_paired, wilson_ci
 
 __all__ = [
     "ScoringRule",
-    "MAKS_KNOWLEDGE",
-    "RIBS_INTENDED",
     "SCORE_COLUMNS",
     "score_items",
     "score_scale",
@@ -147,36 +107,6 @@ class ScoringRule:
         return k, self.points * k
 
 
-#: MAKS knowledge total: items 1-6 summed (6-30), item 6 reverse-coded, "don't know" scored 3
-#: (Evans-Lacko et al. 2010; see the module comment: reverse coding not verified against the manual
-#: in this session). Item ids follow params/survey.yaml's example (maks_01 .. maks_06).
-MAKS_KNOWLEDGE = ScoringRule(
-    name="MAKS knowledge total (items 1-6)",
-    items=("maks_01", "maks_02", "maks_03", "maks_04", "maks_05", "maks_06"),
-    reverse=frozenset({"maks_06"}),
-    points=5,
-    dont_know="dont_know",
-    dont_know_score=3.0,
-    max_missing=0,
-    prorate=False,
-    source="Evans-Lacko S et al. (2010) Can J Psychiatry 55(7):440-448",
-)
-
-#: RIBS intended behaviour total: items 5-8 summed (4-20), none reverse-coded, "don't know" scored 3
-#: (Evans-Lacko et al. 2011). Item ids follow params/survey.yaml's example (rbs_05 .. rbs_08).
-RIBS_INTENDED = ScoringRule(
-    name="RIBS intended behaviour total (items 5-8)",
-    items=("rbs_05", "rbs_06", "rbs_07", "rbs_08"),
-    reverse=frozenset(),
-    points=5,
-    dont_know="dont_know",
-    dont_know_score=3.0,
-    max_missing=0,
-    prorate=False,
-    source="Evans-Lacko S et al. (2011) Epidemiol Psychiatr Sci 20(3):263-271",
-)
-
-
 def _is_blank(v: Any) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
@@ -238,7 +168,7 @@ def score_items(
 
     * a reverse-coded item (listed in ``reverse``) is scored ``points + 1 - x``, so a higher score is
       always the favourable end;
-    * "don't know" is scored ``dont_know_score`` when given (MAKS and RIBS score it as the neutral 3;
+    * "don't know" is scored ``dont_know_score`` when given (some published instruments score it as the neutral 3;
       the value is used as it stands, not reversed) and otherwise counts as missing, like a blank;
     * with ``n_missing > max_missing`` the score is NaN; with no missing item it is the sum of the item
       scores; with ``1..max_missing`` missing it is either prorated - the mean of the scored items times
@@ -256,7 +186,7 @@ def score_items(
 
     References: Likert R (1932) Arch Psychol 140:1-55 (summated ratings); Schafer JL & Graham JW (2002)
     Psychol Methods 7:147-177; Fox-Wasylyshyn SM & El-Masri MM (2005) Res Nurs Health 28:488-495;
-    MAKS and RIBS rules: see the module comment.
+    Published instruments' rules are configured in the programme's survey.yaml.
     """
     items = list(items)
     rev = frozenset(reverse)
@@ -318,8 +248,7 @@ def score_items(
 
 
 def score_scale(responses: pd.DataFrame, rule: ScoringRule) -> pd.DataFrame:
-    """Score ``responses`` with a :class:`ScoringRule` (e.g. :data:`MAKS_KNOWLEDGE`,
-    :data:`RIBS_INTENDED`): exactly :func:`score_items` with the rule's fields. Same columns."""
+    """Score ``responses`` with a :class:`ScoringRule`: exactly :func:`score_items` with the rule's fields. Same columns."""
     return score_items(
         responses,
         list(rule.items),

@@ -69,7 +69,7 @@ __all__ = [
 
 #: 3 / d2 with d2 = 1.128 for moving ranges of 2 points: limits are mean +/- 2.66 x mean moving range.
 XMR_CONSTANT = 2.66
-#: upper range limit D4 = 3.267 for n = 2: moving ranges at or above 3.267 x mean are numerator out.
+#: upper range limit D4 = 3.267 for n = 2: moving ranges at or above 3.267 x mean are dropped.
 MR_SCREEN_CONSTANT = 3.267
 #: d2 for subgroups of 2: sigma = mean moving range / 1.128.
 D2 = 1.128
@@ -96,7 +96,7 @@ class XmRLimits:
     upper_two_sigma: float
     n_points: int  # points used for the centre line and limits (the baseline when one is given)
     n_moving_ranges: int  # moving ranges used for mr_mean
-    numerator: bool
+    outliers_removed: bool  # moving ranges at or above 3.267 x the mean were dropped (screen_outliers)
     baseline: int | None = None  # number of leading points the limits were fixed on (None: all)
 
 
@@ -130,7 +130,7 @@ def xmr_limits(values: Any, screen_outliers: bool = True, baseline: int | None =
     With ``baseline=k`` the mean, the moving ranges and the measure use the first ``k`` points only
     (``k >= 2``) and the limits so obtained apply to every point (NHSRplotthedots ``fix_after_n_points``).
     Reference series (NHSRplotthedots' own example) 1,2,1,2,10,1,2,1,2,1,2,1,2,1,2,1,2,1: mean 1.94,
-    limits -0.72 / 4.60 numerator, -3.06 / 6.95 not_counted.
+    limits -0.72 / 4.60 with outliers removed, -3.06 / 6.95 without.
 
     References: Wheeler DJ (1995) Advanced Topics in Statistical Process Control; NHS England/
     Improvement, Making Data Count (2019); NHSRplotthedots (NHS-R Community) ``ptd_spc``.
@@ -152,7 +152,7 @@ def xmr_limits(values: Any, screen_outliers: bool = True, baseline: int | None =
         mean=mean, mr_mean=mr_mean, sigma=sigma,
         lower=mean - XMR_CONSTANT * mr_mean, upper=mean + XMR_CONSTANT * mr_mean,
         lower_two_sigma=mean - 2 * sigma, upper_two_sigma=mean + 2 * sigma,
-        n_points=int(k), n_moving_ranges=int(used), numerator=bool(screen_outliers),
+        n_points=int(k), n_moving_ranges=int(used), outliers_removed=bool(screen_outliers),
         baseline=None if baseline is None else int(k),
     )
 
@@ -500,7 +500,7 @@ def chi_square_trend(x: Any, n: Any, scores: Any = None) -> tuple[float, float]:
     ``X^2 = N (N sum(x t) - R sum(n t))^2 / (R (N - R) (N sum(n t^2) - (sum n t)^2))`` on 1 df,
     which equals the regression sum of squares of ``x/n`` on ``t`` weighted by
     ``n / (pbar (1 - pbar))`` (R's implementation) and the formula used by Fingertips. No continuity
-    correction. Returns ``(statistic, p_value)``; NaN when all or none of the people are numerator
+    correction. Returns ``(statistic, p_value)``; NaN when all or none of the people are counted
     or all scores are equal. R's example: smokers 83, 90, 129, 70 of 86, 93, 136, 82 patients give
     X-squared 8.2249, p 0.004132.
 
@@ -812,7 +812,7 @@ def interrupted_time_series(numerator: Any, denominator: Any, intervention_index
                             comparison_numerator: Any = None, comparison_denominator: Any = None,
                             overdispersion: str = "auto", confidence: float = 0.95, min_points: int = 8,
                             time: Any = None, autocorrelation: str = "auto") -> ItsResult:
-    """Interrupted time series for monthly proportions (numerator out of denominator), optionally controlled.
+    """Interrupted time series for monthly proportions (counted out of denominator), optionally controlled.
 
     Model (segmented regression, binomial GLM with logit link, statsmodels):
     ``logit p_t = b0 + b1 t + b2 post_t + b3 (t - t0) post_t`` with ``t`` months from the start
@@ -831,7 +831,7 @@ def interrupted_time_series(numerator: Any, denominator: Any, intervention_index
     less than 1e-8 absolute + 1e-8 relative), not on an absolute change in deviance, which with tens of
     millions denominator a month is of the order of the deviance's own rounding error. Before fitting, the
     data are checked for separation (Albert & Anderson 1984): when some combination of the model's terms
-    puts every month with anyone numerator on one side and every month with anyone not numerator on the other
+    puts every month with anyone counted on one side and every month with anyone not counted on the other
     (e.g. 0% in every pre-programme month) the maximum-likelihood estimates do not exist; this is found
     exactly by the linear programme of Konis (2007, scipy ``linprog``), and a ``ValueError`` says so
     instead of reporting an odds ratio of 1e10.
@@ -868,7 +868,7 @@ def interrupted_time_series(numerator: Any, denominator: Any, intervention_index
     matrix on the logit scale, back-transformed.
 
     Raises ``ValueError`` with fewer than 2 points before or after the intervention, bad counts
-    (numerator > denominator, denominator <= 0 - drop months with no one denominator first and pass ``time`` so the
+    (numerator > denominator, denominator <= 0 - drop months with no one in the denominator first and pass ``time`` so the
     calendar gap is kept, as :func:`its_table` does - or non-finite), a comparison series of a different
     length, no variation (0% or 100% throughout) or separation. Warns with :class:`ItsWarning` (also
     recorded in ``warnings``) when a segment has fewer than ``min_points`` points (at least 8 per segment
@@ -928,7 +928,7 @@ def _separation_message(cells: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
         if y.size and np.all(y == n):
             return (f"the logit model cannot be fitted: uptake was 100% in every month {where}, so the "
                     "maximum-likelihood estimates do not exist (quasi-complete separation)")
-    return ("the logit model cannot be fitted: the months with no one numerator and those with everyone "
+    return ("the logit model cannot be fitted: the months with no one counted and those with everyone "
             "numerator are separated by the model's terms, so the maximum-likelihood estimates do not exist "
             "(quasi-complete separation)")
 
@@ -979,7 +979,7 @@ def _its_fit(numerator: Any, denominator: Any, intervention_index: int, *, compa
     """The fit behind :func:`interrupted_time_series`, returning plain arrays (fast path for tables).
 
     With ``emit=False`` the caveats are only recorded, not issued as :class:`ItsWarning`; ``dropped``
-    (from :func:`its_table`: months left out with no one denominator) is recorded first among them.
+    (from :func:`its_table`: months left out with no one in the denominator) is recorded first among them.
     """
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
@@ -1310,7 +1310,7 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
     ``model="controlled_its"`` (with a note and NaN estimates if its months differ); plus an "its" row
     for the comparison series itself (did the comparison move?). The intervention index is the first
     period on or after ``programme_start``; time is counted in calendar months, so a missing month
-    leaves a gap rather than shifting the series. A month with no one denominator (denominator and numerator
+    leaves a gap rather than shifting the series. A month with no one in the denominator (denominator and numerator
     both 0; in either series for the controlled model) is left out in the same way and named in
     ``warning``; other invalid counts make the row's ``note``. Overdispersion is handled automatically
     (quasi-binomial when the Pearson dispersion exceeds 1), and so is autocorrelation between months
@@ -1336,7 +1336,7 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
 
     ``its_curves`` holds what a figure of the models draws, from the same fits (one fit per series and
     model, so the figure and the table cannot disagree, and a report draws without fitting anything):
-    one row per month each model was fitted on (months left out for having no one denominator have no row),
+    one row per month each model was fitted on (months left out for having no one in the denominator have no row),
     columns ``partner_id, measure, model, period, fitted, counterfactual, counterfactual_lower,
     counterfactual_upper, confidence, se_method``. ``fitted`` is the model's uptake (0-1) of the series,
     ``counterfactual`` the pre-programme trend projected (for ``controlled_its`` with the comparison
@@ -1368,7 +1368,7 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
             per = periods[sl]
             if comp is not None and not np.array_equal(per, periods[comp]):
                 raise ValueError("the comparison series' months differ from this series' months")
-            # months with no one denominator (and no one numerator) are left out; the calendar time axis keeps
+            # months with no one in the denominator (and no one counted) are left out; the calendar time axis keeps
             # the gap
             empty = (n_all[sl] == 0) & (x_all[sl] == 0)
             if comp is not None:
@@ -1376,7 +1376,7 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
             keep = ~empty
             dropped = ""
             if empty.any():
-                dropped = f"{', '.join(per[empty])} left out: no one denominator"
+                dropped = f"{', '.join(per[empty])} left out: no one in the denominator"
             per = per[keep]
             t0 = int(np.searchsorted(per, programme_start))
             kwargs: dict[str, Any]
