@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from programme_words import YAML_BLOCK
 from sdp_lib import __version__
 
 from sdp_lib.run import batch
@@ -36,7 +37,7 @@ short_name: SDP
 programme_start: "2024-01"
 period_before: "2023-12"
 period_after: "2024-07"
-confidence_levels: [0.95, 0.998]
+{YAML_BLOCK}confidence_levels: [0.95, 0.998]
 partners:
   - id: alpha
     name: "{XSS}"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from programme_words import YAML_BLOCK
 from sdp_lib.run import batch
 
 from sdp_lib.run import html as report_html
@@ -37,7 +38,7 @@ short_name: SDP
 programme_start: "2024-01"
 period_before: "2023-12"
 period_after: "2024-07"
-partners:
+{YAML_BLOCK}partners:
   - id: alpha
     name: "{XSS}"
     grant_gbp: 1000

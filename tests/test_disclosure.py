@@ -38,7 +38,7 @@ PRIMARY = "primary suppression: count between 1 and 7"
 SECONDARY = "secondary (complementary) suppression"
 DERIVED = "derived value suppressed: its numerator or denominator is suppressed"
 COMPLEMENT = (
-    "complement suppression: total minus part (e.g. denominator minus numerator, the people not numerator) "
+    "complement suppression: total minus part (e.g. the denominator minus the numerator: the people not counted) "
     "is between 1 and 7"
 )
 

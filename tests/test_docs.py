@@ -177,7 +177,7 @@ def test_no_text_written_in_two_docs_pages():
     assert twice == [], "written in two docs pages:\n" + "\n".join(twice)
 
 
-@pytest.mark.parametrize("name", ["partner_report", "programme_report", "data_quality"])
+@pytest.mark.parametrize("name", ["partner_report", "programme_report", "data_quality", "planning"])
 def test_notebook_links_to_the_methods_resolve(name: str):
     """The notebooks point to the methods pages instead of repeating them; every link resolves."""
     import json

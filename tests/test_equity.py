@@ -230,7 +230,7 @@ def test_sii_sentence():
     row = {"measure": "bowel", "sii_before": 12.0, "sii_after": 8.0, "sii_change": -4.0,
            "sii_change_lower": -7.5, "sii_change_upper": -0.5, "note": ""}
     text = equity.sii_sentence(row, 0.95)
-    assert "narrowed" in text and "+12.0 pp before and +8.0 pp after" in text and "least deprived were numerator more" in text
+    assert "narrowed" in text and "+12.0 pp before and +8.0 pp after" in text and "least deprived were counted more" in text
     assert "its size (|SII|) changed by -4.0 pp (95% simulated CI -7.5 pp to -0.5 pp)." in text
     row.update(sii_change_upper=1.0)
     assert "no clear change" in equity.sii_sentence(row, 0.95)
@@ -253,7 +253,7 @@ def test_sii_sentence_judges_the_size_of_the_gradient_on_its_own_interval():
     assert "the gap showed no clear change" in text and "narrowed" not in text and "widened" not in text
     assert "its size (|SII|) changed by +2.0 pp (95% simulated CI -6.0 pp to +10.0 pp)" in text
     assert "the SII itself changed by -22.0 pp (95% simulated CI -30.0 pp to -14.0 pp)" in text
-    assert "(the most deprived were numerator more)" in text
+    assert "(the most deprived were counted more)" in text
     # +2.5 -> -20: a clear widening of the size, though the SII fell
     text = _sii(2.5, -20.0, -30.0, -15.0, 17.5, 9.0, 26.0)
     assert "the gap widened: its size (|SII|) changed by +17.5 pp (95% simulated CI +9.0 pp to +26.0 pp)" in text
@@ -339,7 +339,7 @@ def test_its_sentence_for_a_row_that_could_not_be_modelled():
     nan = dict(level_change_pp=math.nan, level_change_p=math.nan, slope_change_p=math.nan, effect_end_pp=math.nan,
                autocorrelation=math.nan, se_method="")
     text = _its_row(note=note, warning=math.nan, **nan)
-    assert text == f"Bowel measure, against its own pre-programme trend: the time series could not be modelled ({note})."
+    assert text == f"Bowel, against its own pre-programme trend: the time series could not be modelled ({note})."
     # a missing note or warning (NaN from a CSV) is never printed as "nan"
     assert "nan" not in _its_row(note=math.nan, **nan).lower()
     assert "(no data)" in _its_row(note=math.nan, **nan)
@@ -441,6 +441,6 @@ def test_published_model_notes_do_not_say_which_group_was_all_or_none(tables):
     assert set(pub["note"]) == {publish.MODEL_NOTES["sii"]}
     assert not pub["note"].str.contains("quantile").any()
     text = equity.sii_sentence(pub.iloc[0].to_dict(), 0.95)
-    assert "cannot be estimated (an IMD quintile has no one denominator" in text
+    assert "cannot be estimated (an IMD quintile has no one in the denominator" in text
     ok = publish.protect("sii", sii[sii["note"].fillna("") == ""].reset_index(drop=True), rule).data
     assert (ok["note"].fillna("") == "").all()  # rows without a reason keep none

@@ -476,7 +476,7 @@ def test_equity_chart_draws_each_estimate_and_interval():
 def test_its_chart_draws_the_its_curves_rows():
     curves = _curves()
     fig = F.its_chart(_observed(), curves, START, "Partner One")
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Breast measure", "Bowel measure"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Breast", "Bowel"]
     ax = fig.axes[0]
     c = curves[(curves["measure"] == "breast") & (curves["model"] == "its")]
     fitted = np.concatenate([line.get_ydata() for line in ax.lines if mcolors.to_hex(line.get_color()) == F.BLUE
@@ -524,7 +524,7 @@ def test_equity_section_its_figure_draws_the_table_curves(monkeypatch):
     view = section.its_figure()
     fig = view.figure
     assert set(view.data["partner_id"]) == {"p1"} and set(view.data["measure"]) == {"bowel"}  # the curves drawn
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Bowel measure"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Bowel"]
     c = curves[(curves["measure"] == "bowel") & (curves["model"] == "its")]
     projected = next(line for line in fig.axes[0].lines if line.get_label() == "pre-programme trend projected")
     np.testing.assert_allclose(projected.get_ydata(), 100 * c["counterfactual"].to_numpy()[11:])

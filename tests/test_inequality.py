@@ -333,7 +333,7 @@ def test_gap_to_reference_wilson_reference_and_zero_denominator():
     assert g["gap_pp"] == 0 and g["ratio"] == pytest.approx(1.0)
     e = gap_to_reference(0, 0, 30, 100)
     assert math.isnan(e["uptake"]) and math.isnan(e["gap_pp"]) and math.isnan(e["ratio"])
-    assert "no denominator people in the group" in e["note"]
+    assert "no one in the denominator in the group" in e["note"]
     r = gap_to_reference(5, 10, 0, 0)
     assert math.isnan(r["gap_pp"]) and "reference group" in r["note"]
     with pytest.raises(ValueError):
@@ -670,7 +670,7 @@ def test_inequality_table_hand_made_ethnicity():
         (2.25, 0.834087, 6.069513), abs=2e-5)
     # Mixed: no denominator people before -> NaN and a note; 65/100 after with the published Wilson limits
     assert math.isnan(mixed["uptake_before"]) and math.isnan(mixed["gap_before_pp"])
-    assert math.isnan(mixed["gap_change_pp"]) and "no denominator people in the group before (2023-12)" in mixed["note"]
+    assert math.isnan(mixed["gap_change_pp"]) and "no one in the denominator in the group before (2023-12)" in mixed["note"]
     assert (mixed["uptake_after"], mixed["uptake_after_lower"], mixed["uptake_after_upper"]) == pytest.approx(
         (0.65, 0.552544, 0.736358), abs=1e-6)
     assert mixed["gap_after_pp"] == pytest.approx(65 - 30, abs=1e-9)
@@ -692,8 +692,8 @@ def test_inequality_table_hand_made_imd():
     assert imd.loc["1", "ratio_after"] == pytest.approx(1.0, abs=1e-12)
     assert imd.loc["3", "gap_after_pp"] == pytest.approx(70 - 60, abs=1e-9)
     assert np.isnan(imd.loc["4", ["uptake_before", "uptake_after", "gap_before_pp", "gap_after_pp"]].astype(float)).all()
-    assert "no denominator people in the group before" in imd.loc["4", "note"]
-    assert "no denominator people in the group after" in imd.loc["4", "note"]
+    assert "no one in the denominator in the group before" in imd.loc["4", "note"]
+    assert "no one in the denominator in the group after" in imd.loc["4", "note"]
 
 
 def test_inequality_table_reference_gaps_sorting_and_options():

@@ -109,6 +109,7 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
     params.mkdir()
     prog = yaml.safe_load((PARAMS / "programme.yaml").read_text(encoding="utf-8"))
     prog["partners"] = [p for p in prog["partners"] if p["id"] in PARTNERS]
+    prog.pop("columns")  # these files use the generic column names (the first programme's are tested below)
     (params / "programme.yaml").write_text(yaml.safe_dump(prog, sort_keys=False), encoding="utf-8")
     write_rows(data / "uptake.csv", UPTAKE_HEADER, uptake_rows())
     write_rows(data / "comparison.csv", COMPARISON_HEADER, comparison_rows())
@@ -250,8 +251,8 @@ def test_extra_columns_are_noted_when_the_inputs_fail(dataset):
 
 
 @pytest.mark.parametrize("file, column, typo", [
-    ("uptake.csv", "numerator", "screend"),
-    ("comparison.csv", "denominator", "Eligble"),
+    ("uptake.csv", "numerator", "numeratr"),
+    ("comparison.csv", "denominator", "Denominater"),
     ("activities.csv", "participants", "participant"),
 ])
 def test_misspelt_required_column_is_an_error_naming_the_expected_one(dataset, file, column, typo):
@@ -279,11 +280,11 @@ def test_misspelt_optional_column_is_an_error_not_a_note(dataset):
 
 def test_column_too_like_a_present_one_is_an_error_and_a_merely_similar_one_a_note(dataset):
     data, params = dataset
-    edit(data / "comparison.csv", lambda h, rows: (h + ["Screened", "population_code"],
-                                                   [{**r, "Screened": "1", "population_code": "P1"} for r in rows]))
+    edit(data / "comparison.csv", lambda h, rows: (h + ["Numerator", "population_code"],
+                                                   [{**r, "Numerator": "1", "population_code": "P1"} for r in rows]))
     with pytest.raises(ValidationFailed) as info:
         load_inputs(data, params)
-    assert_one(info.value.problems, file="comparison.csv", row=1, column="Screened",
+    assert_one(info.value.problems, file="comparison.csv", row=1, column="Numerator",
                rule_has="too like the column 'numerator'")
     assert len(info.value.problems) == 1, info.value.problems
     assert [n.column for n in info.value.notes] == ["population_code"]
@@ -338,7 +339,7 @@ def test_numerator_above_denominator(dataset):
 
     edit(data / "uptake.csv", damage)
     p = assert_one(problems_of(data, params), file="uptake.csv", row=5, column="numerator", value="999")
-    assert "more people numerator than denominator" in p.rule
+    assert "more people counted than in the denominator" in p.rule
 
 
 def test_activity_counts(dataset):
@@ -595,7 +596,7 @@ def test_every_problem_in_every_file_reported_at_once(dataset):
         rows[1]["measure"] = "lung"
         rows[2]["imd_quintile"] = "7"
         rows = [r for r in rows if not (r["partner_id"] == "mosaic" and r["period"] == "2024-02")]
-        return h + ["screend"], [{**r, "screend": ""} for r in rows]  # misspelt: the numerator column is there
+        return h + ["numeratr"], [{**r, "numeratr": ""} for r in rows]  # misspelt: the numerator column is there
 
     def damage_activities(h, rows):
         rows[0]["activity_type"] = "gala"
@@ -608,7 +609,7 @@ def test_every_problem_in_every_file_reported_at_once(dataset):
     assert_one(problems, file="uptake.csv", row=2, column="denominator", value="59.0%")
     assert_one(problems, file="uptake.csv", row=3, column="measure", value="lung")
     assert_one(problems, file="uptake.csv", row=4, column="imd_quintile", value="7")
-    assert_one(problems, file="uptake.csv", row=1, column="screend", rule_has="too like the column 'numerator'")
+    assert_one(problems, file="uptake.csv", row=1, column="numeratr", rule_has="too like the column 'numerator'")
     assert_one(problems, file="uptake.csv", column="period", value="mosaic / breast", rule_has="2024-02")
     assert_one(problems, file="uptake.csv", column="period", value="mosaic / cervical", rule_has="2024-02")
     assert_one(problems, file="comparison.csv", rule_has="duplicate row")
@@ -743,12 +744,41 @@ def test_committed_data_copy_with_damage_lists_each_problem(tmp_path, monkeypatc
     data = tmp_path / "data"
     shutil.copytree(DATA, data)
     header, rows = read_rows(data / "uptake.csv")
-    rows[100]["numerator"] = str(int(rows[100]["denominator"]) + 1)
+    rows[100]["screened"] = str(int(rows[100]["eligible"]) + 1)  # the first programme's own column names
     write_rows(data / "uptake.csv", header, rows)
     problems = problems_of(data, PARAMS)
-    assert_one(problems, file="uptake.csv", row=102, column="numerator")
+    p = assert_one(problems, file="uptake.csv", row=102, column="screened")
+    assert "more people counted than in the denominator" in p.rule
     assert all(p.file in ("uptake.csv",) for p in problems)
     assert pd.read_csv(data / "uptake.csv").shape[0] == len(rows)
+
+
+@pytest.mark.parametrize("file, column, typo", [("uptake.csv", "screened", "screend"),
+                                                ("comparison.csv", "eligible", "Eligble")])
+def test_a_programmes_own_column_names_are_checked_as_written(tmp_path, file, column, typo):
+    """The first programme's files name the generic columns screening / eligible / screened (`columns:` in
+    its programme.yaml): a misspelt one is named as written, with the name it should have."""
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    edit(data / file, lambda h, rows: ([typo if c == column else c for c in h],
+                                       [{(typo if k == column else k): v for k, v in r.items()} for r in rows]))
+    problems = problems_of(data, PARAMS)
+    assert_one(problems, file=file, row=1, column=typo, value=typo, rule_has=f"did you mean '{column}'?")
+    assert_one(problems, file=file, row=1, column=column, rule_has=f"required column '{column}' is missing")
+
+
+def test_generic_column_names_are_accepted_for_a_programme_with_its_own(tmp_path):
+    """Files that use the generic names (measure, denominator, numerator) load for any programme."""
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    rename = {"screening": "measure", "eligible": "denominator", "screened": "numerator"}
+    for name in ("uptake.csv", "comparison.csv"):
+        edit(data / name, lambda h, rows: ([rename.get(c, c) for c in h],
+                                           [{rename.get(k, k): v for k, v in r.items()} for r in rows]))
+    generic = load_inputs(data, PARAMS)
+    own = load_inputs(DATA, PARAMS)
+    pd.testing.assert_frame_equal(generic.uptake, own.uptake)
+    pd.testing.assert_frame_equal(generic.comparison, own.comparison)
 
 
 def test_long_id_lists_in_messages_are_counted_not_listed():

@@ -51,7 +51,7 @@ def test_consistency_flags_jumps_and_reach_with_rounded_counts():
     # 60 residents reached against 50 denominator in the last month: reach larger than the proxy population
     reach = flags[flags["check"] == "reach larger than proxy population"]
     assert list(reach["partner_id"]) == ["advocacy_project"]
-    assert reach["detail"].iloc[0] == "~60 reached, ~50 denominator"
+    assert reach["detail"].iloc[0] == "~60 reached, ~50 eligible"
     # uptake 30% -> 31.3% -> 30%: no uptake jump of more than 10 pp
     assert "uptake jump" not in checks
 

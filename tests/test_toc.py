@@ -13,6 +13,7 @@ from sdp_lib.metrics import toc as T
 from sdp_lib.metrics.uptake import pool_uptake
 from sdp_lib.reports.figures import EVIDENCE_STYLE, save_figure, set_style, toc_diagram
 from sdp_lib.config.params import Programme, load_programme
+from programme_words import programme_dict
 from sdp_lib.stats.proportions import wilson_ci
 from sdp_lib.config.validation import Collector, ValidationFailed
 
@@ -25,7 +26,7 @@ PARAMS = ROOT / "params"
 
 
 def _programme() -> Programme:
-    return Programme.model_validate({
+    return Programme.model_validate(programme_dict(**{
         "name": "Test", "short_name": "T", "programme_start": "2024-01",
         "period_before": "2023-12", "period_after": "2024-07",
         "partners": [
@@ -34,7 +35,7 @@ def _programme() -> Programme:
             {"id": "p2", "name": "Partner Two", "grant_gbp": 20000, "proxy_population": "y",
              "focus": ["cervical", "bowel"], "residents_reached": 300},
         ],
-    })
+    }))
 
 
 def _small_toc_dict() -> dict:
@@ -118,7 +119,7 @@ def test_committed_toc_loads_clean_and_uses_real_survey_ids():
     for i in impact:
         if i.measure != "none":
             scr = T.parse_measure(i.measure).arg
-            assert i.label.startswith(f"{scr.capitalize()} measure: change in the size of the IMD uptake gap")
+            assert i.label.startswith(f"{scr.capitalize()} screening: change in the size of the IMD uptake gap")
             assert "(|SII| after minus before" in i.label and "negative = narrower" in i.label
 
 
@@ -169,14 +170,31 @@ def test_unknown_measure_lists_allowed_forms(tmp_path):
     probs = _load_problems(tmp_path, d)
     assert len(probs) == 1
     assert "unknown measure" in probs[0].rule
-    for form in ("uptake.did:<breast|cervical|bowel|any>", "survey.favourable:<question_id>", "grant.total"):
+    for form in ("uptake.did:<measure_id|any>", "survey.favourable:<question_id>", "grant.total"):
         assert form in probs[0].rule
 
 
-@pytest.mark.parametrize("measure", ["uptake.did:lung", "uptake.diff", "survey.favourable:", "grant.total:x",
-                                     "activities.sessions:yoga", "uptake.level:ANY"])
+@pytest.mark.parametrize("measure", ["uptake.diff", "survey.favourable:", "grant.total:x", "uptake.level:ANY",
+                                     "inequality.sii_change:any", "activities.sessions:Yoga"])
 def test_malformed_measures_rejected(measure):
     assert T.parse_measure(measure) is None
+
+
+@pytest.mark.parametrize("measure, rule", [
+    ("uptake.did:lung", "unknown measure id 'lung'; programme.yaml measures: breast, cervical, bowel"),
+    ("inequality.sii_change:lung", "unknown measure id 'lung'"),
+    ("activities.sessions:yoga", "unknown activity type 'yoga'; programme.yaml activity_types: awareness_session"),
+])
+def test_measures_and_activity_types_are_checked_against_the_programme(tmp_path, measure, rule):
+    d = _small_toc_dict()
+    d["indicators"][0]["measure"] = measure
+    d["indicators"][0]["unit"] = T.parse_measure(measure).unit
+    d["indicators"][0]["direction"] = "decrease"  # an SII change must fall: that rule is not what is tested
+    toc = T.TheoryOfChange.model_validate(d)
+    probs = T.check_toc(toc, ["know_age_ranges"], ["breast", "cervical", "bowel"],
+                        ["awareness_session", "leaflet"])
+    assert [p.column for p in probs] == ["indicators[0].measure"] and rule in probs[0].rule
+    assert T.check_toc(toc, ["know_age_ranges"]) == []  # without the programme's lists, any id parses
 
 
 def test_unknown_survey_question_id(tmp_path):

@@ -45,7 +45,7 @@ NHSR = [1, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1]
 # XmR limits
 # ============================================================================================
 def test_xmr_nhsrplotthedots_example():
-    # published: mean 1.94; limits -0.72 / 4.60 with outlier measure, -3.06 / 6.95 without
+    # published: mean 1.94; limits -0.72 / 4.60 with outliers removed, -3.06 / 6.95 without
     numerator = xmr_limits(NHSR)
     assert round(numerator.mean, 2) == 1.94
     assert (round(numerator.lower, 2), round(numerator.upper, 2)) == (-0.72, 4.60)
@@ -810,7 +810,7 @@ def test_its_table_known_step_comparison_and_bad_series():
     # 200/500 = 40% every other month, so no step and no trend
     for model in ("its", "controlled_its"):
         assert a.loc[("B", model), "note"] == ""
-        assert a.loc[("B", model), "warning"].startswith("2022-06 left out: no one denominator")
+        assert a.loc[("B", model), "warning"].startswith("2022-06 left out: no one in the denominator")
     assert a.loc[("B", "its"), "n_pre"] == 11
     assert a.loc[("B", "its"), "level_change"] == pytest.approx(0.0, abs=1e-9)
     assert a.loc[("B", "its"), "slope_change"] == pytest.approx(0.0, abs=1e-9)
@@ -1042,7 +1042,7 @@ def test_its_table_separation_note_and_month_with_no_one_denominator():
     s = tab.loc[("S", "its")]
     assert "separation" in s["note"] and math.isnan(s["level_change"]) and math.isnan(s["level_change_or"])
     g = tab.loc[("G", "its")]
-    assert g["note"] == "" and "2022-03" in g["warning"] and "no one denominator" in g["warning"]
+    assert g["note"] == "" and "2022-03" in g["warning"] and "no one in the denominator" in g["warning"]
     assert g["n_pre"] == 4 and g["n_post"] == 5
     # the month is left out but the calendar time axis keeps its gap: the known changes come back
     assert g["level_change"] == pytest.approx(0.4, abs=1e-4) and g["slope_change"] == pytest.approx(0.03, abs=1e-4)

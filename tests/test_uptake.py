@@ -11,10 +11,12 @@ from hypothesis import given, settings, strategies as st
 
 from sdp_lib.metrics import uptake
 from sdp_lib.config.params import Programme
+from sdp_lib.wording import Words
+from programme_words import programme_dict
 
 
 def _programme(partners=(("p1", "Partner One", ["cervical"]), ("p2", "Partner Two", ["cervical"]))) -> Programme:
-    return Programme.model_validate({
+    return Programme.model_validate(programme_dict(**{
         "name": "Test", "short_name": "T", "programme_start": "2024-01",
         "period_before": "2023-12", "period_after": "2024-07",
         "partners": [
@@ -22,7 +24,7 @@ def _programme(partners=(("p1", "Partner One", ["cervical"]), ("p2", "Partner Tw
              "focus": focus, "residents_reached": 50}
             for pid, name, focus in partners
         ],
-    })
+    }))
 
 
 def _uptake(rows):
@@ -135,7 +137,8 @@ def test_published_reconciliation_reports_the_known_discrepancies():
          "uptake_jul_2024": "65.0%", "pct_change": "10.26%", "partner_id": "p2", "measure": "cervical"},
     ])
     up, _ = _frame()
-    rec = uptake.published_reconciliation(pub, up).set_index(["partner_id", "figure"])
+    words = Words(counted_words={"cervical": "screened"}, out_of_words={"cervical": "eligible"})
+    rec = uptake.published_reconciliation(pub, up, words=words).set_index(["partner_id", "figure"])
     # Recomputed from the published rates: 35.6/30.8 - 1 = 15.58%, 65.0/59.0 - 1 = 10.17% (domain brief)
     assert rec.loc[("p1", "% change"), "recomputed"] == "15.58%"
     assert not rec.loc[("p1", "% change"), "agrees"]
@@ -144,7 +147,8 @@ def test_published_reconciliation_reports_the_known_discrepancies():
     assert rec.loc[("p1", "uptake Jul 2024"), "whole_count_consistent"] == "no"
     assert "no whole number" in rec.loc[("p1", "uptake Jul 2024"), "note"]
     assert rec.loc[("p1", "uptake Dec 2023"), "whole_count_consistent"] == "yes"
-    assert rec.loc[("p2", "denominator Dec 2023"), "agrees"]
+    assert rec.loc[("p2", "eligible Dec 2023"), "agrees"]
+    assert "no whole number screened out of 257" in rec.loc[("p1", "uptake Jul 2024"), "note"]
 
 
 def test_pooled_changes_clamps_heterogeneity():

@@ -20,7 +20,8 @@ import pytest
 from sdp_lib import inputs
 
 from sdp_lib.config import validation
-from sdp_lib.config.params import Partner, Programme
+from sdp_lib.config.params import Measure, Partner, Programme
+from programme_words import ACTIVITY_TYPES, MEASURES
 from sdp_lib.config.validation import Collector, _read_fast, read_table
 
 # --------------------------------------------------------------------------------------------------
@@ -404,6 +405,7 @@ def test_checks_across_rows_same_as_reference():
     rng = random.Random(7)
     prog = Programme(
         name="Test", short_name="T", programme_start="2023-02", period_before="2023-01", period_after="2023-04",
+        measures=[Measure(**m) for m in MEASURES], activity_types=ACTIVITY_TYPES,
         partners=[
             Partner(id=pid, name=pid, grant_gbp=1, proxy_population="x", focus=focus, residents_reached=1)
             for pid, focus in [("p1", ["breast"]), ("p2", ["bowel", "cervical"]), ("p3", ["breast", "bowel", "cervical"]),

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from sdp_lib.metrics import value as V
 from sdp_lib.config.params import Programme
+from programme_words import programme_dict
 
 
 def _programme(partners) -> Programme:
-    return Programme.model_validate({
+    return Programme.model_validate(programme_dict(**{
         "name": "Test", "short_name": "T", "programme_start": "2024-01",
         "period_before": "2023-12", "period_after": "2024-07",
         "partners": [
@@ -22,7 +23,7 @@ def _programme(partners) -> Programme:
              "focus": focus, "residents_reached": reached}
             for pid, grant, focus, reached in partners
         ],
-    })
+    }))
 
 
 def _row(pid, measure, n1, x1, n2, x2, did=math.nan, did_lo=math.nan, did_hi=math.nan):
@@ -72,7 +73,7 @@ def test_value_for_money_arithmetic_by_hand():
 
 
 @pytest.mark.parametrize("did, lo, hi, reason", [
-    (3.0, -1.0, 7.0, "interval for additional people numerator includes zero"),
+    (3.0, -1.0, 7.0, "interval for additional people screened includes zero"),
     (-2.0, -6.0, 2.0, "at or below 0"),
     (0.0, -4.0, 4.0, "at or below 0"),
     (math.nan, math.nan, math.nan, "no difference-in-differences"),
@@ -295,7 +296,7 @@ def test_cost_not_priced_when_the_did_implies_more_people_than_were_numerator():
     assert math.isnan(r["cost_per_additional_numerator"])
     assert math.isnan(r["cost_per_additional_numerator_lower"]) and math.isnan(r["cost_per_additional_numerator_upper"])
     note = r["cost_per_additional_numerator_note"]
-    assert note.startswith("not estimable") and "9.9 additional people" in note and "the 0 numerator" in note
+    assert note.startswith("not estimable") and "9.9 additional people" in note and "the 0 screened" in note  # the programme's word for its numerator
     assert math.isnan(_get(out, "ALL", "any")["cost_per_additional_numerator"])
     # the guard is exact: counterfactual uptake = before + comparison change (-3.3 pp). With 33 of 1,000
     # numerator before it is 3.3% - 3.3% = 0%: the DiD implies exactly the 60 numerator after, priceable;

@@ -26,6 +26,7 @@ import nbformat
 import psutil
 import pytest
 
+from programme_words import YAML_BLOCK
 from sdp_lib.run import batch
 
 HERE = Path(__file__).resolve().parent
@@ -118,7 +119,8 @@ BASELINE = {"leaked": False, "cwd_is_root": True, "linewidth": 1.5, "max_rows": 
 
 def programme_yaml(ids: list[str]) -> str:
     lines = ["name: Warm kernel test", "short_name: WKT", 'programme_start: "2024-01"', 'period_before: "2023-12"',
-             'period_after: "2024-07"', "confidence_levels: [0.95]", "partners:"]
+             'period_after: "2024-07"', "confidence_levels: [0.95]", *YAML_BLOCK.splitlines(),
+             "partners:"]
     for pid in ids:
         lines += [f"  - id: {pid}", f"    name: Partner {pid}", "    grant_gbp: 1000",
                   f"    proxy_population: Population {pid}", "    focus: [breast]", "    residents_reached: 10"]

@@ -271,18 +271,26 @@ def _validate_counts(
     df = read_table(path, problems, name)
     if df is None:
         return None
+    required, optional = FILE_COLUMNS[UPTAKE_FILE if partner_level else COMPARISON_FILE]
     file_names = set(df.columns)
+    mapping = programme.columns if programme is not None else {}
+    if mapping and not all(c in file_names for c in mapping):
+        # the file uses the programme's own names: its header is checked against them, so a misspelt
+        # column is named as the user wrote it, with the name they should have written
+        required = tuple(mapping.get(c, c) for c in required)  # type: ignore[call-overload]
+    complete = check_columns(df, name, required, optional, problems)
     df = generic_columns(df, programme)
     try:
-        return _validate_count_frame(df, name, path, programme, problems, start, partner_level=partner_level)
+        return _validate_count_frame(df, name, path, programme, problems, start, complete,
+                                     partner_level=partner_level)
     finally:
         _file_columns_in_problems(problems, start, programme, file_names)
 
 
 def _validate_count_frame(df: pd.DataFrame, name: str, path: Path, programme: Programme | None,
-                          problems: Collector, start: int, *, partner_level: bool) -> pd.DataFrame | None:
-    required, optional = FILE_COLUMNS[UPTAKE_FILE if partner_level else COMPARISON_FILE]
-    complete = check_columns(df, name, required, optional, problems)
+                          problems: Collector, start: int, complete: bool, *, partner_level: bool
+                          ) -> pd.DataFrame | None:
+    required = FILE_COLUMNS[UPTAKE_FILE if partner_level else COMPARISON_FILE][0]
     if _no_data_rows(df, name, problems):
         return None
     present = set(df.columns)
@@ -494,6 +502,10 @@ def _check_comparison_covers_uptake(
             )
 
 
+#: The synthetic data generator's settings file in a programme's parameters folder (not an evaluation input).
+SYNTHETIC_SETTINGS = "synthetic.yaml"
+
+
 def _input_paths(data_dir: Path, params_dir: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     if data_dir.is_dir():
@@ -501,6 +513,7 @@ def _input_paths(data_dir: Path, params_dir: Path) -> dict[str, Path]:
     if params_dir.is_dir():
         for pattern in ("*.yaml", "*.yml"):
             files.update({p.name: p for p in params_dir.glob(pattern) if p.is_file()})
+    files.pop(SYNTHETIC_SETTINGS, None)  # how the synthetic data were made is not an input of the evaluation
     return {k: files[k] for k in sorted(files)}
 
 

@@ -122,7 +122,7 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     if pub is not None and pub.is_file():
         published = uptake.load_published(pub).rename(columns=lambda c: prog.generic_name(c))
         t["published_reconciliation"] = uptake.published_reconciliation(
-            published, inputs.uptake, inputs.programme.period_before, inputs.programme.period_after, words_of(prog))
+            published, inputs.uptake, words=words_of(prog))  # at the months the table publishes
 
     theory = inputs.theory
     if inputs.survey is not None:  # with a survey, load_inputs has validated its questions and codebook too

@@ -28,11 +28,11 @@ Hemming et al. 2015 do; unequal sizes lose a little power, so with partners of v
 MDC is somewhat optimistic), baseline their population-weighted mean, and the pooled dilution check.
 
 For each survey scale (`questions.scales`, scored by `sdp_lib.metrics.survey.scale_scores`) and each Likert
-item asked before and after (`survey_sd_table`, "planning_survey_sd"): the SD of the paired change among
-the previous round's respondents (pooled within partners), or the SD `planning.yaml` assumes where there
-was no previous round; then the paired respondents per partner needed for each change of interest
-(`stats.power.paired_sample_size`, "planning_survey_n") and the MDC for each number of respondents
-(`stats.power.mdc_paired`, "planning_survey_mdc").
+item asked before and after that is not one of a scale's items (`survey_sd_table`, "planning_survey_sd"):
+the SD of the paired change among the previous round's respondents (pooled within partners), or the SD
+`planning.yaml` assumes where there was no previous round; then the paired respondents per partner needed
+for each change of interest (`stats.power.paired_sample_size`, "planning_survey_n") and the MDC for each
+number of respondents (`stats.power.mdc_paired`, "planning_survey_mdc").
 
 A measure whose `favourable` direction is "lower" is planned for a fall: by symmetry its MDCs are those of
 a rise from 1 - baseline.
@@ -148,6 +148,19 @@ class PlanningSettings(_Strict):
     * `respondents`: paired respondents per partner to show the detectable change for (50, 100, 200);
     * `survey`: per scale or item id, `changes` of interest (score points) and `sd_change`, assumed
       where no previous round observed it.
+
+    Example (every key optional; ids are the programme's own)::
+
+        power: 0.8
+        alpha: 0.05
+        stepped_wedge: {steps: 4, icc: 0.05}
+        effect_on_reached_pp: [10, 13]
+        partners:
+          some_partner_id: {expected_population: 1200, residents_reached: 300}
+          another_partner_id: {expected_population: {measure_a: 400, measure_b: 650}}
+        respondents: [50, 100, 200]
+        survey:
+          some_scale_id: {changes: [1, 1.5, 2], sd_change: 3.5}
     """
 
     power: float = Field(default=0.8, ge=0.5, lt=1)
@@ -207,7 +220,8 @@ def load_planning(params_dir: str | Path, programme: Programme, questions: Any =
     if not path.exists():
         return PlanningSettings()
     problems = Collector()
-    settings = load_model(path, PlanningSettings, problems, "a mapping of planning settings (see the planning notebook)")
+    settings = load_model(path, PlanningSettings, problems,
+                          "a mapping of planning settings (see the planning notebook)")
     if settings is not None:
         problems.extend(planning_problems(settings, programme, questions))
     problems.raise_if_any()
@@ -281,13 +295,18 @@ def design_text(power_: float, alpha: float) -> str:
     return f"{100 * power_:g}% power, two-sided {100 * alpha:g}%"
 
 
-def within(mdc_pp: Any, plausible_high_pp: Any) -> str:
+def within(mdc_pp: Any, plausible_high_pp: Any, planned: bool = False) -> str:
     """"yes" when the MDC as printed is at most the plausible high as printed (`pp_text`), "no" when it is
-    above, "" when either is missing: the flag is decided on the numbers the reader sees."""
-    a, b = pp_text(mdc_pp), pp_text(plausible_high_pp)
-    if not a or not b or not _finite(mdc_pp) or not _finite(plausible_high_pp):
+    above, "" when either is missing: the flag is decided on the numbers the reader sees.
+
+    `planned`: the design had a population and a baseline to plan with, so a missing MDC means that no
+    change up to the end of the scale could be detected: then the flag is "no" (when there is a plausible
+    change to compare)."""
+    if not _finite(plausible_high_pp):
         return ""
-    return "yes" if float(a) <= float(b) else "no"
+    if not _finite(mdc_pp):
+        return "no" if planned else ""
+    return "yes" if float(pp_text(mdc_pp)) <= float(pp_text(plausible_high_pp)) else "no"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -407,7 +426,8 @@ def partner_plan(programme: Programme, uptake: pd.DataFrame | None, comparison: 
             mdc_ba = 100 * _safe(power.mdc_before_after, q0, pop, pop, power=pw, alpha=alpha)
             mdc_did = 100 * _safe(power.mdc_did, q0, pop, pop, _toward(c_base, m.favourable), c_den, c_den,
                                   power=pw, alpha=alpha)
-            if _finite(pop) and pop > 0 and _finite(q0) and not _finite(mdc_ba):
+            can_plan = _finite(pop) and pop > 0 and _finite(q0)
+            if can_plan and not _finite(mdc_ba):
                 notes.append("no change up to the end of the scale could be detected")
             rows.append({
                 "partner_id": p.id, "partner_name": p.name, "measure": m.id, "measure_label": m.label,
@@ -418,7 +438,8 @@ def partner_plan(programme: Programme, uptake: pd.DataFrame | None, comparison: 
                 "residents_reached": reach, "reach_source": reach_source, "reach_fraction": frac,
                 "plausible_change_pp_low": low, "plausible_change_pp_high": high,
                 "mdc_before_after_pp": mdc_ba, "mdc_did_pp": mdc_did,
-                "detectable_before_after": within(mdc_ba, high), "detectable_did": within(mdc_did, high),
+                "detectable_before_after": within(mdc_ba, high, can_plan),
+                "detectable_did": within(mdc_did, high, can_plan and _finite(c_base) and c_den > 0),
                 "people_needed_for_plausible": _people_needed(q0, high, pw, alpha),
                 "power": pw, "alpha": alpha, "note": "; ".join(notes),
             })
@@ -538,7 +559,7 @@ def stepped_wedge_plan(programme: Programme, partners: pd.DataFrame,
             row.update(n_steps=steps, clusters_per_step=", ".join(map(str, cps)), n_periods=steps + 1,
                        mdc_pp=100 * _safe(power.mdc_stepped_wedge, q0, row["cluster_size"], k, steps, icc,
                                           power=pw, alpha=alpha, clusters_per_step=cps))
-            row["detectable"] = within(row["mdc_pp"], row["plausible_change_pp_high"])
+            row["detectable"] = within(row["mdc_pp"], row["plausible_change_pp_high"], _finite(q0))
         rows.append(row)
     df = pd.DataFrame(rows, columns=STEPPED_WEDGE_COLUMNS[:-1])
     df["sentence"] = [stepped_wedge_sentence(r, words) for r in df.to_dict("records")]
@@ -586,14 +607,17 @@ SD_ASSUMED = "assumed in planning.yaml"
 
 def survey_outcomes(questions: Any) -> list[tuple[str, str, str, int, int]]:
     """(id, kind, label, score min, score max) of every outcome a paired survey can be planned for: each
-    scale (`questions.scales`), then each Likert item asked before and after."""
+    scale (`questions.scales`), then each Likert item asked before and after that is not part of a scale
+    (a scale's items are planned for through the scale)."""
     if questions is None:
         return []
     out: list[tuple[str, str, str, int, int]] = []
+    in_scale: set[str] = set()
     for s in getattr(questions, "scales", []) or []:
         out.append((s.id, "scale", s.label or s.id, int(s.score_range[0]), int(s.score_range[1])))
+        in_scale.update(s.items)
     for q in questions.questions:
-        if q.type == "likert5" and q.paired_design:
+        if q.type == "likert5" and q.paired_design and q.id not in in_scale:
             out.append((q.id, "item", q.text, 1, 5))
     return out
 
@@ -608,8 +632,9 @@ def _scores(survey: pd.DataFrame, questions: Any) -> dict[str, pd.DataFrame]:
         sc = scale_scores(survey, questions)
         for sid, g in sc.groupby("scale", sort=False):
             out[str(sid)] = g[["partner_id", "respondent_id", "wave", "score"]].reset_index(drop=True)
+    wanted = {o[0] for o in survey_outcomes(questions) if o[1] == "item"}
     for q in questions.questions:
-        if q.type == "likert5" and q.paired_design and q.id + SCORE_SUFFIX in survey.columns:
+        if q.id in wanted and q.id + SCORE_SUFFIX in survey.columns:
             v = survey[q.id + SCORE_SUFFIX].astype("Float64").astype(float).reset_index(drop=True)
             out[q.id] = keys.assign(score=6 - v if q.reverse else v)
     return out
@@ -840,9 +865,9 @@ def summary_points(tables: Mapping[str, pd.DataFrame], words: Words | None = Non
         ba = _numbers(part["mdc_before_after_pp"])
         high = _numbers(part["plausible_change_pp_high"])
         if ba and high:
-            out.append(f"Before/after, the smallest detectable change in {words.outcome} ranges from {pp_text(min(ba))} "
-                       f"to {pp_text(max(ba))} percentage points across partners; their reach could plausibly "
-                       f"produce at most {pp_text(min(high))} to {pp_text(max(high))} points.")
+            out.append(f"Before/after, the smallest detectable change in {words.outcome} ranges from "
+                       f"{pp_text(min(ba))} to {pp_text(max(ba))} percentage points across partners; their reach "
+                       f"could plausibly produce at most {pp_text(min(high))} to {pp_text(max(high))} points.")
         out.append(f"In {n_no} of {n_no + n_yes} partner x measure rows a change of the size the partner's reach "
                    "could plausibly produce would most likely be missed before/after: the population figures "
                    "cannot show whether those partners' work succeeded.")

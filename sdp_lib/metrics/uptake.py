@@ -18,6 +18,7 @@ treat them as independent samples, are an approximation: every sentence says so.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -486,13 +487,24 @@ def _month_key(period: str) -> tuple[str, str]:
     return f"{name}_{year}", f"{name.title()} {year}"
 
 
-def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, period_before: str = "2023-12",
-                             period_after: str = "2024-07", words: Words | None = None) -> pd.DataFrame:
+def published_months(published: pd.DataFrame) -> list[str]:
+    """The months ("YYYY-MM", in order) a published figures table has `uptake_<mon>_<yyyy>` columns for."""
+    months = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    found = []
+    for col in published.columns:
+        m = re.fullmatch(r"uptake_([a-z]{3})_(\d{4})", str(col))
+        if m and m.group(1) in months:
+            found.append(f"{m.group(2)}-{months.index(m.group(1)) + 1:02d}")
+    return sorted(found)
+
+
+def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, period_before: str | None = None,
+                             period_after: str | None = None, words: Words | None = None) -> pd.DataFrame:
     """Each published figure against our recomputation, and whether whole counts can give it.
 
     The published table (`published_figures` in programme.yaml) has, per partner and measure, the
-    denominator and the percentage at the two headline months, in columns `denominator_<mon>_<yyyy>` and
-    `uptake_<mon>_<yyyy>` (e.g. `uptake_dec_2023`; count columns under the programme's file names are
+    denominator and the percentage at two months (those of its columns unless given), in columns
+    `denominator_<mon>_<yyyy>` and `uptake_<mon>_<yyyy>` (e.g. `uptake_dec_2023`; count columns under the programme's file names are
     renamed by the caller), and the published relative `pct_change`.
 
     For each published row: the denominator numbers and uptake percentages are compared with the data
@@ -500,6 +512,8 @@ def published_reconciliation(published: pd.DataFrame, uptake: pd.DataFrame, peri
     each published percentage is checked for a whole number of people counted that reproduces it.
     """
     words = words or Words()
+    if period_before is None or period_after is None:  # the months the table publishes
+        period_before, period_after = published_months(published)[:1] + published_months(published)[-1:]
     counts = series(uptake)
     rows = []
     for rec in published.itertuples(index=False):

@@ -64,7 +64,8 @@ class PlanningReport:
     # ----------------------------------------------------------------------------------------------
     def title(self) -> HTML:
         prog = self.ctx.programme
-        return HTML(f"<h1>{html.escape(prog.name)} ({html.escape(prog.short_name)}): planning the next round</h1>"
+        name = prog.name if prog.short_name == prog.name else f"{prog.name} ({prog.short_name})"
+        return HTML(f"<h1>{html.escape(name)}: planning the next round</h1>"
                     f"<p>{html.escape(prog.area)}. {len(prog.partners)} partners; expected populations and "
                     f"baselines from {html.escape(prog.wording.data_source)} at "
                     f"{html.escape(self.ctx.period_after)}.</p>")
@@ -139,7 +140,8 @@ class PlanningReport:
         items = [s for s in pub["sentence"] if isinstance(s, str) and s and s != symbol]
         hidden = len(pub) - len(items)
         if hidden:
-            items.append(f"{hidden} partner x measure row(s) are not described: their numbers are too small to publish.")
+            items.append(f"{hidden} partner x measure row(s) are not described: their numbers are too small to "
+                         "publish.")
         return bullets(items)
 
     def stepped_wedge_table(self) -> TableView | HTML:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sdp_lib.config import paths
 from sdp_lib.config.outputs import atomic_write_text
 
-NOTEBOOKS = ("partner_report.ipynb", "programme_report.ipynb", "data_quality.ipynb")
+NOTEBOOKS = ("partner_report.ipynb", "programme_report.ipynb", "data_quality.ipynb", "planning.ipynb")
 
 
 def refresh_notebooks(names: tuple[str, ...] = NOTEBOOKS) -> int:

@@ -132,62 +132,6 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int] | None =
     return parts
 
 
-def _allocate_screened(total: int, eligible: Sequence[int], offsets: Sequence[float]) -> list[int]:
-    """Split `total` screened over cells: p_cell = sigmoid(shift + offset), shift solved so the expected
-    counts sum to `total`, then rounded by largest remainder with screened <= eligible in every cell."""
-    cap = sum(eligible)
-    if total <= 0:
-        return [0] * len(eligible)
-    if total >= cap:
-        return list(eligible)
-    lo, hi = -30.0, 30.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        s = sum(e * _sigmoid(mid + o) for e, o in zip(eligible, offsets))
-        if s < total:
-            lo = mid
-        else:
-            hi = mid
-    shift = (lo + hi) / 2
-    expected = [e * _sigmoid(shift + o) for e, o in zip(eligible, offsets)]
-    return apportion(total, expected, list(eligible))
-
-
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
-def apportion(total: int, weights: Sequence[float], caps: Sequence[int] | None = None) -> list[int]:
-    """Split `total` into whole numbers proportional to `weights` (largest remainder), each <= its cap.
-
-    Deterministic: ties go to the earlier cell. The parts sum exactly to `total`.
-    """
-    n = len(weights)
-    caps = [total] * n if caps is None else list(caps)
-    if total > sum(caps):
-        raise ValueError(f"cannot place {total} in cells holding {sum(caps)}")
-    wsum = sum(weights)
-    if total == 0:
-        return [0] * n
-    if wsum <= 0:
-        raise ValueError("a positive total needs a positive weight")
-    exact = [total * w / wsum for w in weights]
-    parts = [min(int(math.floor(x)), c) for x, c in zip(exact, caps)]
-    left = total - sum(parts)
-    while left > 0:  # one unit at a time to the open cell furthest below its exact share
-        best = max((i for i in range(n) if parts[i] < caps[i]), key=lambda i: (exact[i] - parts[i], -i))
-        parts[best] += 1
-        left -= 1
-    return parts
-
-
 def _allocate_numerator(total: int, denominators: Sequence[int], offsets: Sequence[float]) -> list[int]:
     """Split `total` over cells: p_cell = sigmoid(shift + offset), shift solved so the expected counts sum
     to `total`, then rounded by largest remainder with numerator <= denominator in every cell."""

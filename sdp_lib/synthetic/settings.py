@@ -32,8 +32,6 @@ from sdp_lib.config.params import Programme, load_model
 from sdp_lib.config.validation import ETHNICITIES, IMD_QUINTILES, PERIOD_RE, Collector, month_range
 
 SETTINGS_FILE = "synthetic.yaml"
-#: Quantities the survey answer model is written in (the survey's domains).
-Domain = Literal["knowledge", "attitude", "intention", "behaviour", "experience"]
 
 
 class _Strict(BaseModel):
@@ -42,7 +40,7 @@ class _Strict(BaseModel):
 
 def _month(v: str) -> str:
     if not PERIOD_RE.match(str(v)):
-        raise ValueError("must be a month written YYYY-MM, e.g. 2024-07")
+        raise ValueError("must be a month written YYYY-MM, e.g. 2025-09")
     return str(v)
 
 
@@ -183,7 +181,8 @@ class Published(_Strict):
     @classmethod
     def _two(cls, v: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
         if len(v) != 2:
-            raise ValueError("give exactly two published months, e.g. {\"2023-12\": [195, \"30.8\"], ...}")
+            raise ValueError("give exactly two published months, each [denominator, percentage], "
+                             "e.g. {\"2025-09\": [200, \"30.5\"], ...}")
         for month, (denominator, pct) in v.items():
             _month(month)
             if denominator < 1:

@@ -13,7 +13,7 @@ Invented answers to the questions of a programme's `survey.yaml`, shaped by the 
   confidence interval a published figure lacks;
 - free-text comments drawn from the programme's own lists, and planted comments holding personal
   details that redaction must catch (each listed with its details; phone numbers in Ofcom's ranges
-  reserved for drama, e-mail at the reserved example.com domain, NHS numbers in the published test
+  reserved for drama, e-mail at the domains reserved for examples, NHS numbers in the published test
   style: none belongs to a real person).
 
 Deterministic: the same `numpy.random.Generator` state gives the same frame (fixed iteration order, no
