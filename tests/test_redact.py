@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sdp_lib.protect.redact import find_personal_details, nhs_number_is_valid, redact, redact_all
+from sdp_lib.protect.names import load_gazetteer
+
+GAZETTEER = load_gazetteer()
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "redaction_cases.yaml").read_text(encoding="utf-8"))
 TRICKY = CASES["tricky"]
@@ -150,6 +153,9 @@ TRIGGER_WORDS = {
     "speak", "spoke", "speaking", "talk", "talked", "talking", "thank", "thanks", "regards", "dear",
     "signed", "his", "her", "their", "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "doctor", "professor",
     "sister", "brother", "born", "dob", "birth", "birthday",
+    # community honorifics that work as titles ("Pani [NAME]", "Hajja [NAME]", "Auntie [NAME]")
+    "pani", "pan", "señora", "senora", "señor", "senor", "senhora", "sra", "dona", "hajja", "hajji", "haji",
+    "sheikh", "imam", "auntie", "aunty", "uncle", "pastor", "father", "reverend", "rev",
 }
 
 
@@ -159,6 +165,9 @@ def test_text_without_digits_at_or_triggers_is_unchanged(text):
     words = set(re.findall(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?", text.lower()))
     assume(not words & TRIGGER_WORDS)
     assume(not re.search(r"\d", text))
+    # a capitalised word of the name gazetteer is a name with no phrase before it ("Fatima helped me"),
+    # and random text holds one now and then ("Ana", "Olo")
+    assume(not any(w[0].isupper() and w in GAZETTEER for w in re.findall(r"[^\W\d_]+", text)))
     assert redact(text) == text
 
 
@@ -170,3 +179,311 @@ def test_text_without_digits_at_or_triggers_is_unchanged(text):
 def test_sentences_of_ordinary_words_are_unchanged(words):
     text = " ".join(words)
     assert redact(text) == text
+
+
+# ==================================================================================================
+# Names that no phrase introduces (gazetteer), house-number addresses and stated ages
+# ==================================================================================================
+
+import csv  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from sdp_lib.protect import names as gazetteer_module  # noqa: E402
+from sdp_lib.protect import redact as redact_module  # noqa: E402
+
+LABELLED_PATH = Path(__file__).parent / "data" / "redaction_labelled.csv"
+LABELLED = list(csv.DictReader(LABELLED_PATH.read_text(encoding="utf-8").splitlines()))
+KINDS = {"name", "address", "age", "contact", "date", "none"}
+
+#: Floors on the labelled set (tests/data/redaction_labelled.csv), set from what was measured when the
+#: gazetteer rules were written: recall 166/167 labelled spans (0.994) and 0 of 229 sentences with a false
+#: redaction. Those figures are in-sample: "dev" was used to write the rules; "holdout" (written with "dev",
+#: before the rules, never looked at while tuning) first scored recall 38/38 and 2/49 sentences with a false
+#: redaction, both gone after fixes made for "dev"; "holdout2" (written after the rules) first scored 43/48
+#: and 1/65, and was then used for general fixes (deeper GB and CA name lists, "her daughter is 30", "from"
+#: after a common-word name, "Eid Mubarak"). The figures to quote for unseen text are the first ones:
+#: recall 81/86 (0.94), false redactions in 3/114 sentences (0.026).
+MIN_RECALL = 0.97
+MIN_RECALL_PER_SPLIT = 0.95
+MIN_RECALL_PER_KIND = 0.95
+MAX_FALSE_REDACTION_RATE = 0.02
+
+
+def _spans(row: dict) -> list[str]:
+    return [x for x in row["spans"].split("|") if x]
+
+
+def _kinds(row: dict) -> list[str]:
+    return row["kind"].split("|")
+
+
+def _covered(text: str, found) -> list[bool]:
+    cov = [False] * len(text)
+    for _, (a, b) in found:
+        for i in range(a, b):
+            cov[i] = True
+    return cov
+
+
+def _score(rows: list[dict]) -> dict:
+    """Labelled spans fully redacted (every non-space character of every occurrence covered), by kind, and
+    sentences where a letter or digit outside the labelled spans was redacted."""
+    out = {"spans": 0, "caught": 0, "sentences": len(rows), "false": 0, "missed": [], "false_rows": [],
+           "by_kind": {}}
+    for row in rows:
+        text = row["sentence"]
+        cov = _covered(text, find_personal_details(text))
+        labelled = [False] * len(text)
+        for span, kind in zip(_spans(row), _kinds(row)):
+            starts = [m.start() for m in re.finditer(re.escape(span), text)]
+            ok = all(cov[i] for k in starts for i in range(k, k + len(span)) if not text[i].isspace())
+            for k in starts:
+                for i in range(k, k + len(span)):
+                    labelled[i] = True
+            out["spans"] += 1
+            out["caught"] += ok
+            tot, got = out["by_kind"].get(kind, (0, 0))
+            out["by_kind"][kind] = (tot + 1, got + ok)
+            if not ok:
+                out["missed"].append((span, text, redact(text)))
+        if any(cov[i] and not labelled[i] and text[i].isalnum() for i in range(len(text))):
+            out["false"] += 1
+            out["false_rows"].append((text, redact(text)))
+    return out
+
+
+ISSUE_EXAMPLES = [
+    ("Fatima from the centre helped me book", "[NAME] from the centre helped me book"),
+    ("Amina and her sister came", "[NAME] and her sister came"),
+    ("The Arabic speaker, Nour, explained", "The Arabic speaker, [NAME], explained"),
+    ("I live at 12 Elgin Crescent", "I live at [ADDRESS]"),
+    ("I am 54", "I am [AGE]"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ISSUE_EXAMPLES, ids=[t for t, _ in ISSUE_EXAMPLES])
+def test_issue_examples_are_redacted(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("aged 54", "aged [AGE]"),
+    ("my 7 year old came with me", "my [AGE] year old came with me"),
+    ("I took my 12-year-old daughter", "I took my [AGE]-year-old daughter"),
+    ("My husband is 66 and she's 49", "My husband is [AGE] and she's [AGE]"),
+    ("Kathleen Murphy, 67, said so", "[NAME], [AGE], said so"),
+    ("Flat 3, 27 Talbot Road, is where we met", "[ADDRESS], is where we met"),
+    ("I moved to 45b Portobello Road", "I moved to [ADDRESS]"),
+    ("I live at 12 elgin crescent", "I live at [ADDRESS]"),
+    ("Sahra Warsame and Yonas Tesfaye came", "[NAME] and [NAME] came"),
+    ("Maria da Silva came from Portugal", "[NAME] came from Portugal"),
+    ("Niamh O'Sullivan, a nurse from Cork, answered", "[NAME], a nurse from Cork, answered"),
+    ("Youssef's wife was scared", "[NAME]'s wife was scared"),
+    ("Pani Kowalska was worried", "Pani [NAME] was worried"),
+    ("I went with Mark to the hospital", "I went with [NAME] to the hospital"),
+    ("Grace Okafor ran the session", "[NAME] ran the session"),
+])
+def test_new_kinds_and_name_shapes(text, expected):
+    assert redact(text) == expected
+
+
+KEPT = [
+    # ordinary capitalised words: sentence starts, names that are also words, days, months, acronyms
+    "Will the results come by post or by text?",
+    "Grace was said before lunch, then the nurse spoke.",
+    "Hope is what kept me going.",
+    "May I have the leaflet in Arabic please?",
+    "Mark the date of your appointment on the calendar.",
+    "Rose tea and biscuits were served.",
+    "Faith is important to me.",
+    "Summer is hard because the children are off school.",
+    "Sunday after church is the best time.",
+    "Church leaders shared the leaflet.",
+    "Bill paying comes first in our house.",
+    "The NHS letter was in English so my GP explained it, and I read it in June.",
+    "Screening data for Dec 2023 and Jul 2024.",
+    # places that identify nobody: wards, boroughs, the surgery, the mosque, streets with no house number
+    "The session at the mosque on Friday was very helpful.",
+    "I go to the surgery on Golborne Road every month.",
+    "In Westminster and Kensington and Chelsea uptake is low.",
+    "Notting Dale ward has some of the lowest screening rates.",
+    "Queen's Park library and Church Street ward were good places for a drop-in.",
+    "St Mary's Hospital sent me a letter.",
+    "Holland Park is nice but the clinic there is hard to find.",
+    "Victoria station is near the screening unit.",
+    "Our GP practice in Westbourne Park texted everyone.",
+    # organisations named after people, ages that are not anyone's
+    "The Macmillan nurse and the Marie Curie leaflet helped.",
+    "Women aged 50 to 74 get the bowel kit every two years.",
+    "Residents aged 60-74 in Golborne and Notting Dale wards.",
+    "I am 5 minutes away and I'm 3 months pregnant.",
+    "Ramadan Mubarak to all the sisters.",
+]
+
+
+@pytest.mark.parametrize("text", KEPT, ids=[t[:40] for t in KEPT])
+def test_non_identifying_words_and_places_are_kept(text):
+    assert redact(text) == text
+
+
+def test_labelled_set_is_big_and_well_formed():
+    assert list(LABELLED[0]) == ["sentence", "spans", "kind", "community", "split"]
+    assert len(LABELLED) >= 100
+    for row in LABELLED:
+        spans, kinds = _spans(row), _kinds(row)
+        assert set(kinds) <= KINDS, row
+        if spans:
+            assert len(spans) == len(kinds) and "none" not in kinds, row
+            for span in spans:
+                assert span in row["sentence"], row
+        else:
+            assert kinds == ["none"], row
+        assert row["split"] in {"dev", "holdout", "holdout2"}, row
+    kinds = {k for row in LABELLED for k in _kinds(row)}
+    assert kinds == KINDS
+    communities = {row["community"] for row in LABELLED}
+    for c in ("Arabic", "Somali", "Bengali", "Portuguese", "Latin American", "Eritrean", "Polish",
+              "Caribbean", "Irish", "English"):
+        assert c in communities, c
+    # sentences that must come through untouched are a good part of the set
+    assert sum(row["kind"] == "none" for row in LABELLED) >= 40
+
+
+def test_labelled_recall_and_false_redaction_rate():
+    all_rows = _score(LABELLED)
+    recall = all_rows["caught"] / all_rows["spans"]
+    false_rate = all_rows["false"] / all_rows["sentences"]
+    assert recall >= MIN_RECALL, (recall, all_rows["missed"])
+    assert false_rate <= MAX_FALSE_REDACTION_RATE, (false_rate, all_rows["false_rows"])
+    for split in ("dev", "holdout", "holdout2"):
+        part = _score([r for r in LABELLED if r["split"] == split])
+        assert part["caught"] / part["spans"] >= MIN_RECALL_PER_SPLIT, (split, part["missed"])
+    for kind, (tot, got) in all_rows["by_kind"].items():
+        assert got / tot >= MIN_RECALL_PER_KIND, (kind, got, tot)
+
+
+# ---- properties on story-like text -----------------------------------------------------------------
+
+LABELLED_SENTENCES = [row["sentence"] for row in LABELLED]
+SEPARATORS = [" ", "\n", "  ", "\n\n"]
+
+
+@FAST
+@given(st.lists(st.sampled_from(LABELLED_SENTENCES), min_size=1, max_size=6),
+       st.lists(st.sampled_from(SEPARATORS), min_size=6, max_size=6))
+def test_story_redaction_is_idempotent_and_sentence_by_sentence(sentences, seps):
+    text = "".join(s + sep for s, sep in zip(sentences, seps)).rstrip()
+    once = redact(text)
+    assert redact(once) == once
+    # a sentence is redacted the same whatever sentences stand around it
+    assert once == "".join(redact(s) + sep for s, sep in zip(sentences, seps)).rstrip()
+
+
+CAUGHT_ALONE = [row for row in LABELLED if _spans(row) and not _score([row])["missed"]]
+
+
+@FAST
+@given(st.lists(st.sampled_from(CAUGHT_ALONE), min_size=1, max_size=6), st.sampled_from(SEPARATORS))
+def test_output_never_holds_a_labelled_span(rows, sep):
+    # every labelled span caught in its own sentence stays caught in a longer text: no placeholder
+    # leaves part of it, and the redacted text holds none of them as a word
+    text = sep.join(row["sentence"] for row in rows)
+    out = redact(text)
+    cov = _covered(text, find_personal_details(text))
+    pos = 0
+    for row in rows:
+        start = text.index(row["sentence"], pos)
+        for span in _spans(row):
+            for m in re.finditer(re.escape(span), row["sentence"]):
+                assert all(cov[start + i] for i in range(m.start(), m.end()) if not span[i - m.start()].isspace())
+        pos = start + len(row["sentence"])
+    for row in rows:
+        for span in _spans(row):
+            if any(ch.isalpha() for ch in span) and len(span) > 2:
+                assert not re.search(rf"(?<!\w){re.escape(span)}(?!\w)", out), (span, out)
+
+
+def _rare_names() -> list[str]:
+    """Gazetteer names that are rare as English words, in their own spelling ("Hodan", "Agnieszka")."""
+    out = []
+    for key in gazetteer_module.load_gazetteer()._zipf:  # noqa: SLF001 - the test reads the entries
+        z = GAZETTEER.zipf(key)
+        low = key.lower()
+        if (z is not None and z < 3.0 and key.isalpha() and len(key) >= 4 and low not in redact_module.COMMON_WORDS
+                and low not in redact_module._NOT_NAMES and low not in redact_module._PLACE_NOUNS  # noqa: SLF001
+                and low not in redact_module._TITLE_WORDS and low not in redact_module._PLACE_STARTS):  # noqa: SLF001
+            out.append(key)
+    return sorted(out)
+
+
+RARE_NAMES = _rare_names()
+TEMPLATES = [
+    "{} from the centre helped me book.",
+    "I went with {} to the clinic.",
+    "The interpreter, {}, explained the kit.",
+    "{} and her sister came to the session.",
+    "Yesterday {} phoned to ask about the results.",
+    "Thanks to {} I finally did the test.",
+]
+
+
+@FAST
+@given(st.sampled_from(RARE_NAMES), st.sampled_from(TEMPLATES))
+def test_any_rare_gazetteer_name_is_redacted_in_a_story(name, template):
+    out = redact(template.format(name))
+    assert not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", out), out
+    assert "[NAME]" in out
+
+
+# ---- the gazetteer: where it comes from, and that it costs little ---------------------------------
+
+
+def test_gazetteer_file_is_the_derived_one():
+    g = gazetteer_module.load_gazetteer()
+    meta = g.meta
+    assert "names-dataset " + gazetteer_module.NAMES_DATASET_VERSION in meta["source"]
+    assert "wordfreq " + gazetteer_module.WORDFREQ_VERSION in meta["zipf"]
+    assert meta["countries"].split() == list(gazetteer_module.COUNTRIES)
+    assert int(meta["entries"]) == len(g)
+    assert meta["sha256"] == gazetteer_module.body_sha256()
+    assert 50_000 <= len(g) <= 150_000
+    # a few names of each community served
+    for name in ("Hodan", "Deeqa", "Warsame", "Amina", "Khadija", "Rahima", "Chowdhury", "João", "Conceição",
+                 "Marisol", "Quispe", "Senait", "Tesfaye", "Agnieszka", "Kowalska", "Delroy", "Siobhan",
+                 "Osullivan", "Margaret", "Ngozi", "Okafor"):
+        assert name in g, name
+    # very common words are left out of it; country names too, unless also common first names
+    for word in ("Will", "May", "Love", "The", "Portugal", "Eritrea"):
+        assert word not in g, word
+    assert "Jordan" in g
+
+
+def test_gazetteer_is_loaded_lazily_and_is_small():
+    code = (
+        "import sdp_lib.protect.redact as r, sdp_lib.protect.names as n\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS'): return int(line.split()[1]) / 1024\n"
+        "r.redact('the leaflet was clear, call 07700 900123')\n"
+        "assert not n._LOADED, 'loaded for text with no capitalised word'\n"
+        "before = rss()\n"
+        "assert r.redact('Hodan came') == '[NAME] came'\n"
+        "assert n._LOADED\n"
+        "print(rss() - before)\n"
+    )
+    if not Path("/proc/self/status").exists():
+        pytest.skip("no /proc to read memory from")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert float(out.stdout.strip()) < 100, out.stdout  # MiB: about 20 when measured
+
+
+@pytest.mark.skipif(os.environ.get("SDP_REBUILD_GAZETTEER") != "1",
+                    reason="rebuilding loads names-dataset (about 1.1 GiB, 40 s): set SDP_REBUILD_GAZETTEER=1")
+def test_gazetteer_rebuilds_identically():
+    pytest.importorskip("names_dataset")
+    pytest.importorskip("wordfreq")
+    out = subprocess.run([sys.executable, "-m", "sdp_lib.protect.names", "check"], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
