@@ -63,8 +63,8 @@ def test_validate_committed_inputs(capsys, monkeypatch, tmp_path):
 
 def test_validate_lists_every_problem_of_a_damaged_copy(tmp_path, capsys):
     data, params = _copy_inputs(tmp_path)
-    _patch(data / "uptake.csv", 5, "denominator", "1,712")
-    _patch(data / "uptake.csv", 9, "numerator", "59.0%")
+    _patch(data / "uptake.csv", 5, "eligible", "1,712")  # the first programme's own column names
+    _patch(data / "uptake.csv", 9, "screened", "59.0%")
     _patch(data / "comparison.csv", 3, "period", "Dec 2023")
     _patch(data / "activities.csv", 4, "activity_type", "workshop")
     _patch(data / "activities.csv", 6, "participants", "12.5")
@@ -75,8 +75,8 @@ def test_validate_lists_every_problem_of_a_damaged_copy(tmp_path, capsys):
     assert out == ""
     assert "Traceback" not in err
     expected = [
-        ("uptake.csv, row 5, column 'denominator': value '1,712'", "thousands separator"),
-        ("uptake.csv, row 9, column 'numerator': value '59.0%'", "percentage"),
+        ("uptake.csv, row 5, column 'eligible': value '1,712'", "thousands separator"),
+        ("uptake.csv, row 9, column 'screened': value '59.0%'", "percentage"),
         ("comparison.csv, row 3, column 'period': value 'Dec 2023'", "YYYY-MM"),
         ("activities.csv, row 4, column 'activity_type': value 'workshop'", "must be one of"),
         ("activities.csv, row 6, column 'participants': value '12.5'", "not a whole number"),

@@ -47,8 +47,9 @@ def _small_project(base: Path) -> tuple[Path, Path]:
     for name in ("comparison.csv", "activities.csv", "survey.csv"):
         shutil.copy(ROOT / "data" / "synthetic" / name, data / name)
     up = pd.read_csv(ROOT / "data" / "synthetic" / "uptake.csv", dtype={"period": str})
-    up["denominator"] = [math.ceil(e / SCALE) for e in up["denominator"]]
-    up["numerator"] = [min(round(s / SCALE), e) for s, e in zip(up["numerator"], up["denominator"])]
+    # the first programme's own column names (params/programme.yaml `columns:`)
+    up["eligible"] = [math.ceil(e / SCALE) for e in up["eligible"]]
+    up["screened"] = [min(round(s / SCALE), e) for s, e in zip(up["screened"], up["eligible"])]
     up.to_csv(data / "uptake.csv", index=False, lineterminator="\n")
     return data, params
 

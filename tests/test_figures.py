@@ -28,6 +28,7 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 from scipy.special import expit
 
+from sdp_lib.wording import Words
 from sdp_lib.reports import figures as F
 from sdp_lib.protect import publish
 from sdp_lib.stats import trends
@@ -475,8 +476,9 @@ def test_equity_chart_draws_each_estimate_and_interval():
 
 def test_its_chart_draws_the_its_curves_rows():
     curves = _curves()
-    fig = F.its_chart(_observed(), curves, START, "Partner One")
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Breast", "Bowel"]
+    fig = F.its_chart(_observed(), curves, START, "Partner One",
+                      measure_labels={"breast": "Breast", "cervical": "Cervical", "bowel": "Bowel"})
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Breast", "Bowel"]  # the programme's order
     ax = fig.axes[0]
     c = curves[(curves["measure"] == "breast") & (curves["model"] == "its")]
     fitted = np.concatenate([line.get_ydata() for line in ax.lines if mcolors.to_hex(line.get_color()) == F.BLUE
@@ -517,14 +519,15 @@ def test_equity_section_its_figure_draws_the_table_curves(monkeypatch):
     monkeypatch.setattr(trends, "interrupted_time_series", no_fit)  # ... the report does not
     monkeypatch.setattr(trends, "_its_fit", no_fit)
     ctx = types.SimpleNamespace(rule=DisclosureRule(), confidence=0.95, period_before="2022-12",
-                                period_after="2023-07", programme=types.SimpleNamespace(programme_start=START))
+                                period_after="2023-07", programme=types.SimpleNamespace(programme_start=START),
+                                words=Words(labels={"bowel": "Bowel screening"}))
     tables = {"its": its, "its_curves": curves, "spc": spc}
     section = EquitySection(ctx, tables, "p1", "Partner One", ["bowel"])
     assert set(section.its_curves["measure"]) == {"bowel"}
     view = section.its_figure()
     fig = view.figure
     assert set(view.data["partner_id"]) == {"p1"} and set(view.data["measure"]) == {"bowel"}  # the curves drawn
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Bowel"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Bowel screening"]  # the programme's label
     c = curves[(curves["measure"] == "bowel") & (curves["model"] == "its")]
     projected = next(line for line in fig.axes[0].lines if line.get_label() == "pre-programme trend projected")
     np.testing.assert_allclose(projected.get_ydata(), 100 * c["counterfactual"].to_numpy()[11:])

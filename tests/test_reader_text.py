@@ -59,8 +59,9 @@ def _small_copy(base: Path) -> tuple[Path, Path]:
     data = base / "data"
     shutil.copytree(ROOT / "data" / "synthetic", data)
     up = pd.read_csv(data / "uptake.csv", dtype={"period": str, "imd_quintile": str})
-    up["denominator"] = [math.ceil(e / SCALE) for e in up["denominator"]]
-    up["numerator"] = [min(round(s / SCALE), e) for s, e in zip(up["numerator"], up["denominator"])]
+    # the first programme's own column names (params/programme.yaml `columns:`)
+    up["eligible"] = [math.ceil(e / SCALE) for e in up["eligible"]]
+    up["screened"] = [min(round(s / SCALE), e) for s, e in zip(up["screened"], up["eligible"])]
     up.to_csv(data / "uptake.csv", index=False, lineterminator="\n")
     return data, ROOT / "params"
 

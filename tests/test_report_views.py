@@ -35,10 +35,10 @@ def test_uptake_table_data_is_the_protected_dataframe(rep, out):
     assert isinstance(view, TableView) and isinstance(view.data, pd.DataFrame)
     tables = evaluation.load_tables(DATA, PARAMS, out)
     mine = tables["uptake_changes"][tables["uptake_changes"]["partner_id"] == "vcck"].reset_index(drop=True)
-    expected = publish.protect("uptake_changes", mine, rep.ctx.rule, confidence=0.95).data
+    expected = publish.protect("uptake_changes", mine, rep.ctx.rule, confidence=0.95, words=rep.ctx.words).data
     pd.testing.assert_frame_equal(view.data, expected.reset_index(drop=True))
     # what is shown is that table formatted: the rounded denominator count, not the raw one
-    assert view.shown[f"denominator {rep.ctx.period_after}"].tolist() == expected["denominator_after"].tolist()
+    assert view.shown[f"eligible {rep.ctx.period_after}"].tolist() == expected["denominator_after"].tolist()
     assert view._repr_html_().startswith('<table class="table"><caption>')
     assert repr(view) == repr(rep.uptake_table())  # no memory address: nbval compares it
 

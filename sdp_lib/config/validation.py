@@ -494,15 +494,20 @@ def month_range(first: str, last: str) -> list[str]:
 
 
 def check_numerator_le_denominator(
-    df: pd.DataFrame, name: str, denominator: pd.Series, numerator: pd.Series, problems: Collector
+    df: pd.DataFrame, name: str, denominator: pd.Series, numerator: pd.Series, problems: Collector,
+    names: tuple[str, str] = ("numerator", "denominator"),
 ) -> None:
-    """The numerator (people counted) cannot exceed the denominator."""
+    """The numerator (people counted) cannot exceed the denominator. `names` are the two columns as the
+    file names them (e.g. "screened", "eligible"), for the message."""
+    num, den = names
+    if (num, den) == ("numerator", "denominator"):
+        rule = "the numerator is more than the denominator ({n}): it must be between 0 and the denominator"
+    else:
+        rule = f"more people {num} than {den} ({{n}}): {num} must be between 0 and {den}"
     bad = (numerator > denominator).fillna(False)
     for idx in df.index[bad.to_numpy(dtype=bool)]:
-        problems.add(
-            name, int(df.at[idx, "_row"]), "numerator", df.at[idx, "numerator"],
-            f"more people counted than in the denominator ({denominator[idx]}): the numerator must be between 0 and the denominator",
-        )
+        problems.add(name, int(df.at[idx, "_row"]), "numerator", df.at[idx, "numerator"],
+                     rule.format(n=denominator[idx]))
 
 
 def listing(values: Iterable[str], limit: int = 12) -> str:

@@ -281,13 +281,13 @@ def _validate_counts(
     complete = check_columns(df, name, required, optional, problems)
     df = generic_columns(df, programme)
     try:
-        return _validate_count_frame(df, name, path, programme, problems, start, complete,
+        return _validate_count_frame(df, name, file_names, programme, problems, start, complete,
                                      partner_level=partner_level)
     finally:
         _file_columns_in_problems(problems, start, programme, file_names)
 
 
-def _validate_count_frame(df: pd.DataFrame, name: str, path: Path, programme: Programme | None,
+def _validate_count_frame(df: pd.DataFrame, name: str, file_names: set[str], programme: Programme | None,
                           problems: Collector, start: int, complete: bool, *, partner_level: bool
                           ) -> pd.DataFrame | None:
     required = FILE_COLUMNS[UPTAKE_FILE if partner_level else COMPARISON_FILE][0]
@@ -302,7 +302,10 @@ def _validate_count_frame(df: pd.DataFrame, name: str, path: Path, programme: Pr
         if col in present:
             counts[col] = parse_counts(df, name, col, problems)
     if len(counts) == 2:
-        check_numerator_le_denominator(df, name, counts["denominator"], counts["numerator"], problems)
+        named = (programme.columns if programme is not None and programme.columns.get("numerator") in file_names
+                 else {})
+        check_numerator_le_denominator(df, name, counts["denominator"], counts["numerator"], problems,
+                                       (named.get("numerator", "numerator"), named.get("denominator", "denominator")))
     measure_ids = programme.measure_ids if programme is not None else None
     if "measure" in present and measure_ids is not None:
         check_allowed(df, name, "measure", measure_ids, problems)

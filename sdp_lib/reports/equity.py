@@ -98,11 +98,11 @@ class EquitySection:
         df = pd.DataFrame({
             "measure": pub["measure"],
             "group": [f"{g} (reference)" if bool(ref) else str(g) for g, ref in zip(pub["group"], pub["is_reference"])],
-            f"denominator {b}": pub["denominator_before"],
-            f"uptake {b} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
+            f"{self.ctx.words.out_of()} {b}": pub["denominator_before"],
+            f"{self.ctx.words.outcome} {b} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
                 pub["uptake_before"], pub["uptake_before_lower"], pub["uptake_before_upper"])],
-            f"denominator {a}": pub["denominator_after"],
-            f"uptake {a} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
+            f"{self.ctx.words.out_of()} {a}": pub["denominator_after"],
+            f"{self.ctx.words.outcome} {a} ({lvl} CI)": [_with_ci(v, lo, hi, pct) for v, lo, hi in zip(
                 pub["uptake_after"], pub["uptake_after_lower"], pub["uptake_after_upper"])],
             f"gap {a} (pp)": pub["gap_after_pp"].map(pp),
             f"{lvl} CI (gap)": [interval(lo, hi, pp) for lo, hi in zip(pub["gap_after_lower_pp"], pub["gap_after_upper_pp"])],
@@ -121,7 +121,7 @@ class EquitySection:
         from sdp_lib.reports.figures import equity_chart
 
         return figure_image(equity_chart(pub, self.name, self.ctx.period_before, self.ctx.period_after,
-                                         self.ctx.confidence, labels=self.ctx.words.labels))
+                                         self.ctx.confidence, measure_labels=self.ctx.words.labels))
 
     def sii_table(self) -> HTML:
         if self.sii.empty:
@@ -223,7 +223,7 @@ class EquitySection:
         from sdp_lib.reports.figures import its_chart
 
         return figure_image(its_chart(observed, curves, self.ctx.programme.programme_start, self.name,
-                                      self.ctx.confidence, comparison, labels=self.ctx.words.labels), curves)
+                                      self.ctx.confidence, comparison, measure_labels=self.ctx.words.labels), curves)
 
     def spc_figure(self) -> Image | HTML:
         if self.spc.empty:
@@ -232,7 +232,7 @@ class EquitySection:
 
         pub = self._protected("spc")
         return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name,
-                                      labels=self.ctx.words.labels), pub)
+                                      measure_labels=self.ctx.words.labels), pub)
 
 
 def _exp(s: pd.Series) -> pd.Series:

@@ -164,10 +164,11 @@ def text_colour(background: Any) -> str:
 
 
 def _measures(values: Iterable[Any], labels: Mapping[str, str] | None = None) -> list[str]:
-    """The measures among `values`, in the order of `labels` (the programme's measures) then alphabetically."""
-    present = {str(v) for v in values if isinstance(v, str) or not pd.isna(v)}
+    """The measures among `values`, in the order of `labels` (the programme's measures), then in the order
+    they first appear."""
+    present = list(dict.fromkeys(str(v) for v in values if isinstance(v, str) or not pd.isna(v)))
     order = list(labels or {})
-    return [s for s in order if s in present] + sorted(present - set(order))
+    return [s for s in order if s in present] + [s for s in present if s not in order]
 
 
 def _measure_title(measure: str, labels: Mapping[str, str] | None = None) -> str:
@@ -329,7 +330,7 @@ def _finish_month_panel(ax: Any, programme_start: str, title: str, ncol: int) ->
 
 
 def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float = 0.95,
-                suppressed: str = "*", *, labels: Mapping[str, str] | None = None) -> Figure:
+                suppressed: str = "*", *, measure_labels: Mapping[str, str] | None = None) -> Figure:
     """Per-partner change in uptake (pp) with intervals, grouped by measure, with the random-effects pooled
     estimate (diamond) and its prediction interval. Suppressed rows are listed but not drawn."""
     set_style()
@@ -338,9 +339,9 @@ def forest_plot(changes: pd.DataFrame, pooled: pd.DataFrame, confidence: float =
         return _empty_figure(title, "No changes in uptake to show.")
     pooled = pooled if _has(pooled, "measure") else pd.DataFrame(columns=["measure"])
     rows: list[tuple[str, float, float, float, str]] = []
-    for scr in _measures(changes["measure"], labels):
+    for scr in _measures(changes["measure"], measure_labels):
         sel = changes[changes["measure"].astype(str) == scr]
-        rows.append((_measure_title(scr, labels), math.nan, math.nan, math.nan, "header"))
+        rows.append((_measure_title(scr, measure_labels), math.nan, math.nan, math.nan, "header"))
         for r in sel.itertuples():
             raw = [r.diff_pp, r.diff_lower_pp, r.diff_upper_pp]
             vals = [_number(v) for v in raw]
@@ -414,7 +415,7 @@ FUNNEL_UNCLASSIFIED: tuple[str, str, str, str] = ("white", GREY, "o", "not class
 
 
 def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*", *,
-                labels: Mapping[str, str] | None = None) -> Figure:
+                measure_labels: Mapping[str, str] | None = None) -> Figure:
     """Uptake against denominator population with PHE funnel limits (95% and 99.8%) around the pooled average,
     one panel per measure. Points come from disclosure-controlled data (rounded denominator counts), the
     limits from the evaluation's `funnel_limits` table; each significance category has its own colour and
@@ -423,7 +424,7 @@ def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*",
     title = "Funnel plot: uptake after the programme against population size (PHE method)"
     if not _has(data, "measure", "pooled_average", "denominator", "uptake"):
         return _empty_figure(title, "No populations to show.")
-    measures = _measures(data["measure"], labels)
+    measures = _measures(data["measure"], measure_labels)
     fig = Figure(figsize=(10.0, 3.4 * max(len(measures), 1)), dpi=100)
     for i, scr in enumerate(measures):
         ax = fig.add_subplot(len(measures), 1, i + 1)
@@ -451,7 +452,7 @@ def funnel_plot(data: pd.DataFrame, limits: pd.DataFrame, suppressed: str = "*",
                        label=label if label not in seen else None)
             if label not in seen:
                 seen.append(label)
-        ax.set_title(_measure_title(scr, labels), loc="left")
+        ax.set_title(_measure_title(scr, measure_labels), loc="left")
         ax.set_xlabel("population (denominator, rounded)")
         ax.set_ylabel("uptake (%)")
         handles, labels = ax.get_legend_handles_labels()
@@ -489,7 +490,7 @@ def _monthly_layout(fig: Figure, panels: int) -> None:
 
 
 def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_after: str,
-                 confidence: float = 0.95, *, labels: Mapping[str, str] | None = None) -> Figure:
+                 confidence: float = 0.95, *, measure_labels: Mapping[str, str] | None = None) -> Figure:
     """Uptake by IMD quintile (left) and by ethnic group (right), before and after, with Wilson intervals;
     one row of panels per measure. `groups` is an `inequality` table (disclosure-controlled: suppressed
     values are left out and the group's label is marked "(*)"). Grouped points and intervals drawn by
@@ -501,7 +502,7 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
     heading = f"{title}: uptake by deprivation and ethnic group ({lvl} Wilson intervals)"
     if not _has(groups, "measure", "dimension", "group"):
         return _empty_figure(heading, "No breakdown by deprivation or ethnic group to show.")
-    measures = _measures(groups["measure"], labels)
+    measures = _measures(groups["measure"], measure_labels)
     n = max(len(measures), 1)
     fig = Figure(figsize=(10.0, 3.0 * n + 0.6), dpi=100)
     before_label, after_label = str(period_before), str(period_after)
@@ -537,7 +538,7 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
             ax.set_xlim(-0.6, max(len(labels), 1) - 0.4)
             ax.set_xlabel("(*) suppressed: small numbers" if not shown.all() else "", fontsize=8)
             ax.set_ylabel("uptake (%)")
-            ax.set_title(f"{_measure_title(scr, labels)}: by {what}", loc="left", fontsize=10)
+            ax.set_title(f"{_measure_title(scr, measure_labels)}: by {what}", loc="left", fontsize=10)
             if not long:
                 ax.set_yticks([])
                 ax.text(0.5, 0.5, "no values to show (suppressed or no breakdown)", ha="center", va="center",
@@ -555,7 +556,7 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
 
 def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str, title: str,
               confidence: float = 0.95, comparison: pd.DataFrame | None = None, model: str = "its", *,
-              labels: Mapping[str, str] | None = None) -> Figure:
+              measure_labels: Mapping[str, str] | None = None) -> Figure:
     """Monthly uptake and its interrupted time series, one panel per measure with a fitted model:
     observed monthly uptake (points, from disclosure-controlled data; with its Wilson band when `observed`
     has `uptake_lower` and `uptake_upper`), the comparison population's uptake when given (dotted), the
@@ -575,7 +576,7 @@ def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str
     cur = curves if _has(curves, *need) else pd.DataFrame(columns=list(need))
     if "model" in cur.columns:
         cur = cur[cur["model"].astype(str) == model]
-    measures = _measures(cur["measure"], labels)
+    measures = _measures(cur["measure"], measure_labels)
     if not measures:
         return _empty_figure(heading, "Too few months before or after the start to model the series.")
     n = len(measures)
@@ -612,14 +613,14 @@ def its_chart(observed: pd.DataFrame, curves: pd.DataFrame, programme_start: str
                 band += " (allowing for autocorrelation)"
             ax.fill_between(x[t0 - 1:], cf_lo[t0 - 1:], cf_hi[t0 - 1:], color=VERMILLION, alpha=0.1, linewidth=0,
                             label=band)
-        _finish_month_panel(ax, programme_start, _measure_title(scr, labels), ncol=3)
+        _finish_month_panel(ax, programme_start, _measure_title(scr, measure_labels), ncol=3)
     fig.suptitle(heading, x=0.01, ha="left")
     _monthly_layout(fig, n)
     return fig
 
 
 def spc_chart(spc: pd.DataFrame, programme_start: str, title: str, *,
-              labels: Mapping[str, str] | None = None) -> Figure:
+              measure_labels: Mapping[str, str] | None = None) -> Figure:
     """p-charts or Laney p'-charts, one panel per measure (NHS Making Data Count style): monthly uptake,
     the centre line and 3-sigma limits fixed on the baseline months, and points flagged by a special-cause
     rule coloured blue (higher uptake: improvement) or vermillion (lower: concern), with larger markers
@@ -630,7 +631,7 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str, *,
     set_style()
     if not _has(spc, "measure", "period", "uptake", "centre", "upper", "lower"):
         return _empty_figure(f"Statistical process control (p-chart): {title}", "No monthly series to chart.")
-    measures = _measures(spc["measure"], labels)
+    measures = _measures(spc["measure"], measure_labels)
     n = max(len(measures), 1)
     fig = Figure(figsize=(10.0, 3.2 * n), dpi=100)
     names = []
@@ -659,7 +660,7 @@ def spc_chart(spc: pd.DataFrame, programme_start: str, title: str, *,
             mask = (flagged & (direction == way)).to_numpy()
             if mask.any():
                 ax.plot(x[mask], y[mask], marker, color=colour, markersize=7, label=label)
-        _finish_month_panel(ax, programme_start, _measure_title(scr, labels), ncol=3)
+        _finish_month_panel(ax, programme_start, _measure_title(scr, measure_labels), ncol=3)
     kinds = " / ".join(dict.fromkeys(names)) or "p-chart"
     fig.suptitle(f"Statistical process control ({kinds}): {title}", x=0.01, ha="left")
     _monthly_layout(fig, n)

@@ -80,10 +80,13 @@ class PartnerReport:
     def _protected(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
         return publish.protect(name, df, self.ctx.rule, confidence=self.ctx.confidence, words=self.ctx.words).data
 
-    def narrative(self, key: str) -> HTML:
-        """The programme's own words for part of the report (`narrative:` in programme.yaml; see
-        `views.narrative`): "partner_intro" or "outcome"."""
-        return narrative(self.ctx.programme, key)
+    def intro(self) -> HTML:
+        """The programme's own introduction (`narrative: partner_intro` in programme.yaml; `views.narrative`)."""
+        return narrative(self.ctx.programme, "partner_intro")
+
+    def outcome_note(self) -> HTML:
+        """What the programme's outcome measures count (`narrative: outcome` in programme.yaml)."""
+        return narrative(self.ctx.programme, "outcome")
 
     def title(self) -> HTML:
         p = self.partner
@@ -167,11 +170,11 @@ class PartnerReport:
         lvl = confidence_label(self.ctx.confidence)
         df = pd.DataFrame({
             "measure": pub["measure"],
-            f"denominator {self.ctx.period_before}": pub["denominator_before"],
-            f"uptake {self.ctx.period_before}": pub["uptake_before"].map(pct),
+            f"{self.ctx.words.out_of()} {self.ctx.period_before}": pub["denominator_before"],
+            f"{self.ctx.words.outcome} {self.ctx.period_before}": pub["uptake_before"].map(pct),
             f"{lvl} CI (before)": [interval(a, b, pct) for a, b in zip(pub["uptake_before_lower"], pub["uptake_before_upper"])],
-            f"denominator {self.ctx.period_after}": pub["denominator_after"],
-            f"uptake {self.ctx.period_after}": pub["uptake_after"].map(pct),
+            f"{self.ctx.words.out_of()} {self.ctx.period_after}": pub["denominator_after"],
+            f"{self.ctx.words.outcome} {self.ctx.period_after}": pub["uptake_after"].map(pct),
             f"{lvl} CI (after)": [interval(a, b, pct) for a, b in zip(pub["uptake_after_lower"], pub["uptake_after_upper"])],
             "change (pp)": pub["diff_pp"].map(pp),
             f"{lvl} CI (pp)": [interval(a, b, pp) for a, b in zip(pub["diff_lower_pp"], pub["diff_upper_pp"])],

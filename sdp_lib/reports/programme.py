@@ -54,10 +54,13 @@ class ProgrammeReport:
     def changes(self) -> pd.DataFrame:
         return self.partner_tables.get("uptake_changes", pd.DataFrame())
 
-    def narrative(self, key: str) -> HTML:
-        """The programme's own words for part of the report (`narrative:` in programme.yaml; see
-        `views.narrative`): "programme_intro", "outcome" or "next_round"."""
-        return narrative(self.ctx.programme, key)
+    def intro(self) -> HTML:
+        """The programme's own introduction (`narrative: programme_intro` in programme.yaml; `views.narrative`)."""
+        return narrative(self.ctx.programme, "programme_intro")
+
+    def next_round(self) -> HTML:
+        """What the next evaluation should collect, in the programme's words (`narrative: next_round`)."""
+        return narrative(self.ctx.programme, "next_round")
 
     def title(self) -> HTML:
         prog = self.ctx.programme
@@ -149,7 +152,7 @@ class ProgrammeReport:
         self._write_figure_data("forest", pub[["partner_name", "measure", "diff_pp", "diff_lower_pp",
                                                "diff_upper_pp", "denominator_after"]])
         return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol,
-                                        labels=self.ctx.words.labels), pub)
+                                        measure_labels=self.ctx.words.labels), pub)
 
     def funnel_figure(self) -> Image:
         from sdp_lib.reports.figures import funnel_plot
@@ -157,7 +160,7 @@ class ProgrammeReport:
         data = self.funnel_data()
         self._write_figure_data("funnel", data)
         limits = self.tables.get("funnel_limits", pd.DataFrame(columns=["measure", "denominator", "confidence"]))
-        return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol, labels=self.ctx.words.labels),
+        return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol, measure_labels=self.ctx.words.labels),
                             data)
 
     def funnel_data(self) -> pd.DataFrame:
