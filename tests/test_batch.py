@@ -60,7 +60,7 @@ partners:
 """
 
 UPTAKE_CSV = """\
-partner_id,population,measure,period,denominator,numerator
+partner_id,population,screening,period,eligible,screened
 alpha,A,breast,2023-12,100,50
 alpha,A,breast,2024-07,100,60
 beta,B,breast,2023-12,80,30

@@ -54,7 +54,7 @@ period_after: "2024-07"
 """
 
 UPTAKE_CSV = """\
-partner_id,population,measure,period,denominator,numerator
+partner_id,population,screening,period,eligible,screened
 alpha,A,breast,2023-12,100,50
 alpha,A,breast,2024-07,100,60
 boom,B,breast,2023-12,50,20

@@ -177,7 +177,7 @@ def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
     for out in (out1, out2):
         assert (out / "published" / "figures" / f"{FAILING}_uptake_monthly.csv").is_file(), out.name
     names = sorted(p.name for p in (out1 / "notebooks").glob("*.ipynb"))
-    assert names == sorted(p.name for p in (out2 / "notebooks").glob("*.ipynb")) and len(names) == len(RUN) + 2
+    assert names == sorted(p.name for p in (out2 / "notebooks").glob("*.ipynb")) and len(names) == len(RUN) + 3  # programme, data quality, planning
     for name in names:
         a = nbformat.read(out1 / "notebooks" / name, as_version=4)
         b = nbformat.read(out2 / "notebooks" / name, as_version=4)
@@ -191,7 +191,7 @@ def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
         assert counts == [c.execution_count for c in b.cells if c.cell_type == "code"
                           and c.execution_count is not None], name
     reports = sorted(p.name for p in (out1 / "reports").glob("*.html"))
-    assert reports == sorted(p.name for p in (out2 / "reports").glob("*.html")) and len(reports) == len(RUN) + 2
+    assert reports == sorted(p.name for p in (out2 / "reports").glob("*.html")) and len(reports) == len(RUN) + 3
     for name in reports:
         page1 = _same_folder((out1 / "reports" / name).read_text(encoding="utf-8"), out1)
         page2 = _same_folder((out2 / "reports" / name).read_text(encoding="utf-8"), out2)

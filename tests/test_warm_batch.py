@@ -128,7 +128,7 @@ def programme_yaml(ids: list[str]) -> str:
 
 
 def uptake_csv(ids: list[str]) -> str:
-    rows = ["partner_id,population,measure,period,denominator,numerator"]
+    rows = ["partner_id,population,screening,period,eligible,screened"]  # the stand-in notebooks read these
     for i, pid in enumerate(ids):
         rows += [f"{pid},P{i},breast,2023-12,100,{40 + i}", f"{pid},P{i},breast,2024-07,100,{50 + i}"]
     return "\n".join(rows) + "\n"

@@ -1781,7 +1781,7 @@ def run(
         "confidence": confidence,
     }
     inputs = input_hashes(data_dir, params_dir)
-    nb_hashes = {n: sha256_file(nb_src / n) for n in needed}
+    nb_hashes = {n: sha256_file(nb_src / n) for n in dict.fromkeys([*needed, *(src for _, src in overall_notebooks)])}
     lib_hash = library_hash()
     previous = read_manifest(output_dir) if resume else None
     had_manifest = (output_dir / MANIFEST).is_file()
