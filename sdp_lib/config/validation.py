@@ -498,7 +498,7 @@ def check_numerator_le_denominator(
     names: tuple[str, str] = ("numerator", "denominator"),
 ) -> None:
     """The numerator (people counted) cannot exceed the denominator. `names` are the two columns as the
-    file names them (e.g. "screened", "eligible"), for the message."""
+    file names them (e.g. "in contact", "registered"), for the message."""
     num, den = names
     if (num, den) == ("numerator", "denominator"):
         rule = "the numerator is more than the denominator ({n}): it must be between 0 and the denominator"
