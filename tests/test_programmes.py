@@ -56,3 +56,59 @@ def test_each_programme_declares_its_measures_words_and_activities(folder):
     assert prog.measure_ids and prog.activity_types
     assert all(m.label and m.counted and m.out_of for m in prog.measures)
     assert all(set(p.focus) <= set(prog.measure_ids) for p in prog.partners)
+
+
+def test_the_first_programmes_tables_keep_its_own_column_names(tmp_path):
+    """The first programme's files and result tables say screening / eligible / screened (its `columns:`),
+    as before the suite was made programme-agnostic; read back, the tables use the generic names."""
+    from sdp_lib.metrics import evaluation
+
+    evaluation.build_tables(REPO / "data" / "synthetic", REPO / "params", tmp_path)
+    header = (tmp_path / "published" / "tables" / "uptake_changes.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",")[2:4] == ["screening", "period_before"] and "eligible_before" in header
+    assert "screened_after" in header and "additional_screened" in (
+        tmp_path / "restricted" / "tables" / "value_for_money.csv").read_text(encoding="utf-8").splitlines()[0]
+    toc = (tmp_path / "restricted" / "tables" / "toc_metrics.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert toc.split(",")[:2] == ["partner_id", "measure"]  # an indicator's measure, not the outcome's
+    tables = evaluation.load_tables(REPO / "data" / "synthetic", REPO / "params", tmp_path)
+    assert {"measure", "denominator_before", "numerator_after"} <= set(tables["uptake_changes"].columns)
+
+
+def test_the_index_links_the_other_programmes():
+    from sdp_lib.run import html
+
+    page = html.index_html([], title="A: evaluation reports", programmes=[("B <b>", "b/index.html")])
+    assert "<h2>Other programmes</h2>" in page and '<a href="b/index.html">B &lt;b&gt;</a>' in page
+
+
+def test_unknown_programme_is_a_users_mistake(capsys):
+    from sdp_lib.run.cli import main
+
+    assert main(["validate", "--programme", "no_such_programme"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown programme 'no_such_programme'" in err and "community_solutions" in err
+    assert "Traceback" not in err
+
+
+def test_second_programme_runs_from_configuration_alone(tmp_path, capsys):
+    """`sdp-eval run --programme community_solutions` makes its partner, programme, data-quality and planning
+    reports with the same notebooks, in the programme's own words (one partner, to keep the suite fast)."""
+    from bs4 import BeautifulSoup
+
+    from sdp_lib.run.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["run", "--programme", "community_solutions", "--partner", "family_hub_a", "--out", str(out),
+               "--jobs", "2"])
+    assert rc == 0, capsys.readouterr().err
+    reports = sorted(p.name for p in (out / "reports").glob("*.html"))
+    assert reports == ["data_quality.html", "partner_family_hub_a.html", "planning.html", "programme_report.html"]
+    text = " ".join(BeautifulSoup((out / "reports" / "partner_family_hub_a.html").read_text(encoding="utf-8"),
+                                  "html.parser").get_text(" ").split())
+    assert "contact with mental health services: access went from" in text
+    assert "MAKS knowledge total" in text and "reliable improvement" in text
+    first = re.compile(r"(?-i:\bSDP\b)|Screen,? Detect,? Protect|\bscreen(?:ing|ed)\b|\bWSIC\b|\bcancer|\bbreast\b|"
+                       r"\bcervical\b|\bbowel\b", re.IGNORECASE)
+    assert not first.search(text), first.search(text)  # nothing of the first programme's words
+    planning = (out / "reports" / "planning.html").read_text(encoding="utf-8")
+    assert "paired respondents" in planning

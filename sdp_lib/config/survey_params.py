@@ -188,7 +188,11 @@ class Question(_Strict):
 
 
 class Scale(_Strict):
-    """A multi-item scale scored as the sum of its items (reverse-coded items scored 6 - x)."""
+    """A multi-item scale scored as the sum of its items (reverse-coded items scored 6 - x), as its
+    published scoring rules say: `dont_know_score` (e.g. 3, neutral; omit to count "don't know" as
+    missing), `max_missing` items that may be missing before the score is missing (default 0), and then
+    `prorate` (the mean of the answered items times the number of items) or the plain sum; `source` cites
+    the rules; `higher_is_better` (false for a scale where a lower score is the aim)."""
 
     id: str = Field(pattern=_ID_PATTERN, max_length=60)
     label: str = ""
@@ -196,6 +200,10 @@ class Scale(_Strict):
     items: list[str] = Field(min_length=1)
     score_range: tuple[int, int]
     dont_know_score: int | None = Field(default=None, ge=1, le=5)
+    max_missing: int = Field(default=0, ge=0)
+    prorate: bool = False
+    source: str = Field(default="", max_length=300)
+    higher_is_better: bool = True
 
 
 def _cross_problems(model: "Questions", programme: Programme | None = None) -> list[tuple[str, str | None, str]]:

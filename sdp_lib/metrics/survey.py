@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sdp_lib.stats import proportions as stats
+from sdp_lib.stats import scales as scale_stats
 from sdp_lib.wording import _headline_text, headline, k_in_10, round_half_away  # noqa: F401 (survey API)
 from sdp_lib.inputs.survey_file import _cell_text, empty_survey, load_survey, typed_survey, validate_survey_file  # noqa: F401
 from sdp_lib.config.survey_params import (  # noqa: F401 (the survey's parameter models, part of this module's API)
@@ -66,7 +67,14 @@ DOMAIN_CHANGE_COLUMNS = [
     "statistic", "p_value", "effect_size", "p_holm", "p_bh",
 ]
 THEME_COLUMNS = ["partner_id", "theme", "n_comments", "n_mentioning", "pct"]
-SCALE_SCORE_COLUMNS = ["partner_id", "respondent_id", "wave", "scale", "score", "n_items"]
+SCALE_SCORE_COLUMNS = ["partner_id", "respondent_id", "wave", "scale", "score", "n_items", "n_dont_know", "prorated"]
+SCALE_COLUMNS = [
+    "partner_id", "scale", "label", "n_pairs", "mean_pre", "mean_post", "mean_change", "change_lower",
+    "change_upper", "p_t", "d_z", "wilcoxon_p", "rank_biserial", "alpha_pre", "alpha_pre_lower",
+    "alpha_pre_upper", "n_alpha_pre", "alpha_post", "alpha_post_lower", "alpha_post_upper", "n_alpha_post",
+    "n_improved", "share_improved", "improved_lower", "improved_upper", "n_deteriorated", "share_deteriorated",
+    "reliable_change_points", "n_dont_know", "note",
+]
 
 TABLE_FILES: tuple[str, ...] = ("survey_items.csv", "survey_paired.csv", "survey_themes.csv", "survey_domains.csv")
 
@@ -521,48 +529,116 @@ def domain_changes(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
 # Multi-item scales (knowledge or behaviour scales, scored as survey.yaml says)
 
 
-def scale_scores(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
-    """Per respondent x wave x scale: the sum of the scale's items (reverse-coded items scored 6 - x).
+def _scale_responses(survey: pd.DataFrame, questions: Questions, scale: Scale) -> pd.DataFrame:
+    """The scale's item answers as `stats.scales.score_items` reads them: 1-5, "dont_know" or blank."""
+    cols = {}
+    for item in scale.items:
+        v = survey[item + SCORE_SUFFIX].astype("Float64").astype(object).where(
+            survey[item + SCORE_SUFFIX].notna(), None)
+        cols[item] = v.mask(survey[item].eq(DONT_KNOW).fillna(False).astype(bool), DONT_KNOW)
+    return pd.DataFrame(cols, index=survey.index)
 
-    dont_know is scored as the scale's `dont_know_score` when configured (some published instruments score it as the neutral 3),
-    otherwise it leaves the respondent's score missing, as does any blank item. Every score is checked to
-    lie in the configured score_range. Rows with a missing score are kept (score NaN) with n_items the
-    number of items answered 1-5 (or dont_know when scored).
+
+def scale_scores(survey: pd.DataFrame, questions: Questions) -> pd.DataFrame:
+    """Per respondent x wave x scale: the scale's score by its configured scoring rule
+    (`sdp_lib.stats.scales.score_items`): reverse-coded items scored 6 - x, "don't know" scored as the
+    scale's `dont_know_score` when configured (some published instruments score it as the neutral 3) and
+    otherwise missing like a blank, and up to `max_missing` missing items allowed (prorated or summed).
+    Rows with a missing score are kept (score NaN); `n_items` counts the items scored, `n_dont_know` every
+    "don't know". Every complete or prorated score is checked to lie in the configured score_range.
     """
     frames = []
     for s in questions.scales:
-        cols = []
-        for item in s.items:
-            q = questions.get(item)
-            v = survey[q.id + SCORE_SUFFIX].astype("Float64")
-            if s.dont_know_score is not None:
-                is_dk = survey[q.id].eq(DONT_KNOW).fillna(False).astype(bool)
-                v = v.mask(is_dk, float(s.dont_know_score))
-            cols.append((6 - v if q.reverse else v).astype(float).rename(q.id))
-        m = pd.concat(cols, axis=1)
-        n_items = m.notna().sum(axis=1).astype("int64")
-        score = m.sum(axis=1, min_count=len(s.items))
-        score = score.where(n_items == len(s.items))
+        reverse = [item for item in s.items if questions.get(item).reverse]
+        got = scale_stats.score_items(_scale_responses(survey, questions, s), s.items, reverse, points=5,
+                                      dont_know=DONT_KNOW, dont_know_score=s.dont_know_score,
+                                      max_missing=s.max_missing, prorate=s.prorate)
+        score = got["score"]
         lo, hi = s.score_range
-        bad = score.notna() & ((score < lo) | (score > hi))
+        full = score.notna() & ((got["n_missing"] == 0) | got["prorated"])
+        bad = full & ((score < lo - 1e-9) | (score > hi + 1e-9))
         if bad.any():  # pragma: no cover - guaranteed by the range check in the loader
             raise AssertionError(f"scale {s.id}: a score lies outside {lo}-{hi}")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "partner_id": survey["partner_id"],
-                    "respondent_id": survey["respondent_id"],
-                    "wave": survey["wave"],
-                    "scale": s.id,
-                    "score": score,
-                    "n_items": n_items,
-                }
-            )
-        )
+        frames.append(pd.DataFrame({
+            "partner_id": survey["partner_id"], "respondent_id": survey["respondent_id"], "wave": survey["wave"],
+            "scale": s.id, "score": score, "n_items": got["n_answered"], "n_dont_know": got["n_dont_know"],
+            "prorated": got["prorated"],
+        }))
     if not frames:
         return pd.DataFrame(columns=SCALE_SCORE_COLUMNS)
     out = pd.concat(frames, ignore_index=True)
     return _sort(out, questions, ["partner_id", "respondent_id", "wave"])
+
+
+def _alpha(survey: pd.DataFrame, questions: Questions, scale: Scale, rows: pd.Series,
+           confidence: float) -> scale_stats.AlphaResult:
+    """Cronbach's alpha of the scale's scored items among `rows` (one wave), listwise."""
+    reverse = {item for item in scale.items if questions.get(item).reverse}
+    resp = _scale_responses(survey[rows], questions, scale)
+    m = np.full((len(resp), len(scale.items)), np.nan)
+    for j, item in enumerate(scale.items):
+        for r, v in enumerate(resp[item].tolist()):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            if v == DONT_KNOW:
+                if scale.dont_know_score is not None:
+                    m[r, j] = float(scale.dont_know_score)
+                continue
+            m[r, j] = 6 - float(v) if item in reverse else float(v)
+    return scale_stats.cronbach_alpha(m, confidence)
+
+
+def scale_changes(survey: pd.DataFrame, questions: Questions, confidence: float = 0.95) -> pd.DataFrame:
+    """Per partner (and programme-wide, "ALL") x scale: the change in the scale score among respondents
+    scored at both waves (pre, post).
+
+    * mean change (post - pre) with a paired t interval and test, and d_z (`stats.scales.paired_mean_change`);
+    * Wilcoxon signed-rank p and the matched-pairs rank-biserial correlation (`stats.proportions.wilcoxon_paired`);
+    * Cronbach's alpha of each wave's item scores with Feldt's interval (`stats.scales.cronbach_alpha`);
+    * the share of respondents with a reliable improvement (Jacobson & Truax 1991 reliable change index,
+      using the pre-wave alpha as the reliability and the pre-wave SD), with Wilson intervals
+      (`stats.scales.reliable_change`); "improvement" follows the scale's `higher_is_better`.
+
+    A group with fewer than two pairs gives NaN with a note saying why; nothing raises on data.
+    """
+    if not questions.scales or survey.empty:
+        return pd.DataFrame(columns=SCALE_COLUMNS)
+    scores = scale_scores(survey, questions)
+    rows = []
+    partners = sorted(set(survey["partner_id"].astype(str)), key=_partner_key)
+    for s in questions.scales:
+        sc = scores[scores["scale"] == s.id]
+        for pid in [*partners, ALL]:
+            mine = sc if pid == ALL else sc[sc["partner_id"] == pid]
+            key = ["partner_id", "respondent_id"]
+            pre = mine[mine["wave"] == "pre"].set_index(key)["score"]
+            post = mine[mine["wave"] == "post"].set_index(key)["score"]
+            both = pd.concat([pre.rename("pre"), post.rename("post")], axis=1, join="inner").dropna()
+            change = scale_stats.paired_mean_change(both["pre"], both["post"], confidence)
+            wil = scale_stats.wilcoxon_paired(both["pre"], both["post"])
+            in_group = survey["partner_id"].astype(str).eq(pid) if pid != ALL else pd.Series(True, index=survey.index)
+            a_pre = _alpha(survey, questions, s, in_group & survey["wave"].eq("pre"), confidence)
+            a_post = _alpha(survey, questions, s, in_group & survey["wave"].eq("post"), confidence)
+            rc = scale_stats.reliable_change(both["pre"], both["post"], a_pre.alpha, confidence=confidence,
+                                             higher_is_better=s.higher_is_better)
+            notes = [n for n in (change.reason, a_pre.reason and f"alpha before: {a_pre.reason}",
+                                 rc.reason and f"reliable change: {rc.reason}") if n]
+            rows.append({
+                "partner_id": pid, "scale": s.id, "label": s.label or s.id, "n_pairs": change.n,
+                "mean_pre": change.mean_pre, "mean_post": change.mean_post, "mean_change": change.mean_change,
+                "change_lower": change.lower, "change_upper": change.upper, "p_t": change.p_value, "d_z": change.d_z,
+                "wilcoxon_p": wil.p_value if change.n else math.nan,
+                "rank_biserial": wil.effect_size if change.n else math.nan,
+                "alpha_pre": a_pre.alpha, "alpha_pre_lower": a_pre.lower, "alpha_pre_upper": a_pre.upper,
+                "n_alpha_pre": a_pre.n, "alpha_post": a_post.alpha, "alpha_post_lower": a_post.lower,
+                "alpha_post_upper": a_post.upper, "n_alpha_post": a_post.n,
+                "n_improved": rc.n_improved, "share_improved": rc.share_improved,
+                "improved_lower": rc.improved_lower, "improved_upper": rc.improved_upper,
+                "n_deteriorated": rc.n_deteriorated, "share_deteriorated": rc.share_deteriorated,
+                "reliable_change_points": rc.min_change,
+                "n_dont_know": int(mine["n_dont_know"].sum()), "note": "; ".join(notes),
+            })
+    return pd.DataFrame(rows, columns=SCALE_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -655,13 +731,14 @@ def code_themes(survey: pd.DataFrame, questions: Questions, codebook: Codebook) 
 def survey_tables(
     survey: pd.DataFrame, questions: Questions, codebook: Codebook, confidence: float = 0.95
 ) -> dict[str, pd.DataFrame]:
-    """The four survey tables, keyed by file name (survey_items.csv, survey_paired.csv, survey_themes.csv,
-    survey_domains.csv)."""
+    """The survey tables, keyed by file name (survey_items.csv, survey_paired.csv, survey_themes.csv,
+    survey_domains.csv, survey_scales.csv)."""
     return {
         "survey_items.csv": item_summary(survey, questions, confidence),
         "survey_paired.csv": paired_tests(survey, questions),
         "survey_themes.csv": code_themes(survey, questions, codebook),
         "survey_domains.csv": domain_changes(survey, questions),
+        "survey_scales.csv": scale_changes(survey, questions, confidence),
     }
 
 
@@ -669,7 +746,7 @@ __all__ = [
     "ALL", "Codebook", "DOMAINS", "Question", "Questions", "Scale", "Theme", "WAVES",
     "code_themes", "domain_changes", "domain_scores", "empty_survey", "evidence_label", "headline",
     "item_summary", "k_in_10", "load_codebook", "load_questions", "load_survey", "paired_tests",
-    "round_half_away", "scale_scores", "survey_tables", "theme_matches", "typed_survey",
+    "round_half_away", "scale_changes", "scale_scores", "survey_tables", "theme_matches", "typed_survey",
     "validate_survey_file",
 ]
 

@@ -162,6 +162,22 @@ SPECS: dict[str, TableSpec] = {
         name="survey_domains", count_columns=("n_pairs", "n_unpaired"), key_columns=("partner_id", "domain"),
         derived={},
     ),
+    # scale scores: every statistic of a group with a suppressed number of pairs goes with it; the shares
+    # improved and deteriorated with their counts (share x pairs gives the count back)
+    "survey_scales": TableSpec(
+        name="survey_scales",
+        count_columns=("n_pairs", "n_alpha_pre", "n_alpha_post", "n_improved", "n_deteriorated", "n_dont_know"),
+        key_columns=("partner_id", "scale"),
+        derived={
+            **{c: ("n_pairs",) for c in ("mean_pre", "mean_post", "mean_change", "change_lower", "change_upper",
+                                          "p_t", "d_z", "wilcoxon_p", "rank_biserial", "reliable_change_points")},
+            **{c: ("n_alpha_pre",) for c in ("alpha_pre", "alpha_pre_lower", "alpha_pre_upper")},
+            **{c: ("n_alpha_post",) for c in ("alpha_post", "alpha_post_lower", "alpha_post_upper")},
+            **{c: ("n_improved", "n_pairs") for c in ("share_improved", "improved_lower", "improved_upper")},
+            "share_deteriorated": ("n_deteriorated", "n_pairs"),
+        },
+        complements=(("n_improved", "n_pairs"), ("n_deteriorated", "n_pairs")),
+    ),
 }
 
 

@@ -24,7 +24,7 @@ from sdp_lib.config.outputs import write_json, write_table
 from sdp_lib.reports.views import (
     EVIDENCE_ORDER, FigureView, ReportContext, bullets, caveat_points, figure_image, narrative, paragraph,
     partner_context,
-    provenance_table, table, vfm_view,
+    provenance_table, scales_view, table, vfm_view,
 )
 from sdp_lib.wording import SMS_LEVEL_TEXT, confidence_label, gbp, indicator_value, interval, num, p_text, pct, pp
 from sdp_lib.protect.safe_output import neutralise_frame
@@ -62,6 +62,7 @@ class PartnerReport:
         self.comparison = self.comparison[self.comparison["partner_id"] == "comparison"]
         self.survey_items = mine("survey_items")
         self.survey_paired = mine("survey_paired")
+        self.survey_scales = mine("survey_scales")
         self.survey_themes = mine("survey_themes")
         self.toc_indicators = mine("toc_indicators")
         self.toc_links = mine("toc_links")
@@ -85,8 +86,13 @@ class PartnerReport:
         return narrative(self.ctx.programme, "partner_intro")
 
     def outcome_note(self) -> HTML:
-        """What the programme's outcome measures count (`narrative: outcome` in programme.yaml)."""
-        return narrative(self.ctx.programme, "outcome")
+        """What the programme's outcome measures count and cannot show: `narrative: outcome` in
+        programme.yaml, or else each measure's coverage caveat."""
+        note = narrative(self.ctx.programme, "outcome")
+        if note.data:
+            return note
+        caveats = dict.fromkeys(m.coverage_caveat for m in self.ctx.programme.measures if m.coverage_caveat)
+        return bullets(list(caveats)) if caveats else HTML("")
 
     def title(self) -> HTML:
         p = self.partner
@@ -255,6 +261,15 @@ class PartnerReport:
             "headline": pub["headline"], "evidence": pub["evidence_label"],
         })
         return table(df, caption="Survey: % favourable with Wilson intervals; '*' = suppressed (small numbers)", data=pub)
+
+    def scales_table(self) -> HTML:
+        """Scale scores (e.g. a knowledge or behaviour scale) before and after, among the same respondents."""
+        if self.survey_scales.empty:
+            return paragraph("The survey has no multi-item scales scored before and after for this partner.")
+        pub = self._protected("survey_scales", self.survey_scales)
+        return table(scales_view(pub, self.ctx.confidence, with_partner=False),
+                     caption="Scale scores among respondents scored before and after (counts rounded; "
+                             "'*' = suppressed, small numbers)", data=pub)
 
     def paired_table(self) -> HTML:
         pairs = self.survey_paired

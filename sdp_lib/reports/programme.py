@@ -18,7 +18,7 @@ from sdp_lib.protect import publish
 from sdp_lib.config.outputs import write_table
 from sdp_lib.reports.views import (
     FigureView, ReportContext, bullets, figure_image, narrative, paragraph, programme_context, provenance_table,
-    reconciliation_view, table, vfm_view,
+    reconciliation_view, scales_view, table, vfm_view,
 )
 from sdp_lib.wording import confidence_label, interval, notes, num, p_text, pct, pp
 from sdp_lib.protect.safe_output import html_table, neutralise_frame
@@ -192,6 +192,17 @@ class ProgrammeReport:
         df = pd.DataFrame({"partner": pub["partner_id"].map(names), "question": pub["question_id"].map(questions),
                            "headline": pub["headline"], "evidence": pub["evidence_label"]})
         return table(df, caption="Survey headlines with n and intervals ('*' = suppressed, small numbers)", data=pub)
+
+    def scales_table(self) -> HTML:
+        """Scale scores before and after, per partner and all partners together (the `survey_scales` table)."""
+        scales = self.tables.get("survey_scales", pd.DataFrame())
+        if scales.empty:
+            return paragraph("The survey has no multi-item scales scored before and after.")
+        pub = self._protected("survey_scales", scales)
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        return table(scales_view(pub, self.ctx.confidence, with_partner=True, partner_names=names),
+                     caption="Scale scores among respondents scored before and after, by partner and for all "
+                             "partners (counts rounded; '*' = suppressed, small numbers)", data=pub)
 
     def published_claims(self) -> HTML:
         """The programme's published survey claims set beside what the survey data support."""

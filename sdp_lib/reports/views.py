@@ -28,7 +28,7 @@ from sdp_lib.config.params import Partner, Programme, load_programme
 from sdp_lib.protect.safe_output import html_table
 from sdp_lib.config.validation import PERIOD_RE, Problem, ValidationFailed, listing
 from sdp_lib.metrics.value import ratio_text
-from sdp_lib.wording import Words, gbp, interval, interval_point, words_of
+from sdp_lib.wording import Words, confidence_label, gbp, interval, interval_point, is_number, p_text, words_of
 
 PARTNER_METRICS = "partners"
 EVIDENCE_ORDER = ["supported", "suggestive", "inconclusive", "contradicted", "untested"]
@@ -274,6 +274,43 @@ def reconciliation_view(rec: pd.DataFrame) -> HTML:
     df["agrees"] = df["agrees"].map({True: "yes", False: "NO"})
     df["whole_count_consistent"] = df["whole_count_consistent"].fillna("")
     return table(df, caption="The programme's published figures against the data and arithmetic")
+
+
+def scales_view(pub: pd.DataFrame, confidence: float, with_partner: bool,
+                partner_names: dict[str, str] | None = None) -> pd.DataFrame:
+    """The `survey_scales` table as reports show it (from the disclosure-controlled table): the mean
+    change with its t interval and p, Wilcoxon's p and effect size, Cronbach's alpha at each wave with
+    Feldt's interval, and the share with a reliable improvement (Jacobson & Truax) with its Wilson
+    interval."""
+    lvl = confidence_label(confidence)
+
+    def dec(v: Any, digits: int = 2, sign: bool = False) -> str:
+        return v if isinstance(v, str) else "" if not is_number(v) else f"{float(v):{'+' if sign else ''}.{digits}f}"
+
+    cols: dict[str, Any] = {}
+    if with_partner:
+        names = partner_names or {}
+        cols["partner"] = pub["partner_id"].map(lambda p: "All partners" if p == "ALL" else names.get(p, p))
+    cols.update({
+        "scale": pub["label"],
+        "pairs (rounded)": pub["n_pairs"],
+        "mean before": pub["mean_pre"].map(lambda v: dec(v, 1)),
+        "mean after": pub["mean_post"].map(lambda v: dec(v, 1)),
+        f"change in points ({lvl} CI)": [interval_point(v, lo, hi, "{:+.1f}") for v, lo, hi in zip(
+            pub["mean_change"], pub["change_lower"], pub["change_upper"])],
+        "p (paired t)": pub["p_t"].map(p_text),
+        "p (Wilcoxon)": pub["wilcoxon_p"].map(p_text),
+        "effect size (rank-biserial)": pub["rank_biserial"].map(lambda v: dec(v, 2, True)),
+        f"alpha before ({lvl} CI)": [interval_point(v, lo, hi, "{:.2f}") for v, lo, hi in zip(
+            pub["alpha_pre"], pub["alpha_pre_lower"], pub["alpha_pre_upper"])],
+        f"alpha after ({lvl} CI)": [interval_point(v, lo, hi, "{:.2f}") for v, lo, hi in zip(
+            pub["alpha_post"], pub["alpha_post_lower"], pub["alpha_post_upper"])],
+        f"reliable improvement ({lvl} CI)": [
+            v if isinstance(v, str) else interval_point(100 * v, 100 * lo, 100 * hi, "{:.0f}%")
+            if is_number(v) and is_number(lo) and is_number(hi) else ""
+            for v, lo, hi in zip(pub["share_improved"], pub["improved_lower"], pub["improved_upper"])],
+    })
+    return pd.DataFrame(cols)
 
 
 def caveat_points(programme: Programme, changes: pd.DataFrame, partner: Partner | None) -> list[str]:
