@@ -64,6 +64,15 @@ def cmd_tables(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_deck(args: argparse.Namespace) -> int:
+    from sdp_lib.reports.deck import build_deck
+
+    data, params, out = _dirs(args)
+    path = build_deck(data, params, out)
+    print(f"wrote {paths.relative_to_root(path)}")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from sdp_lib.run import batch
     from sdp_lib.metrics.evaluation import check_partners
@@ -132,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tables", help="validate the inputs and write the result tables only")
     common(p)
     p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("deck", help="write the summary presentation (summary.pptx in the output folder)")
+    common(p)
+    p.set_defaults(func=cmd_deck)
 
     p = sub.add_parser("run", help="the main job: result tables, then every partner's report and the programme report")
     common(p)
