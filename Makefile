@@ -26,8 +26,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 # index page links to the others'.
 report: $(STAMP)
 	@set -e; for p in $$($(BIN)/sdp-eval programmes); do \
-	  echo "== programme $$p"; $(BIN)/sdp-eval run --programme $$p $(if $(JOBS),--jobs $(JOBS),); done
+	  echo "== programme $$p"; $(BIN)/sdp-eval run --programme $$p $(if $(JOBS),--jobs $(JOBS),); \
+	  $(BIN)/sdp-eval deck --programme $$p; done
 	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),)
+	$(BIN)/sdp-eval deck
 
 test: $(STAMP)
 	$(BIN)/lint-imports
