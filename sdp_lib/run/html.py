@@ -15,7 +15,8 @@ each HTML file stands alone:
 
 `check_in_browser` opens a page in headless Chromium (Python playwright driving the system
 `/usr/bin/chromium`, no downloaded browser) and reports console errors, broken images, network requests
-and tables, and saves a screenshot.
+and tables, and saves a screenshot. The same `Browser` prints a report to a tagged A4 PDF (`Browser.pdf`,
+using the reports' print CSS) and runs axe-core's WCAG 2.x A/AA rules on a page (`Browser.accessibility`).
 """
 
 from __future__ import annotations
