@@ -1,5 +1,6 @@
 # sdp-eval: two commands do all the set-up on a fresh machine with Python 3.11 and make.
-#   make report   creates .venv if absent, installs the suite, runs the main job
+#   make report   creates .venv if absent, installs the suite, runs the main job (HTML reports, and PDFs when
+#                 /usr/bin/chromium is there)
 #   make test     same set-up, then the whole test suite (unit, property, notebooks under nbval, browser)
 #   make lab      same set-up, then JupyterLab on the notebooks
 PYTHON ?= python3.11
@@ -7,6 +8,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?=
+# `make report` prints every report to PDF too when Debian's chromium is installed (`make report PDF=` to skip)
+PDF    ?= $(if $(wildcard /usr/bin/chromium),--pdf,)
 
 .PHONY: report test notebooks lab validate synth bench bench-equity clean-outputs setup
 
@@ -26,9 +29,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 # index page links to the others'.
 report: $(STAMP)
 	@set -e; for p in $$($(BIN)/sdp-eval programmes); do \
-	  echo "== programme $$p"; $(BIN)/sdp-eval run --programme $$p $(if $(JOBS),--jobs $(JOBS),); \
+	  echo "== programme $$p"; $(BIN)/sdp-eval run --programme $$p $(if $(JOBS),--jobs $(JOBS),) $(PDF); \
 	  $(BIN)/sdp-eval deck --programme $$p; done
-	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),)
+	@$(if $(wildcard /usr/bin/chromium),,echo "PDFs not made: /usr/bin/chromium not found (apt-get install -y chromium); HTML reports only.")
+	$(BIN)/sdp-eval run $(if $(JOBS),--jobs $(JOBS),) $(PDF)
 	$(BIN)/sdp-eval deck
 
 test: $(STAMP)

@@ -121,3 +121,22 @@ def test_untrusted_partner_name_stays_text(output_dir, browser):
     assert check.dialogs == []  # nor ran a script
     if not os.environ.get("SDP_BROWSER_OUTPUT_DIR"):
         assert XSS in check.text  # shown as the text it is
+
+
+# ------------------------------------------------------------------------------------------------
+# Accessibility: axe-core's WCAG 2.x A/AA rules on every report and the index
+# ------------------------------------------------------------------------------------------------
+def _all_pages(output_dir: Path) -> list[Path]:
+    return sorted((output_dir / "reports").glob("*.html")) + [output_dir / "index.html"]
+
+
+def test_no_serious_or_critical_accessibility_violation(output_dir, browser):
+    """Every report (the failed one too, with its traceback) and the index: no axe violation of impact
+    serious or critical. Installed by `npm ci` at the project root (package.json pins axe-core)."""
+    if report_html.axe_core_path() is None:
+        pytest.skip("axe-core is not installed: run `npm ci` at the project root (needs Node and npm)")
+    pages = _all_pages(output_dir)
+    assert len(pages) >= 3
+    found = {p.name: browser.accessibility(p) for p in pages}
+    bad = {name: [str(v) for v in violations] for name, violations in found.items() if violations}
+    assert bad == {}, "\n".join(f"{name}: {v}" for name, vs in bad.items() for v in vs)

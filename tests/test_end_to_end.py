@@ -213,3 +213,24 @@ def test_reports_open_cleanly_in_a_headless_browser(runs):
         assert res.tables >= 1, rel
         assert res.dialogs == [], rel  # the partner named <img onerror=alert(1)> opened no alert
         assert (shots / (Path(rel).stem + ".png")).stat().st_size > 1000
+
+
+def test_reports_have_no_serious_or_critical_accessibility_violation(runs):
+    """axe-core's WCAG 2.0/2.1/2.2 A and AA rules in headless Chromium on every report of the run (the failed
+    partner's page too) and the index: no violation of impact serious or critical.
+
+    Figures are `<img>` whose alt text nbconvert fills in ("No description has been provided for this image")
+    until the reports give their own; axe's `image-alt` passes on that and is not excluded here."""
+    from sdp_lib.run.html import Browser, axe_core_path, chromium_available
+
+    if not chromium_available():
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
+    if axe_core_path() is None:
+        pytest.skip("axe-core is not installed: run `npm ci` at the project root (.ci/run does, when npm is there)")
+    _, out = runs["first"]
+    pages = sorted((out / "reports").glob("*.html")) + [out / "index.html"]
+    assert len(pages) == len(RUN) + 4  # partners, programme, data quality, planning, index
+    with Browser() as browser:
+        found = {p.name: browser.accessibility(p) for p in pages}
+    bad = [f"{name}: {v}" for name, violations in found.items() for v in violations]
+    assert bad == [], "\n".join(bad)

@@ -7,8 +7,15 @@ Layout under `output_dir`::
 
     notebooks/partner_<id>.ipynb, notebooks/programme_report.ipynb, notebooks/data_quality.ipynb
     reports/partner_<id>.html,   reports/programme_report.html,   reports/data_quality.html
+    reports/partner_<id>.pdf, ...  (with `pdf=True`, `sdp-eval run --pdf`: each report printed to A4 PDF)
     index.html
     manifest.json
+
+**PDFs.** With `pdf=True` every HTML report is printed to a tagged A4 PDF beside it by the headless
+Chromium of the browser check (`sdp_lib.run.html.Browser.pdf`), in the staging folder like everything
+else, and the index links each PDF beside its page. Without Chromium (or playwright) the run says so in
+one line of its summary and makes the HTML as usual. A report kept by `resume` keeps its PDF; a report
+made again without `pdf=True` loses its old one (it would no longer match the page).
 
 **Warm kernels.** Each worker process keeps one Jupyter kernel alive, with pandas, statsmodels,
 matplotlib and every sdp_lib module imported once, and runs its successive notebooks in it through
@@ -116,6 +123,7 @@ class NotebookResult:
     reused: bool = False         # kept from the previous run (--resume)
     fingerprint: str = ""
     timings: dict = field(default_factory=dict)  # seconds: kernel_start, reset, execute, write_notebook, export_html
+    pdf_path: Path | None = None  # the report printed to PDF (`run(pdf=True)`)
 
     @property
     def ok(self) -> bool:
@@ -1721,6 +1729,7 @@ def run(
     cold: bool = False,
     timeout: float | None = None,
     tables: bool = False,
+    pdf: bool = False,
 ) -> RunResult:
     """Run every report notebook and write HTML reports, `index.html` and `manifest.json`.
 
@@ -1729,6 +1738,7 @@ def run(
     cold: a fresh kernel for every notebook instead of one warm kernel per worker.
     timeout: seconds a cell may run (None = no limit); a cell that runs longer fails its notebook.
     tables: build the result tables first (`evaluation.build_tables`), into the same staging folder.
+    pdf: print every HTML report to PDF as well (see **PDFs** in the module's docstring).
     Raises ValidationFailed when programme.yaml is needed (partners=None) and invalid, ValueError for
     a bad partner id, FileNotFoundError for a missing notebook, RuntimeError for a wrong kernel,
     OutputBusy when another run uses the output folder, Interrupted on SIGINT/SIGTERM (after stopping
@@ -1897,6 +1907,7 @@ def run(
 
             order = [f"partner_{pid}" for pid in partner_ids] + [name for name, _ in overall_notebooks]
             notebooks = [results[name] for name in order]
+            _make_pdfs(notebooks, staged, output_dir, pdf, notes, report_html)
             _write_index_and_manifest(
                 staged, output_dir, notebooks, programme, partner_ids, names, common, inputs, nb_src, root,
                 nb_hashes, lib_hash, resume, previous, params_by_name, mode, report_html)
@@ -1925,6 +1936,45 @@ def run(
                      tables=tables_written)
 
 
+def _make_pdfs(notebooks: list[NotebookResult], staged: Path, output_dir: Path, pdf: bool, notes: list[str],
+               report_html: Any) -> None:
+    """Print the staged HTML reports to PDF beside them (`pdf=True`), setting each result's `pdf_path`.
+
+    A kept (resumed) report keeps the PDF it has; any other report's PDF from an earlier run is removed
+    first, so a PDF always matches its page. Without Chromium, or when one page cannot be printed, a note
+    says so and the run goes on (the HTML reports are the primary output)."""
+    todo: list[tuple[NotebookResult, Path, Path]] = []
+    for nb in notebooks:
+        if nb.html_path is None:
+            continue
+        html_staged = staged / nb.html_path.relative_to(output_dir)
+        pdf_staged = html_staged.with_suffix(".pdf")
+        if nb.reused and pdf_staged.is_file():
+            nb.pdf_path = output_dir / pdf_staged.relative_to(staged)
+            continue
+        if not nb.reused:
+            pdf_staged.unlink(missing_ok=True)
+        if pdf and html_staged.is_file():
+            todo.append((nb, html_staged, pdf_staged))
+    if not todo:
+        return
+    reason = report_html.pdf_unavailable()
+    if reason is not None:
+        notes.append(f"PDFs not made: {reason}. The HTML reports were made.")
+        return
+    failed: list[str] = []
+    with report_html.Browser() as browser:
+        for nb, html_staged, pdf_staged in todo:
+            try:
+                browser.pdf(html_staged, pdf_staged)
+            except Exception as exc:  # one page that will not print must not cost the run its reports
+                failed.append(f"{nb.name} ({type(exc).__name__}: {_first_line(str(exc))})")
+                continue
+            nb.pdf_path = output_dir / pdf_staged.relative_to(staged)
+    if failed:
+        notes.append(f"PDF not made for {len(failed)} report(s): " + "; ".join(failed))
+
+
 def _programme_title(name: str) -> str:
     """A programme's name from its programme.yaml, or its folder's name when that cannot be read."""
     from sdp_lib.config.params import load_programme
@@ -1951,7 +2001,8 @@ def _write_index_and_manifest(staged: Path, output_dir: Path, notebooks: list[No
         entries.append(report_html.IndexEntry(
             name=nb.name, title=_TITLES.get(nb.name, "Partner report"), status=nb.status,
             href=report_html.report_href(rel(nb.html_path)) if nb.html_path else None,
-            partner_id=nb.partner_id, partner_name=nb.partner_name, error=nb.error))
+            partner_id=nb.partner_id, partner_name=nb.partner_name, error=nb.error,
+            pdf_href=report_html.report_href(rel(nb.pdf_path)) if nb.pdf_path else None))
     title = f"{programme.name}: evaluation reports" if programme else "Evaluation reports"
     headline = report_html.read_headline(staged, partner_ids)
     others = [(_programme_title(name), f"{name}/{INDEX}") for name in programme_names()
@@ -1982,6 +2033,7 @@ def _write_index_and_manifest(staged: Path, output_dir: Path, notebooks: list[No
                 "reused": nb.reused,
                 "notebook": rel(nb.notebook_path),
                 "html": rel(nb.html_path),
+                "pdf": rel(nb.pdf_path),
                 "parameters": params_by_name[nb.name],
                 "fingerprint": nb.fingerprint,
             }

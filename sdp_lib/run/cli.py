@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_OK
         # the tables, then the reports, staged together: outputs/ changes only when the whole run is done
         result = batch.run(args.partner, args.jobs, data, params, out, resume=args.resume, cold=args.cold,
-                           timeout=args.timeout, tables=True)
+                           timeout=args.timeout, tables=True, pdf=args.pdf)
     except batch.OutputBusy as exc:
         print(f"sdp-eval run: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="re-run only the reports that failed or whose inputs changed since the last run")
     p.add_argument("--tables-only", action="store_true", help="stop after the result tables")
+    p.add_argument("--pdf", action="store_true",
+                   help="also print each report to a tagged A4 PDF beside its HTML (needs the headless Chromium at "
+                        "/usr/bin/chromium; without it the run says so and makes the HTML only)")
     p.add_argument("--cold", action="store_true",
                    help="start a fresh kernel for every notebook (default: one warm kernel per worker, reset "
                         "between notebooks; the reports are the same)")

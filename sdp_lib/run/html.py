@@ -15,7 +15,8 @@ each HTML file stands alone:
 
 `check_in_browser` opens a page in headless Chromium (Python playwright driving the system
 `/usr/bin/chromium`, no downloaded browser) and reports console errors, broken images, network requests
-and tables, and saves a screenshot.
+and tables, and saves a screenshot. The same `Browser` prints a report to a tagged A4 PDF (`Browser.pdf`,
+using the reports' print CSS) and runs axe-core's WCAG 2.x A/AA rules on a page (`Browser.accessibility`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,53 @@ body.jp-Notebook { max-width: 70rem; margin: 0 auto; }
 .sdp-alert { border-left: 6px solid #b00020; padding: 0.5em 1em; background: #fdecea; color: #1a1a1a; }
 </style>
 {% endblock extra_css %}
+{% block notebook_css %}
+{{ super() }}
+<style type="text/css">
+[[A11Y_CSS]]
+[[PRINT_CSS]]
+</style>
+{% endblock notebook_css %}
 """
+
+#: Accessibility fixes to JupyterLab's look, after its CSS (found by axe-core, WCAG 2.x AA; `Browser.accessibility`):
+#: links in text are underlined (axe `link-in-text-block`: the lab theme's link colour alone differs too
+#: little from the text), and terminal colours in tracebacks and warnings are darkened (the 16 named ones) or dropped
+#: (256-colour ones) so that they reach 4.5:1 on the error background #ffdddd and on white (axe `color-contrast`: lab's ANSI colours reach 1.6-2.7:1).
+_ANSI_COLOURS = {"black": "#1a1a1a", "red": "#a4161a", "green": "#0b6623", "yellow": "#6b5400",
+                 "blue": "#0b3d91", "magenta": "#7b1f7b", "cyan": "#005f66", "white": "#1a1a1a"}
+_A11Y_CSS = "\n".join(
+    [".jp-RenderedHTMLCommon a:link, .jp-RenderedHTMLCommon a:visited, .sdp-alert a { text-decoration: underline; }"]
+    + [f".jp-RenderedText pre .ansi-{name}-fg, .jp-RenderedText pre .ansi-{name}-intense-fg {{ color: {colour}; }}"
+       for name, colour in _ANSI_COLOURS.items()]
+    # 256-colour and RGB codes (IPython's traceback highlighting) become inline styles: the text's own colour
+    + [".jp-RenderedText pre span[style*='color'] { color: inherit !important; }"]
+)
+
+#: Print rules (A4), used by `Browser.pdf` and by a reader's own "Print": nothing is cut off at the right
+#: margin (tables and figures fit the page width), table rows, figures and code blocks are not split across
+#: pages where avoidable, a table's header row is repeated on each page it runs onto, and a heading stays
+#: with what follows it.
+PRINT_CSS = """@media print {
+  @page { size: A4; margin: 15mm 12mm 18mm 12mm; }
+  html, body { background: #fff !important; }
+  body.jp-Notebook { max-width: none; margin: 0; padding: 0; }
+  .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output,
+  .jp-RenderedHTMLCommon, .jp-InputArea { overflow: visible !important; max-width: 100%; }
+  .jp-Cell { padding: 0 !important; }
+  .jp-OutputArea-child, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper { display: block !important; }
+  table { font-size: 8pt !important; max-width: 100%; margin-left: 0 !important; margin-right: 0 !important; }
+  th, td { padding: 1px 4px !important; }
+  thead { display: table-header-group; }
+  tfoot { display: table-footer-group; }
+  tr, img, svg, figure, pre, .jp-RenderedImage, .sdp-alert { break-inside: avoid; page-break-inside: avoid; }
+  table { break-inside: auto; }
+  caption, h1, h2, h3, h4, h5, h6 { break-after: avoid; page-break-after: avoid; }
+  img, svg { max-width: 100% !important; height: auto !important; max-height: 235mm; object-fit: contain; }
+  a:link, a:visited { color: #0b3d91; }
+}"""
+
+_TEMPLATE = _TEMPLATE.replace("[[A11Y_CSS]]", _A11Y_CSS).replace("[[PRINT_CSS]]", PRINT_CSS)
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -339,6 +386,7 @@ class IndexEntry:
     partner_id: str | None = None
     partner_name: str | None = None
     error: str | None = None
+    pdf_href: str | None = None  # the report's PDF (`sdp-eval run --pdf`), relative to the index page
 
 
 _INDEX_CSS = """
@@ -359,6 +407,8 @@ a:focus { outline: 3px solid #ffbf47; outline-offset: 1px; }
 .error { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 .note { color: #404040; }
+@media print { main { max-width: none; padding: 0; } tr { break-inside: avoid; }
+               thead { display: table-header-group; } h2, caption { break-after: avoid; } }
 """
 
 
@@ -373,6 +423,14 @@ def _link_cell(entry: IndexEntry, label: str) -> str:
     if not entry.href:
         return "<td>no report</td>"
     return f'<td><a href="{html.escape(entry.href, quote=True)}">{html.escape(label)}</a></td>'
+
+
+def _pdf_cell(entry: IndexEntry, label: str) -> str:
+    if not entry.pdf_href:
+        return "<td>no PDF</td>"
+    # the visible text starts the accessible name (WCAG 2.5.3), which says which report it is
+    return (f'<td><a href="{html.escape(entry.pdf_href, quote=True)}" aria-label="{html.escape("PDF: " + label)}"'
+            '>PDF</a></td>')
 
 
 def report_href(relpath: str) -> str:
@@ -458,21 +516,28 @@ def index_html(entries: Sequence[IndexEntry], *, title: str = "Evaluation report
 
     overall = [e for e in entries if e.partner_id is None]
     partners = [e for e in entries if e.partner_id is not None]
+    pdfs = any(e.pdf_href for e in entries)  # a PDF column beside the links when the run printed them
+    pdf_th = '<th scope="col">PDF (A4)</th>' if pdfs else ""
+
+    def pdf_td(e: IndexEntry, label: str) -> str:
+        return _pdf_cell(e, label) if pdfs else ""
+
     if overall:
         out += ["<h2>Programme reports</h2>", "<table>", "<caption>Programme-wide reports</caption>",
                 '<thead><tr><th scope="col">Report</th><th scope="col">Status</th>'
-                '<th scope="col">Link</th></tr></thead>', "<tbody>"]
+                f'<th scope="col">Link</th>{pdf_th}</tr></thead>', "<tbody>"]
         for e in overall:
-            out.append(f"<tr><td>{esc(e.title)}</td>{_status_cell(e)}{_link_cell(e, 'Open ' + e.title)}</tr>")
+            out.append(f"<tr><td>{esc(e.title)}</td>{_status_cell(e)}{_link_cell(e, 'Open ' + e.title)}"
+                       f"{pdf_td(e, e.title)}</tr>")
         out += ["</tbody>", "</table>"]
     if partners:
         out += ["<h2>Partner reports</h2>", "<table>", "<caption>One report per funded partner</caption>",
                 '<thead><tr><th scope="col">Partner</th><th scope="col">Partner id</th>'
-                '<th scope="col">Status</th><th scope="col">Link</th></tr></thead>', "<tbody>"]
+                f'<th scope="col">Status</th><th scope="col">Link</th>{pdf_th}</tr></thead>', "<tbody>"]
         for e in partners:
             name = e.partner_name or e.partner_id or ""
             out.append(f'<tr><th scope="row">{esc(name)}</th><td><code>{esc(e.partner_id or "")}</code></td>'
-                       f"{_status_cell(e)}{_link_cell(e, 'Report for ' + name)}</tr>")
+                       f"{_status_cell(e)}{_link_cell(e, 'Report for ' + name)}{pdf_td(e, 'Report for ' + name)}</tr>")
         out += ["</tbody>", "</table>"]
     if headline:
         out += ["<h2>Headline: the outcome before and after</h2>", "<table>",
@@ -519,6 +584,69 @@ CHROMIUM_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
+
+#: axe-core rule tags run by `Browser.accessibility`: WCAG 2.0, 2.1 and 2.2, levels A and AA.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa")
+#: The impacts `Browser.accessibility` reports (axe's scale: minor, moderate, serious, critical).
+AXE_IMPACTS = ("serious", "critical")
+#: Where axe-core is looked for: $SDP_AXE_CORE, else node_modules/axe-core/axe.min.js in the project (the
+#: package.json at the project root pins it; `npm ci` installs it).
+AXE_ENV = "SDP_AXE_CORE"
+#: PDF page margins (the footer with the page numbers sits in the bottom one); the same as PRINT_CSS's @page.
+PDF_MARGIN = {"top": "15mm", "right": "12mm", "bottom": "18mm", "left": "12mm"}
+_PDF_HEADER = "<span></span>"  # no header (Chromium's default one prints the date and the file's URL)
+_PDF_FOOTER = ('<div style="width: 100%; margin: 0 12mm; font-family: Arial, Helvetica, sans-serif; '
+               'font-size: 8pt; color: #1a1a1a; text-align: right;">Page <span class="pageNumber"></span> '
+               'of <span class="totalPages"></span></div>')
+# Chromium (Skia) stamps each PDF with the time it was printed; nothing else in the file varies between runs.
+_PDF_DATES_RE = re.compile(rb"/(?:CreationDate|ModDate)\s*\((?:[^()\\]|\\.)*\)")
+
+
+def normalise_pdf(data: bytes) -> bytes:
+    """The PDF without the time it was printed: Chromium's `/CreationDate` and `/ModDate` entries of the
+    document information dictionary are overwritten with spaces of the same length (so every byte offset in
+    the cross-reference table stays right). The same page then prints to the same bytes, given the same
+    Chromium and fonts; `/Producer` and `/Creator` still name the Chromium version."""
+    return _PDF_DATES_RE.sub(lambda m: b" " * len(m.group(0)), data)
+
+
+def axe_core_path() -> Path | None:
+    """axe-core's `axe.min.js`, or None when it is not installed (see `AXE_ENV`)."""
+    given = os.environ.get(AXE_ENV)
+    candidates = [Path(given)] if given else []
+    from sdp_lib.config.paths import project_root
+
+    for base in (project_root(), Path(sdp_lib.__file__).resolve().parent.parent):
+        candidates.append(base / "node_modules" / "axe-core" / "axe.min.js")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def pdf_unavailable(executable: str = CHROMIUM) -> str | None:
+    """Why reports cannot be printed to PDF here (one line), or None when they can."""
+    if not chromium_available(executable):
+        return (f"headless Chromium not found at {executable} (install the Debian package: "
+                "apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (pip install -e '.[dev]')"
+    return None
+
+
+@dataclass(frozen=True)
+class AxeViolation:
+    """One axe-core rule a page breaks, with the elements that break it (CSS selectors)."""
+
+    rule: str
+    impact: str
+    help: str
+    help_url: str
+    targets: tuple[str, ...]
+    summary: str = ""   # axe's "Fix any of the following" text for the first element
+
+    def __str__(self) -> str:
+        where = ", ".join(self.targets[:3]) + (f" and {len(self.targets) - 3} more" if len(self.targets) > 3 else "")
+        return f"{self.rule} ({self.impact}): {self.help} [{len(self.targets)} element(s): {where}]"
 
 
 @dataclass
@@ -591,14 +719,69 @@ class Browser:
                 self._pw.stop()
             self._browser = self._pw = None
 
+    def _new_context(self):
+        if self._browser is None:
+            raise RuntimeError("use Browser as a context manager: with Browser() as b: b.check(...)")
+        return self._browser.new_context(viewport=self.viewport, offline=True)
+
+    def _open(self, context, html_path: str | os.PathLike[str]):
+        """A page of `context` showing the local file, every network request blocked."""
+        page = context.new_page()
+        page.route("**/*", lambda route: route.continue_()
+                   if route.request.url.startswith(("file:", "data:", "blob:", "about:")) else route.abort())
+        page.goto(Path(html_path).resolve().as_uri(), wait_until="load", timeout=self.timeout_ms)
+        return page
+
+    def pdf(self, html_path: str | os.PathLike[str], pdf_path: str | os.PathLike[str]) -> Path:
+        """Print a local HTML page to a PDF file (atomically): A4, the page's print CSS, "Page N of M" in the
+        footer, tagged (the structure tree, the page's `lang` as /Lang and its `<title>` as /Title), an outline
+        from the headings; no date or URL printed, and the print time blanked (`normalise_pdf`)."""
+        from sdp_lib.config.outputs import atomic_write_bytes
+
+        context = self._new_context()
+        try:
+            page = self._open(context, html_path)
+            data = page.pdf(format="A4", margin=PDF_MARGIN, print_background=True, display_header_footer=True,
+                            header_template=_PDF_HEADER, footer_template=_PDF_FOOTER, tagged=True, outline=True)
+        finally:
+            context.close()
+        return atomic_write_bytes(pdf_path, normalise_pdf(data))
+
+    def accessibility(self, html_path: str | os.PathLike[str], *, tags: Sequence[str] = AXE_TAGS,
+                      impacts: Sequence[str] | None = AXE_IMPACTS,
+                      axe_path: str | os.PathLike[str] | None = None) -> list[AxeViolation]:
+        """Run axe-core's WCAG rules (`tags`) on a local HTML page; the violations of the given impacts
+        (None: all), sorted by rule. Raises FileNotFoundError when axe-core is not installed (`npm ci` at the
+        project root installs the pinned version)."""
+        axe = Path(axe_path) if axe_path else axe_core_path()
+        if axe is None or not axe.is_file():
+            raise FileNotFoundError(f"axe-core not found (looked at ${AXE_ENV} and node_modules/axe-core/axe.min.js;"
+                                    " run `npm ci` at the project root)")
+        context = self._new_context()
+        try:
+            page = self._open(context, html_path)
+            page.add_script_tag(path=str(axe))
+            found = page.evaluate(
+                """async (tags) => {
+                     const r = await axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                                        resultTypes: ['violations']});
+                     return r.violations.map(v => ({id: v.id, impact: v.impact || '', help: v.help,
+                       helpUrl: v.helpUrl, targets: v.nodes.map(n => n.target.join(' ')),
+                       summary: v.nodes.length ? (v.nodes[0].failureSummary || '') : ''}));
+                   }""", list(tags))
+        finally:
+            context.close()
+        out = [AxeViolation(rule=v["id"], impact=v["impact"], help=v["help"], help_url=v["helpUrl"],
+                            targets=tuple(v["targets"]), summary=v["summary"])
+               for v in found if impacts is None or v["impact"] in impacts]
+        return sorted(out, key=lambda v: v.rule)
+
     def check(self, html_path: str | os.PathLike[str],
               screenshot_path: str | os.PathLike[str] | None = None) -> BrowserCheck:
         """Open a local HTML file and report what the browser saw (see `check_in_browser`)."""
-        if self._browser is None:
-            raise RuntimeError("use Browser as a context manager: with Browser() as b: b.check(...)")
         page_path = Path(html_path).resolve()
         result = BrowserCheck(path=page_path, screenshot=Path(screenshot_path) if screenshot_path else None)
-        context = self._browser.new_context(viewport=self.viewport, offline=True)
+        context = self._new_context()
         try:
             page = context.new_page()
 
