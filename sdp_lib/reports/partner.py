@@ -101,6 +101,21 @@ class PartnerReport:
                     f"{html.escape(', '.join(self.ctx.words.label(m) for m in p.focus))}. Periods compared: "
                     f"{html.escape(self.ctx.period_before)} and {html.escape(self.ctx.period_after)}.</p>")
 
+    def plain_english_points(self) -> list[str]:
+        """The "In plain English" sentences (`sdp_lib.reports.plain`): the same disclosure-controlled rows
+        and the same verdicts as the summary, in a resident's words."""
+        from sdp_lib.reports.plain import partner_points
+
+        pub = self._protected("uptake_changes", self.changes)
+        return partner_points(pub, self.partner.name, self.ctx.rule.publish_count(self.partner.residents_reached),
+                              self.ctx.words, self.ctx.programme.wording, self.ctx.programme.programme_start,
+                              self.ctx.confidence,
+                              self.ctx.rule.suppressed_symbol)
+
+    def plain_english(self) -> HTML:
+        """The "In plain English" section: `plain_english_points` as one paragraph."""
+        return paragraph(" ".join(self.plain_english_points()))
+
     def summary_points(self) -> list[str]:
         """The summary, written from the results (counts rounded by the disclosure rule)."""
         out: list[str] = []

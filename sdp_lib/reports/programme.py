@@ -78,6 +78,20 @@ class ProgrammeReport:
         return HTML("<div class='alert' role='alert'><strong>Partner reports that failed:</strong>"
                     + bullets(items).data + "</div>")
 
+    def plain_english_points(self) -> list[str]:
+        """The "In plain English" sentences (`sdp_lib.reports.plain`): every partner's disclosure-controlled
+        `uptake_changes` row judged as the partner reports and the summary judge it, counted."""
+        from sdp_lib.reports.plain import programme_points
+
+        pub = self._protected("uptake_changes", self.changes) if not self.changes.empty else self.changes
+        reached = [self.ctx.rule.publish_count(p.residents_reached) for p in self.ctx.programme.partners]
+        return programme_points(pub, reached, self.ctx.words, self.ctx.programme.wording,
+                                self.ctx.confidence, self.ctx.rule.suppressed_symbol)
+
+    def plain_english(self) -> HTML:
+        """The "In plain English" section: `plain_english_points` as one paragraph."""
+        return paragraph(" ".join(self.plain_english_points()))
+
     def summary_points(self) -> list[str]:
         ch = self.changes
         out = []
