@@ -24,7 +24,8 @@ import pandas as pd
 from sdp_lib.stats import proportions as stats
 
 __all__ = [
-    "Words", "words_of", "INDEPENDENCE_NOTE", "SMS_LEVEL_TEXT", "UNADJUSTED", "change_sentence", "headline", "k_in_10",
+    "Words", "words_of", "INDEPENDENCE_NOTE", "SMS_LEVEL_TEXT", "UNADJUSTED", "change_sentence", "change_verdict",
+    "did_verdict", "headline", "k_in_10",
     "round_half_away", "sentences", "sms_note", "sms_text",
     "alpha_of", "confidence_label", "gbp", "indicator_value", "interval", "interval_point", "is_number", "notes",
     "num", "p_phrase", "p_text", "p_value", "pct", "pp", "pp_unit",
@@ -258,6 +259,26 @@ def sms_text(level: int, pretrend_p: float, alpha: float = 0.05) -> str:
     return SMS_LEVEL_TEXT[level] + (f". {note}" if note else "")
 
 
+def change_verdict(diff_pp: Any, p_adjusted: Any, alpha: float) -> str | None:
+    """The verdict on a before/after change: "increase" or "decrease" when the Holm-adjusted p-value is
+    below `alpha` and the change is not 0, else None (compatible with no change). `change_sentence` and
+    the plain-English sections (`sdp_lib.reports.plain`) both decide with this."""
+    if is_number(p_adjusted) and is_number(diff_pp) and float(p_adjusted) < alpha and float(diff_pp) != 0:
+        return "increase" if float(diff_pp) > 0 else "decrease"
+    return None
+
+
+def did_verdict(did_pp: Any, did_p: Any, alpha: float) -> str | None:
+    """The verdict on a difference-in-differences: "larger" or "smaller" (the change against the
+    comparison population's) when its percentage-point p-value is below `alpha` and it is not 0, "same"
+    (compatible with the same change) otherwise, and None when there is no DiD or no p-value to judge it."""
+    if not is_number(did_pp) or not is_number(did_p):
+        return None
+    if float(did_p) < alpha and float(did_pp) != 0:
+        return "larger" if float(did_pp) > 0 else "smaller"
+    return "same"
+
+
 def change_sentence(
     name: str,
     measure: str,
@@ -303,8 +324,8 @@ def change_sentence(
         f"({lvl} CI {lower_pp:+.1f} to {upper_pp:+.1f}, {UNADJUSTED})."
     )
     holm = p_phrase(p_adjusted, alpha).replace("p ", "Holm p ", 1)
-    if np.isfinite(p_adjusted) and p_adjusted < alpha and diff_pp != 0:
-        direction = "increase" if diff_pp > 0 else "decrease"
+    direction = change_verdict(diff_pp, p_adjusted, alpha)
+    if direction:
         verdict = f" This {direction} is statistically significant after adjustment for multiple comparisons ({holm})."
     else:
         verdict = (
@@ -320,8 +341,8 @@ def change_sentence(
         )
         if did_p is not None and np.isfinite(did_p):
             did += f"; {p_phrase(did_p, did_alpha)})"
-            if did_p < did_alpha and did_pp != 0:
-                bigger = "larger" if did_pp > 0 else "smaller"
+            bigger = did_verdict(did_pp, did_p, did_alpha)
+            if bigger in ("larger", "smaller"):
                 did += (f": statistically significant at the {confidence_label(did_alpha)} level before adjustment for "
                         f"multiple comparisons; the change was {bigger} than in the comparison population.")
             else:

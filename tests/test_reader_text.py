@@ -45,8 +45,8 @@ def _text(shown: object) -> str:
         return " ".join(map(str, shown))
     if isinstance(shown, pd.DataFrame):
         return shown.to_string()
-    if hasattr(shown, "_repr_svg_"):  # a figure: what a reader sees of it as text is its repr
-        return repr(shown)
+    if hasattr(shown, "svg"):  # a figure: what a reader sees of it as text is its alt text
+        return shown.alt
     html = shown._repr_html_() if hasattr(shown, "_repr_html_") else getattr(shown, "data", shown)
     return BeautifulSoup(str(html), "html.parser").get_text(" ")
 

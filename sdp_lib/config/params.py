@@ -48,13 +48,16 @@ class Wording(_Strict):
     * `outcome`: the outcome's name in sentences ("uptake", "access");
     * `people`: who is counted ("people", "children and young people");
     * `reached`: the people the partners worked with ("residents reached");
-    * `data_source`: the data set of the counts, named in captions and caveats.
+    * `data_source`: the data set of the counts, named in captions and caveats;
+    * `comparison`: the comparison population in a resident's words ("the rest of the area"), for the
+      reports' plain-English sections.
     """
 
     outcome: str = Field(default="uptake", max_length=40)
     people: str = Field(default="people", max_length=60)
     reached: str = Field(default="residents reached", max_length=60)
     data_source: str = Field(default="the monitoring data", max_length=120)
+    comparison: str = Field(default="the comparison group", max_length=60)
 
 
 class PublishedClaim(_Strict):

@@ -18,6 +18,7 @@ from IPython.display import HTML, Image
 from sdp_lib.metrics import equity
 
 from sdp_lib.protect import publish
+from sdp_lib.reports import alt
 from sdp_lib.reports.views import ReportContext, bullets, figure_image, paragraph, table
 from sdp_lib.wording import confidence_label, interval, notes, num, p_text, pct, pp
 
@@ -121,7 +122,8 @@ class EquitySection:
         from sdp_lib.reports.figures import equity_chart
 
         return figure_image(equity_chart(pub, self.name, self.ctx.period_before, self.ctx.period_after,
-                                         self.ctx.confidence, measure_labels=self.ctx.words.labels))
+                                         self.ctx.confidence, measure_labels=self.ctx.words.labels), pub,
+                            alt.equity_alt(pub, self.ctx.words, self.name, self.ctx.period_after))
 
     def sii_table(self) -> HTML:
         if self.sii.empty:
@@ -208,7 +210,7 @@ class EquitySection:
                                  "the trend change counts months from the start", data=s)
 
     def its_figure(self, observed: pd.DataFrame | None = None,
-                   comparison: pd.DataFrame | None = None) -> Image | HTML:
+                   comparison: pd.DataFrame | None = None, lead: str = "") -> Image | HTML:
         """Monthly uptake with the interrupted time series: observed points (disclosure-controlled: the
         `spc` table's, or `observed` with Wilson limits when the caller has them), the comparison
         population's uptake when given, and the fitted line and projected pre-programme trend of the
@@ -222,8 +224,11 @@ class EquitySection:
             observed = self._protected("spc")
         from sdp_lib.reports.figures import its_chart
 
-        return figure_image(its_chart(observed, curves, self.ctx.programme.programme_start, self.name,
-                                      self.ctx.confidence, comparison, measure_labels=self.ctx.words.labels), curves)
+        start = self.ctx.programme.programme_start
+        text = " ".join(t for t in (lead, alt.series_alt(observed, self.ctx.words, self.name, start)) if t)
+        return figure_image(its_chart(observed, curves, start, self.name,
+                                      self.ctx.confidence, comparison, measure_labels=self.ctx.words.labels), curves,
+                            text)
 
     def spc_figure(self) -> Image | HTML:
         if self.spc.empty:
@@ -232,7 +237,8 @@ class EquitySection:
 
         pub = self._protected("spc")
         return figure_image(spc_chart(pub, self.ctx.programme.programme_start, self.name,
-                                      measure_labels=self.ctx.words.labels), pub)
+                                      measure_labels=self.ctx.words.labels), pub,
+                            alt.spc_alt(pub, self.ctx.words, self.name, self.ctx.programme.programme_start))
 
 
 def _exp(s: pd.Series) -> pd.Series:

@@ -19,6 +19,7 @@ from sdp_lib import __version__
 from sdp_lib.metrics import evaluation
 
 from sdp_lib.protect import publish
+from sdp_lib.reports import alt
 from sdp_lib.reports.equity import EquitySection
 from sdp_lib.config.outputs import write_json, write_table
 from sdp_lib.reports.views import (
@@ -101,6 +102,21 @@ class PartnerReport:
                     f"{html.escape(', '.join(self.ctx.words.label(m) for m in p.focus))}. Periods compared: "
                     f"{html.escape(self.ctx.period_before)} and {html.escape(self.ctx.period_after)}.</p>")
 
+    def plain_english_points(self) -> list[str]:
+        """The "In plain English" sentences (`sdp_lib.reports.plain`): the same disclosure-controlled rows
+        and the same verdicts as the summary, in a resident's words."""
+        from sdp_lib.reports.plain import partner_points
+
+        pub = self._protected("uptake_changes", self.changes)
+        return partner_points(pub, self.partner.name, self.ctx.rule.publish_count(self.partner.residents_reached),
+                              self.ctx.words, self.ctx.programme.wording, self.ctx.programme.programme_start,
+                              self.ctx.confidence,
+                              self.ctx.rule.suppressed_symbol)
+
+    def plain_english(self) -> HTML:
+        """The "In plain English" section: `plain_english_points` as one paragraph."""
+        return paragraph(" ".join(self.plain_english_points()))
+
     def summary_points(self) -> list[str]:
         """The summary, written from the results (counts rounded by the disclosure rule)."""
         out: list[str] = []
@@ -162,8 +178,10 @@ class PartnerReport:
         data = self._protected("uptake_monthly", pd.concat([self.monthly, self.comparison[
             self.comparison["measure"].isin(self.partner.focus)]], ignore_index=True))
         self._write_figure_data("uptake_monthly", data)
+        changes = self._protected("uptake_changes", self.changes)
         return self.equity.its_figure(observed=data[data["partner_id"] == self.partner.id],
-                                      comparison=data[data["partner_id"] == "comparison"])
+                                      comparison=data[data["partner_id"] == "comparison"],
+                                      lead=alt.change_alt(changes, self.ctx.words, self.ctx.confidence))
 
     def _write_figure_data(self, name: str, data: pd.DataFrame) -> None:
         """The data behind a figure, disclosure-controlled, next to the partner's published tables."""
@@ -243,7 +261,8 @@ class PartnerReport:
 
         pub = self._protected("survey_items", items)
         return figure_image(survey_chart(pub, self.question_texts, title=f"Survey answers: {self.partner.name}",
-                                         suppressed=self.ctx.rule.suppressed_symbol), pub)
+                                         suppressed=self.ctx.rule.suppressed_symbol), pub,
+                            alt.survey_alt(pub, self.partner.name, self.ctx.rule.suppressed_symbol))
 
     def survey_table(self) -> HTML:
         items = self.survey_items
@@ -321,8 +340,9 @@ class PartnerReport:
         from sdp_lib.reports.figures import toc_diagram
 
         theory = evaluation.load_theory(self.ctx.params_dir)
-        fig = toc_diagram(theory, self.toc_links, title=f"Theory of change: {self.partner.name}")
-        return figure_image(fig)
+        title = f"Theory of change: {self.partner.name}"
+        fig = toc_diagram(theory, self.toc_links, title=title)
+        return figure_image(fig, self.toc_links, alt.toc_alt(self.toc_links, title))
 
     def toc_table(self) -> HTML:
         ind = self.toc_indicators

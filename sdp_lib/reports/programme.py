@@ -15,6 +15,7 @@ from IPython.display import HTML, Image
 from sdp_lib.metrics import evaluation
 
 from sdp_lib.protect import publish
+from sdp_lib.reports import alt
 from sdp_lib.config.outputs import write_table
 from sdp_lib.reports.views import (
     FigureView, ReportContext, bullets, figure_image, narrative, paragraph, programme_context, provenance_table,
@@ -77,6 +78,20 @@ class ProgrammeReport:
                  "below come from the same evaluation as every other partner's." for pid in self.failed]
         return HTML("<div class='alert' role='alert'><strong>Partner reports that failed:</strong>"
                     + bullets(items).data + "</div>")
+
+    def plain_english_points(self) -> list[str]:
+        """The "In plain English" sentences (`sdp_lib.reports.plain`): every partner's disclosure-controlled
+        `uptake_changes` row judged as the partner reports and the summary judge it, counted."""
+        from sdp_lib.reports.plain import programme_points
+
+        pub = self._protected("uptake_changes", self.changes) if not self.changes.empty else self.changes
+        reached = [self.ctx.rule.publish_count(p.residents_reached) for p in self.ctx.programme.partners]
+        return programme_points(pub, reached, self.ctx.words, self.ctx.programme.wording,
+                                self.ctx.confidence, self.ctx.rule.suppressed_symbol)
+
+    def plain_english(self) -> HTML:
+        """The "In plain English" section: `plain_english_points` as one paragraph."""
+        return paragraph(" ".join(self.plain_english_points()))
 
     def summary_points(self) -> list[str]:
         ch = self.changes
@@ -152,7 +167,8 @@ class ProgrammeReport:
         self._write_figure_data("forest", pub[["partner_name", "measure", "diff_pp", "diff_lower_pp",
                                                "diff_upper_pp", "denominator_after"]])
         return figure_image(forest_plot(pub, self.pooled(), self.ctx.confidence, self.ctx.rule.suppressed_symbol,
-                                        measure_labels=self.ctx.words.labels), pub)
+                                        measure_labels=self.ctx.words.labels), pub,
+                            alt.forest_alt(pub, self.pooled(), self.ctx.words, self.ctx.confidence))
 
     def funnel_figure(self) -> Image:
         from sdp_lib.reports.figures import funnel_plot
@@ -161,7 +177,7 @@ class ProgrammeReport:
         self._write_figure_data("funnel", data)
         limits = self.tables.get("funnel_limits", pd.DataFrame(columns=["measure", "denominator", "confidence"]))
         return figure_image(funnel_plot(data, limits, self.ctx.rule.suppressed_symbol, measure_labels=self.ctx.words.labels),
-                            data)
+                            data, alt.funnel_alt(data, self.ctx.words, self.ctx.rule.suppressed_symbol))
 
     def funnel_data(self) -> pd.DataFrame:
         """Uptake after against denominator population per partner with PHE funnel labels (the evaluation's
@@ -238,7 +254,9 @@ class ProgrammeReport:
         from sdp_lib.reports.figures import toc_matrix_chart
 
         names = {p.id: p.name for p in self.ctx.programme.partners}
-        return figure_image(toc_matrix_chart(links, names), links)
+        return figure_image(toc_matrix_chart(links, names), links,
+                            alt.toc_alt(links, f"Evidence for each theory-of-change link, {links['partner_id'].nunique()} "
+                                               "partners"))
 
     def toc_figure(self) -> Image:
         from sdp_lib.reports.figures import toc_diagram
@@ -246,7 +264,8 @@ class ProgrammeReport:
         theory = evaluation.load_theory(self.ctx.params_dir)
         links = self.tables.get("toc_links", pd.DataFrame())
         allrows = links[links["partner_id"] == "ALL"] if "partner_id" in links.columns else links
-        return figure_image(toc_diagram(theory, allrows, title="Theory of change: programme-wide evidence"), allrows)
+        title = "Theory of change: programme-wide evidence"
+        return figure_image(toc_diagram(theory, allrows, title=title), allrows, alt.toc_alt(allrows, title))
 
     def value_for_money(self) -> HTML:
         vfm = self.partner_tables.get("value_for_money", pd.DataFrame())

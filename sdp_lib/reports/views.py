@@ -162,9 +162,13 @@ class FigureView:
 
     SVG rather than PNG: it is drawn in under half the time (matplotlib rasterises text glyph by glyph),
     prints sharp, and scales with the page.
+
+    Displays as HTML (`_repr_html_`): an ``<img>`` of the SVG with `alt` text stating the figure's message
+    from the same table (`sdp_lib.reports.alt`), escaped, so that a screen reader and the HTML report
+    say what the figure shows (nbconvert gives a bare image "No description has been provided").
     """
 
-    def __init__(self, figure: Any, data: pd.DataFrame | None = None):
+    def __init__(self, figure: Any, data: pd.DataFrame | None = None, alt: str = ""):
         import matplotlib.pyplot as plt
 
         from sdp_lib.reports.figures import METADATA
@@ -175,6 +179,7 @@ class FigureView:
         self.figure = figure
         self.data = data
         self.svg = buf.getvalue().decode("utf-8")
+        self.alt = alt or (figure.get_suptitle() if hasattr(figure, "get_suptitle") else "") or "Figure"
         self._png: bytes | None = None
 
     @property
@@ -188,8 +193,12 @@ class FigureView:
             self._png = buf.getvalue()
         return self._png
 
-    def _repr_svg_(self) -> str:
-        return self.svg
+    def _repr_html_(self) -> str:
+        import base64
+
+        payload = base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+        return (f'<img src="data:image/svg+xml;base64,{payload}" alt="{html.escape(self.alt, quote=True)}" '
+                'role="img">')
 
     def __repr__(self) -> str:
         title = self.figure.get_suptitle() if hasattr(self.figure, "get_suptitle") else ""
@@ -201,9 +210,9 @@ def table(df: pd.DataFrame, caption: str | None = None, data: pd.DataFrame | Non
     return TableView(df, caption, data)
 
 
-def figure_image(fig: Any, data: pd.DataFrame | None = None) -> FigureView:
-    """A report figure (see `FigureView`)."""
-    return FigureView(fig, data)
+def figure_image(fig: Any, data: pd.DataFrame | None = None, alt: str = "") -> FigureView:
+    """A report figure (see `FigureView`) with its alt text."""
+    return FigureView(fig, data, alt)
 
 
 def narrative(programme: Programme, key: str) -> HTML:

@@ -3,8 +3,20 @@ nbval has the outputs a fresh execution must reproduce."""
 
 from __future__ import annotations
 
+import re
+
 from sdp_lib.config import paths
 from sdp_lib.config.outputs import atomic_write_text
+
+#: an embedded SVG figure's payload in an HTML output (`sdp_lib.reports.views.FigureView`), and what the
+#: committed notebooks store instead; notebooks/sanitize.cfg makes nbval compare with the same placeholder
+SVG_PAYLOAD = re.compile(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+")
+SVG_PLACEHOLDER = "data:image/svg+xml;base64,SVG"
+
+
+def shorten_images(html_text: str) -> str:
+    """`html_text` with every embedded SVG payload replaced by `SVG_PLACEHOLDER` (the alt text stays)."""
+    return SVG_PAYLOAD.sub(SVG_PLACEHOLDER, html_text)
 
 NOTEBOOKS = ("partner_report.ipynb", "programme_report.ipynb", "data_quality.ipynb", "planning.ipynb")
 
@@ -13,7 +25,7 @@ def refresh_notebooks(names: tuple[str, ...] = NOTEBOOKS) -> int:
     """Re-execute the committed notebooks in place with their default parameters (`make notebooks`).
 
     nbval then checks that a fresh execution reproduces these stored outputs exactly. Execution timing
-    metadata and image data are removed, so that a refresh with unchanged results changes no bytes and
+    metadata and image data are removed (an SVG embedded in an HTML output is shortened to a placeholder), so that a refresh with unchanged results changes no bytes and
     the committed notebooks stay small and readable in a diff.
     """
     import nbformat
@@ -32,6 +44,12 @@ def refresh_notebooks(names: tuple[str, ...] = NOTEBOOKS) -> int:
                 # library change a megabyte of unreadable notebook diff (the reports still carry them)
                 for mime in [m for m in output.get("data", {}) if m.startswith("image/")]:
                     del output["data"][mime]
+                # figures shown as <img> with alt text: the alt text is kept (nbval compares it), the
+                # image data shortened
+                if "text/html" in output.get("data", {}):
+                    value = output["data"]["text/html"]
+                    output["data"]["text/html"] = (shorten_images(value) if isinstance(value, str)
+                                                   else [shorten_images(v) for v in value])
         nb.metadata.pop("papermill", None)
         atomic_write_text(path, nbformat.writes(nb) + "\n")
         print(f"refreshed notebooks/{name}")
