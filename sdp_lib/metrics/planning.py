@@ -58,6 +58,7 @@ from sdp_lib.config.validation import Collector, Problem, ValidationFailed, list
 from sdp_lib.protect.disclosure import TableSpec
 from sdp_lib.stats import power
 from sdp_lib.wording import Words, lower_first, words_of
+from sdp_lib.wording import is_number as _finite  # a finite real number, not text
 
 __all__ = [
     "PLANNING_FILE", "PlanningSettings", "PartnerPlan", "SteppedWedgeSettings", "SurveyOutcomePlan",
@@ -242,15 +243,6 @@ def effect_on_reached_pp(settings: PlanningSettings | None = None) -> tuple[floa
 
 # --------------------------------------------------------------------------------------------------
 # Formatting: the one way each number is printed, in the tables and in the sentences
-
-
-def _finite(x: Any) -> bool:
-    if x is None or isinstance(x, (str, bytes, bool)):
-        return False
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 def pp_text(x: Any) -> str:
