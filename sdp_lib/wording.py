@@ -50,6 +50,7 @@ class Words:
 
     outcome: str = "uptake"
     labels: Mapping[str, str] = field(default_factory=dict)
+    noun: str = "measure"  # what one measure is called in a note ("test", "contact")
     counted_words: Mapping[str, str] = field(default_factory=dict)
     out_of_words: Mapping[str, str] = field(default_factory=dict)
 
@@ -80,7 +81,7 @@ class Words:
 def words_of(programme: Any) -> Words:
     """The `Words` of a `sdp_lib.config.params.Programme`."""
     return Words(
-        outcome=programme.wording.outcome,
+        outcome=programme.wording.outcome, noun=programme.wording.measure_noun,
         labels={m.id: m.label for m in programme.measures},
         counted_words={m.id: m.counted for m in programme.measures},
         out_of_words={m.id: m.out_of for m in programme.measures},

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sdp_lib.wording import Words
 from sdp_lib.metrics import equity
 
 from sdp_lib.protect import publish
@@ -438,7 +439,10 @@ def test_published_model_notes_do_not_say_which_group_was_all_or_none(tables):
     bad = sii[sii["note"].astype(str).str.contains("0% or 100% in quantile")]
     assert len(bad)  # the tiny synthetic partners have such quintiles
     pub = publish.protect("sii", bad.reset_index(drop=True), rule).data
-    assert set(pub["note"]) == {publish.MODEL_NOTES["sii"]}
+    assert set(pub["note"]) == {publish.MODEL_NOTES["sii"].format(out_of="in the denominator", counted="counted")}
+    words = Words(counted_words={"breast": "screened"}, out_of_words={"breast": "eligible"})
+    named = publish.protect("sii", bad.reset_index(drop=True), rule, words=words).data
+    assert set(named["note"]) == {"an IMD quintile has no one eligible, or 0% or 100% screened, in one of the periods"}
     assert not pub["note"].str.contains("quantile").any()
     text = equity.sii_sentence(pub.iloc[0].to_dict(), 0.95)
     assert "cannot be estimated (an IMD quintile has no one in the denominator" in text

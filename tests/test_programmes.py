@@ -70,6 +70,11 @@ def test_the_first_programmes_tables_keep_its_own_column_names(tmp_path):
         tmp_path / "restricted" / "tables" / "value_for_money.csv").read_text(encoding="utf-8").splitlines()[0]
     toc = (tmp_path / "restricted" / "tables" / "toc_metrics.csv").read_text(encoding="utf-8").splitlines()[0]
     assert toc.split(",")[:2] == ["partner_id", "measure"]  # an indicator's measure, not the outcome's
+    # the notes and reasons speak the programme's words too (its `wording`, `measures`)
+    log = (tmp_path / "disclosure_log.csv").read_text(encoding="utf-8")
+    assert "(e.g. eligible minus screened, the people not screened)" in log
+    vfm = (tmp_path / "restricted" / "tables" / "value_for_money.csv").read_text(encoding="utf-8")
+    assert "the grant pays for several screenings: see the screening 'any' row" in vfm
     tables = evaluation.load_tables(REPO / "data" / "synthetic", REPO / "params", tmp_path)
     assert {"measure", "denominator_before", "numerator_after"} <= set(tables["uptake_changes"].columns)
 

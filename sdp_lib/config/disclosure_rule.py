@@ -27,11 +27,14 @@ def rule_primary(rule: "DisclosureRule") -> str:
     return f"primary suppression: count between 1 and {rule.suppress_below - 1}"
 
 
-def rule_complement(rule: "DisclosureRule") -> str:
-    return (
-        f"complement suppression: total minus part (e.g. the denominator minus the numerator: the people not counted) "
-        f"is between 1 and {rule.suppress_below - 1}"
-    )
+#: How the complement rule's reason names the subtraction, unless a programme's words are given.
+COMPLEMENT_EXAMPLE = "the denominator minus the numerator: the people not counted"
+
+
+def rule_complement(rule: "DisclosureRule", example: str = COMPLEMENT_EXAMPLE) -> str:
+    """The complement rule's reason; `example` names the subtraction in a programme's words, e.g.
+    "registered minus in contact, the people not in contact"."""
+    return f"complement suppression: total minus part (e.g. {example}) is between 1 and {rule.suppress_below - 1}"
 
 
 def round_half_up(n: int, base: int) -> int:

@@ -50,7 +50,9 @@ class Wording(_Strict):
     * `reached`: the people the partners worked with ("residents reached");
     * `data_source`: the data set of the counts, named in captions and caveats;
     * `comparison`: the comparison population in a resident's words ("the rest of the area"), for the
-      reports' plain-English sections.
+      reports' plain-English sections;
+    * `measure_noun`: what one of the programme's measures is called in a note ("test", "contact"; default
+      "measure").
     """
 
     outcome: str = Field(default="uptake", max_length=40)
@@ -58,6 +60,7 @@ class Wording(_Strict):
     reached: str = Field(default="residents reached", max_length=60)
     data_source: str = Field(default="the monitoring data", max_length=120)
     comparison: str = Field(default="the comparison group", max_length=60)
+    measure_noun: str = Field(default="measure", max_length=40)
 
 
 class PublishedClaim(_Strict):

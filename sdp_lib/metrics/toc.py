@@ -198,7 +198,8 @@ def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, s
 SII_ABS_COLUMNS: tuple[str, str, str] = _inequality.SII_ABS_COLUMNS
 
 
-def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str]) -> list[dict[str, Any]]:
+def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str], noun: str = "measure"
+              ) -> list[dict[str, Any]]:
     """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table.
 
     The value is the change in the size of the gradient, |SII after| - |SII before| in pp (negative = a
@@ -221,7 +222,7 @@ def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str]) ->
                if sii is not None and len(sii) and {"partner_id", "measure"} <= set(sii.columns)
                else pd.DataFrame())
         if sel.empty:
-            rows.append(_row(pid, m, note="no IMD breakdown for this measure"))
+            rows.append(_row(pid, m, note=f"no IMD breakdown for this {noun}"))
             continue
         r = sel.iloc[0]
         src = _text(r.get("note"))
@@ -480,7 +481,7 @@ def metrics_long(
             psel = _select(paired_q, q, pid, partner_ids)
             fam = "survey.paired_change/" + ("programme" if pid == PROGRAMME_ID else "partner")
             rows.append(_paired_row(pid, q, psel, conf, fam))
-        rows += _sii_rows(pid, sii, programme.measure_ids)
+        rows += _sii_rows(pid, sii, programme.measure_ids, programme.wording.measure_noun)
 
     df = pd.DataFrame(rows)
     for fam, idx in df.groupby("_family", sort=True).groups.items():

@@ -236,7 +236,7 @@ def _vfm_row(pid: str, name: str, measure: str, grant: float, reached: float, se
             note = floor
     else:
         cost = cost_lo = cost_hi = math.nan
-        note = "the grant pays for several measures: see the measure 'any' row"
+        note = f"the grant pays for several {words.noun}s: see the {words.noun} 'any' row"
     row = {
         "partner_id": pid, "partner_name": name, "measure": measure, "grant_gbp": grant,
         "residents_reached": reached, "sessions": sessions,

@@ -22,7 +22,7 @@ from sdp_lib.protect.disclosure import (
     write_log,
     write_published,
 )
-from sdp_lib.config.disclosure_rule import DisclosureRule
+from sdp_lib.config.disclosure_rule import DisclosureRule, rule_complement
 
 
 def _uptake_derived(prefix: str, x: str, n: str) -> dict[str, tuple[str, ...]]:
@@ -225,7 +225,8 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
     if name in MODEL_NOTES and "note" in out.columns:
         # a model's "why not" names e.g. the quintile with 0% or 100% uptake: in a small group that says
         # what happened to everyone in it, so the published reason is the general one
-        out["note"] = [MODEL_NOTES[name] if isinstance(v, str) and v.strip() else v for v in out["note"]]
+        general = MODEL_NOTES[name].format(out_of=(words or Words()).out_of(), counted=(words or Words()).counted())
+        out["note"] = [general if isinstance(v, str) and v.strip() else v for v in out["note"]]
     for col in TEXT_DROPPED.get(name, ()):
         out = out.drop(columns=col, errors="ignore")
     return out
@@ -233,7 +234,8 @@ def rewrite_text(name: str, df: pd.DataFrame, rule: DisclosureRule, confidence: 
 
 #: The published reason a model could not be estimated (the restricted tables keep the detailed one).
 MODEL_NOTES: dict[str, str] = {
-    "sii": "an IMD quintile has no one in the denominator, or 0% or 100% counted, in one of the periods",
+    # in the programme's words: "no one registered, or 0% or 100% in contact"
+    "sii": "an IMD quintile has no one {out_of}, or 0% or 100% {counted}, in one of the periods",
     "its": "too few people or months, or no variation in uptake",
 }
 
@@ -291,6 +293,9 @@ def publish_tables(
     column)` gives the name a column is written (and logged) under.
     """
     specs = dict(extra_specs or {})
+    # the complement rule's reason in the programme's words ("registered minus in contact, ...")
+    reason = {} if words is None else {rule_complement(rule): rule_complement(
+        rule, f"{words.out_of()} minus {words.counted()}, the people not {words.counted()}")}
     written: list[Path] = []
     log: list[LogEntry] = []
     for name, df in sorted(tables.items()):
@@ -302,8 +307,8 @@ def publish_tables(
         protected = protect(name, df, rule, spec, confidence, words)
         rename = None if column_name is None else (lambda c, t=name: column_name(t, c))
         written.append(write_published(protected, Path(out_dir) / f"{name}.csv", column_name=rename))
-        log.extend(protected.log if rename is None else
-                   [LogEntry(e.table, e.row, rename(e.column), e.rule) for e in protected.log])
+        log.extend(LogEntry(e.table, e.row, rename(e.column) if rename else e.column, reason.get(e.rule, e.rule))
+                   for e in protected.log)
     return written, log
 
 
