@@ -76,7 +76,8 @@ SCALE_COLUMNS = [
     "reliable_change_points", "n_dont_know", "note",
 ]
 
-TABLE_FILES: tuple[str, ...] = ("survey_items.csv", "survey_paired.csv", "survey_themes.csv", "survey_domains.csv")
+TABLE_FILES: tuple[str, ...] = ("survey_items.csv", "survey_paired.csv", "survey_themes.csv", "survey_domains.csv",
+                               "survey_scales.csv")
 
 _WAVE_ORDER = {w: i for i, w in enumerate(WAVES)}
 _DOMAIN_ORDER = {d: i for i, d in enumerate(DOMAINS)}
