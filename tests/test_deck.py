@@ -28,7 +28,7 @@ from sdp_lib.wording import interval, pct, pp, words_of  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 PROGRAMMES = {"default": None, "community_solutions": "community_solutions"}
 TABLE_NAMES = ("uptake_changes", "uptake_pooled", "detectability", "value_for_money", "sii", "survey_items",
-               "survey_scales", "toc_links", "programme.yaml")
+               "survey_scales", "toc_links", "programme.yaml", "case_studies")
 HOSTILE = "<img src=x onerror=alert(1)> & Co"
 
 

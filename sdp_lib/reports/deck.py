@@ -485,7 +485,8 @@ def _case_studies_slide(ins: _Inputs) -> Slide | None:
     return Slide(
         title=SLIDE_TITLES[8], table=SlideTable(header, rows, (2, 3, 7)),
         footer="In the partners' own words, with personal details replaced by [NAME], [AGE] and so on." + more,
-        notes=("Source: case_studies.csv (partners' returns). Only stories with the storyteller's consent recorded "
+        notes=("Source: case_studies.csv (partners' returns), as the case_studies table. Only stories with the "
+               "storyteller's consent recorded "
                "(consent yes, with its date) and the evaluator's approval recorded (approved yes) are shown; title "
                "and text pass the free-text redaction (sdp_lib.protect.redact) first. Withheld stories are counted, "
                "by reason, in the data-quality report."))
