@@ -199,3 +199,19 @@ def test_published_table_holds_only_the_publishable_stories(run):
     assert not (out / "published" / "tables" / "case_studies_withheld.csv").exists()
     dq = next(out.rglob("data_quality.html")).read_text(encoding="utf-8")
     assert "Case studies withheld" in dq and "no consent" in dq
+
+
+def test_programme_report_escapes_a_story_as_untrusted_text():
+    from types import SimpleNamespace
+
+    from sdp_lib.reports.programme import ProgrammeReport
+
+    rep = ProgrammeReport.__new__(ProgrammeReport)
+    rep.ctx = SimpleNamespace(programme=SimpleNamespace(partners=[SimpleNamespace(id="p", name="<b>P & Co</b>")]))
+    rep.tables = {"case_studies": pd.DataFrame({"partner_id": ["p"], "title": ["<img src=x onerror=alert(1)>"],
+                                                 "story": ["<script>alert(2)</script> & more"], "themes": ["fear"]})}
+    out = rep.case_studies().data
+    assert "<img" not in out and "<script>" not in out and "<b>P" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out and "&amp; more" in out
+    rep.tables = {}
+    assert "No case studies" in rep.case_studies().data
