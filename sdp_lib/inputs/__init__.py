@@ -86,6 +86,8 @@ class Inputs:
     theory: Any = None
     rule: Any = None
     notes: tuple[Problem, ...] = ()
+    #: case_studies.csv (optional; None when absent), see `sdp_lib.inputs.case_study_file`
+    case_studies: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -556,6 +558,20 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
             survey = validate_survey_file(data_dir / SURVEY_FILE, questions, programme, problems)
         codebook = load_codebook(params_dir, problems)
 
+    case_studies = None
+    from sdp_lib.inputs.case_study_file import CASE_STUDIES_FILE, validate_case_studies
+
+    if (data_dir / CASE_STUDIES_FILE).exists():
+        from sdp_lib.config.survey_params import CODEBOOK_FILE
+
+        has_book = (params_dir / CODEBOOK_FILE).exists()
+        if codebook is None and not has_survey and has_book:
+            codebook = load_codebook(params_dir, problems)
+        theme_ids = ([t.id for t in codebook.themes] if codebook is not None else None) if has_book else []
+        case_studies = validate_case_studies(
+            data_dir / CASE_STUDIES_FILE, programme.partner_ids if programme is not None else None,
+            theme_ids, problems)
+
     # The other parameter files: every entry point (validate, run, notebooks) checks them all at once.
     theory = load_toc(params_dir, problems, questions.ids if questions is not None else None)
     try:
@@ -578,6 +594,7 @@ def load_inputs(data_dir: str | Path, params_dir: str | Path) -> Inputs:
         theory=theory,
         rule=rule,
         notes=tuple(problems.notes),
+        case_studies=case_studies,
     )
 
 

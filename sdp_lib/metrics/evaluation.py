@@ -139,6 +139,10 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     t["funnel_limits"] = uptake.funnel_limits_table(t["funnel"])
     t["detectability"] = value.detectability_table(changes, t["value_for_money"])
     t["sample_sizes"] = uptake.sample_size_table()
+    if inputs.case_studies is not None:  # consented and approved stories only, redacted; the others counted
+        from sdp_lib.protect.case_studies import select_case_studies
+
+        t["case_studies"], t["case_studies_withheld"] = select_case_studies(inputs.case_studies)
     return res
 
 

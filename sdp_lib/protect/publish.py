@@ -57,6 +57,9 @@ SPECS: dict[str, TableSpec] = {
         complements=(("numerator", "denominator"),),
     ),
     "uptake_pooled": TableSpec(name="uptake_pooled", count_columns=(), key_columns=("measure",)),
+    # Consented and approved case studies, already redacted (sdp_lib.protect.case_studies): text, no counts.
+    # The withheld counts (case_studies_withheld) have no spec: they stay in restricted/ and the data-quality report.
+    "case_studies": TableSpec(name="case_studies", count_columns=(), key_columns=("partner_id",)),
     "funnel": TableSpec(
         name="funnel",
         count_columns=("numerator", "denominator"),

@@ -57,8 +57,11 @@ SLIDE_TITLES = (
     "Survey headlines",
     "Scale scores before and after",
     "Theory of change: evidence for each link",
+    "Case studies",
     "What the next round should collect",
 )
+#: At most this many case studies on the slide (the rest are in the programme report).
+MAX_CASE_STUDIES = 4
 
 #: The programme-in-numbers table's disclosure specification: the counts of people it quotes.
 _NUMBERS_SPEC_COUNTS = ("residents_reached",)
@@ -462,16 +465,43 @@ def _toc_slide(ins: _Inputs) -> Slide:
                "inconclusive, \u2212 contradicted, ? untested."))
 
 
+def case_study_rows(ins: _Inputs) -> tuple[list[str], list[list[str]], int]:
+    """Partner, title and a short excerpt of each published case study (already redacted by
+    `sdp_lib.protect.case_studies`); the number left out for space."""
+    from sdp_lib.protect.case_studies import excerpt
+
+    stories = ins.table("case_studies").fillna("")
+    names = ins.partner_names
+    rows = [[names.get(str(r["partner_id"]), str(r["partner_id"])), str(r["title"]), excerpt(str(r["story"]))]
+            for r in stories.to_dict("records")]
+    return ["partner", "case study", "excerpt (redacted)"], rows[:MAX_CASE_STUDIES], max(0, len(rows) - MAX_CASE_STUDIES)
+
+
+def _case_studies_slide(ins: _Inputs) -> Slide | None:
+    header, rows, left_out = case_study_rows(ins)
+    if not rows:
+        return None
+    more = f" {left_out} further case studies are in the programme report." if left_out else ""
+    return Slide(
+        title=SLIDE_TITLES[8], table=SlideTable(header, rows, (2, 3, 7)),
+        footer="In the partners' own words, with personal details replaced by [NAME], [AGE] and so on." + more,
+        notes=("Source: case_studies.csv (partners' returns), as the case_studies table. Only stories with the "
+               "storyteller's consent recorded "
+               "(consent yes, with its date) and the evaluator's approval recorded (approved yes) are shown; title "
+               "and text pass the free-text redaction (sdp_lib.protect.redact) first. Withheld stories are counted, "
+               "by reason, in the data-quality report."))
+
+
 def _next_slide(ins: _Inputs) -> Slide:
     items = plain_bullets(ins.programme.narrative.get("next_round", ""))
-    return Slide(title=SLIDE_TITLES[8], bullets=items or ["The programme has not set out the next round."],
+    return Slide(title=SLIDE_TITLES[9], bullets=items or ["The programme has not set out the next round."],
                  notes="Source: the programme's own words, narrative: next_round in programme.yaml.")
 
 
 def slides(ins: _Inputs) -> list[Slide]:
     """Every content slide after the title, in order."""
     out = [_numbers_slide(ins), _headline_slide(ins), _limits_slide(ins), _forest_slide(ins), _sii_slide(ins),
-           _survey_slide(ins), _scales_slide(ins), _toc_slide(ins), _next_slide(ins)]
+           _survey_slide(ins), _scales_slide(ins), _toc_slide(ins), _case_studies_slide(ins), _next_slide(ins)]
     return [s for s in out if s is not None]
 
 

@@ -236,6 +236,26 @@ class ProgrammeReport:
                          "what the data show": f"{pub['headline'].iloc[0]} ({pub['evidence_label'].iloc[0]})"})
         return table(pd.DataFrame(rows))
 
+    def case_studies(self) -> HTML:
+        """The partners' case studies whose storytellers consented and the evaluator approved, redacted
+        (`sdp_lib.protect.case_studies`) and escaped; the withheld ones are counted in the data-quality report."""
+        stories = self.tables.get("case_studies", pd.DataFrame())
+        if stories.empty:
+            return paragraph("No case studies were approved for publication (case_studies.csv is absent, or no "
+                             "story has both the storyteller's consent and the evaluator's approval).")
+        names = {p.id: p.name for p in self.ctx.programme.partners}
+        parts = []
+        for r in stories.fillna("").to_dict("records"):
+            pid = str(r["partner_id"])
+            themes = ", ".join(t for t in str(r.get("themes", "")).split(";") if t)
+            meta = f"Partner: {names.get(pid, pid)}" + (f". Themes: {themes}" if themes else "")
+            parts.append(f"<figure class='case-study'><h4>{html.escape(str(r['title']))}</h4>"
+                         f"<blockquote><p>{html.escape(str(r['story']))}</p></blockquote>"
+                         f"<figcaption>{html.escape(meta)}</figcaption></figure>")
+        note = ("Published with the storyteller's recorded consent and the evaluator's approval; names, ages, "
+                "addresses, dates and contact details are replaced by [NAME], [AGE] and so on.")
+        return HTML("".join(parts) + f"<p><em>{html.escape(note)}</em></p>")
+
     def toc_matrix(self) -> HTML:
         links = self.partner_tables.get("toc_links", pd.DataFrame())
         if links.empty:

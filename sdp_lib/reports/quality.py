@@ -91,6 +91,21 @@ class DataQualityReport:
     def reconciliation(self) -> HTML:
         return reconciliation_view(self.tables.get("published_reconciliation", pd.DataFrame()))
 
+    def case_studies_withheld(self) -> HTML:
+        """How many case studies were withheld from publication, by partner and reason (never their text)."""
+        published = self.tables.get("case_studies")
+        held = self.tables.get("case_studies_withheld")
+        if published is None and held is None:
+            return paragraph("No case_studies.csv in the data folder: no case studies to check.")
+        n_pub = 0 if published is None else len(published)
+        if held is None or held.empty:
+            return paragraph(f"Every case study ({n_pub}) has consent and approval: none withheld.")
+        total = int(held["withheld"].sum())
+        df = held.rename(columns={"no_consent": "no consent", "not_approved": "not approved",
+                                  "no_consent_and_not_approved": "no consent and not approved"})
+        return table(df, caption=(f"Case studies withheld from publication: {total} (published: {n_pub}). A story "
+                                  "is published only with consent yes and approved yes in case_studies.csv."))
+
     def disclosure_summary(self) -> HTML:
         path = self.ctx.output_dir / "disclosure_log.csv"
         if not path.is_file():
