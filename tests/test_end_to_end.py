@@ -219,8 +219,8 @@ def test_reports_have_no_serious_or_critical_accessibility_violation(runs):
     """axe-core's WCAG 2.0/2.1/2.2 A and AA rules in headless Chromium on every report of the run (the failed
     partner's page too) and the index: no violation of impact serious or critical.
 
-    Figures are `<img>` whose alt text nbconvert fills in ("No description has been provided for this image")
-    until the reports give their own; axe's `image-alt` passes on that and is not excluded here."""
+    Every figure carries its own alt text, stating its message from its numbers: nbconvert's "No description
+    has been provided for this image" is on no page."""
     from sdp_lib.run.html import Browser, axe_core_path, chromium_available
 
     if not chromium_available():
@@ -234,3 +234,5 @@ def test_reports_have_no_serious_or_critical_accessibility_violation(runs):
         found = {p.name: browser.accessibility(p) for p in pages}
     bad = [f"{name}: {v}" for name, violations in found.items() for v in violations]
     assert bad == [], "\n".join(bad)
+    for page in pages:
+        assert "No description has been provided" not in page.read_text(encoding="utf-8"), page.name
