@@ -215,3 +215,27 @@ def test_programme_report_escapes_a_story_as_untrusted_text():
     assert "&lt;img src=x onerror=alert(1)&gt;" in out and "&amp; more" in out
     rep.tables = {}
     assert "No case studies" in rep.case_studies().data
+
+
+def test_a_real_partner_report_pdf_holds_its_headline_sentence(run):
+    """The PDF of a real partner report (printed by `sdp-eval run --pdf`): A4 pages numbered, and its
+    text holds the report's headline sentence, the published uptake sentence of its first measure."""
+    out, pdf, *_ = run
+    if not pdf:
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium), or this programme's run makes no PDF")
+    import pypdf
+
+    pdfs = sorted((out / "reports").glob("partner_*.pdf"))
+    assert len(pdfs) == 1
+    reader = pypdf.PdfReader(pdfs[0])
+    n = len(reader.pages)
+    assert 3 <= n <= 20
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)) == (210, 297)  # A4
+    text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+    changes = pd.read_csv(out / "published" / "tables" / "uptake_changes.csv")
+    mine = changes[changes["partner_id"] == pdfs[0].stem.removeprefix("partner_")]
+    sentence = " ".join(str(mine["sentence"].iloc[0]).split())
+    head = sentence.split(" a change of ")[0]  # "<partner>, <measure>: uptake went from ... to ...,"
+    assert head in text, (head, text[:400])
+    assert f"Page {n} of {n}" in text
