@@ -186,7 +186,6 @@ def test_sentences_of_ordinary_words_are_unchanged(words):
 # ==================================================================================================
 
 import csv  # noqa: E402
-import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
