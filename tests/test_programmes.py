@@ -117,3 +117,22 @@ def test_second_programme_runs_from_configuration_alone(tmp_path, capsys):
     assert not first.search(text), first.search(text)  # nothing of the first programme's words
     planning = (out / "reports" / "planning.html").read_text(encoding="utf-8")
     assert "paired respondents" in planning
+
+
+def test_file_names_and_generic_names_invert_each_other():
+    from programme_words import programme_dict
+
+    from sdp_lib.config.params import Programme
+
+    base = programme_dict(name="T", short_name="T", programme_start="2024-01", partners=[
+        {"id": "p1", "name": "P", "grant_gbp": 1, "proxy_population": "x", "focus": ["breast"],
+         "residents_reached": 1}])
+    sdp = Programme.model_validate(base)
+    assert sdp.file_name("numerator_before") == "screened_before"
+    assert sdp.file_name("cost_per_additional_numerator_upper") == "cost_per_additional_screened_upper"
+    multi = Programme.model_validate({**base, "columns": {"numerator": "in_contact", "denominator": "registered"}})
+    for generic in ("numerator", "numerator_before", "additional_numerator_lower", "denominator_after",
+                    "comparison_numerator", "measure", "partner_id", "p_value"):
+        assert multi.generic_name(multi.file_name(generic)) == generic
+        assert sdp.generic_name(sdp.file_name(generic)) == generic
+    assert multi.file_name("numerator_before") == "in_contact_before"

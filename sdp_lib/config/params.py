@@ -226,11 +226,23 @@ class Programme(_Strict):
         return "_".join(self.columns.get(p, p) for p in column.split("_"))  # type: ignore[call-overload]
 
     def generic_name(self, column: str) -> str:
-        """The inverse of `file_name`."""
+        """The inverse of `file_name`; a file's name may itself hold underscores (`in_contact_before`)."""
         if not self.columns:
             return column
-        back = {v: k for k, v in self.columns.items()}
-        return "_".join(back.get(p, p) for p in column.split("_"))
+        parts = column.split("_")
+        out: list[str] = []
+        i = 0
+        names = sorted(((v.split("_"), k) for k, v in self.columns.items()), key=lambda t: -len(t[0]))
+        while i < len(parts):
+            for words, generic in names:  # the longest file name that starts here
+                if parts[i:i + len(words)] == words:
+                    out.append(generic)
+                    i += len(words)
+                    break
+            else:
+                out.append(parts[i])
+                i += 1
+        return "_".join(out)
 
     def partner(self, partner_id: str) -> Partner:
         """The partner with this id; KeyError listing the valid ids otherwise."""
