@@ -196,17 +196,24 @@ class PlanningReport:
         return table(df, caption="Spread of the before/after change per respondent (pooled within partners)",
                      data=pub)
 
-    def survey_n_table(self) -> TableView | HTML:
-        """Paired respondents each partner needs for each change of interest."""
+    def _survey_plan(self, name: str) -> pd.DataFrame | HTML:
+        """The published survey planning table `name`, or the paragraph saying why there is none."""
         empty = self._no_survey()
         if empty is not None:
             return empty
-        pub = self.published["planning_survey_n"]
+        pub = self.published[name]
         if pub.empty:
             return paragraph("No survey outcome has an SD of the change to plan with: set sd_change in planning.yaml.")
+        return pub
+
+    def survey_n_table(self) -> TableView | HTML:
+        """Paired respondents each partner needs for each change of interest."""
+        pub = self._survey_plan("planning_survey_n")
+        if isinstance(pub, HTML):
+            return pub
         df = pd.DataFrame({
             "outcome": pub["label"], "change to detect (points)": pub["change"].map(planning.change_text),
-            "in SDs of the change": pub["standardised_change"].map(lambda v: planning.sd_text(v)),
+            "in SDs of the change": pub["standardised_change"].map(planning.sd_text),
             "paired respondents needed per partner": pub["n_pairs_needed"].map(planning.count_text),
             "changes from": pub["change_source"],
         })
@@ -215,12 +222,9 @@ class PlanningReport:
 
     def survey_mdc_table(self) -> TableView | HTML:
         """The change each number of paired respondents per partner could detect."""
-        empty = self._no_survey()
-        if empty is not None:
-            return empty
-        pub = self.published["planning_survey_mdc"]
-        if pub.empty:
-            return paragraph("No survey outcome has an SD of the change to plan with: set sd_change in planning.yaml.")
+        pub = self._survey_plan("planning_survey_mdc")
+        if isinstance(pub, HTML):
+            return pub
         wide = pub.pivot_table(index=["outcome_id", "label"], columns="respondents", values="mdc", aggfunc="first",
                                sort=False)
         df = pd.DataFrame({"outcome": [lab for _, lab in wide.index]})
@@ -231,12 +235,9 @@ class PlanningReport:
 
     def survey_sentences(self) -> HTML:
         """One sentence per survey outcome: the change the largest number of respondents shown could detect."""
-        empty = self._no_survey()
-        if empty is not None:
-            return empty
-        pub = self.published["planning_survey_mdc"]
-        if pub.empty:
-            return paragraph("No survey outcome has an SD of the change to plan with: set sd_change in planning.yaml.")
+        pub = self._survey_plan("planning_survey_mdc")
+        if isinstance(pub, HTML):
+            return pub
         top = max(int(n) for n in pub["respondents"])
         symbol = self.ctx.rule.suppressed_symbol
         items = [s for s in pub.loc[pub["respondents"] == top, "sentence"] if isinstance(s, str) and s != symbol]
