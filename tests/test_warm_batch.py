@@ -2,7 +2,8 @@
 
 One module-scoped run with a single worker, so the order of notebooks in its kernel is known:
 
-    polluter, alpha, crash, beta, hang, gamma, then the programme and data-quality stand-ins
+    the programme stand-in, polluter, alpha, crash, beta, hang, gamma, the data-quality stand-in, then
+    (partners failed) both stand-ins again, naming the failed partners
 
 The partner stand-in ends with a cell that prints the kernel state a report could see (names left in the namespace, working
 directory, rcParams, pandas and numpy options, environment, warning filters, open figures, sdp_lib
@@ -68,6 +69,7 @@ def state():
         "caches": sdp_lib.metrics.evaluation._tables_at.cache_info().currsize
                   + (html._prefix_re.cache_info().currsize if html else 0),
         "history": len(ip.user_ns.get("In", [])),
+        "xmode": ip.InteractiveTB.mode,
     }
 
 
@@ -85,6 +87,7 @@ def pollute():
     import sdp_lib.run.html
 
     get_ipython().user_ns["leaked_name"] = 1
+    get_ipython().run_line_magic("xmode", "Verbose")
     matplotlib.rcParams["lines.linewidth"] = 7.0
     pd.set_option("display.max_rows", 3)
     np.set_printoptions(precision=2)
@@ -114,7 +117,7 @@ if partner_id == "polluter":
 '''
 
 BASELINE = {"leaked": False, "cwd_is_root": True, "linewidth": 1.5, "max_rows": 60, "precision": 8, "env": None,
-            "ignore_all": False, "figures": 0, "caches": 0}
+            "ignore_all": False, "figures": 0, "caches": 0, "xmode": "Plain"}
 
 
 def programme_yaml(ids: list[str]) -> str:
@@ -228,7 +231,7 @@ def test_kernels_are_reused_and_replaced_after_a_failure(warm_run):
     # crash killed its kernel and hang's cell had to be stopped: the next notebook got a fresh kernel
     for name in ("partner_beta", "partner_gamma"):
         assert timings[name]["kernel_start"] > 0, name
-    assert "kernel_start" not in timings["programme_report"]  # gamma's kernel, reused
+    assert "kernel_start" not in timings["programme_report"]  # run again after the partners, in gamma's kernel
 
 
 def test_no_kernel_is_left_running(warm_run):
@@ -295,3 +298,31 @@ def test_a_kernel_start_that_fails_is_tried_again(tmp_path, monkeypatch):
     assert calls == ["ipc", "ipc"]
     nb = nbformat.read(root / "out" / "partner_alpha.ipynb", as_version=4)
     assert "Partner: Partner alpha (alpha)" in _outputs_text(nb)
+
+
+def test_a_traceback_does_not_depend_on_how_often_the_failing_code_ran_before(tmp_path):
+    """IPython's default tracebacks highlight the failing expression only while CPython has not yet
+    specialised the code that raised, so the same error printed differently after the same function had
+    run often in the kernel (as in a warm kernel, after other reports). The batch's kernels print plain
+    tracebacks: the same whatever ran before."""
+    from jupyter_core.utils import run_sync
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    fail = f"from sdp_lib.config.outputs import atomic_write_bytes\natomic_write_bytes({str(blocker / 'x.csv')!r}, b'')"
+    heat = (f"from sdp_lib.config.outputs import atomic_write_bytes\n"
+            f"for i in range(50): atomic_write_bytes({str(tmp_path / 'ok' / 'x.csv')!r}, b'')")
+    kernel = batch.WarmKernel(str(tmp_path)).start()
+    try:
+        def run(code: str) -> list[str]:
+            kernel.reset()
+            got: list[dict] = []
+            run_sync(kernel.kc.execute_interactive)(code, output_hook=got.append, timeout=60)
+            return [line for m in got if m["msg_type"] == "error" for line in m["content"]["traceback"]]
+
+        cold = run(fail)
+        assert cold and any("FileExistsError" in line for line in cold)
+        assert run(heat) == []
+        assert run(fail) == cold
+    finally:
+        kernel.shutdown()

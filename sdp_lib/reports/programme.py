@@ -1,4 +1,5 @@
-"""The programme report: every partner together, read from the partner reports' metrics files.
+"""The programme report: every partner together, read from the evaluation's result tables (the same ones
+the partner reports read; it does not depend on their outputs, so `sdp-eval run` runs it beside them).
 
 What `notebooks/programme_report.ipynb` shows. Every table goes through the disclosure rule and is escaped.
 """

@@ -1,8 +1,9 @@
-"""Run the report notebooks: one partner report per partner in parallel, then the programme-wide ones.
+"""Run the report notebooks: one partner report per partner and the programme-wide ones, in parallel.
 
 `run()` executes `notebooks/partner_report.ipynb` once per partner with papermill, in worker processes,
-then `programme_report.ipynb` and `data_quality.ipynb`, exports every executed notebook to a
-self-contained HTML report (`sdp_lib.run.html`), writes the index page and, last, `manifest.json`.
+and `programme_report.ipynb`, `data_quality.ipynb` and `planning.ipynb` beside them (the programme
+report, the longest, first: none of them reads a partner report's outputs), exports every executed
+notebook to a self-contained HTML report (`sdp_lib.run.html`), writes the index page and, last, `manifest.json`.
 Layout under `output_dir`::
 
     notebooks/partner_<id>.ipynb, notebooks/programme_report.ipynb, notebooks/data_quality.ipynb
@@ -43,8 +44,9 @@ at a time. On SIGINT or SIGTERM, `run` stops every worker and kernel, removes th
 raises `Interrupted`, which says what was kept (the CLI prints it and exits 130 or 143).
 
 A failing notebook does not stop the others: its executed notebook (with papermill's error cell) and
-HTML page are still written, its status is "failed", and the programme-wide notebooks get the failed
-partner ids as their `failed_partners` parameter.
+HTML page are still written, its status is "failed", and the programme-wide notebooks are run again,
+once the partners are done, with the failed partner ids as their `failed_partners` parameter (they name
+them).
 
 With `resume=True` a notebook is run again only when it failed last time, its output files are missing,
 or its fingerprint changed: the fingerprint is a hash of the input files (every file in the data and
@@ -91,7 +93,12 @@ NOTEBOOKS_SUBDIR = "notebooks"
 REPORTS_SUBDIR = "reports"
 #: Arguments for every kernel: inline figures even though MPLBACKEND=Agg (ipykernel only defaults to the
 #: inline backend when MPLBACKEND is unset), and no kernel start-up chatter on the terminal.
-KERNEL_EXTRA_ARGUMENTS = ("--matplotlib=inline", "--IPKernelApp.log_level=CRITICAL")
+#: Plain tracebacks: IPython's default ("Context") highlights the failing expression only when the
+#: `executing` package can find it, which fails once CPython has specialised the code that raised (after
+#: it has run a few times), so the same error printed differently depending on what the kernel had run
+#: before; "Plain" prints file, line and source line, the same in a fresh kernel and a warm one.
+KERNEL_EXTRA_ARGUMENTS = ("--matplotlib=inline", "--IPKernelApp.log_level=CRITICAL",
+                          "--InteractiveShell.xmode=Plain")
 #: Seconds to wait for a kernel to start (several start at once on a busy machine).
 START_TIMEOUT = 180
 PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "matplotlib", "papermill", "nbconvert",
@@ -512,6 +519,7 @@ def _capture_baseline() -> None:
         state["magics"] = (dict(mm.registry), {kind: dict(d) for kind, d in mm.magics.items()},
                            set(getattr(mm, "_loaded_lazy", ())))
         state["configurables"] = list(shell.configurables)
+        state["xmode"] = shell.InteractiveTB.mode
         try:
             from matplotlib_inline.backend_inline import InlineBackend
 
@@ -537,7 +545,8 @@ def kernel_reset() -> None:
     error and print options, pandas options, warning filters (and the registries of warnings already
     shown, so a warning is shown again as in a fresh kernel), the environment, sys.path and argv, the
     standard streams, logging, locale, the working directory, IPython's display formatters, event
-    callbacks, input transformers, loaded extensions and magics, and every lru_cache of sdp_lib."""
+    callbacks, input transformers, loaded extensions and magics, the traceback mode (`%xmode`), and every
+    lru_cache of sdp_lib."""
     import gc
     import locale
     import random
@@ -607,6 +616,8 @@ def kernel_reset() -> None:
                 mm._loaded_lazy.update(lazy)  # noqa: SLF001
         if "configurables" in b:  # every Magics instance adds itself here: %load_ext autoreload kept ~6 MiB
             shell.configurables[:] = b["configurables"]
+        if "xmode" in b and shell.InteractiveTB.mode != b["xmode"]:  # a notebook's %xmode
+            shell.InteractiveTB.set_mode(b["xmode"])
 
     plt.close("all")
     try:
@@ -1867,10 +1878,13 @@ def run(
 
             bar = tqdm(total=n_total, desc="Reports", unit="notebook", disable=not progress, dynamic_ncols=True)
 
-            def run_phase(phase: list[tuple[_Task, str]], last: bool = False) -> None:
+            def run_phase(phase: list[tuple[_Task, str]], last: bool = False, rerun: set[str] = frozenset()
+                          ) -> None:
+                """Run `phase`, keeping (with `resume`) what the previous run made unless named in `rerun`."""
                 todo = []
                 for task, fp in phase:
-                    entry = reusable(previous, task.name, fp, output_dir) if resume else None
+                    entry = reusable(previous, task.name, fp, output_dir) if resume and task.name not in rerun \
+                        else None
                     if entry is not None:
                         settle(task, fp, None, entry)
                         bar.update(1)
@@ -1886,21 +1900,34 @@ def run(
 
                 pool.run(todo, lambda item: item[0], done, last=last)  # type: ignore[union-attr]
 
+            # One queue, longest first: the programme report does not read the partner reports' outputs, so it
+            # runs beside them rather than alone at the end. It names the partners whose report failed, which
+            # is known only afterwards: it runs with the best guess (none; with `resume`, those that failed
+            # last time) and, if the guess was wrong, the overall reports run again with the right names.
             partner_phase = []
             for pid in partner_ids:
                 params = {"partner_id": pid, **common}
                 partner_phase.append(make(f"partner_{pid}", PARTNER_NOTEBOOK, pid, params,
                                           {"partner_id": pid, **run_common}))
-            run_phase(partner_phase)
+            partner_fps = {f"partner_{pid}": fp for (_, fp), pid in zip(partner_phase, partner_ids)}
+
+            def overall_phase(failed: list[str]) -> list[tuple[_Task, str]]:
+                phase = []
+                for name, source in overall_notebooks:
+                    params = {**common, "failed_partners": failed}
+                    task, fp = make(name, source, None, params, {**run_common, "failed_partners": failed})
+                    phase.append((task, fingerprint({"own": fp, "partners": partner_fps})))
+                return phase
+
+            failed_before = set((previous or {}).get("failed_partners") or ()) if resume else set()
+            guess = [pid for pid in partner_ids if pid in failed_before]
+            first, *rest = overall_phase(guess)
+            run_phase([first, *partner_phase, *rest])
             failed_partners = [pid for pid in partner_ids if not results[f"partner_{pid}"].ok]
-            partner_fps = {f"partner_{pid}": results[f"partner_{pid}"].fingerprint for pid in partner_ids}
-            overall_phase = []
-            for name, source in overall_notebooks:
-                params = {**common, "failed_partners": failed_partners}
-                task, fp = make(name, source, None, params, {**run_common, "failed_partners": failed_partners})
-                fp = fingerprint({"own": fp, "partners": partner_fps})
-                overall_phase.append((task, fp))
-            run_phase(overall_phase, last=True)
+            if failed_partners != guess:
+                bar.total += len(overall_notebooks)
+                ran = {name for name, _ in overall_notebooks if not results[name].reused}
+                run_phase(overall_phase(failed_partners), last=True, rerun=ran)
             pool.close()
             pool = None
             bar.close()
