@@ -462,10 +462,15 @@ def test_equity_chart_draws_each_estimate_and_interval():
     eth = fig.axes[1]
     assert [t.get_text() for t in eth.get_xticklabels()] == ["Asian", "Black\n(*)", "White"]
     assert "suppressed" in eth.get_xlabel()
-    # an interval per point (seaborn draws it with its caps as one line): from the lower to the upper limit
-    bars = [np.asarray(line.get_ydata(), float) for line in ax.lines if line.get_marker() in ("None", "none", "")]
-    spans = [round(float(np.nanmax(y) - np.nanmin(y)), 6) for y in bars if np.isfinite(y).any()]
-    assert spans == [10.0] * 9  # five before, four after, each 2 x 5 pp
+    # an interval per point, a vertical line from the lower to the upper limit beside its point, with caps
+    segments = [np.asarray(seg, float) for coll in ax.collections for seg in coll.get_segments()]
+    bars = [seg for seg in segments if seg[0, 0] == seg[1, 0]]
+    assert sorted(round(abs(seg[1, 1] - seg[0, 1]), 6) for seg in bars) == [10.0] * 9  # five before, four after
+    points = {round(float(x), 6): float(y) for line in ax.lines for x, y in zip(line.get_xdata(), line.get_ydata())}
+    for seg in bars:
+        assert seg[:, 1].min() + 5.0 == pytest.approx(points[round(seg[0, 0], 6)])  # 5 pp either side
+    caps = [seg for seg in segments if seg[0, 1] == seg[1, 1]]
+    assert len(caps) == 2 * len(bars)
     bowel_eth = fig.axes[3]
     assert any("no values" in t.get_text() for t in bowel_eth.texts)
 

@@ -7,10 +7,11 @@ inputs give the same bytes. Figures are built on `matplotlib.figure.Figure` rath
 need no backend and are never left open in pyplot's figure list; in a notebook, make the figure the
 cell's last value (or `display(fig)`).
 
-seaborn draws what it is the natural tool for - grouped point-and-interval plots (`equity_chart`) - and
-matplotlib the rest: the theory-of-change evidence matrix (`toc_matrix_chart`, one mesh), the forest,
-funnel, SPC and interrupted-time-series figures, the Likert bars of the survey (`survey_chart`: seaborn has
-no stacked bars) and the theory-of-change diagram (`toc_diagram`, pure matplotlib, no graphviz binary).
+seaborn gives the theme; matplotlib draws every figure directly, the grouped points and intervals of
+`equity_chart` included (seaborn's pointplot drew the same marks at several times the cost): the
+theory-of-change evidence matrix (`toc_matrix_chart`, one mesh), the forest, funnel, SPC and
+interrupted-time-series figures, the Likert bars of the survey (`survey_chart`) and the theory-of-change
+diagram (`toc_diagram`, pure matplotlib, no graphviz binary).
 
 Colours come from the Okabe-Ito palette (Okabe & Ito 2008), which stays distinguishable with the common
 colour-vision deficiencies; colours drawn as lines or points keep at least 3:1 contrast with the white
@@ -493,10 +494,10 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
                  confidence: float = 0.95, *, measure_labels: Mapping[str, str] | None = None) -> Figure:
     """Uptake by IMD quintile (left) and by ethnic group (right), before and after, with Wilson intervals;
     one row of panels per measure. `groups` is an `inequality` table (disclosure-controlled: suppressed
-    values are left out and the group's label is marked "(*)"). Grouped points and intervals drawn by
-    seaborn's pointplot (before: grey circles, after: blue squares), with one legend for the figure."""
-    import seaborn as sns
-
+    values are left out and the group's label is marked "(*)"). Each group's two periods side by side
+    (before: grey circles, after: blue squares; 0.3 apart), each interval a line with caps, one legend for
+    the figure. Drawn with matplotlib directly: seaborn's pointplot drew the same marks at several times
+    the cost (it aggregated a long table to find each point and its limits)."""
     set_style()
     lvl = _level(confidence)
     heading = f"{title}: uptake by deprivation and ethnic group ({lvl} Wilson intervals)"
@@ -516,30 +517,32 @@ def equity_chart(groups: pd.DataFrame, title: str, period_before: str, period_af
             sel = groups[(groups["measure"].astype(str) == scr) & (groups["dimension"] == dim)].reset_index(drop=True)
             names = [str(g) for g in sel["group"]]
             shown = np.zeros(len(sel), dtype=bool)
-            long = []
-            for when, label in (("before", before_label), ("after", after_label)):
+            drawn = False
+            for when, label, offset, marker in (("before", before_label, -0.15, "o"),
+                                                ("after", after_label, 0.15, "s")):
                 cols = [f"uptake_{when}{s}" for s in ("", "_lower", "_upper")]
                 if not all(c in sel.columns for c in cols):
                     continue
                 y, lo, hi = (100 * _numeric(sel[c]).to_numpy(float) for c in cols)
                 ok = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
                 shown |= ok
-                for k in np.flatnonzero(ok):  # the estimate and both limits: median and range of the three
-                    long += [(names[k], label, v) for v in (y[k], lo[k], hi[k])]
+                if not ok.any():
+                    continue
+                drawn = True
+                x = np.flatnonzero(ok) + offset
+                colour = palette[label]
+                ax.vlines(x, lo[ok], hi[ok], color=colour, linewidth=1.2)
+                ax.hlines(np.concatenate([lo[ok], hi[ok]]), np.tile(x - 0.04, 2), np.tile(x + 0.04, 2),
+                          color=colour, linewidth=1.2)
+                ax.plot(x, y[ok], linestyle="none", marker=marker, markersize=4, color=colour, zorder=3)
             labels = [g + ("" if ok else "\n(*)") for g, ok in zip(names, shown)]
-            if long:
-                data = pd.DataFrame(long, columns=["group", "when", "uptake"])
-                sns.pointplot(data=data, x="group", y="uptake", hue="when", order=names,
-                              hue_order=[before_label, after_label], palette=palette, estimator="median",
-                              errorbar=("pi", 100), dodge=0.3, markers=["o", "s"], linestyle="none", capsize=0.08,
-                              markersize=4, err_kws={"linewidth": 1.2}, legend=False, ax=ax)
             ax.set_xticks(range(len(labels)))
             ax.set_xticklabels(labels, fontsize=8)
             ax.set_xlim(-0.6, max(len(labels), 1) - 0.4)
             ax.set_xlabel("(*) suppressed: small numbers" if not shown.all() else "", fontsize=8)
             ax.set_ylabel("uptake (%)")
             ax.set_title(f"{_measure_title(scr, measure_labels)}: by {what}", loc="left", fontsize=10)
-            if not long:
+            if not drawn:
                 ax.set_yticks([])
                 ax.text(0.5, 0.5, "no values to show (suppressed or no breakdown)", ha="center", va="center",
                         fontsize=8.5, transform=ax.transAxes)
