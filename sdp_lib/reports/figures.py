@@ -254,10 +254,13 @@ def toc_diagram(toc: Any, link_evidence: pd.DataFrame | None = None, title: str 
     fig.suptitle(title, fontsize=13, y=0.985)
 
     box_w, box_h = 0.84, 0.80
+    # The limits are fixed above, so boxes and arrows are added as artists: `add_patch` would work out the
+    # data limits again for every one of them (a third of the figure's time), to no effect.
+    add = ax.add_artist
     pos: dict[str, tuple[float, float]] = {}
     for i, stage in enumerate(stages):
         nodes = columns[stage]
-        ax.add_patch(FancyBboxPatch((i - 0.48, -0.05), 0.96, rows + 0.05, boxstyle="round,pad=0,rounding_size=0.03",
+        add(FancyBboxPatch((i - 0.48, -0.05), 0.96, rows + 0.05, boxstyle="round,pad=0,rounding_size=0.03",
                                     facecolor=STAGE_FILL[i % len(STAGE_FILL)], edgecolor="none", zorder=0,
                                     gid=f"stage:{stage}"))
         ax.text(i, rows + 0.17, _stage_title(stage), ha="center", va="center", fontsize=10, fontweight="bold")
@@ -265,7 +268,7 @@ def toc_diagram(toc: Any, link_evidence: pd.DataFrame | None = None, title: str 
         for j, node in enumerate(nodes):
             y = rows - offset - j - 0.5
             pos[node.id] = (float(i), y)
-            ax.add_patch(FancyBboxPatch((i - box_w / 2, y - box_h / 2), box_w, box_h,
+            add(FancyBboxPatch((i - box_w / 2, y - box_h / 2), box_w, box_h,
                                         boxstyle="round,pad=0,rounding_size=0.06", facecolor="white",
                                         edgecolor="#4d4d4d", linewidth=1.0, zorder=2, gid=f"node:{node.id}"))
             ax.text(i, y, textwrap.fill(node.label, wrap), ha="center", va="center", fontsize=7.6, zorder=3,
@@ -297,7 +300,7 @@ def toc_diagram(toc: Any, link_evidence: pd.DataFrame | None = None, title: str 
         arrow = FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11, connectionstyle=conn,
                                 color=style["color"], linestyle=style["linestyle"], linewidth=style["linewidth"],
                                 shrinkA=1, shrinkB=2, zorder=zorder, gid=f"link:{key}")
-        ax.add_patch(arrow)
+        add(arrow)
 
     handles = [Line2D([0, 1], [0, 0], color=s["color"], linestyle=s["linestyle"], linewidth=s["linewidth"],
                       label=f"{s['label']}: {counts[name]}")
