@@ -350,6 +350,19 @@ def _bars(fig) -> dict[tuple[float, str], tuple[float, float]]:
     return out
 
 
+def test_survey_chart_wraps_each_label_with_its_wave_and_note():
+    """A question just short of the wrap width used to get its "[after only] (suppressed)" on the same
+    line, which then ran past the left edge of the figure; the whole label is wrapped now, and the wave
+    stays in one piece."""
+    text = "I am frightened of what a screening test might find."  # 52 characters
+    items = pd.DataFrame({"question_id": ["q1"], "wave": ["post_only"], "n_answering": [20],
+                          "n_favourable": ["*"], "n_dont_know": [0]})
+    label = F.survey_chart(items, {"q1": text}, "Survey", wrap=55).axes[0].get_yticklabels()[0].get_text()
+    assert label.replace("\n", " ") == f"{text} [after only] (suppressed)"
+    assert max(len(line) for line in label.splitlines()) <= 55
+    assert all("[after only]" in line or "[" not in line for line in label.splitlines())
+
+
 def test_survey_chart_stacks_favourable_not_favourable_and_dont_know():
     fig = F.survey_chart(_items(), {"q2": "Second question", "q1": "First question"}, "Survey")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]

@@ -830,11 +830,15 @@ def survey_chart(items: pd.DataFrame, question_texts: Mapping[str, str] | None =
     ax = fig.add_axes((0.42, 1.25 / height, 0.55, 1 - 1.75 / height))
     colour = {k: c for k, c, _ in LIKERT}
     labels, any_absent = [], False
+    bars: dict[str, list[tuple[float, float, float]]] = {k: [] for k, _, _ in LIKERT}  # (y, left, width)
     for i, (q, w, r) in enumerate(rows):
         y = len(rows) - 1 - i
         shares, note = _likert_shares(r)
-        text = textwrap.fill(str(texts.get(q, q)), wrap)
-        labels.append(f"{text} [{WAVE_LABELS.get(w, w)}]" + (f" ({note})" if note else ""))
+        # wrapped with its wave and note, so that no line runs past the left edge of the figure; "[after
+        # only]" and "(no answers)" are kept whole (no-break spaces while wrapping)
+        suffix = f" [{WAVE_LABELS.get(w, w)}]" + (f" ({note})" if note else "")
+        labels.append(textwrap.fill(f"{texts.get(q, q)}" + suffix.replace(" ", "\xa0").replace("]\xa0(", "] ("),
+                                    wrap).replace("\xa0", " "))
         spans = []
         if shares["favourable"] is not None:
             spans.append(("favourable", 0.0, shares["favourable"]))
@@ -845,7 +849,7 @@ def survey_chart(items: pd.DataFrame, question_texts: Mapping[str, str] | None =
         for k, left, width in spans:
             if width <= 0:
                 continue
-            ax.barh(y, 100 * width, left=100 * left, height=0.72, color=colour[k], edgecolor="white", linewidth=0.8)
+            bars[k].append((y, 100 * left, 100 * width))
             if width >= 0.07:
                 ax.text(100 * (left + width / 2), y, f"{100 * width:.0f}%", ha="center", va="center", fontsize=8,
                         color=text_colour(colour[k]))
@@ -853,6 +857,10 @@ def survey_chart(items: pd.DataFrame, question_texts: Mapping[str, str] | None =
             any_absent = True
             ax.add_patch(Rectangle((0, y - 0.36), 100, 0.72, facecolor="none", edgecolor=GREY, linestyle="--",
                                    linewidth=0.8, zorder=3))
+    for k, spans_k in bars.items():  # one call per kind of answer: each barh call costs as much as many bars
+        if spans_k:
+            ys, lefts, widths = zip(*spans_k)
+            ax.barh(ys, widths, left=lefts, height=0.72, color=colour[k], edgecolor="white", linewidth=0.8)
     ax.set_yticks(range(len(rows) - 1, -1, -1))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_ylim(-0.6, len(rows) - 0.4)
