@@ -858,3 +858,29 @@ def test_yaml_is_read_only_through_params_load_yaml():
     offenders = [f"{path.name}:{i}" for path in sorted((ROOT / "sdp_lib").glob("*.py")) if path.name != "params.py"
                  for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_a_yaml_file_is_parsed_again_when_it_changes_and_each_reader_gets_its_own_copy(tmp_path):
+    """load_yaml keeps what it parsed while the file is unchanged (a report reads programme.yaml several
+    times); a changed file is read again, an error is never kept, and no reader sees another's edits."""
+    import os
+
+    from sdp_lib.config.params import load_yaml
+
+    path = tmp_path / "settings.yaml"
+    path.write_text("a: [1]\n", encoding="utf-8")
+    first = load_yaml(path, Collector())
+    first["a"].append(2)
+    assert load_yaml(path, Collector()) == {"a": [1]}
+    path.write_text("a: [10]\n", encoding="utf-8")  # another size
+    assert load_yaml(path, Collector()) == {"a": [10]}
+    before = path.stat().st_mtime_ns
+    path.write_text("a: [20]\n", encoding="utf-8")  # the same size: told apart by its modification time
+    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    assert load_yaml(path, Collector()) == {"a": [20]}
+    path.write_text("a: [\n", encoding="utf-8")
+    problems = Collector()
+    assert load_yaml(path, problems) is None and "YAML syntax error" in problems.problems[0].rule
+    path.write_text("a: [3]\n", encoding="utf-8")
+    os.utime(path, ns=(before + 2_000_000, before + 2_000_000))
+    assert load_yaml(path, Collector()) == {"a": [3]}
