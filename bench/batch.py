@@ -5,12 +5,13 @@ For each size N this script
 1. makes a params folder with N partners (the partners of params/programme.yaml; for N above their
    number, clones with new ids `<id>_c<k>` and names "<name> (clone k)") and a data folder to match,
    made by `sdp_lib.synthetic.generate(seed, data_dir, params_dir)`;
-2. measures four ways of making the same N + 2 reports, each in a fresh Python process:
+2. measures four ways of making the same N + 3 reports (the partners, the programme, data-quality
+   and planning reports), each in a fresh Python process:
 
    * **warm**: what `sdp-eval run` does: `sdp_lib.run.batch.run(..., tables=True)`: the result tables, then
      every notebook with one warm kernel per worker (`--jobs` workers), HTML, index and manifest;
    * **cold**: the same with `cold=True` (`sdp-eval run --cold`): a fresh kernel for every notebook;
-   * **floor**: N + 2 papermill runs, on `--jobs` workers, of `bench/floor.ipynb`, a notebook that only
+   * **floor**: N + 3 papermill runs, on `--jobs` workers, of `bench/floor.ipynb`, a notebook that only
      imports the libraries the reports import (plus every top-level import of the partner notebook), with
      the batch's kernel, kernel arguments and environment: what starting Python costs a report;
    * **hand**: the loop a user would write: `sdp-eval run --tables-only`, then for each notebook, one
@@ -270,8 +271,7 @@ def _hand_loop(work: Path, out: Path, notebooks: Path) -> tuple[int, list[str]]:
     env = {**os.environ, **batch._kernel_env(root)}
     bin_dir = Path(sys.executable).parent
     runs = [(notebooks / batch.PARTNER_NOTEBOOK, f"partner_{pid}", {"partner_id": pid}) for pid in programme.partner_ids]
-    runs += [(notebooks / batch.PROGRAMME_NOTEBOOK, "programme_report", {}),
-             (notebooks / batch.DATA_QUALITY_NOTEBOOK, "data_quality", {})]
+    runs += [(notebooks / source, name, {}) for name, source in _overall(notebooks)]
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     failed = []
     for source, name, extra in runs:
@@ -280,7 +280,7 @@ def _hand_loop(work: Path, out: Path, notebooks: Path) -> tuple[int, list[str]]:
                "--no-progress-bar", "--log-level", "ERROR"]
         for key, value in {**extra, **common}.items():
             cmd += ["-p", key, str(value)]
-        if name in ("programme_report", "data_quality"):
+        if not extra:  # the overall reports
             cmd += ["-y", "failed_partners: []"]
         if subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
             failed.append(name)
@@ -288,6 +288,17 @@ def _hand_loop(work: Path, out: Path, notebooks: Path) -> tuple[int, list[str]]:
                         "--output-dir", str(out / "reports"), "--log-level", "ERROR"], cwd=root, env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return len(runs), failed
+
+
+def _overall(notebooks: Path) -> list[tuple[str, str]]:
+    """(name, notebook) of the reports a run makes besides the partner reports: the programme and
+    data-quality reports, and the planning report when the notebooks folder has it (as `sdp-eval run`)."""
+    from sdp_lib.run import batch
+
+    out = [("programme_report", batch.PROGRAMME_NOTEBOOK), ("data_quality", batch.DATA_QUALITY_NOTEBOOK)]
+    if (notebooks / batch.PLANNING_NOTEBOOK).is_file():
+        out.append(("planning", batch.PLANNING_NOTEBOOK))
+    return out
 
 
 def _stop_forkserver() -> None:
@@ -335,7 +346,7 @@ def measure(kind: str, work: Path, jobs: int, notebooks: Path) -> dict:
             tasks = [(str(floor), str(out / f"partner_{pid}.ipynb"), {"partner_id": pid, **common}, str(root), env)
                      for pid in programme.partner_ids]
             tasks += [(str(floor), str(out / f"{name}.ipynb"), {**common, "failed_partners": []}, str(root), env)
-                      for name in ("programme_report", "data_quality")]
+                      for name, _ in _overall(notebooks)]
             out.mkdir(parents=True)
             import concurrent.futures as cf
 
