@@ -388,14 +388,21 @@ def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = No
                 continue
             changed |= suppress(pick[0], pick[1], RULE_SECONDARY)
 
-    # 3. derived values
+    # 3. derived values: a derived cell goes when any of its source cells in the row has gone (repeated
+    # until nothing changes, since a derived column may be another's source). The suppressed rows of
+    # each column are kept as sets, so each pass looks only at rows that have lost a cell.
+    gone: dict[str, set[int]] = {}
+    for r, c in reason:
+        gone.setdefault(c, set()).add(r)
     changed = True
     while changed:
         changed = False
         for d, srcs in spec.derived.items():
-            for r in range(n):
-                if (r, d) not in reason and any((r, s) in reason for s in srcs):
-                    changed |= suppress(r, d, RULE_DERIVED)
+            hit = set().union(*(gone.get(s, ()) for s in srcs))
+            for r in sorted(hit):
+                if suppress(r, d, RULE_DERIVED):
+                    gone.setdefault(d, set()).add(r)
+                    changed = True
 
     # 4. the published frame
     out = table.copy()
@@ -585,6 +592,7 @@ def _scan_frame(
         wanted = set(count_columns)
         cols = [c for c in df.columns if c in wanted or (isinstance(c, str) and c.strip() in wanted)]
     findings: list[Finding] = []
+    text_problems: dict[str, list[Finding]] = {}  # a text's findings (located in the text only), by text
     for c in cols:
         for i, v in enumerate(df[c].tolist()):
             if _missing(v):
@@ -600,9 +608,17 @@ def _scan_frame(
         if c in cols:
             continue
         for i, v in enumerate(df[c].tolist()):
-            if isinstance(v, str) and v != rule.suppressed_symbol and re.search(r"\d", v):
-                findings += _scan_text(v, rule, allow or set(), f"{label}column {c!r}, data row {i + 1}, ")
+            if isinstance(v, str) and v != rule.suppressed_symbol and _DIGIT.search(v):
+                # the same text (a note repeated on many rows) is searched once; its findings are located
+                # at each cell that holds it
+                if v not in text_problems:
+                    text_problems[v] = _scan_text(v, rule, allow or set(), "")
+                where = f"{label}column {c!r}, data row {i + 1}, "
+                findings += [Finding(where + f.where, f.value, f.reason) for f in text_problems[v]]
     return findings
+
+
+_DIGIT = re.compile(r"\d")
 
 
 class _HTMLTables(HTMLParser):
