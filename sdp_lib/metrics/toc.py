@@ -148,8 +148,20 @@ def _split(table: pd.DataFrame | None, column: str) -> dict[str, pd.DataFrame]:
     return {str(k): rows for k, rows in table.groupby(table[column].astype(str), sort=False)}
 
 
+def _split2(table: pd.DataFrame | None, first: str, second: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """`_split` by two columns at once (e.g. partner and measure): one pass over the table instead of a
+    split of each partner's rows."""
+    if table is None or len(table) == 0 or first not in table.columns or second not in table.columns:
+        return {}
+    keys = [table[first].astype(str), table[second].astype(str)]
+    return {(str(a), str(b)): rows for (a, b), rows in table.groupby(keys, sort=False)}
+
+
 def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: float,
-                   grant_per_partner: float, activity_types: Sequence[str]) -> list[dict[str, Any]]:
+                   grant_per_partner: float, activity_types: Sequence[str],
+                   by_type: Mapping[str, pd.DataFrame] | None = None) -> list[dict[str, Any]]:
+    """The grant and activity rows of one partner (or "ALL") from its rows of activities.csv; `by_type`,
+    when given, is those rows split by activity_type (as `_split` would)."""
     rows = [
         _row(pid, "grant.total", grant_total),
         _row(pid, "grant.per_partner", grant_per_partner),
@@ -158,7 +170,8 @@ def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: fl
     ]
     has = len(acts) > 0
     note = "" if has else "no rows in activities.csv"
-    by_type = _split(acts, "activity_type")
+    if by_type is None:
+        by_type = _split(acts, "activity_type")
     rows.append(_row(pid, "activities.sessions", acts["sessions"].sum(min_count=1) if has else math.nan, note=note))
     for t in activity_types:
         sel = by_type.get(t)
@@ -395,17 +408,19 @@ def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float,
 
 @dataclass(frozen=True)
 class _QuestionRows:
-    """One question's rows of a survey table (in table order) and the same rows split by partner_id."""
+    """One question's rows of a survey table (in table order), the same rows split by partner_id, and none
+    of them (what a partner without rows gets)."""
 
     rows: pd.DataFrame
     by_partner: dict[str, pd.DataFrame]
+    empty: pd.DataFrame
 
 
 def _by_question(table: pd.DataFrame | None) -> dict[str, _QuestionRows] | None:
     """A survey table split by question_id, and each question's rows by partner_id, once."""
     if table is None:
         return None
-    return {str(q): _QuestionRows(rows, _split(rows, "partner_id"))
+    return {str(q): _QuestionRows(rows, _split(rows, "partner_id"), rows.iloc[0:0])
             for q, rows in table.groupby("question_id", sort=False)}
 
 
@@ -418,10 +433,9 @@ def _select(table: dict[str, _QuestionRows] | None, qid: str, pid: str,
     question = table.get(qid)
     if question is None:
         return None
-    empty = question.rows.iloc[0:0]
     if pid != PROGRAMME_ID:
-        return question.by_partner.get(pid, empty)
-    own = question.by_partner.get(PROGRAMME_ID, empty)
+        return question.by_partner.get(pid, question.empty)
+    own = question.by_partner.get(PROGRAMME_ID, question.empty)
     return own if len(own) else question.rows[question.rows["partner_id"].isin(partner_ids)]
 
 
@@ -478,7 +492,9 @@ def metrics_long(
     items_q, paired_q = _by_question(items), _by_question(paired)
     # each partner's rows found once (the tables are split, not filtered per partner; see `_split`)
     acts_by_partner = _split(acts, "partner_id")
+    acts_by_type = _split2(acts, "partner_id", "activity_type")
     uc_by_partner = _split(uc, "partner_id")
+    uc_by_measure = _split2(uc, "partner_id", "measure")
     sii_by_key = _sii_lookup(sii)
 
     partner_ids = programme.partner_ids
@@ -492,18 +508,21 @@ def metrics_long(
                                    programme.activity_types)
         else:
             p = programme.partner(pid)
+            by_type = {t: acts_by_type[(pid, t)] for t in programme.activity_types if (pid, t) in acts_by_type}
             rows += _activity_rows(pid, acts_by_partner.get(pid, acts.iloc[0:0]), float(p.residents_reached),
-                                   float(p.grant_gbp), float(p.grant_gbp), programme.activity_types)
+                                   float(p.grant_gbp), float(p.grant_gbp), programme.activity_types, by_type)
         # uptake
         groups: dict[str, pd.DataFrame] = {}
         if uc is not None:
             if pid != PROGRAMME_ID:
                 mine = uc_by_partner.get(pid, uc.iloc[0:0])
+                by_measure = {s: uc_by_measure[(pid, s)] for s in measure_ids if (pid, s) in uc_by_measure}
             elif PROGRAMME_ID in uc_by_partner:
                 mine = uc_by_partner[PROGRAMME_ID]
+                by_measure = {s: uc_by_measure[(pid, s)] for s in measure_ids if (pid, s) in uc_by_measure}
             else:
                 mine = uc[uc["partner_id"].isin(partner_ids)]
-            by_measure = _split(mine, "measure")
+                by_measure = _split(mine, "measure")
             for s in measure_ids:
                 if s in by_measure:
                     groups[s] = by_measure[s]

@@ -270,9 +270,13 @@ def _f(x: Any) -> float:
 
 
 def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as floats (NaN where it is not a number, or everywhere when the table lacks it)."""
     if col not in df.columns:
         return np.full(len(df), np.nan)
-    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    values = df[col]
+    if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy(dtype=float)  # already numbers: what to_numeric would give back
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | str]:
