@@ -101,6 +101,7 @@ def uptake_changes(
     period_before: str | None = None,
     period_after: str | None = None,
     confidence: float | None = None,
+    counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per partner x measure (in the partner's measure focus and present in the data).
 
@@ -113,12 +114,13 @@ def uptake_changes(
     alpha 0.05, Maryland SMS level, `sms_note` (what weakens a level 3 claim, see `sms_note`) and a
     sentence. `pretrend_p` tests parallel pre-programme trends (group x month interaction over the
     pre-programme months, quasi-binomial when overdispersed; see `_pretrend_p`) where there are at least
-    two. Verdicts on the DiD and the pre-trends test use alpha = 1 - confidence.
+    two. Verdicts on the DiD and the pre-trends test use alpha = 1 - confidence. `counts`, when the
+    caller has it, is `series(uptake, comparison)` (not recomputed).
     """
     pb = period_before or programme.period_before
     pa = period_after or programme.period_after
     conf = confidence if confidence is not None else programme.confidence
-    counts = series(uptake, comparison)
+    counts = series(uptake, comparison) if counts is None else counts
     groups = _by_partner_measure(counts)
     rows = []
     for partner in programme.partners:
