@@ -80,7 +80,7 @@ from sdp_lib.config.theory import (  # noqa: F401 (the model of the theory of ch
 )
 from sdp_lib.inputs import activity_frame
 from sdp_lib.metrics.survey import mcnemar_switches
-from sdp_lib.metrics.uptake import _f, _num, pool_uptake
+from sdp_lib.metrics.uptake import _f, _num, pool_uptake, rows_by, rows_by_pair
 from sdp_lib.config.validation import PROGRAMME_ID
 #: Evidence statuses for links and indicators, strongest claim first.
 EVIDENCE_STATUSES: tuple[str, ...] = ("supported", "suggestive", "inconclusive", "contradicted", "untested")
@@ -138,30 +138,11 @@ def _languages(values: Iterable[Any]) -> set[str]:
     return out
 
 
-def _split(table: pd.DataFrame | None, column: str) -> dict[str, pd.DataFrame]:
-    """A table's rows split once by the value of one column (compared as text), each part's rows in table
-    order; a value with no rows has no entry. Looking a partner (or a measure, question or activity type)
-    up here replaces filtering the whole table with a boolean mask for each one, which at 160 partners
-    was most of the time `metrics_long` took."""
-    if table is None or len(table) == 0 or column not in table.columns:
-        return {}
-    return {str(k): rows for k, rows in table.groupby(table[column].astype(str), sort=False)}
-
-
-def _split2(table: pd.DataFrame | None, first: str, second: str) -> dict[tuple[str, str], pd.DataFrame]:
-    """`_split` by two columns at once (e.g. partner and measure): one pass over the table instead of a
-    split of each partner's rows."""
-    if table is None or len(table) == 0 or first not in table.columns or second not in table.columns:
-        return {}
-    keys = [table[first].astype(str), table[second].astype(str)]
-    return {(str(a), str(b)): rows for (a, b), rows in table.groupby(keys, sort=False)}
-
-
 def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: float,
                    grant_per_partner: float, activity_types: Sequence[str],
                    by_type: Mapping[str, pd.DataFrame] | None = None) -> list[dict[str, Any]]:
     """The grant and activity rows of one partner (or "ALL") from its rows of activities.csv; `by_type`,
-    when given, is those rows split by activity_type (as `_split` would)."""
+    when given, is those rows split by activity_type (as `rows_by` would)."""
     rows = [
         _row(pid, "grant.total", grant_total),
         _row(pid, "grant.per_partner", grant_per_partner),
@@ -171,7 +152,7 @@ def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: fl
     has = len(acts) > 0
     note = "" if has else "no rows in activities.csv"
     if by_type is None:
-        by_type = _split(acts, "activity_type")
+        by_type = rows_by(acts, "activity_type")
     rows.append(_row(pid, "activities.sessions", acts["sessions"].sum(min_count=1) if has else math.nan, note=note))
     for t in activity_types:
         sel = by_type.get(t)
@@ -420,7 +401,7 @@ def _by_question(table: pd.DataFrame | None) -> dict[str, _QuestionRows] | None:
     """A survey table split by question_id, and each question's rows by partner_id, once."""
     if table is None:
         return None
-    return {str(q): _QuestionRows(rows, _split(rows, "partner_id"), rows.iloc[0:0])
+    return {str(q): _QuestionRows(rows, rows_by(rows, "partner_id"), rows.iloc[0:0])
             for q, rows in table.groupby("question_id", sort=False)}
 
 
@@ -490,11 +471,11 @@ def metrics_long(
         uc["measure"] = uc["measure"].astype(str)
     items, paired, qids = _survey_tables(survey_items, survey_paired)
     items_q, paired_q = _by_question(items), _by_question(paired)
-    # each partner's rows found once (the tables are split, not filtered per partner; see `_split`)
-    acts_by_partner = _split(acts, "partner_id")
-    acts_by_type = _split2(acts, "partner_id", "activity_type")
-    uc_by_partner = _split(uc, "partner_id")
-    uc_by_measure = _split2(uc, "partner_id", "measure")
+    # each partner's rows found once (the tables are split, not filtered per partner; see `rows_by`)
+    acts_by_partner = rows_by(acts, "partner_id")
+    acts_by_type = rows_by_pair(acts, "partner_id", "activity_type")
+    uc_by_partner = rows_by(uc, "partner_id")
+    uc_by_measure = rows_by_pair(uc, "partner_id", "measure")
     sii_by_key = _sii_lookup(sii)
 
     partner_ids = programme.partner_ids
@@ -522,7 +503,7 @@ def metrics_long(
                 by_measure = {s: uc_by_measure[(pid, s)] for s in measure_ids if (pid, s) in uc_by_measure}
             else:
                 mine = uc[uc["partner_id"].isin(partner_ids)]
-                by_measure = _split(mine, "measure")
+                by_measure = rows_by(mine, "measure")
             for s in measure_ids:
                 if s in by_measure:
                     groups[s] = by_measure[s]
