@@ -50,8 +50,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 _NO_FLOATS = {"string", "empty", "integer", "boolean", "bytes"}
 
 
+_FLOAT_TYPES = (float, np.floating)
+
+
 def _is_float(value: Any) -> bool:
-    return isinstance(value, (float, np.floating)) and not np.isnan(value)
+    """True for a float that is not NaN (`value == value` is the NaN test, quicker than `np.isnan` on one
+    number; every cell of a table's object columns comes through here)."""
+    return isinstance(value, _FLOAT_TYPES) and value == value
 
 
 def _floats_formatted(df: pd.DataFrame, float_format: str) -> pd.DataFrame:
@@ -65,9 +70,8 @@ def _floats_formatted(df: pd.DataFrame, float_format: str) -> pd.DataFrame:
         if col.dtype != object or pd.api.types.infer_dtype(col, skipna=True) in _NO_FLOATS:
             continue
         values = col.to_numpy(dtype=object, copy=True)
-        for i, v in enumerate(values):
-            if _is_float(v):
-                values[i] = float_format % v
+        # `_is_float` written out: this runs once for every cell of a published table's object columns
+        values[:] = [float_format % v if isinstance(v, _FLOAT_TYPES) and v == v else v for v in values.tolist()]
         if out is df:
             out = df.copy()
         out.isetitem(pos, values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
@@ -71,7 +72,14 @@ _SIMPLE: dict[str, tuple[str, str]] = {
 
 def parse_measure(measure: str) -> MeasureSpec | None:
     """Parse a measure string; None if it is not one of `ALLOWED_MEASURE_FORMS`."""
-    text = str(measure).strip()
+    return _parse_measure_text(str(measure).strip())
+
+
+@lru_cache(maxsize=4096)
+def _parse_measure_text(text: str) -> MeasureSpec | None:
+    """`parse_measure` of stripped text, remembered: the theory-of-change tables parse the same few dozen
+    measures tens of thousands of times (every metric row, every indicator and link), and a
+    `MeasureSpec` is frozen, so the same one can be handed out each time."""
     base, _, arg = text.partition(":")
     family, _, name = base.partition(".")
     if text in _SIMPLE:

@@ -192,7 +192,10 @@ def _read_rows(text: str, name: str, problems: Collector) -> pd.DataFrame | None
 
 _BOM = b"\xef\xbb\xbf"
 #: A quoted field that csv.reader and pandas read alike: it starts a field, ends one, and holds no line break.
-_QUOTED_FIELD = re.compile(rb'(?:^|(?<=,))"(?:[^"\n]|"")*"(?=,|$)', re.MULTILINE)
+#: The pattern starts with the quote itself, then looks back to check it opens a field (at the start of the
+#: data or of a line, or after a comma): the same matches as anchoring with `(?:^|(?<=,))` first, but the
+#: regex engine can jump from quote to quote, several times quicker over an uptake file of millions of bytes.
+_QUOTED_FIELD = re.compile(rb'"(?<![^,\n]")(?:[^"\n]|"")*"(?=,|$)', re.MULTILINE)
 _CHUNK = 1 << 24
 
 

@@ -73,12 +73,13 @@ def validate_survey_file(
     present = [c for c in df.columns if c != "_row"]
     check_columns(df, name, list(KEY_COLUMNS), questions.ids, problems)
     valid_partners = programme.partner_ids if programme is not None else None
+    known = set(valid_partners) if valid_partners is not None else None  # for membership tests
 
     if "partner_id" in present:
         for value, row in zip(df["partner_id"], df["_row"]):
             if value == "":
                 problems.add(name, row, "partner_id", value, "missing: every row needs a partner id from programme.yaml")
-            elif valid_partners is not None and value not in valid_partners:
+            elif known is not None and value not in known:
                 problems.add(
                     name, row, "partner_id", value,
                     f"partner unknown to params/programme.yaml; valid ids: {listing(valid_partners)}",
@@ -105,17 +106,17 @@ def validate_survey_file(
                     f"{first_paired[(pid, rid)]}): a respondent is either paired (pre and post) or post_only",
                 )
 
-    has_partner = "partner_id" in present
-    has_wave = "wave" in present
+    # each row's partner, wave and spreadsheet row, read once (not a DataFrame look-up per answer)
+    pids = df["partner_id"].tolist() if "partner_id" in present else [None] * len(df)
+    waves = df["wave"].tolist() if "wave" in present else [None] * len(df)
+    rows = df["_row"].tolist()
     for q in questions.questions:
         if q.id not in present:
             continue
-        for i, (value, row) in enumerate(zip(df[q.id], df["_row"])):
+        for value, pid, wave, row in zip(df[q.id].tolist(), pids, waves, rows):
             if value == "":
                 continue
-            pid = df["partner_id"].iat[i] if has_partner else None
-            wave = df["wave"].iat[i] if has_wave else None
-            if (valid_partners is None or pid in valid_partners) and not q.asked_by(pid):
+            if (known is None or pid in known) and not q.asked_by(pid):
                 problems.add(
                     name, row, q.id, value,
                     f"partner {pid} did not ask this question according to survey.yaml (partners: "

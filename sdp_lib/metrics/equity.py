@@ -58,12 +58,14 @@ def _with_programme_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return pd.concat([df, total[df.columns]], ignore_index=True)
 
 
-def monthly_counts(uptake: pd.DataFrame, comparison: pd.DataFrame | None) -> pd.DataFrame:
+def monthly_counts(uptake: pd.DataFrame, comparison: pd.DataFrame | None,
+                   counts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Monthly numerator / denominator per partner x measure, plus "ALL" and "comparison" rows.
 
     Columns partner_id, measure, period, denominator, numerator (summed over any breakdown columns).
+    `counts`, when the caller has it, is `uptake.series(uptake, comparison)` (not recomputed).
     """
-    counts = series(uptake, comparison)
+    counts = series(uptake, comparison) if counts is None else counts
     out = _with_programme_rows(counts, ["measure", "period"])
     return out.sort_values(_KEYS, kind="mergesort").reset_index(drop=True)
 

@@ -112,12 +112,13 @@ def evaluate(data_dir: str | Path, params_dir: str | Path, inputs: Inputs | None
     conf = prog.confidence
     res = Results(inputs)
     t = res.tables
-    counts = uptake.series(inputs.uptake, inputs.comparison)
+    counts = uptake.series(inputs.uptake, inputs.comparison)  # summed once, for every table made from it
     t["uptake_monthly"] = uptake.monthly_table(counts, conf)
-    changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison)
+    changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison, counts=counts)
     t["uptake_changes"] = changes
     t["uptake_pooled"] = uptake.pooled_changes(changes, conf, prog.measure_ids)
-    t.update(equity.equity_tables(prog, inputs.uptake, inputs.comparison))
+    t.update(equity.equity_tables(prog, inputs.uptake, inputs.comparison,
+                                  counts=equity.monthly_counts(inputs.uptake, inputs.comparison, counts)))
     pub = published_table_path(inputs.programme)
     if pub is not None and pub.is_file():
         published = uptake.load_published(pub).rename(columns=lambda c: prog.generic_name(c))

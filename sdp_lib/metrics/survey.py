@@ -154,9 +154,10 @@ def item_summary(survey: pd.DataFrame, questions: Questions, confidence: float =
                 continue
             per = counts.loc[wave]
             partner_rows = [
-                _item_counts(pid, q, wave, int(r.rows), int(r.ans), int(r.fav), int(r.dk), pid in partners_with_pairs)
-                for pid, r in per.iterrows()
-                if q.asked_by(pid)
+                _item_counts(r.Index, q, wave, int(r.rows), int(r.ans), int(r.fav), int(r.dk),
+                             r.Index in partners_with_pairs)
+                for r in per.itertuples()
+                if q.asked_by(r.Index)
             ]
             rows += partner_rows
             if sum(1 for r in partner_rows if r["n_answering"] > 0) >= 2:
@@ -694,6 +695,9 @@ def code_themes(survey: pd.DataFrame, questions: Questions, codebook: Codebook) 
     for pid in partners:
         per_partner[pid] = [0] * len(matchers)
         n_comments[pid] = 0
+    # the themes each distinct comment mentions: many comments are word for word the same, and redacting
+    # and matching one gives the same answer every time
+    mentions: dict[str, list[bool]] = {}
     for q in questions.text:
         for pid, value in zip(survey["partner_id"], survey[q.id]):
             if value is pd.NA or value is None or (isinstance(value, float) and math.isnan(value)):
@@ -702,9 +706,11 @@ def code_themes(survey: pd.DataFrame, questions: Questions, codebook: Codebook) 
             if not text:
                 continue
             n_comments[pid] += 1
-            norm = _redacted(text, redact).replace("\u2019", "'").replace("\u2018", "'")
-            for j, (_, rx) in enumerate(matchers):
-                if rx.search(norm):
+            if text not in mentions:
+                norm = _redacted(text, redact).replace("\u2019", "'").replace("\u2018", "'")
+                mentions[text] = [bool(rx.search(norm)) for _, rx in matchers]
+            for j, hit in enumerate(mentions[text]):
+                if hit:
                     per_partner[pid][j] += 1
     rows = []
     for pid in partners + ([ALL] if partners else []):

@@ -66,7 +66,8 @@ status; the before/after change is still listed (`link_evidence`).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,7 @@ from sdp_lib.config.theory import (  # noqa: F401 (the model of the theory of ch
 )
 from sdp_lib.inputs import activity_frame
 from sdp_lib.metrics.survey import mcnemar_switches
-from sdp_lib.metrics.uptake import _f, _num, pool_uptake
+from sdp_lib.metrics.uptake import _f, _num, pool_uptake, rows_by, rows_by_pair
 from sdp_lib.config.validation import PROGRAMME_ID
 #: Evidence statuses for links and indicators, strongest claim first.
 EVIDENCE_STATUSES: tuple[str, ...] = ("supported", "suggestive", "inconclusive", "contradicted", "untested")
@@ -138,7 +139,10 @@ def _languages(values: Iterable[Any]) -> set[str]:
 
 
 def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: float,
-                   grant_per_partner: float, activity_types: Sequence[str]) -> list[dict[str, Any]]:
+                   grant_per_partner: float, activity_types: Sequence[str],
+                   by_type: Mapping[str, pd.DataFrame] | None = None) -> list[dict[str, Any]]:
+    """The grant and activity rows of one partner (or "ALL") from its rows of activities.csv; `by_type`,
+    when given, is those rows split by activity_type (as `rows_by` would)."""
     rows = [
         _row(pid, "grant.total", grant_total),
         _row(pid, "grant.per_partner", grant_per_partner),
@@ -147,18 +151,20 @@ def _activity_rows(pid: str, acts: pd.DataFrame, reached: float, grant_total: fl
     ]
     has = len(acts) > 0
     note = "" if has else "no rows in activities.csv"
+    if by_type is None:
+        by_type = rows_by(acts, "activity_type")
     rows.append(_row(pid, "activities.sessions", acts["sessions"].sum(min_count=1) if has else math.nan, note=note))
     for t in activity_types:
-        sel = acts[acts["activity_type"] == t]
+        sel = by_type.get(t)
         rows.append(_row(pid, f"activities.sessions:{t}",
-                         (sel["sessions"].sum() if len(sel) else 0.0) if has else math.nan, note=note))
+                         (sel["sessions"].sum() if sel is not None else 0.0) if has else math.nan, note=note))
     rows.append(_row(pid, "activities.participants",
                      acts["participants"].sum(min_count=1) if has else math.nan,
                      note=note or "participants may overlap between activities"))
     for t in activity_types:
-        sel = acts[acts["activity_type"] == t]
+        sel = by_type.get(t)
         rows.append(_row(pid, f"activities.participants:{t}",
-                         (sel["participants"].sum() if len(sel) else 0.0) if has else math.nan, note=note))
+                         (sel["participants"].sum() if sel is not None else 0.0) if has else math.nan, note=note))
     rows.append(_row(pid, "activities.languages", len(_languages(acts["languages"])) if has else math.nan,
                      note=note))
     return rows
@@ -198,9 +204,22 @@ def _uptake_rows(pid: str, groups: dict[str, pd.DataFrame], confidence: float, s
 SII_ABS_COLUMNS: tuple[str, str, str] = _inequality.SII_ABS_COLUMNS
 
 
-def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str], noun: str = "measure"
-              ) -> list[dict[str, Any]]:
-    """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table.
+def _sii_lookup(sii: pd.DataFrame | None) -> dict[tuple[str, str], pd.Series]:
+    """The `sii` table's first row for each (partner_id, measure), compared as text; empty without the table
+    or those columns. Built once for `_sii_rows`, instead of filtering the table per partner and measure."""
+    if sii is None or not len(sii) or not {"partner_id", "measure"} <= set(sii.columns):
+        return {}
+    keys = zip(sii["partner_id"].astype(str).tolist(), sii["measure"].astype(str).tolist())
+    first: dict[tuple[str, str], int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    return {key: sii.iloc[i] for key, i in first.items()}
+
+
+def _sii_rows(pid: str, sii: Mapping[tuple[str, str], pd.Series], measure_ids: Sequence[str],
+              noun: str = "measure") -> list[dict[str, Any]]:
+    """inequality.sii_change:<s> rows for one partner (or "ALL") from the `sii` table's rows looked up by
+    (partner_id, measure) (`_sii_lookup`).
 
     The value is the change in the size of the gradient, |SII after| - |SII before| in pp (negative = a
     flatter gradient = a narrower gap, whichever group was counted more), the rule of
@@ -218,13 +237,10 @@ def _sii_rows(pid: str, sii: pd.DataFrame | None, measure_ids: Sequence[str], no
     rows = []
     for s in measure_ids:
         m = f"inequality.sii_change:{s}"
-        sel = (sii[(sii["partner_id"].astype(str) == pid) & (sii["measure"].astype(str) == s)]
-               if sii is not None and len(sii) and {"partner_id", "measure"} <= set(sii.columns)
-               else pd.DataFrame())
-        if sel.empty:
+        r = sii.get((pid, s))
+        if r is None:
             rows.append(_row(pid, m, note=f"no IMD breakdown for this {noun}"))
             continue
-        r = sel.iloc[0]
         src = _text(r.get("note"))
         before, after = _f(r.get("sii_before")), _f(r.get("sii_after"))
         if not _finite(before, after):
@@ -371,26 +387,37 @@ def _paired_row(pid: str, qid: str, sel: pd.DataFrame | None, confidence: float,
     return _row(pid, m, 100 * d, 100 * lo, 100 * hi, p, n=n, family=family, note=note)
 
 
-def _by_question(table: pd.DataFrame | None) -> dict[str, pd.DataFrame] | None:
-    """A survey table split by question_id once (each question's rows, in table order)."""
+@dataclass(frozen=True)
+class _QuestionRows:
+    """One question's rows of a survey table (in table order), the same rows split by partner_id, and none
+    of them (what a partner without rows gets)."""
+
+    rows: pd.DataFrame
+    by_partner: dict[str, pd.DataFrame]
+    empty: pd.DataFrame
+
+
+def _by_question(table: pd.DataFrame | None) -> dict[str, _QuestionRows] | None:
+    """A survey table split by question_id, and each question's rows by partner_id, once."""
     if table is None:
         return None
-    return {str(q): rows for q, rows in table.groupby("question_id", sort=False)}
+    return {str(q): _QuestionRows(rows, rows_by(rows, "partner_id"), rows.iloc[0:0])
+            for q, rows in table.groupby("question_id", sort=False)}
 
 
-def _select(table: dict[str, pd.DataFrame] | None, qid: str, pid: str,
+def _select(table: dict[str, _QuestionRows] | None, qid: str, pid: str,
             partner_ids: list[str]) -> pd.DataFrame | None:
     """Rows of a survey table (split by `_by_question`) for one question and partner; programme-wide, the
     question's "ALL" rows if the table has any, else every partner's rows (summed by the caller)."""
     if table is None:
         return None
-    rows = table.get(qid)
-    if rows is None:
+    question = table.get(qid)
+    if question is None:
         return None
     if pid != PROGRAMME_ID:
-        return rows[rows["partner_id"] == pid]
-    own = rows[rows["partner_id"] == PROGRAMME_ID]
-    return own if len(own) else rows[rows["partner_id"].isin(partner_ids)]
+        return question.by_partner.get(pid, question.empty)
+    own = question.by_partner.get(PROGRAMME_ID, question.empty)
+    return own if len(own) else question.rows[question.rows["partner_id"].isin(partner_ids)]
 
 
 def metrics_long(
@@ -444,8 +471,15 @@ def metrics_long(
         uc["measure"] = uc["measure"].astype(str)
     items, paired, qids = _survey_tables(survey_items, survey_paired)
     items_q, paired_q = _by_question(items), _by_question(paired)
+    # each partner's rows found once (the tables are split, not filtered per partner; see `rows_by`)
+    acts_by_partner = rows_by(acts, "partner_id")
+    acts_by_type = rows_by_pair(acts, "partner_id", "activity_type")
+    uc_by_partner = rows_by(uc, "partner_id")
+    uc_by_measure = rows_by_pair(uc, "partner_id", "measure")
+    sii_by_key = _sii_lookup(sii)
 
     partner_ids = programme.partner_ids
+    measure_ids = programme.measure_ids
     for pid in [*partner_ids, PROGRAMME_ID]:
         if pid == PROGRAMME_ID:
             grants = [p.grant_gbp for p in programme.partners]
@@ -455,23 +489,26 @@ def metrics_long(
                                    programme.activity_types)
         else:
             p = programme.partner(pid)
-            rows += _activity_rows(pid, acts[acts["partner_id"] == pid], float(p.residents_reached),
-                                   float(p.grant_gbp), float(p.grant_gbp), programme.activity_types)
+            by_type = {t: acts_by_type[(pid, t)] for t in programme.activity_types if (pid, t) in acts_by_type}
+            rows += _activity_rows(pid, acts_by_partner.get(pid, acts.iloc[0:0]), float(p.residents_reached),
+                                   float(p.grant_gbp), float(p.grant_gbp), programme.activity_types, by_type)
         # uptake
         groups: dict[str, pd.DataFrame] = {}
         if uc is not None:
             if pid != PROGRAMME_ID:
-                mine = uc[uc["partner_id"] == pid]
-            elif (uc["partner_id"] == PROGRAMME_ID).any():
-                mine = uc[uc["partner_id"] == PROGRAMME_ID]
+                mine = uc_by_partner.get(pid, uc.iloc[0:0])
+                by_measure = {s: uc_by_measure[(pid, s)] for s in measure_ids if (pid, s) in uc_by_measure}
+            elif PROGRAMME_ID in uc_by_partner:
+                mine = uc_by_partner[PROGRAMME_ID]
+                by_measure = {s: uc_by_measure[(pid, s)] for s in measure_ids if (pid, s) in uc_by_measure}
             else:
                 mine = uc[uc["partner_id"].isin(partner_ids)]
-            for s in programme.measure_ids:
-                g = mine[mine["measure"] == s]
-                if len(g):
-                    groups[s] = g
-            if len(mine[mine["measure"].isin(programme.measure_ids)]):
-                groups["any"] = mine[mine["measure"].isin(programme.measure_ids)]
+                by_measure = rows_by(mine, "measure")
+            for s in measure_ids:
+                if s in by_measure:
+                    groups[s] = by_measure[s]
+            if any(s in by_measure for s in measure_ids):
+                groups["any"] = mine[mine["measure"].isin(measure_ids)]
         rows += _uptake_rows(pid, groups, conf, "programme" if pid == PROGRAMME_ID else "partner",
                              programme.measure_ids)
         # survey
@@ -481,7 +518,7 @@ def metrics_long(
             psel = _select(paired_q, q, pid, partner_ids)
             fam = "survey.paired_change/" + ("programme" if pid == PROGRAMME_ID else "partner")
             rows.append(_paired_row(pid, q, psel, conf, fam))
-        rows += _sii_rows(pid, sii, programme.measure_ids, programme.wording.measure_noun)
+        rows += _sii_rows(pid, sii_by_key, measure_ids, programme.wording.measure_noun)
 
     df = pd.DataFrame(rows)
     for fam, idx in df.groupby("_family", sort=True).groups.items():

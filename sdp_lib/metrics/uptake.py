@@ -57,13 +57,41 @@ def monthly_table(counts: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
     return out
 
 
+def _text_array(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A text column as a NumPy object array: comparing it with a string is much quicker than comparing
+    a pandas string column, which matters for the many small look-ups of `uptake_changes`."""
+    return df[col].to_numpy(dtype=object)
+
+
 def _at(counts: pd.DataFrame, partner_id: str, measure: str, period: str) -> tuple[int, int]:
-    row = counts[
-        (counts["partner_id"] == partner_id) & (counts["measure"] == measure) & (counts["period"] == period)
-    ]
-    if row.empty:
+    """(numerator, denominator) of the first row of `counts` for this partner, measure and month; (0, 0)
+    when there is none."""
+    hit = np.flatnonzero((_text_array(counts, "partner_id") == partner_id) & (_text_array(counts, "measure") == measure)
+                         & (_text_array(counts, "period") == period))
+    if not len(hit):
         return 0, 0
-    return int(row["numerator"].iloc[0]), int(row["denominator"].iloc[0])
+    i = hit[0]
+    return int(counts["numerator"].iloc[i]), int(counts["denominator"].iloc[i])
+
+
+def _by_partner_measure(counts: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """`series` counts split once by (partner_id, measure), each group's rows in table order.
+
+    `uptake_changes` looks up every partner x measure (and the comparison's rows of each measure) here
+    instead of filtering the whole table for each: at 160 partners that filtering was most of its time.
+    """
+    if counts.empty:
+        return {}
+    return {(str(pid), str(m)): g for (pid, m), g in counts.groupby(["partner_id", "measure"], sort=False)}
+
+
+def _by_period(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Month -> (numerator, denominator) of a group of `series` rows (the first row of each month, as
+    `_at` takes it)."""
+    out: dict[str, tuple[int, int]] = {}
+    for period, x, n in zip(rows["period"].tolist(), rows["numerator"].tolist(), rows["denominator"].tolist()):
+        out.setdefault(period, (int(x), int(n)))
+    return out
 
 
 def uptake_changes(
@@ -73,6 +101,7 @@ def uptake_changes(
     period_before: str | None = None,
     period_after: str | None = None,
     confidence: float | None = None,
+    counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per partner x measure (in the partner's measure focus and present in the data).
 
@@ -85,24 +114,31 @@ def uptake_changes(
     alpha 0.05, Maryland SMS level, `sms_note` (what weakens a level 3 claim, see `sms_note`) and a
     sentence. `pretrend_p` tests parallel pre-programme trends (group x month interaction over the
     pre-programme months, quasi-binomial when overdispersed; see `_pretrend_p`) where there are at least
-    two. Verdicts on the DiD and the pre-trends test use alpha = 1 - confidence.
+    two. Verdicts on the DiD and the pre-trends test use alpha = 1 - confidence. `counts`, when the
+    caller has it, is `series(uptake, comparison)` (not recomputed).
     """
     pb = period_before or programme.period_before
     pa = period_after or programme.period_after
     conf = confidence if confidence is not None else programme.confidence
-    counts = series(uptake, comparison)
+    counts = series(uptake, comparison) if counts is None else counts
+    groups = _by_partner_measure(counts)
     rows = []
     for partner in programme.partners:
         for measure in partner.focus:
-            sel = counts[(counts["partner_id"] == partner.id) & (counts["measure"] == measure)]
-            if sel.empty:
+            sel = groups.get((partner.id, measure))
+            if sel is None:
                 continue
-            x1, n1 = _at(counts, partner.id, measure, pb)
-            x2, n2 = _at(counts, partner.id, measure, pa)
-            cx1, cn1 = _at(counts, "comparison", measure, pb)
-            cx2, cn2 = _at(counts, "comparison", measure, pa)
+            comp = groups.get(("comparison", measure), counts.iloc[0:0])
+            # the partner's and the comparison's rows of this measure, in the order of `counts`: every
+            # look-up below (and the pre-trends fit) sees exactly the rows it would see in `counts`
+            pair = pd.concat([sel, comp]).sort_index(kind="mergesort")
+            own, other = _by_period(sel), _by_period(comp)
+            x1, n1 = own.get(pb, (0, 0))
+            x2, n2 = own.get(pa, (0, 0))
+            cx1, cn1 = other.get(pb, (0, 0))
+            cx2, cn2 = other.get(pa, (0, 0))
             rows.append(_change_row(programme, partner.id, partner.name, measure, pb, pa,
-                                    (x1, n1, x2, n2), (cx1, cn1, cx2, cn2), conf, counts))
+                                    (x1, n1, x2, n2), (cx1, cn1, cx2, cn2), conf, pair))
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -144,24 +180,30 @@ def _pretrend_p(counts: pd.DataFrame, partner_id: str, measure: str, before: str
     (quasi-likelihood, Pearson dispersion); Wing C, Simon K & Bello-Gomez RA (2018) Annu Rev Public
     Health 39:453-469 (pre-trends in difference-in-differences).
     """
-    import statsmodels.api as sm
+    # the GLM and its families straight from statsmodels.genmod (what statsmodels.api re-exports), not the
+    # whole api, which also imports the time-series, formula and graphics packages (about 0.3 s)
     from scipy import stats as sps
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
-    sel = counts[(counts["measure"] == measure) & (counts["period"] <= before)
-                 & counts["partner_id"].isin([partner_id, "comparison"])]
-    sel = sel[sel["denominator"] > 0]
-    months = sorted(sel["period"].unique())
-    if len(months) < 2 or sel["partner_id"].nunique() < 2:
+    pids, periods = _text_array(counts, "partner_id"), _text_array(counts, "period")
+    n_all = counts["denominator"].to_numpy(dtype=float)
+    keep = ((_text_array(counts, "measure") == measure) & (periods <= before)
+            & ((pids == partner_id) | (pids == "comparison")) & (n_all > 0))
+    pids, periods = pids[keep], periods[keep]
+    months = sorted(set(periods))
+    if len(months) < 2 or len(set(pids)) < 2:
         return float("nan")
-    t = sel["period"].map({m: i for i, m in enumerate(months)}).to_numpy(dtype=float)
-    g = (sel["partner_id"] == partner_id).to_numpy(dtype=float)
+    index = {m: i for i, m in enumerate(months)}
+    t = np.array([index[m] for m in periods], dtype=float)
+    g = (pids == partner_id).astype(float)
     X = np.column_stack([np.ones_like(t), g, t, g * t])
-    n = sel["denominator"].to_numpy(dtype=float)
-    y = sel["numerator"].to_numpy(dtype=float)
+    n = n_all[keep]
+    y = counts["numerator"].to_numpy(dtype=float)[keep]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = sm.GLM(y / n, X, family=sm.families.Binomial(), var_weights=n).fit()
+            fit = GLM(y / n, X, family=families.Binomial(), var_weights=n).fit()
         beta = float(fit.params[3])
         df_resid = float(fit.df_resid)
         dispersion = float(fit.pearson_chi2 / df_resid) if df_resid > 0 else float("nan")
@@ -233,9 +275,32 @@ def _f(x: Any) -> float:
 
 
 def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as floats (NaN where it is not a number, or everywhere when the table lacks it)."""
     if col not in df.columns:
         return np.full(len(df), np.nan)
-    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    values = df[col]
+    if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy(dtype=float)  # already numbers: what to_numeric would give back
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
+def rows_by(table: pd.DataFrame | None, column: str) -> dict[str, pd.DataFrame]:
+    """A table's rows split once by the value of one column (compared as text), each part's rows in table
+    order; a value with no rows has no entry. Looking a partner (or a measure, question or activity type)
+    up here replaces filtering the whole table with a boolean mask for each one, which at 160 partners
+    was most of the time the theory-of-change and value-for-money tables took."""
+    if table is None or len(table) == 0 or column not in table.columns:
+        return {}
+    return {str(k): rows for k, rows in table.groupby(table[column].astype(str), sort=False)}
+
+
+def rows_by_pair(table: pd.DataFrame | None, first: str, second: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """`rows_by` by two columns at once (e.g. partner and measure): one pass over the table instead of a
+    split of each partner's rows."""
+    if table is None or len(table) == 0 or first not in table.columns or second not in table.columns:
+        return {}
+    keys = [table[first].astype(str), table[second].astype(str)]
+    return {(str(a), str(b)): rows for (a, b), rows in table.groupby(keys, sort=False)}
 
 
 def pool_uptake(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | str]:

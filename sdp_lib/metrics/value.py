@@ -51,7 +51,7 @@ import pandas as pd
 
 from sdp_lib.config.params import Programme
 from sdp_lib.inputs import activity_frame
-from sdp_lib.metrics.uptake import pool_uptake
+from sdp_lib.metrics.uptake import pool_uptake, rows_by, rows_by_pair
 from sdp_lib.config.validation import PROGRAMME_ID
 from sdp_lib.wording import Words, confidence_label, words_of
 
@@ -281,26 +281,28 @@ def value_for_money(
     rows = []
     reached_by = {p.id: float(p.residents_reached) for p in programme.partners}
 
-    def sessions_of(ids: list[str]) -> float:
-        sel = acts[acts["partner_id"].isin(ids)]
-        return float(sel["sessions"].sum(min_count=1)) if len(sel) else math.nan
+    def sessions_in(sel: pd.DataFrame | None) -> float:
+        return float(sel["sessions"].sum(min_count=1)) if sel is not None and len(sel) else math.nan
 
+    # each partner's rows (and each partner x measure's) found once, not filtered per partner
+    acts_by_partner = rows_by(acts, "partner_id")
+    uc_by_partner, uc_by_measure = rows_by(uc, "partner_id"), rows_by_pair(uc, "partner_id", "measure")
     for p in programme.partners:
-        mine = uc[uc["partner_id"] == p.id]
-        present = [s for s in programme.measure_ids if (mine["measure"] == s).any()]
+        mine = uc_by_partner.get(p.id)
+        present = [s for s in programme.measure_ids if (p.id, s) in uc_by_measure]
         measures = present or [s for s in programme.measure_ids if s in p.focus]
-        sess = sessions_of([p.id])
+        sess = sessions_in(acts_by_partner.get(p.id))
         single = len(measures) == 1
         for s in measures:
-            g = mine[mine["measure"] == s]
             rows.append(_vfm_row(p.id, p.name, s, float(p.grant_gbp), float(p.residents_reached), sess,
-                                 g if len(g) else None, conf, single, effect_pp, implausible_ratio, reached_by, words))
+                                 uc_by_measure.get((p.id, s)), conf, single, effect_pp, implausible_ratio,
+                                 reached_by, words))
         if not single:
             rows.append(_vfm_row(p.id, p.name, "any", float(p.grant_gbp), float(p.residents_reached), sess,
-                                 mine if len(mine) else None, conf, True, effect_pp, implausible_ratio, reached_by, words))
+                                 mine, conf, True, effect_pp, implausible_ratio, reached_by, words))
     grant = float(sum(p.grant_gbp for p in programme.partners))
     reached = float(sum(p.residents_reached for p in programme.partners))
-    sess = sessions_of(programme.partner_ids)
+    sess = sessions_in(acts[acts["partner_id"].isin(programme.partner_ids)])
     name = f"{programme.short_name} programme-wide"
     for s in programme.measure_ids:
         g = uc[uc["measure"] == s]

@@ -342,7 +342,6 @@ def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = No
             )
 
     n = len(table)
-    keys = _row_keys(table, spec)
     counts = {c: _as_counts(table, c) for c in spec.count_columns}
     reason: dict[tuple[int, str], str] = {}  # suppressed cells -> first reason
 
@@ -388,35 +387,42 @@ def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = No
                 continue
             changed |= suppress(pick[0], pick[1], RULE_SECONDARY)
 
-    # 3. derived values
+    # 3. derived values: a derived cell goes when any of its source cells in the row has gone (repeated
+    # until nothing changes, since a derived column may be another's source). The suppressed rows of
+    # each column are kept as sets, so each pass looks only at rows that have lost a cell.
+    gone: dict[str, set[int]] = {}
+    for r, c in reason:
+        gone.setdefault(c, set()).add(r)
     changed = True
     while changed:
         changed = False
         for d, srcs in spec.derived.items():
-            for r in range(n):
-                if (r, d) not in reason and any((r, s) in reason for s in srcs):
-                    changed |= suppress(r, d, RULE_DERIVED)
+            hit = set().union(*(gone.get(s, ()) for s in srcs))
+            for r in sorted(hit):
+                if suppress(r, d, RULE_DERIVED):
+                    gone.setdefault(d, set()).add(r)
+                    changed = True
 
     # 4. the published frame
     out = table.copy()
     sym = rule.suppressed_symbol
+    base = rule.rounding_base
     for c in spec.count_columns:
-        vals: list[Any] = []
-        for r, v in enumerate(counts[c]):
-            if (r, c) in reason:
-                vals.append(sym)
-            elif v is None:
-                vals.append(None)
-            else:
-                vals.append(str(round_half_up(v, rule.rounding_base)))
+        hidden = gone.get(c, set())  # `gone` holds every suppressed cell by now, by column
+        vals: list[Any] = [sym if r in hidden else (None if v is None else str(round_half_up(v, base)))
+                           for r, v in enumerate(counts[c])]
         out[c] = _object_array(vals)
     for d, srcs in spec.derived.items():
         orig = table[d].tolist()
+        hidden = gone.get(d, set())
+        if rule.derived_values != "recompute_from_rounded":
+            out[d] = _object_array([sym if r in hidden else v for r, v in enumerate(orig)])
+            continue
         vals = []
         for r in range(n):
-            if (r, d) in reason:
+            if r in hidden:
                 vals.append(sym)
-            elif rule.derived_values == "recompute_from_rounded":
+            else:
                 args = [
                     round_half_up(counts[s][r], rule.rounding_base)
                     if s in counts and counts[s][r] is not None
@@ -424,11 +430,11 @@ def apply(table: pd.DataFrame, spec: TableSpec, rule: DisclosureRule | None = No
                     for s in srcs
                 ]
                 vals.append(spec.recompute[d](*args))
-            else:
-                vals.append(orig[r])
         out[d] = _object_array(vals)
 
     col_order = {c: i for i, c in enumerate(table.columns)}
+    logged = sorted({r for r, _ in reason})  # the log names only these rows: their keys are all it needs
+    keys = dict(zip(logged, _row_keys(table.iloc[logged], spec)))
     entries = tuple(
         LogEntry(spec.name, keys[r], c, why)
         for (r, c), why in sorted(reason.items(), key=lambda kv: (kv[0][0], col_order[kv[0][1]]))
@@ -585,6 +591,7 @@ def _scan_frame(
         wanted = set(count_columns)
         cols = [c for c in df.columns if c in wanted or (isinstance(c, str) and c.strip() in wanted)]
     findings: list[Finding] = []
+    text_problems: dict[str, list[Finding]] = {}  # a text's findings (located in the text only), by text
     for c in cols:
         for i, v in enumerate(df[c].tolist()):
             if _missing(v):
@@ -595,14 +602,28 @@ def _scan_frame(
             why = _count_problem(text, rule)
             if why:
                 findings.append(Finding(f"{label}column {c!r}, data row {i + 1}", text, why))
-    # numbers written inside text cells ("27 of 30 agreed", "n = 6") are checked as text
+    # numbers written inside text cells ("27 of 30 agreed", "n = 6") are checked as text: each distinct
+    # text of a column once (a note is often repeated row after row), then its findings, if any, located
+    # at every cell that holds it
     for c in df.columns if text_cells else ():
         if c in cols:
             continue
-        for i, v in enumerate(df[c].tolist()):
-            if isinstance(v, str) and v != rule.suppressed_symbol and re.search(r"\d", v):
-                findings += _scan_text(v, rule, allow or set(), f"{label}column {c!r}, data row {i + 1}, ")
+        values = df[c].tolist()
+        texts = {v for v in values if isinstance(v, str)}
+        for v in texts:
+            if v not in text_problems:
+                searched = v != rule.suppressed_symbol and _DIGIT.search(v)
+                text_problems[v] = _scan_text(v, rule, allow or set(), "") if searched else []
+        if not any(text_problems[v] for v in texts):
+            continue
+        for i, v in enumerate(values):
+            if isinstance(v, str) and text_problems[v]:
+                where = f"{label}column {c!r}, data row {i + 1}, "
+                findings += [Finding(where + f.where, f.value, f.reason) for f in text_problems[v]]
     return findings
+
+
+_DIGIT = re.compile(r"\d")
 
 
 class _HTMLTables(HTMLParser):

@@ -310,8 +310,9 @@ def publish_tables(
         protected = protect(name, df, rule, spec, confidence, words)
         rename = None if column_name is None else (lambda c, t=name: column_name(t, c))
         written.append(write_published(protected, Path(out_dir) / f"{name}.csv", column_name=rename))
-        log.extend(LogEntry(e.table, e.row, rename(e.column) if rename else e.column, reason.get(e.rule, e.rule))
-                   for e in protected.log)
+        logged = {e.column for e in protected.log}  # each column renamed once, not once per suppressed cell
+        names = {c: rename(c) for c in logged} if rename else {c: c for c in logged}
+        log.extend(LogEntry(e.table, e.row, names[e.column], reason.get(e.rule, e.rule)) for e in protected.log)
     return written, log
 
 

@@ -130,7 +130,9 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
         col = out.iloc[:, pos]
         if _text_like(col):
             values = np.empty(len(col), dtype=object)
-            values[:] = [neutralise_formula(v) for v in col.astype(object).tolist()]
+            # `neutralise_formula` written out, since a published table has hundreds of thousands of cells
+            values[:] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+                         for v in col.astype(object).tolist()]
             out.isetitem(pos, values)
     if not isinstance(out.columns, pd.MultiIndex):
         out.columns = pd.Index([neutralise_formula(c) for c in out.columns], dtype=object)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,13 @@ def z_value(confidence: float = 0.95) -> float:
 
     0.95 -> 1.959964, 0.998 -> 3.090232 (the PHE "2 sigma" and "3 sigma" levels).
     """
-    confidence = _check_confidence(confidence)
+    return _z_of(_check_confidence(confidence))
+
+
+@lru_cache(maxsize=64)
+def _z_of(confidence: float) -> float:
+    """`z_value` of a checked confidence level, remembered: a run asks for the same one or two levels
+    thousands of times, and each SciPy `norm.ppf` call costs far more than the arithmetic around it."""
     return float(sps.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
 
 

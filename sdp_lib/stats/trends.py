@@ -1287,17 +1287,26 @@ def _its_row(partner: str, measure: str, model: str, fitter: Any) -> tuple[dict[
     return row, res
 
 
-def _its_curve(partner: str, measure: str, model: str, res: dict[str, Any]) -> pd.DataFrame:
-    """The `its_curves` rows of one fit: its months with the fitted and counterfactual uptake."""
+def _its_curve(partner: str, measure: str, model: str, res: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The `its_curves` rows of one fit, column by column: its months with the fitted and counterfactual
+    uptake. (Columns, not a DataFrame: `its_tables` joins every fit's columns into one frame at the end,
+    rather than building and concatenating hundreds of small frames.)"""
     periods = np.asarray(res["periods"], dtype=object)
-    return pd.DataFrame({
-        "partner_id": partner, "measure": measure, "model": model, "period": periods,
+    n = len(periods)
+
+    def same(value: Any) -> np.ndarray:
+        out = np.empty(n, dtype=object)
+        out[:] = [value] * n
+        return out
+
+    return {
+        "partner_id": same(partner), "measure": same(measure), "model": same(model), "period": periods,
         "fitted": np.asarray(res["fitted"], dtype=float),
         "counterfactual": np.asarray(res["counterfactual"], dtype=float),
         "counterfactual_lower": np.asarray(res["counterfactual_lower"], dtype=float),
         "counterfactual_upper": np.asarray(res["counterfactual_upper"], dtype=float),
-        "confidence": float(res["confidence"]), "se_method": str(res["se_method"]),
-    }, columns=_ITS_CURVE_COLUMNS)
+        "confidence": np.full(n, float(res["confidence"])), "se_method": same(str(res["se_method"])),
+    }
 
 
 def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str = "comparison",
@@ -1416,7 +1425,8 @@ def its_tables(counts: pd.DataFrame, programme_start: str, *, comparison_id: str
     for col in ("n_pre", "n_post"):
         out[col] = out[col].astype("Int64")
     if curves:
-        cur = pd.concat(curves, ignore_index=True)
+        cur = pd.DataFrame({c: np.concatenate([part[c] for part in curves]) for c in _ITS_CURVE_COLUMNS},
+                           columns=_ITS_CURVE_COLUMNS)
         cur = (cur.assign(_rank=cur["model"].map(rank))
                .sort_values(["partner_id", "measure", "_rank", "period"], kind="mergesort")
                .drop(columns="_rank").reset_index(drop=True))
