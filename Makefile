@@ -8,6 +8,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?=
+# `make test` runs the suite in this many pytest-xdist workers, one test file at a time each (0: in-process)
+TEST_WORKERS ?= 2
 # `make report` prints every report to PDF too when Debian's chromium is installed (`make report PDF=` to skip)
 PDF    ?= $(if $(wildcard /usr/bin/chromium),--pdf,)
 
@@ -37,7 +39,8 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest tests notebooks --ignore=tests/data --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --ignore=tests/data --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
+	  -n $(TEST_WORKERS) --dist loadfile
 
 # Re-execute the three notebooks with their default parameters and store the outputs that nbval checks.
 notebooks: $(STAMP)

@@ -2,11 +2,74 @@
 
 Hypothesis: no per-example deadline (CI machines are shared and a slow example is not a failure) and a
 fixed derandomised search in CI, so a run of the suite on the same commit always tries the same examples.
+
+Parallel runs (`make test` runs pytest-xdist with `-n 2 --dist loadfile`): every test file is one unit of
+work, so a module's fixtures (a real batch run, shared by the module's tests) are built once, on one worker.
+Two changes to xdist's `loadfile` schedule, in `FileScheduling` below:
+
+- the four notebooks under nbval are one unit: they all write to the project's own `outputs/` folder (their
+  default `output_dir`), so they must not run at the same time on two workers;
+- the files that take longest start first (slowest first is the usual cure for a long tail: otherwise
+  xdist orders files by their number of tests, and a few-test file holding a whole batch run could start
+  last and run alone). The list only orders; a file missing from it still runs, after those listed.
 """
 
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("sdp-eval", deadline=None, derandomize=bool(os.environ.get("CI")))
 settings.load_profile("sdp-eval")
+
+#: Units of work, slowest first (seconds of one serial run, summed over a file's tests, on 2 CPUs).
+SLOWEST_FIRST = [
+    "tests/test_end_to_end.py",  # two batch runs (warm, cold) + browser + axe: ~130 s
+    "tests/test_case_studies.py",  # a run of each programme, one with PDFs, + deck: ~110 s
+    "tests/test_report_parameters.py",  # four papermill runs: ~65 s
+    "tests/test_interrupt.py",  # three `sdp-eval run` processes: ~64 s
+    "tests/test_reader_text.py",  # every report in-process, twice: ~55 s
+    "tests/test_programmes.py",  # the second programme's run: ~47 s
+    "tests/test_warm_batch.py",  # ~46 s
+    "tests/test_batch.py",  # ~45 s
+    "tests/test_deck.py",  # ~40 s
+    "tests/test_plain_english.py",
+    "tests/test_bad_inputs.py",
+    "tests/test_pdf.py",
+    "tests/test_synthetic.py",
+    "notebooks",
+    "tests/test_figure_alt.py",
+    "tests/test_trends.py",
+    "tests/test_browser.py",
+]
+
+
+def _unit(nodeid: str) -> str:
+    """The unit of work of a test: its file, except that every notebook under nbval is one unit."""
+    path = nodeid.split("::", 1)[0]
+    return "notebooks" if path.startswith("notebooks/") else path
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker: the slowest units first (a stable sort, so each file keeps its own order). Every
+    worker collects and sorts alike, so their collections still agree."""
+    if hasattr(config, "workerinput"):
+        rank = {unit: i for i, unit in enumerate(SLOWEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        """xdist's `loadfile`, with the notebooks as one unit, in the order the workers collected them."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the workers' order (xdist would sort by number of tests)
+    return FileScheduling(config, log)

@@ -164,18 +164,22 @@ def run(request, tmp_path_factory):
     return out, pdf, secrets, details
 
 
-def test_unconsented_story_appears_in_no_output_outside_restricted(run):
+@pytest.fixture(scope="module")
+def texts(run):
+    """Every file of the run as text (`_texts`), read once for the tests that scan them all."""
+    return _texts(run[0])
+
+
+def test_unconsented_story_appears_in_no_output_outside_restricted(run, texts):
     out, _, secrets, _ = run
-    texts = _texts(out)
     assert len(texts) > 10
     leaks = [(str(p.relative_to(out)), s) for p, t in texts.items() for s in secrets
              if s in t and "restricted" not in p.relative_to(out).parts]
     assert leaks == []
 
 
-def test_personal_details_redacted_everywhere(run):
+def test_personal_details_redacted_everywhere(run, texts):
     out, pdf, _, details = run
-    texts = _texts(out)
     leaks = [(str(p.relative_to(out)), d) for p, t in texts.items() for d in details if d in t]
     assert leaks == []
     # ... while the redacted story is there, in the programme report, the deck and the published table

@@ -199,15 +199,17 @@ def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
 
 
 def test_reports_open_cleanly_in_a_headless_browser(runs):
-    from sdp_lib.run.html import chromium_available, check_in_browser
+    from sdp_lib.run.html import Browser, chromium_available
 
     if not chromium_available():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
     _, out = runs["first"]
     shots = out / "screenshots"
-    for rel in ("reports/partner_advocacy_project.html", "reports/programme_report.html", "index.html",
-                "reports/partner_syn_d.html"):
-        res = check_in_browser(out / rel, shots / (Path(rel).stem + ".png"))
+    pages = ("reports/partner_advocacy_project.html", "reports/programme_report.html", "index.html",
+             "reports/partner_syn_d.html")
+    with Browser() as browser:  # one Chromium, a fresh context per page (check_in_browser starts one per page)
+        checks = {rel: browser.check(out / rel, shots / (Path(rel).stem + ".png")) for rel in pages}
+    for rel, res in checks.items():
         assert res.console_errors == [] and res.page_errors == [], rel
         assert res.broken_images == [], rel
         assert res.tables >= 1, rel
