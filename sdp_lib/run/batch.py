@@ -1811,7 +1811,7 @@ def run(
         notes.append("No previous manifest found: everything was run.")
 
     env = _kernel_env(root)
-    n_total = len(partner_ids) + 2
+    n_total = len(partner_ids) + len(overall_notebooks)
     workers = max(1, min(jobs or os.cpu_count() or 1, n_total))
     mode = "cold" if cold else "warm"
     results: dict[str, NotebookResult] = {}
