@@ -207,13 +207,7 @@ SII_ABS_COLUMNS: tuple[str, str, str] = _inequality.SII_ABS_COLUMNS
 def _sii_lookup(sii: pd.DataFrame | None) -> dict[tuple[str, str], pd.Series]:
     """The `sii` table's first row for each (partner_id, measure), compared as text; empty without the table
     or those columns. Built once for `_sii_rows`, instead of filtering the table per partner and measure."""
-    if sii is None or not len(sii) or not {"partner_id", "measure"} <= set(sii.columns):
-        return {}
-    keys = zip(sii["partner_id"].astype(str).tolist(), sii["measure"].astype(str).tolist())
-    first: dict[tuple[str, str], int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)
-    return {key: sii.iloc[i] for key, i in first.items()}
+    return {key: rows.iloc[0] for key, rows in rows_by_pair(sii, "partner_id", "measure").items()}
 
 
 def _sii_rows(pid: str, sii: Mapping[tuple[str, str], pd.Series], measure_ids: Sequence[str],

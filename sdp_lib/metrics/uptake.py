@@ -74,17 +74,6 @@ def _at(counts: pd.DataFrame, partner_id: str, measure: str, period: str) -> tup
     return int(counts["numerator"].iloc[i]), int(counts["denominator"].iloc[i])
 
 
-def _by_partner_measure(counts: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
-    """`series` counts split once by (partner_id, measure), each group's rows in table order.
-
-    `uptake_changes` looks up every partner x measure (and the comparison's rows of each measure) here
-    instead of filtering the whole table for each: at 160 partners that filtering was most of its time.
-    """
-    if counts.empty:
-        return {}
-    return {(str(pid), str(m)): g for (pid, m), g in counts.groupby(["partner_id", "measure"], sort=False)}
-
-
 def _by_period(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """Month -> (numerator, denominator) of a group of `series` rows (the first row of each month, as
     `_at` takes it)."""
@@ -121,7 +110,7 @@ def uptake_changes(
     pa = period_after or programme.period_after
     conf = confidence if confidence is not None else programme.confidence
     counts = series(uptake, comparison) if counts is None else counts
-    groups = _by_partner_measure(counts)
+    groups = rows_by_pair(counts, "partner_id", "measure")  # each partner x measure looked up, not filtered
     rows = []
     for partner in programme.partners:
         for measure in partner.focus:
