@@ -7,7 +7,6 @@ syntax errors) and the key path, so the command line can list them without a tra
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -15,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sdp_lib.config import file_cache
 from sdp_lib.config.validation import ETHNICITIES, PERIOD_RE, Collector, Problem, listing
 
 M = TypeVar("M", bound=BaseModel)
@@ -290,16 +290,15 @@ def load_yaml(path: Path, problems: Collector) -> Any:
     """Read a YAML file, recording a missing file or a syntax error (with its line) as a problem.
 
     The one YAML reader of the package: a key repeated in one block is an error naming the key and both
-    lines (plain PyYAML would keep the last silently). A file read before and unchanged since (same
-    size and modification time) is not parsed again: a report reads programme.yaml several times, and at
-    160 partners each parse takes some 50 ms. Each caller gets its own copy.
+    lines (plain PyYAML would keep the last silently). A file read before and unchanged since is not
+    parsed again (`file_cache`): a report reads programme.yaml several times, and at 160 partners each
+    parse takes some 50 ms. Each caller gets its own copy.
     """
     if not path.is_file():
         problems.add(path.name, None, None, None, "file not found")
         return None
-    stat = path.stat()
     try:
-        return copy.deepcopy(_parsed(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+        return copy.deepcopy(file_cache.read("yaml", path, _parsed))
     except UnicodeDecodeError:
         problems.add(path.name, None, None, None, "file is not UTF-8 text")
         return None
@@ -315,11 +314,9 @@ def load_yaml(path: Path, problems: Collector) -> Any:
         return None
 
 
-@functools.lru_cache(maxsize=32)
-def _parsed(path: str, mtime_ns: int, size: int) -> Any:
-    """The YAML in `path` (whose size and modification time are part of the cache key); raises
-    UnicodeDecodeError or yaml.YAMLError (errors are not cached)."""
-    text = Path(path).read_bytes().decode("utf-8-sig")
+def _parsed(path: Path) -> Any:
+    """The YAML in `path`; raises UnicodeDecodeError or yaml.YAMLError."""
+    text = path.read_bytes().decode("utf-8-sig")
     if _FastUniqueKeyLoader is not None:
         try:
             return yaml.load(text, Loader=_FastUniqueKeyLoader)  # noqa: S506 - a CSafeLoader subclass

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from sdp_lib.config import file_cache
 from sdp_lib.config.params import Programme, load_model, load_programme
 from sdp_lib.config.validation import (
     ETHNICITIES,
@@ -631,8 +632,12 @@ def input_hashes(data_dir: str | Path, params_dir: str | Path) -> dict[str, str]
     """
     out: dict[str, str] = {}
     for key, path in _input_paths(Path(data_dir), Path(params_dir)).items():
-        out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        out[key] = file_cache.read("sha256", path, _sha256)
     return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sdp_lib import __version__
 
 from sdp_lib.metrics import equity
 
-from sdp_lib.config import paths
+from sdp_lib.config import file_cache, paths
 
 from sdp_lib.protect import publish
 
@@ -229,7 +229,10 @@ def load_tables(data_dir: str | Path, params_dir: str | Path, output_dir: str | 
     current = tables_fingerprint(data_dir, params_dir)
     if not stamp_path.is_file() or json.loads(stamp_path.read_text(encoding="utf-8")) != current:
         build_tables(data_dir, params_dir, output_dir)
-    return {path.stem: _read_table(path).rename(columns=lambda c, t=path.stem: generic_column(programme, t, c))
+    # each table as read before while the file is unchanged (`file_cache`: a batch's partner reports all
+    # read the same tables), copied by the rename
+    return {path.stem: file_cache.read("result table", path, _read_table).rename(
+                columns=lambda c, t=path.stem: generic_column(programme, t, c))
             for path in sorted(restricted.glob("*.csv"))}
 
 

@@ -75,6 +75,10 @@ STYLE: dict[str, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 10,
     "axes.titlesize": 12,
+    # Titles at the top of their axes, where matplotlib's automatic placement puts them whenever no tick
+    # label or offset text sits above the axes (true of every report figure); fixing it skips that
+    # placement's measuring of every tick label at each draw (about a tenth of a report's figure time).
+    "axes.titley": 1.0,
     "axes.labelsize": 10,
     "xtick.labelsize": 9,
     "ytick.labelsize": 9,

@@ -546,7 +546,8 @@ def kernel_reset() -> None:
     shown, so a warning is shown again as in a fresh kernel), the environment, sys.path and argv, the
     standard streams, logging, locale, the working directory, IPython's display formatters, event
     callbacks, input transformers, loaded extensions and magics, the traceback mode (`%xmode`), and every
-    lru_cache of sdp_lib."""
+    lru_cache of sdp_lib. It keeps `sdp_lib.config.file_cache` (what was read from files still unchanged:
+    it can only give what reading them again would give)."""
     import gc
     import locale
     import random

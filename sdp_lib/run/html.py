@@ -287,14 +287,71 @@ def prepare_for_report(nb: nbformat.NotebookNode,
     return nb
 
 
+#: nbconvert's text for an image without alternative text (as its HTMLExporter adds it).
+MISSING_ALT = "No description has been provided for this image"
+_START_TAG = re.compile(r"<(div|img)\b[^>]*>")
+_FOCUSABLE = re.compile(r'class="(?:[^"]*\s)?(?:jp-Cell-inputWrapper|jp-OutputArea-output)(?:\s[^"]*)?"')
+
+
+def _accessible(page: str) -> str:
+    """What nbconvert's HTMLExporter does to a rendered page, on the template's own tags: `tabindex="0"` on
+    each cell input wrapper and output area (keyboard users can reach, and scroll, every output), and
+    nbconvert's missing-alt text on an image without `alt`. nbconvert does it by parsing and re-serialising
+    the whole page with BeautifulSoup (about a tenth of a second a report); the tags it changes are the
+    template's own (`<div class="jp-...">`, `<img src=...>`), never text from a notebook, which the template
+    escapes, so finding them as tags is enough."""
+
+    def fix(m: re.Match[str]) -> str:
+        tag = m.group(0)
+        if m.group(1) == "img":
+            if re.search(r"\salt=", tag):
+                return tag
+            return tag[:4] + f' alt="{MISSING_ALT}"' + tag[4:]
+        if "tabindex=" in tag or not _FOCUSABLE.search(tag):
+            return tag
+        return tag[:-1] + ' tabindex="0">'
+
+    return _START_TAG.sub(fix, page)
+
+
+@functools.lru_cache(maxsize=1)
+def _exporter_class():
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    class ReportExporter(HTMLExporter):
+        """nbconvert's HTMLExporter, with its accessibility pass done by `_accessible` instead of a
+        BeautifulSoup round trip."""
+
+        def from_notebook_node(self, nb, resources=None, **kw):
+            from nbconvert.filters.highlight import Highlight2HTML
+            from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            self.register_filter("highlight_code",
+                                 self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            resources = self._init_resources(resources)
+            self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+            page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return _accessible(page), resources
+
+    return ReportExporter
+
+
 @functools.lru_cache(maxsize=1)
 def make_exporter():
     """The configured nbconvert HTMLExporter (lab template, inputs hidden, no remote scripts); one per process."""
+    return _new_exporter(_exporter_class())
+
+
+def _new_exporter(cls):
+    """An exporter of class `cls` (an HTMLExporter) with the reports' settings."""
     import jinja2
-    from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(
+    exporter = cls(
         template_name="lab",
         extra_loaders=[jinja2.DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
         template_file=_TEMPLATE_NAME,
@@ -305,6 +362,7 @@ def make_exporter():
         anchor_link_text="",
         language_code="en",
         theme="light",
+        optimistic_validation=True,  # validate the notebook once, after all preprocessors, not after each
     )
     exporter.register_preprocessor(
         TagRemovePreprocessor(
