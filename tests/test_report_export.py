@@ -8,6 +8,8 @@ re-serialising our page as nbconvert does must give its page exactly.
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
@@ -45,6 +47,11 @@ def test_the_page_is_nbconverts_own_page_without_the_reparse():
     assert ours.count('tabindex="0"') == stock.count('tabindex="0"') >= 5
     assert ours.count(report_html.MISSING_ALT) == stock.count(report_html.MISSING_ALT) == 1  # the bare PNG output
     assert "secret" not in ours
+    # as a browser reads it: no element left open by `<tag ... />` (the headings' anchors were `<a ... />`)
+    left_open = [m.group(0) for m in re.finditer(r"<([a-zA-Z][a-zA-Z0-9-]*)[^<>]*/>", ours)
+                 if m.group(1).lower() not in report_html.VOID_ELEMENTS]
+    assert left_open == []
+    assert '<a class="anchor-link" href="#Title"></a>' in ours
 
 
 def test_accessible_pass_on_the_templates_tags():
@@ -58,3 +65,7 @@ def test_accessible_pass_on_the_templates_tags():
                    f'<div class="not-jp-OutputArea-output-x">e</div><img alt="{report_html.MISSING_ALT}" src="a.png">'
                    '<img alt="" src="b.png"><imgx src="c">')
     assert report_html._accessible("") == ""
+    assert report_html._accessible('<h2>A<a class="anchor-link" href="#A" /></h2><br/><meta charset="utf-8" />'
+                                    '<span/><svg><path d="M0 0"/></svg>') == (
+        '<h2>A<a class="anchor-link" href="#A"></a></h2><br/><meta charset="utf-8" />'
+        '<span></span><svg><path d="M0 0"></path></svg>')

@@ -290,6 +290,11 @@ def prepare_for_report(nb: nbformat.NotebookNode,
 #: nbconvert's text for an image without alternative text (as its HTMLExporter adds it).
 MISSING_ALT = "No description has been provided for this image"
 _START_TAG = re.compile(r"<(div|img)\b[^>]*>")
+#: `<tag ... />` of an element that is not void: nbconvert writes its heading anchors so (`<a ... />`)
+_SELF_CLOSED = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*?)?\s*/>")
+#: HTML's void elements (no end tag; `<br/>` is read as `<br>`)
+VOID_ELEMENTS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+                           "track", "wbr"})
 _FOCUSABLE = re.compile(r'class="(?:[^"]*\s)?(?:jp-Cell-inputWrapper|jp-OutputArea-output)(?:\s[^"]*)?"')
 
 
@@ -299,7 +304,14 @@ def _accessible(page: str) -> str:
     nbconvert's missing-alt text on an image without `alt`. nbconvert does it by parsing and re-serialising
     the whole page with BeautifulSoup (about a tenth of a second a report); the tags it changes are the
     template's own (`<div class="jp-...">`, `<img src=...>`), never text from a notebook, which the template
-    escapes, so finding them as tags is enough."""
+    escapes, so finding them as tags is enough. The round trip also wrote each self-closed element that is
+    not void (the headings' anchors, `<a class="anchor-link" href="#..." />`) with its end tag: a browser
+    reads `<a ... />` as an open link holding the rest of the page, so that is done here too."""
+
+    def close(m: re.Match[str]) -> str:
+        if m.group(1).lower() in VOID_ELEMENTS:
+            return m.group(0)
+        return f"<{m.group(1)}{m.group(2) or ''}></{m.group(1)}>"
 
     def fix(m: re.Match[str]) -> str:
         tag = m.group(0)
@@ -311,7 +323,7 @@ def _accessible(page: str) -> str:
             return tag
         return tag[:-1] + ' tabindex="0">'
 
-    return _START_TAG.sub(fix, page)
+    return _START_TAG.sub(fix, _SELF_CLOSED.sub(close, page))
 
 
 @functools.lru_cache(maxsize=1)
