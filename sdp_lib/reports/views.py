@@ -155,8 +155,8 @@ class TableView:
 
 
 class FigureView:
-    """A figure as a report shows it: an SVG (vector, text drawn as paths, saved without a date and with
-    fixed ids, so equal figures give equal bytes), with `.figure` (the matplotlib Figure, to restyle or
+    """A figure as a report shows it: an SVG (vector, its words as text in the fonts `figures.FONTS` names,
+    saved without a date and with fixed ids, so equal figures give equal bytes), with `.figure` (the matplotlib Figure, to restyle or
     save), `.data` (the disclosure-controlled table it was drawn from, when there is one) and `.png` (a
     PNG of it, made on first use, for slides and documents that take pictures).
 
