@@ -188,6 +188,36 @@ def test_a_staged_run_replaces_the_previous_one_only_when_committed(tmp_path):
     batch.Stage(out).open().discard()  # unlocked after the commit
 
 
+def test_staged_files_reach_the_disk_before_the_run_is_marked_complete(tmp_path, monkeypatch):
+    """Files in the staging folder are written without waiting for the disk (`os.fsync`), files elsewhere
+    with it; the commit syncs everything (`os.sync`) before it writes, durably, the mark that completes
+    the run."""
+    from sdp_lib.config import outputs
+
+    events: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "sync", lambda: events.append("sync"))
+    real_write = outputs.atomic_write_bytes
+
+    def write(path, data, durable=None):
+        events.append(f"write {Path(path).name}")
+        return real_write(path, data, durable)
+
+    out = tmp_path / "out"
+    stage = batch.Stage(out).open()
+    batch.atomic_write_text(stage.path / "reports" / "partner_a.html", "new a")
+    batch.atomic_write_text(stage.path / "index.html", "new index")
+    assert events == []
+    batch.atomic_write_text(tmp_path / "elsewhere.txt", "x")
+    assert events == ["fsync"]
+    events.clear()
+    monkeypatch.setattr(outputs, "atomic_write_bytes", write)
+    stage.commit()
+    assert events == ["sync", f"write {batch.COMMIT_MARK}", "fsync"]
+    assert (out / "index.html").read_text() == "new index"
+
+
 def test_a_discarded_run_changes_nothing(tmp_path):
     out = tmp_path / "out"
     before = _previous_run(out)

@@ -75,7 +75,7 @@ from typing import Any, Callable, Iterator
 
 import sdp_lib
 from sdp_lib import __version__
-from sdp_lib.config.outputs import atomic_write_text
+from sdp_lib.config.outputs import STAGING_DIR, atomic_write_text
 from sdp_lib.config.fingerprint import fingerprint, library_hash, sha256_file
 from sdp_lib.config.paths import BATCH_ENV, ROOT_ENV, programme_names, project_root
 from sdp_lib.inputs import input_hashes
@@ -1458,7 +1458,7 @@ class _Pool:
 # Staging: the output folder always holds one complete run
 # --------------------------------------------------------------------------------------------------
 #: The staging folder inside the output folder, and where replaced outputs wait to be removed.
-STAGING = ".sdp-run"
+STAGING = STAGING_DIR
 RETIRED = ".sdp-previous"
 #: Written into the staging folder once the run is complete: its contents may be moved into place.
 COMMIT_MARK = ".complete"
@@ -1557,7 +1557,11 @@ class Stage:
         shutil.rmtree(retired, ignore_errors=True)
 
     def commit(self) -> None:
-        atomic_write_text(self.path / COMMIT_MARK, "complete\n")
+        # the staged files were written without waiting for the disk (`atomic_write_bytes`): all of them
+        # reach it now, before the mark that makes the run complete
+        if hasattr(os, "sync"):
+            os.sync()
+        atomic_write_text(self.path / COMMIT_MARK, "complete\n", durable=True)
         self._move_into_place()
         self._unlock()
 
