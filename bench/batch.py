@@ -403,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder with partner_report / programme_report / data_quality notebooks")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the synthetic data")
     ap.add_argument("--skip", default="", help=f"kinds to leave out, comma-separated, of {', '.join(KINDS)}")
+    ap.add_argument("--hand-up-to", type=int, default=None, metavar="N",
+                    help="run the hand loop (serial, about 15 s a notebook) only up to N partners (default: all)")
     ap.add_argument("--keep", action="store_true", help="keep outputs/bench/n<N>/ afterwards")
     ap.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     ap.add_argument("--json", help="also write the measurements to this file")
@@ -437,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
             make_inputs(work, n, args.seed)
             got = {}
             for kind in kinds:
+                if kind == "hand" and args.hand_up_to is not None and n > args.hand_up_to:
+                    print(f"  hand : not run (--hand-up-to {args.hand_up_to})", flush=True)
+                    continue
                 got[kind] = m = _child(kind, work, args.jobs, notebooks)
                 print(f"  {kind:5}: {m['runs']} notebooks in {m['wall_s']:.1f} s ({m['cpu_s']:.0f} CPU s), peak "
                       f"{_mib(m['tree_peak_kib'])} MiB" + (f", {len(m['failed'])} failed" if m["failed"] else ""),
@@ -468,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(head))
     for n, got in rows:
         cells = "  ".join(f"{got[k]['wall_s']:>8.1f} {got[k]['wall_s'] / n:>9.2f} {_mib(got[k]['tree_peak_kib']):>8}"
-                          for k in kinds)
+                          if k in got else f"{'-':>8} {'-':>9} {'-':>8}" for k in kinds)
         runs = next(iter(got.values()))["runs"]
         print(f"{n:>8} {runs:>9}  {cells}  {ratio(got, 'warm', 'floor'):>10} {ratio(got, 'cold', 'floor'):>10} "
               f"{ratio(got, 'hand', 'warm'):>9}")
