@@ -57,13 +57,14 @@ def test_the_page_is_nbconverts_own_page_without_the_reparse():
 def test_accessible_pass_on_the_templates_tags():
     page = ('<div class="jp-OutputArea-output x">a</div><div class="x jp-Cell-inputWrapper">b</div>'
             '<div class="jp-OutputArea-output" tabindex="-1">c</div><div class="jp-OutputArea">d</div>'
-            '<div class="not-jp-OutputArea-output-x">e</div><img src="a.png"><img alt="" src="b.png"><imgx src="c">')
+            '<div class="not-jp-OutputArea-output-x">e</div><img src="a.png"><img alt="" src="b.png"><imgx src="c">'
+            '<img alt src="d.png"><img src="e.png" alt>')
     out = report_html._accessible(page)
     assert out == ('<div class="jp-OutputArea-output x" tabindex="0">a</div>'
                    '<div class="x jp-Cell-inputWrapper" tabindex="0">b</div>'
                    '<div class="jp-OutputArea-output" tabindex="-1">c</div><div class="jp-OutputArea">d</div>'
                    f'<div class="not-jp-OutputArea-output-x">e</div><img alt="{report_html.MISSING_ALT}" src="a.png">'
-                   '<img alt="" src="b.png"><imgx src="c">')
+                   '<img alt="" src="b.png"><imgx src="c"><img alt src="d.png"><img src="e.png" alt>')
     assert report_html._accessible("") == ""
     assert report_html._accessible('<h2>A<a class="anchor-link" href="#A" /></h2><br/><meta charset="utf-8" />'
                                     '<span/><svg><path d="M0 0"/></svg>') == (

@@ -155,10 +155,11 @@ class TableView:
 
 
 class FigureView:
-    """A figure as a report shows it: an SVG (vector, its words as text in the fonts `figures.FONTS` names,
-    saved without a date and with fixed ids, so equal figures give equal bytes), with `.figure` (the matplotlib Figure, to restyle or
-    save), `.data` (the disclosure-controlled table it was drawn from, when there is one) and `.png` (a
-    PNG of it, made on first use, for slides and documents that take pictures).
+    """A figure as a report shows it: an SVG (vector, its words as text in the fonts `figures.FONTS`
+    names, saved without a date and with fixed ids, so equal figures give equal bytes), with `.figure`
+    (the matplotlib Figure, to restyle or save), `.data` (the disclosure-controlled table it was drawn
+    from, when there is one) and `.png` (a PNG of it, made on first use, for slides and documents that
+    take pictures).
 
     SVG rather than PNG: it is drawn in under half the time (matplotlib rasterises text glyph by glyph),
     prints sharp, and scales with the page.

@@ -316,7 +316,7 @@ def _accessible(page: str) -> str:
     def fix(m: re.Match[str]) -> str:
         tag = m.group(0)
         if m.group(1) == "img":
-            if re.search(r"\salt=", tag):
+            if re.search(r"\salt(?=[\s=/>])", tag):
                 return tag
             return tag[:4] + f' alt="{MISSING_ALT}"' + tag[4:]
         if "tabindex=" in tag or not _FOCUSABLE.search(tag):
