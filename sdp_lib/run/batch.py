@@ -337,18 +337,38 @@ def _clear_cache(obj: Any) -> None:
         clear()
 
 
-def clear_library_caches() -> None:
-    """Clear every functools cache (lru_cache, cache) of the sdp_lib modules loaded in this process:
-    module functions and the functions, static and class methods of their classes."""
+#: (modules loaded, the cache-clear functions of sdp_lib's caches) at the last `clear_library_caches`
+_cache_clearers: tuple[int, list[Callable[[], None]]] = (-1, [])
+
+
+def _library_cache_clearers() -> list[Callable[[], None]]:
+    """The `cache_clear` of every functools cache of the sdp_lib modules loaded: module functions and the
+    functions, static and class methods of their classes (found again when a module has been loaded)."""
+    global _cache_clearers
+    if _cache_clearers[0] == len(sys.modules):
+        return _cache_clearers[1]
+    found: list[Callable[[], None]] = []
     for module in _sdp_modules():
         for obj in list(vars(module).values()):
             try:
-                _clear_cache(obj)
+                objs = [obj]
                 if isinstance(obj, type) and obj.__module__ == module.__name__:
-                    for attr in list(vars(obj).values()):
-                        _clear_cache(attr)
+                    objs += list(vars(obj).values())
+                for o in objs:
+                    clear = getattr(getattr(o, "__func__", o), "cache_clear", None)
+                    if callable(clear):
+                        found.append(clear)
             except Exception:  # an object whose attributes cannot be read has no cache of ours
                 continue
+    _cache_clearers = (len(sys.modules), found)
+    return found
+
+
+def clear_library_caches() -> None:
+    """Clear every functools cache (lru_cache, cache) of the sdp_lib modules loaded in this process:
+    module functions and the functions, static and class methods of their classes."""
+    for clear in _library_cache_clearers():
+        clear()
 
 
 def _pandas_options() -> dict[str, Any]:
@@ -580,7 +600,18 @@ def kernel_reset() -> None:
         if hasattr(sys, name):
             delattr(sys, name)
 
+    # What the report made becomes garbage before IPython's reset, whose output-cache flush runs a full
+    # garbage collection (before it empties the namespace itself): that collection then frees the report,
+    # and is the only one needed (one full collection of the kernel's heap costs some 25 ms).
+    plt.close("all")
+    clear_library_caches()
+    _clear_matplotlib_caches()
+    collected = False
     if shell is not None:
+        hidden = shell.user_ns_hidden
+        for name in [n for n in shell.user_ns if n not in hidden and not n.startswith("_")]:
+            del shell.user_ns[name]
+        collected = bool(shell.displayhook.do_full_cache)  # reset's flush collects
         # %reset -f (user namespace, output history), and the input history too: a new history session,
         # with the execution counter back at 1, as in a kernel just started
         shell.reset(new_session=True)
@@ -620,7 +651,7 @@ def kernel_reset() -> None:
         if "xmode" in b and shell.InteractiveTB.mode != b["xmode"]:  # a notebook's %xmode
             shell.InteractiveTB.set_mode(b["xmode"])
 
-    plt.close("all")
+    plt.close("all")  # none since the first, unless an event callback or extension opened one
     try:
         from matplotlib_inline import backend_inline
 
@@ -669,9 +700,8 @@ def kernel_reset() -> None:
     except locale.Error:
         pass
 
-    clear_library_caches()
-    _clear_matplotlib_caches()
-    gc.collect()
+    if not collected or plt.get_fignums():
+        gc.collect()
     _trim_heap()
 
 
