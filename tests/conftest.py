@@ -9,12 +9,15 @@ Two changes to xdist's `loadfile` schedule, in `FileScheduling` below:
 
 - the four notebooks under nbval are one unit: they all write to the project's own `outputs/` folder (their
   default `output_dir`), so they must not run at the same time on two workers;
+- the files that share a session-scoped run (`SHARED_RUNS`) are one unit, so the run is made once, on the
+  worker that runs them all (a session fixture is built once per worker);
 - the files that take longest start first (slowest first is the usual cure for a long tail: otherwise
   xdist orders files by their number of tests, and a few-test file holding a whole batch run could start
   last and run alone). The list only orders; a file missing from it still runs, after those listed.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -44,10 +47,17 @@ SLOWEST_FIRST = [
 ]
 
 
+#: Files that use the same session-scoped run (below): one unit of work, named by its first file.
+SHARED_RUNS = {
+    "tests/test_programmes.py": "tests/test_case_studies.py",  # community_solutions_run
+}
+
+
 def _unit(nodeid: str) -> str:
-    """The unit of work of a test: its file, except that every notebook under nbval is one unit."""
+    """The unit of work of a test: its file, except that every notebook under nbval is one unit and the files
+    that share a run (`SHARED_RUNS`) are one."""
     path = nodeid.split("::", 1)[0]
-    return "notebooks" if path.startswith("notebooks/") else path
+    return "notebooks" if path.startswith("notebooks/") else SHARED_RUNS.get(path, path)
 
 
 @pytest.hookimpl(trylast=True)
@@ -73,3 +83,21 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False  # keep the workers' order (xdist would sort by number of tests)
     return FileScheduling(config, log)
+
+
+@pytest.fixture(scope="session")
+def community_solutions_run(tmp_path_factory) -> tuple[int, Path]:
+    """(exit status, output folder) of one real `sdp-eval run --programme community_solutions` for the partner
+    with the case-study redaction story (youth_club_b) and one other (family_hub_a), then `sdp-eval deck` into
+    the same folder: the run of the second programme that tests/test_programmes.py and
+    tests/test_case_studies.py both check, made once (the two files are one unit of work, `SHARED_RUNS`)."""
+    from sdp_lib.config import paths
+    from sdp_lib.run import cli
+
+    data, params, _ = paths.programme_folders("community_solutions")
+    out = tmp_path_factory.mktemp("community_solutions_run")
+    rc = cli.main(["run", "--programme", "community_solutions", "--partner", "family_hub_a", "--partner",
+                   "youth_club_b", "--out", str(out), "--jobs", "2"])
+    if rc == 0:
+        assert cli.main(["deck", "--data", str(data), "--params", str(params), "--out", str(out)]) == 0
+    return rc, out

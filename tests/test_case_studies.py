@@ -1,7 +1,7 @@
 """Case studies (case_studies.csv): validated like every input; only stories with consent AND approval are
 published, redacted, in the programme report, the summary deck and published/tables/case_studies.csv; the
-data-quality report counts the withheld ones by reason. A real `sdp-eval run` (one partner, to keep it small)
-is scanned file by file: the unconsented story appears nowhere outside restricted/, and the planted personal
+data-quality report counts the withheld ones by reason. A real `sdp-eval run` (one partner, to keep it small;
+the second programme's run, two partners, is shared with tests/test_programmes.py) is scanned file by file: the unconsented story appears nowhere outside restricted/, and the planted personal
 details of the third story nowhere at all (PDFs too when the headless Chromium is there).
 """
 
@@ -156,6 +156,12 @@ def _texts(out: Path) -> dict[Path, str]:
 @pytest.fixture(scope="module", params=list(PROGRAMMES))
 def run(request, tmp_path_factory):
     data, params, partner, secrets, details = PROGRAMMES[request.param]
+    if request.param == "community_solutions":
+        # the second programme's run (its partner with the story, and family_hub_a) + deck, made once for this
+        # file and tests/test_programmes.py (tests/conftest.py)
+        rc, out = request.getfixturevalue("community_solutions_run")
+        assert rc == 0 and (out / "reports" / f"partner_{partner}.html").is_file()
+        return out, False, secrets, details
     out = tmp_path_factory.mktemp(f"cs_{request.param}")
     pdf = report_html.chromium_available() and request.param == "default"
     args = ["run", "--data", str(data), "--params", str(params), "--out", str(out), "--partner", partner]
