@@ -9,12 +9,15 @@ Two changes to xdist's `loadfile` schedule, in `FileScheduling` below:
 
 - the four notebooks under nbval are one unit: they all write to the project's own `outputs/` folder (their
   default `output_dir`), so they must not run at the same time on two workers;
+- the files that share a session-scoped run (`SHARED_RUNS`) are one unit, so the run is made once, on the
+  worker that runs them all (a session fixture is built once per worker);
 - the files that take longest start first (slowest first is the usual cure for a long tail: otherwise
   xdist orders files by their number of tests, and a few-test file holding a whole batch run could start
   last and run alone). The list only orders; a file missing from it still runs, after those listed.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -24,30 +27,38 @@ settings.load_profile("sdp-eval")
 
 #: Units of work, slowest first (seconds of one serial run, summed over a file's tests, on 2 CPUs).
 SLOWEST_FIRST = [
-    "tests/test_end_to_end.py",  # two batch runs (warm, cold) + browser + axe: ~130 s
-    "tests/test_case_studies.py",  # a run of each programme, one with PDFs, + deck: ~110 s
-    "tests/test_report_parameters.py",  # four papermill runs: ~65 s
-    "tests/test_interrupt.py",  # three `sdp-eval run` processes: ~64 s
-    "tests/test_reader_text.py",  # every report in-process, twice: ~55 s
-    "tests/test_programmes.py",  # the second programme's run: ~47 s
-    "tests/test_warm_batch.py",  # ~46 s
-    "tests/test_batch.py",  # ~45 s
-    "tests/test_deck.py",  # ~40 s
+    "tests/test_case_studies.py",  # + test_deck, test_programmes (`SHARED_RUNS`): a run of each programme, one
+                                   # with PDFs, each with its deck: ~120 s
+    "tests/test_end_to_end.py",  # two batch runs (warm, cold) + browser + axe: ~110 s (~130 s with axe)
+    "tests/test_interrupt.py",  # three `sdp-eval run` processes: ~60 s
+    "tests/test_report_parameters.py",  # four papermill runs: ~52 s
+    "tests/test_warm_batch.py",  # ~45 s
+    "tests/test_reader_text.py",  # every report in-process, twice: ~39 s
+    "tests/test_batch.py",  # ~25 s
+    "tests/test_pdf.py",
+    "tests/test_trends.py",
+    "tests/test_synthetic.py",
     "tests/test_plain_english.py",
     "tests/test_bad_inputs.py",
-    "tests/test_pdf.py",
-    "tests/test_synthetic.py",
     "notebooks",
+    "tests/test_figures.py",
     "tests/test_figure_alt.py",
-    "tests/test_trends.py",
     "tests/test_browser.py",
 ]
 
 
+#: Files that use the same session-scoped run (below): one unit of work, named by its first file.
+SHARED_RUNS = {
+    "tests/test_programmes.py": "tests/test_case_studies.py",  # community_solutions_run
+    "tests/test_deck.py": "tests/test_case_studies.py",  # default_programme_run, community_solutions_run
+}
+
+
 def _unit(nodeid: str) -> str:
-    """The unit of work of a test: its file, except that every notebook under nbval is one unit."""
+    """The unit of work of a test: its file, except that every notebook under nbval is one unit and the files
+    that share a run (`SHARED_RUNS`) are one."""
     path = nodeid.split("::", 1)[0]
-    return "notebooks" if path.startswith("notebooks/") else path
+    return "notebooks" if path.startswith("notebooks/") else SHARED_RUNS.get(path, path)
 
 
 @pytest.hookimpl(trylast=True)
@@ -73,3 +84,43 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False  # keep the workers' order (xdist would sort by number of tests)
     return FileScheduling(config, log)
+
+
+def _run_and_deck(out: Path, programme: str | None, partners: list[str], pdf: bool) -> int:
+    """`sdp-eval run` of a programme's `partners` into `out` (with PDFs if `pdf`), then `sdp-eval deck` into
+    the same folder when the run succeeded; the run's exit status."""
+    from sdp_lib.config import paths
+    from sdp_lib.run import cli
+
+    data, params, _ = paths.programme_folders(programme)
+    args = ["run", "--out", str(out), "--jobs", "2"] + (["--programme", programme] if programme else [
+        "--data", str(data), "--params", str(params)])
+    for pid in partners:
+        args += ["--partner", pid]
+    rc = cli.main(args + (["--pdf"] if pdf else []))
+    if rc == 0:
+        assert cli.main(["deck", "--out", str(out)] + (["--programme", programme] if programme else [])) == 0
+    return rc
+
+
+@pytest.fixture(scope="session")
+def default_programme_run(tmp_path_factory) -> tuple[int, Path, bool]:
+    """(exit status, output folder, PDFs made) of one real `sdp-eval run` of the default programme for the
+    partner with the case-study redaction story (age_uk), with `--pdf` when the headless Chromium is there,
+    then `sdp-eval deck` into the same folder: checked by tests/test_case_studies.py and (the deck)
+    tests/test_deck.py, made once (`SHARED_RUNS`)."""
+    from sdp_lib.run import html as report_html
+
+    pdf = report_html.chromium_available()
+    out = tmp_path_factory.mktemp("default_programme_run")
+    return _run_and_deck(out, None, ["age_uk"], pdf), out, pdf
+
+
+@pytest.fixture(scope="session")
+def community_solutions_run(tmp_path_factory) -> tuple[int, Path]:
+    """(exit status, output folder) of one real `sdp-eval run --programme community_solutions` for the partner
+    with the case-study redaction story (youth_club_b) and one other (family_hub_a), then `sdp-eval deck` into
+    the same folder: the run of the second programme that tests/test_programmes.py, tests/test_case_studies.py
+    and (the deck) tests/test_deck.py check, made once (`SHARED_RUNS`)."""
+    out = tmp_path_factory.mktemp("community_solutions_run")
+    return _run_and_deck(out, "community_solutions", ["family_hub_a", "youth_club_b"], False), out

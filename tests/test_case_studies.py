@@ -1,7 +1,7 @@
 """Case studies (case_studies.csv): validated like every input; only stories with consent AND approval are
 published, redacted, in the programme report, the summary deck and published/tables/case_studies.csv; the
-data-quality report counts the withheld ones by reason. A real `sdp-eval run` (one partner, to keep it small)
-is scanned file by file: the unconsented story appears nowhere outside restricted/, and the planted personal
+data-quality report counts the withheld ones by reason. A real `sdp-eval run` (one partner, to keep it small;
+the second programme's run, two partners, is shared with tests/test_programmes.py) is scanned file by file: the unconsented story appears nowhere outside restricted/, and the planted personal
 details of the third story nowhere at all (PDFs too when the headless Chromium is there).
 """
 
@@ -18,8 +18,6 @@ import pytest
 from sdp_lib.config.validation import ValidationFailed
 from sdp_lib.inputs import load_inputs
 from sdp_lib.protect.case_studies import WITHHELD_COLUMNS, excerpt, select_case_studies
-from sdp_lib.run import cli
-from sdp_lib.run import html as report_html
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "partner_id,title,story,consent,consent_date,approved,themes\n"
@@ -154,13 +152,16 @@ def _texts(out: Path) -> dict[Path, str]:
 
 
 @pytest.fixture(scope="module", params=list(PROGRAMMES))
-def run(request, tmp_path_factory):
-    data, params, partner, secrets, details = PROGRAMMES[request.param]
-    out = tmp_path_factory.mktemp(f"cs_{request.param}")
-    pdf = report_html.chromium_available() and request.param == "default"
-    args = ["run", "--data", str(data), "--params", str(params), "--out", str(out), "--partner", partner]
-    assert cli.main(args + (["--pdf"] if pdf else [])) == 0
-    assert cli.main(["deck", "--data", str(data), "--params", str(params), "--out", str(out)]) == 0
+def run(request):
+    """The programme's run (its partner with the story; the default programme's with PDFs when Chromium is
+    there) and its deck, in tests/conftest.py: shared with tests/test_deck.py, and the second programme's
+    with tests/test_programmes.py (that run holds family_hub_a too)."""
+    _, _, partner, secrets, details = PROGRAMMES[request.param]
+    if request.param == "default":
+        rc, out, pdf = request.getfixturevalue("default_programme_run")
+    else:
+        (rc, out), pdf = request.getfixturevalue("community_solutions_run"), False
+    assert rc == 0 and (out / "reports" / f"partner_{partner}.html").is_file() and (out / "summary.pptx").is_file()
     return out, pdf, secrets, details
 
 

@@ -22,7 +22,6 @@ from sdp_lib.metrics.evaluation import load_tables  # noqa: E402
 from sdp_lib.protect.disclosure import scan_for_disclosure  # noqa: E402
 from sdp_lib.protect.publish import protect  # noqa: E402
 from sdp_lib.reports import deck  # noqa: E402
-from sdp_lib.run.cli import main  # noqa: E402
 from sdp_lib.wording import interval, pct, pp, words_of  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,12 +32,14 @@ HOSTILE = "<img src=x onerror=alert(1)> & Co"
 
 
 @pytest.fixture(scope="module", params=list(PROGRAMMES))
-def built(request, tmp_path_factory):
-    """(deck path, data, params, out) for a programme, built through the CLI into a temporary folder."""
+def built(request):
+    """(deck path, data, params, out) for a programme, built through the CLI (`sdp-eval deck`) into the
+    temporary output folder of a real run of the programme (tests/conftest.py; the runs test_case_studies
+    checks), whose result tables the deck reads."""
     data, params, _ = paths.programme_folders(PROGRAMMES[request.param])
-    out = tmp_path_factory.mktemp(f"deck_{request.param}")
-    argv = ["deck", "--out", str(out)] + (["--programme", PROGRAMMES[request.param]] if PROGRAMMES[request.param] else [])
-    assert main(argv) == 0
+    rc, out, *_ = request.getfixturevalue("default_programme_run" if PROGRAMMES[request.param] is None
+                                          else "community_solutions_run")
+    assert rc == 0
     path = out / "summary.pptx"
     assert path.is_file()
     return path, data, params, out

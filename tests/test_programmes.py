@@ -95,19 +95,17 @@ def test_unknown_programme_is_a_users_mistake(capsys):
     assert "Traceback" not in err
 
 
-def test_second_programme_runs_from_configuration_alone(tmp_path, capsys):
+def test_second_programme_runs_from_configuration_alone(community_solutions_run):
     """`sdp-eval run --programme community_solutions` makes its partner, programme, data-quality and planning
-    reports with the same notebooks, in the programme's own words (one partner, to keep the suite fast)."""
+    reports with the same notebooks, in the programme's own words (two partners; the run, in tests/conftest.py,
+    is shared with tests/test_case_studies.py, to keep the suite fast)."""
     from bs4 import BeautifulSoup
 
-    from sdp_lib.run.cli import main
-
-    out = tmp_path / "out"
-    rc = main(["run", "--programme", "community_solutions", "--partner", "family_hub_a", "--out", str(out),
-               "--jobs", "2"])
-    assert rc == 0, capsys.readouterr().err
+    rc, out = community_solutions_run
+    assert rc == 0
     reports = sorted(p.name for p in (out / "reports").glob("*.html"))
-    assert reports == ["data_quality.html", "partner_family_hub_a.html", "planning.html", "programme_report.html"]
+    assert reports == ["data_quality.html", "partner_family_hub_a.html", "partner_youth_club_b.html", "planning.html",
+                       "programme_report.html"]
     text = " ".join(BeautifulSoup((out / "reports" / "partner_family_hub_a.html").read_text(encoding="utf-8"),
                                   "html.parser").get_text(" ").split())
     assert "contact with mental health services: access went from" in text
