@@ -331,9 +331,15 @@ def _sdp_modules() -> list[Any]:
             if m is not None and (name == "sdp_lib" or name.startswith("sdp_lib."))]
 
 
-def _clear_cache(obj: Any) -> None:
+def _cache_clear_of(obj: Any) -> Callable[[], None] | None:
+    """The `cache_clear` of a functools cache (a function, or a static or class method), else None."""
     clear = getattr(getattr(obj, "__func__", obj), "cache_clear", None)
-    if callable(clear):
+    return clear if callable(clear) else None
+
+
+def _clear_cache(obj: Any) -> None:
+    clear = _cache_clear_of(obj)
+    if clear is not None:
         clear()
 
 
@@ -354,10 +360,7 @@ def _library_cache_clearers() -> list[Callable[[], None]]:
                 objs = [obj]
                 if isinstance(obj, type) and obj.__module__ == module.__name__:
                     objs += list(vars(obj).values())
-                for o in objs:
-                    clear = getattr(getattr(o, "__func__", o), "cache_clear", None)
-                    if callable(clear):
-                        found.append(clear)
+                found += [clear for clear in map(_cache_clear_of, objs) if clear is not None]
             except Exception:  # an object whose attributes cannot be read has no cache of ours
                 continue
     _cache_clearers = (len(sys.modules), found)
@@ -651,7 +654,8 @@ def kernel_reset() -> None:
         if "xmode" in b and shell.InteractiveTB.mode != b["xmode"]:  # a notebook's %xmode
             shell.InteractiveTB.set_mode(b["xmode"])
 
-    plt.close("all")  # none since the first, unless an event callback or extension opened one
+    reopened = bool(plt.get_fignums())  # none since the first close, unless a callback or extension opened one
+    plt.close("all")
     try:
         from matplotlib_inline import backend_inline
 
@@ -700,7 +704,7 @@ def kernel_reset() -> None:
     except locale.Error:
         pass
 
-    if not collected or plt.get_fignums():
+    if not collected or reopened:
         gc.collect()
     _trim_heap()
 
