@@ -12,6 +12,10 @@ JOBS   ?=
 TEST_WORKERS ?= 2
 # `make report` prints every report to PDF too when Debian's chromium is installed (`make report PDF=` to skip)
 PDF    ?= $(if $(wildcard /usr/bin/chromium),--pdf,)
+# Python caches compiled bytecode (__pycache__/, git-ignored) as it does by default, even where the
+# environment turns that off: otherwise every kernel, worker and test process compiles sdp_lib again
+# (about 0.4 s each) and pytest rewrites every test file again in each worker.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: report test notebooks lab validate synth bench bench-equity clean-outputs setup
 

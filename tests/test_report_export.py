@@ -70,3 +70,31 @@ def test_accessible_pass_on_the_templates_tags():
                                     '<span/><svg><path d="M0 0"/></svg>') == (
         '<h2>A<a class="anchor-link" href="#A"></a></h2><br/><meta charset="utf-8" />'
         '<span></span><svg><path d="M0 0"></path></svg>')
+
+
+def test_the_batch_processes_validate_notebooks_without_the_iri_format_parsers():
+    """A process that imports sdp_lib.run (the command, the fork server) does not import `rfc3987_syntax`
+    (2.7 s of lark parsers) when nbformat imports jsonschema; nbformat still validates notebooks, and only the
+    "iri" formats, which its schema does not use, go unchecked."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import sdp_lib.run\n"
+        "import nbformat, jsonschema\n"
+        "assert sys.modules.get('rfc3987_syntax') is None\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1')])\n"
+        "nbformat.validate(nb)\n"
+        "nb.cells[0]['execution_count'] = 'one'\n"
+        "try:\n"
+        "    nbformat.validate(nb)\n"
+        "except nbformat.ValidationError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('an invalid notebook passed')\n"
+        "checked = jsonschema.FormatChecker().checkers\n"
+        "assert 'iri' not in checked and 'iri-reference' not in checked, sorted(checked)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
