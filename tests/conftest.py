@@ -29,7 +29,8 @@ settings.load_profile("sdp-eval")
 SLOWEST_FIRST = [
     "tests/test_case_studies.py",  # + test_deck, test_programmes (`SHARED_RUNS`): a run of each programme, one
                                    # with PDFs, each with its deck: ~120 s
-    "tests/test_end_to_end.py",  # two batch runs (warm, cold) + browser + axe: ~110 s (~130 s with axe)
+    "tests/test_end_to_end.py",  # + test_browser (`SHARED_RUNS`): two batch runs (warm, cold) + browser + axe:
+                                 # ~110 s (~130 s with axe)
     "tests/test_interrupt.py",  # three `sdp-eval run` processes: ~60 s
     "tests/test_report_parameters.py",  # four papermill runs: ~52 s
     "tests/test_warm_batch.py",  # ~45 s
@@ -43,12 +44,12 @@ SLOWEST_FIRST = [
     "notebooks",
     "tests/test_figures.py",
     "tests/test_figure_alt.py",
-    "tests/test_browser.py",
 ]
 
 
 #: Files that use the same session-scoped run (below): one unit of work, named by its first file.
 SHARED_RUNS = {
+    "tests/test_browser.py": "tests/test_end_to_end.py",  # small_counts_runs
     "tests/test_programmes.py": "tests/test_case_studies.py",  # community_solutions_run
     "tests/test_deck.py": "tests/test_case_studies.py",  # default_programme_run, community_solutions_run
 }
@@ -124,3 +125,13 @@ def community_solutions_run(tmp_path_factory) -> tuple[int, Path]:
     and (the deck) tests/test_deck.py check, made once (`SHARED_RUNS`)."""
     out = tmp_path_factory.mktemp("community_solutions_run")
     return _run_and_deck(out, "community_solutions", ["family_hub_a", "youth_club_b"], False), out
+
+
+@pytest.fixture(scope="session")
+def small_counts_runs(tmp_path_factory) -> dict:
+    """The two real `sdp-eval run`s of tests/test_end_to_end.py (the default programme scaled down to small
+    counts, three partners, one failing, one named with markup; warm, then cold with the partners reversed),
+    made once (`SHARED_RUNS`): checked by tests/test_end_to_end.py and, in a browser, tests/test_browser.py."""
+    from test_end_to_end import make_runs
+
+    return make_runs(tmp_path_factory.mktemp("e2e"))

@@ -8,7 +8,8 @@ programme and data-quality reports, in which:
   notebook fails while the others must complete.
 The first run uses warm kernels (the default); a second run with the same inputs, made with `--cold`
 (a fresh kernel for every notebook) and the partners in the reverse order, must give identical tables,
-figure data, notebook outputs and HTML reports.
+figure data, notebook outputs and HTML reports. tests/test_browser.py opens the first run's pages in
+headless Chromium (console errors, images, escaping, axe-core's accessibility rules).
 """
 
 from __future__ import annotations
@@ -69,13 +70,19 @@ def _run(base: Path, data: Path, params: Path, name: str, block: bool, cold: boo
     return cli.main(args), out
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("e2e")
+def make_runs(base: Path) -> dict:
+    """The two runs of the small-count project in `base`: "first" (warm) and "second" (cold, partners
+    reversed), each as (exit status, output folder); made once per test session (tests/conftest.py,
+    `small_counts_runs`) for these tests and the browser checks of tests/test_browser.py."""
     data, params = _small_project(base)
     first = _run(base, data, params, "out1", block=True)
     second = _run(base, data, params, "out2", block=True, cold=True, order=RUN[::-1])
     return {"data": data, "params": params, "first": first, "second": second}
+
+
+@pytest.fixture(scope="module")
+def runs(small_counts_runs):
+    return small_counts_runs
 
 
 def _published_files(out: Path) -> list[Path]:
@@ -196,45 +203,3 @@ def test_a_second_run_gives_identical_tables_and_notebook_outputs(runs):
         page1 = _same_folder((out1 / "reports" / name).read_text(encoding="utf-8"), out1)
         page2 = _same_folder((out2 / "reports" / name).read_text(encoding="utf-8"), out2)
         assert page1 == page2, name
-
-
-def test_reports_open_cleanly_in_a_headless_browser(runs):
-    from sdp_lib.run.html import Browser, chromium_available
-
-    if not chromium_available():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
-    _, out = runs["first"]
-    shots = out / "screenshots"
-    pages = ("reports/partner_advocacy_project.html", "reports/programme_report.html", "index.html",
-             "reports/partner_syn_d.html")
-    with Browser() as browser:  # one Chromium, a fresh context per page (check_in_browser starts one per page)
-        checks = {rel: browser.check(out / rel, shots / (Path(rel).stem + ".png")) for rel in pages}
-    for rel, res in checks.items():
-        assert res.console_errors == [] and res.page_errors == [], rel
-        assert res.broken_images == [], rel
-        assert res.tables >= 1, rel
-        assert res.dialogs == [], rel  # the partner named <img onerror=alert(1)> opened no alert
-        assert (shots / (Path(rel).stem + ".png")).stat().st_size > 1000
-
-
-def test_reports_have_no_serious_or_critical_accessibility_violation(runs):
-    """axe-core's WCAG 2.0/2.1/2.2 A and AA rules in headless Chromium on every report of the run (the failed
-    partner's page too) and the index: no violation of impact serious or critical.
-
-    Every figure carries its own alt text, stating its message from its numbers: nbconvert's "No description
-    has been provided for this image" is on no page."""
-    from sdp_lib.run.html import Browser, axe_core_path, chromium_available
-
-    if not chromium_available():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
-    if axe_core_path() is None:
-        pytest.skip("axe-core is not installed: run `npm ci` at the project root (.ci/run does, when npm is there)")
-    _, out = runs["first"]
-    pages = sorted((out / "reports").glob("*.html")) + [out / "index.html"]
-    assert len(pages) == len(RUN) + 4  # partners, programme, data quality, planning, index
-    with Browser() as browser:
-        found = {p.name: browser.accessibility(p) for p in pages}
-    bad = [f"{name}: {v}" for name, violations in found.items() for v in violations]
-    assert bad == [], "\n".join(bad)
-    for page in pages:
-        assert "No description has been provided" not in page.read_text(encoding="utf-8"), page.name
