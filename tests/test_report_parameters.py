@@ -1,7 +1,7 @@
 """Reports run with non-default parameters show the numbers of those parameters in every section.
 
-Each notebook is executed by papermill (as `sdp-eval run` does) with periods other than the headline ones
-and a 99.8% confidence level; the numbers in its tables are then checked against the library's
+Each notebook is executed by papermill in one warm kernel, reset before each notebook (as `sdp-eval run`
+does), with periods other than the headline ones and a 99.8% confidence level; the numbers in its tables are then checked against the library's
 functions called directly with the same parameters: the uptake change and its Wilson and Newcombe
 intervals, the difference-in-differences, the theory-of-change indicator, value for money and the SII.
 """
@@ -30,6 +30,7 @@ from sdp_lib.metrics import uptake
 
 from sdp_lib.metrics import value
 from sdp_lib.inputs import load_inputs
+from sdp_lib.run import batch
 from sdp_lib.wording import pct, pp
 
 ROOT = paths.project_root()
@@ -40,11 +41,24 @@ PB, PA, CONF = "2024-01", "2024-06", 0.998
 pytestmark = pytest.mark.timeout(900)
 
 
-def _run(name: str, out: Path, **params) -> dict[str, BeautifulSoup]:
-    """Execute notebooks/<name> with these parameters; the HTML each code cell displayed, by its source."""
+@pytest.fixture(scope="module")
+def kernel():
+    """One warm kernel for this file's notebooks, started in notebooks/ as the batch's are."""
+    batch.register_engine()
+    warm = batch.WarmKernel(str(ROOT / "notebooks")).start()
+    try:
+        yield warm
+    finally:
+        warm.shutdown()
+
+
+def _run(kernel: batch.WarmKernel, name: str, out: Path, **params) -> dict[str, BeautifulSoup]:
+    """Execute notebooks/<name> with these parameters in the warm kernel, after resetting it; the HTML each
+    code cell displayed, by its source."""
+    kernel.reset()
     nb = papermill.execute_notebook(
-        str(ROOT / "notebooks" / name), str(out / name), cwd=str(ROOT / "notebooks"), kernel_name="python3",
-        progress_bar=False, log_output=False,
+        str(ROOT / "notebooks" / name), str(out / name), cwd=str(ROOT / "notebooks"), kernel_name=batch.KERNEL_NAME,
+        progress_bar=False, log_output=False, engine_name=batch.WARM_ENGINE_NAME, warm_kernel=kernel,
         parameters={"period_before": PB, "period_after": PA, "data_dir": DATA, "params_dir": PARAMS,
                     "output_dir": str(out), "confidence": CONF, **params})
     shown = {}
@@ -80,8 +94,8 @@ def direct():
 
 
 @pytest.fixture(scope="module")
-def partner(tmp_path_factory):
-    return _run("partner_report.ipynb", tmp_path_factory.mktemp("partner"), partner_id=PARTNER)
+def partner(kernel, tmp_path_factory):
+    return _run(kernel, "partner_report.ipynb", tmp_path_factory.mktemp("partner"), partner_id=PARTNER)
 
 
 def test_the_run_parameters_reach_the_programme():
@@ -142,26 +156,26 @@ def test_no_section_shows_the_95_percent_level(partner):
     assert "95% CI" not in body and "(95%" not in body
 
 
-def test_programme_report_pools_at_the_report_parameters(tmp_path, direct):
-    shown = _run("programme_report.ipynb", tmp_path)
+def test_programme_report_pools_at_the_report_parameters(kernel, tmp_path, direct):
+    shown = _run(kernel, "programme_report.ipynb", tmp_path)
     pooled = uptake.pooled_changes(direct["changes"], CONF)
     summary = shown["prog.summary()"].get_text()
     for r in pooled.itertuples():
         assert f"{r.estimate_pp:+.1f} pp (99.8% CI {r.lower_pp:+.1f} to {r.upper_pp:+.1f}" in summary
 
 
-def test_a_report_at_months_the_data_do_not_hold_is_refused_plainly(tmp_path):
+def test_a_report_at_months_the_data_do_not_hold_is_refused_plainly(kernel, tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as err:
-        _run("partner_report.ipynb", tmp_path, partner_id=PARTNER, period_before="2022-01")
+        _run(kernel, "partner_report.ipynb", tmp_path, partner_id=PARTNER, period_before="2022-01")
     assert "ValidationFailed" in str(err.value.ename)
     assert "2022-01" in str(err.value.evalue) and "period_before" in str(err.value.evalue)
 
 
-def test_confidence_alone_changes_every_interval_at_the_headline_periods(tmp_path):
+def test_confidence_alone_changes_every_interval_at_the_headline_periods(kernel, tmp_path):
     """The reported defect: confidence = 0.998 at the headline periods showed the 95% numbers."""
     inputs = load_inputs(ROOT / DATA, ROOT / PARAMS)
     prog = inputs.programme
-    shown = _run("partner_report.ipynb", tmp_path, partner_id=PARTNER, period_before=prog.period_before,
+    shown = _run(kernel, "partner_report.ipynb", tmp_path, partner_id=PARTNER, period_before=prog.period_before,
                  period_after=prog.period_after)
     changes = uptake.uptake_changes(prog, inputs.uptake, inputs.comparison, confidence=CONF)
     row = changes[changes["partner_id"] == PARTNER].iloc[0]
