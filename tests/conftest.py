@@ -89,12 +89,13 @@ def pytest_xdist_make_scheduler(config, log):
 
 def _run_and_deck(out: Path, programme: str | None, partners: list[str], pdf: bool) -> int:
     """`sdp-eval run` of a programme's `partners` into `out` (with PDFs if `pdf`), then `sdp-eval deck` into
-    the same folder when the run succeeded; the run's exit status."""
+    the same folder when the run succeeded; the run's exit status. One worker: a second would cost the suite
+    another kernel's warm-up for a handful of notebooks (tests/test_end_to_end.py runs two)."""
     from sdp_lib.config import paths
     from sdp_lib.run import cli
 
     data, params, _ = paths.programme_folders(programme)
-    args = ["run", "--out", str(out), "--jobs", "2"] + (["--programme", programme] if programme else [
+    args = ["run", "--out", str(out), "--jobs", "1"] + (["--programme", programme] if programme else [
         "--data", str(data), "--params", str(params)])
     for pid in partners:
         args += ["--partner", pid]

@@ -123,7 +123,9 @@ def first(tmp_path_factory, mp) -> Run:
     # Other people edit sdp_lib while these tests run; pin the library hash so resume is judged on the
     # inputs, parameters and notebooks alone (the real hash is checked separately).
     mp.setattr(batch, "library_hash", lambda: "pinned-for-tests")
-    result = batch.run(None, 2, "data/synthetic", "params", "outputs", notebooks_dir=root / "notebooks",
+    # One worker (one warm kernel) here and in the resumed runs: the suite's CPUs are its limit, and what these
+    # tests check does not depend on the number of workers (tests/test_end_to_end.py runs two).
+    result = batch.run(None, 1, "data/synthetic", "params", "outputs", notebooks_dir=root / "notebooks",
                        progress=False)
     return Run(root, result)
 
@@ -135,7 +137,7 @@ def resumed(first) -> Run:
     nb = nbformat.read(dq, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("An edit."))
     nbformat.write(nb, dq)
-    result = batch.run(None, 2, "data/synthetic", "params", "outputs", resume=True,
+    result = batch.run(None, 1, "data/synthetic", "params", "outputs", resume=True,
                        notebooks_dir=first.root / "notebooks", progress=False)
     return Run(first.root, result)
 
@@ -146,7 +148,7 @@ def changed(resumed) -> Run:
     # run again whatever it is asked for.
     uptake = resumed.root / "data" / "synthetic" / "uptake.csv"
     uptake.write_text(uptake.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    result = batch.run(["alpha"], 2, "data/synthetic", "params", "outputs", resume=True,
+    result = batch.run(["alpha"], 1, "data/synthetic", "params", "outputs", resume=True,
                        notebooks_dir=resumed.root / "notebooks", progress=False)
     return Run(resumed.root, result)
 

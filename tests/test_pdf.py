@@ -41,8 +41,8 @@ def run(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("pdf_project"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SDP_EVAL_ROOT", str(root))
-        result = batch.run(None, 2, "data/synthetic", "params", "outputs", notebooks_dir=root / "notebooks",
-                           progress=False, pdf=True)
+        result = batch.run(None, 1, "data/synthetic", "params", "outputs", notebooks_dir=root / "notebooks",
+                           progress=False, pdf=True)  # one worker: one kernel to warm up
     return root, result
 
 
