@@ -43,7 +43,6 @@ SLOWEST_FIRST = [
     "tests/test_bad_inputs.py",
     "notebooks",
     "tests/test_figures.py",
-    "tests/test_figure_alt.py",
 ]
 
 
@@ -52,6 +51,7 @@ SHARED_RUNS = {
     "tests/test_browser.py": "tests/test_end_to_end.py",  # small_counts_runs
     "tests/test_programmes.py": "tests/test_case_studies.py",  # community_solutions_run
     "tests/test_deck.py": "tests/test_case_studies.py",  # default_programme_run, community_solutions_run
+    "tests/test_figure_alt.py": "tests/test_case_studies.py",  # default_programme_run
 }
 
 
@@ -108,14 +108,14 @@ def _run_and_deck(out: Path, programme: str | None, partners: list[str], pdf: bo
 @pytest.fixture(scope="session")
 def default_programme_run(tmp_path_factory) -> tuple[int, Path, bool]:
     """(exit status, output folder, PDFs made) of one real `sdp-eval run` of the default programme for the
-    partner with the case-study redaction story (age_uk), with `--pdf` when the headless Chromium is there,
-    then `sdp-eval deck` into the same folder: checked by tests/test_case_studies.py and (the deck)
-    tests/test_deck.py, made once (`SHARED_RUNS`)."""
+    partner with the case-study redaction story (age_uk) and VCCK, with `--pdf` when the headless Chromium is
+    there, then `sdp-eval deck` into the same folder: checked by tests/test_case_studies.py,
+    tests/test_figure_alt.py (VCCK's figures) and (the deck) tests/test_deck.py, made once (`SHARED_RUNS`)."""
     from sdp_lib.run import html as report_html
 
     pdf = report_html.chromium_available()
     out = tmp_path_factory.mktemp("default_programme_run")
-    return _run_and_deck(out, None, ["age_uk"], pdf), out, pdf
+    return _run_and_deck(out, None, ["age_uk", "vcck"], pdf), out, pdf
 
 
 @pytest.fixture(scope="session")

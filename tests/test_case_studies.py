@@ -232,16 +232,18 @@ def test_a_real_partner_report_pdf_holds_its_headline_sentence(run):
         return
     import pypdf
 
-    assert len(pdfs) == 1
-    reader = pypdf.PdfReader(pdfs[0])
-    n = len(reader.pages)
-    assert 3 <= n <= 20
-    box = reader.pages[0].mediabox
-    assert (round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)) == (210, 297)  # A4
-    text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+    reports = sorted((out / "reports").glob("partner_*.html"))
+    assert pdfs == [p.with_suffix(".pdf") for p in reports] and pdfs
     changes = pd.read_csv(out / "published" / "tables" / "uptake_changes.csv")
-    mine = changes[changes["partner_id"] == pdfs[0].stem.removeprefix("partner_")]
-    sentence = " ".join(str(mine["sentence"].iloc[0]).split())
-    head = sentence.split(" a change of ")[0]  # "<partner>, <measure>: uptake went from ... to ...,"
-    assert head in text, (head, text[:400])
-    assert f"Page {n} of {n}" in text
+    for path in pdfs:
+        reader = pypdf.PdfReader(path)
+        n = len(reader.pages)
+        assert 3 <= n <= 20
+        box = reader.pages[0].mediabox
+        assert (round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)) == (210, 297)  # A4
+        text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+        mine = changes[changes["partner_id"] == path.stem.removeprefix("partner_")]
+        sentence = " ".join(str(mine["sentence"].iloc[0]).split())
+        head = sentence.split(" a change of ")[0]  # "<partner>, <measure>: uptake went from ... to ...,"
+        assert head in text, (path.name, head, text[:400])
+        assert f"Page {n} of {n}" in text

@@ -6,24 +6,15 @@ from __future__ import annotations
 import html
 import re
 
-import papermill
-import pytest
-
-from sdp_lib.config import paths
-from sdp_lib.run import html as report_html
 from sdp_lib.run.notebooks import SVG_PLACEHOLDER, shorten_images
 
-ROOT = paths.project_root()
 
-
-@pytest.mark.timeout(900)
-def test_exported_partner_report_has_alt_text_on_every_figure(tmp_path):
-    executed = tmp_path / "vcck.ipynb"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "partner_report.ipynb"), str(executed),
-                               parameters={"partner_id": "vcck", "output_dir": str(tmp_path / "out")},
-                               cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    page = report_html.export_notebook(executed, tmp_path / "vcck.html", "VCCK", root=ROOT).read_text(
-        encoding="utf-8")
+def test_exported_partner_report_has_alt_text_on_every_figure(default_programme_run):
+    """VCCK's report from the shared run of the default programme (tests/conftest.py: real papermill run in
+    a warm kernel, real HTML export)."""
+    rc, out, _ = default_programme_run
+    assert rc == 0
+    page = (out / "reports" / "partner_vcck.html").read_text(encoding="utf-8")
     assert "No description has been provided" not in page
     images = re.findall(r"<img [^>]*>", page)
     assert len(images) == 5  # uptake, equity, SPC, survey, theory of change

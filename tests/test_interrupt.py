@@ -59,12 +59,12 @@ def snapshot(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def sdp_eval(root: Path, out: Path, slow: str | None = None) -> subprocess.Popen:
+def sdp_eval(root: Path, out: Path, slow: str | None = None, jobs: int = 2) -> subprocess.Popen:
     env = {**os.environ, "SDP_EVAL_ROOT": str(root)}
     env.pop("SDP_TEST_SLOW", None)
     if slow:
         env["SDP_TEST_SLOW"] = slow
-    args = [str(Path(sys.executable).with_name("sdp-eval")), "run", "--out", str(out), "--jobs", "2"]
+    args = [str(Path(sys.executable).with_name("sdp-eval")), "run", "--out", str(out), "--jobs", str(jobs)]
     for pid in PARTNERS:
         args += ["--partner", pid]
     return subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -75,7 +75,7 @@ def sdp_eval(root: Path, out: Path, slow: str | None = None) -> subprocess.Popen
 def complete_run(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("interrupt"))
     out = root / "outputs"
-    proc = sdp_eval(root, out)
+    proc = sdp_eval(root, out, jobs=1)  # one kernel to warm up; the interrupted runs have two workers
     stdout, stderr = proc.communicate(timeout=400)
     assert proc.returncode == 0, stdout + stderr
     before = snapshot(out)
