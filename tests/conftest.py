@@ -25,17 +25,16 @@ from hypothesis import settings
 settings.register_profile("sdp-eval", deadline=None, derandomize=bool(os.environ.get("CI")))
 settings.load_profile("sdp-eval")
 
-#: Units of work, slowest first (seconds of one serial run, summed over a file's tests, on 2 CPUs).
+#: Units of work, slowest first (roughly: seconds of the unit's tests in one `make test` run on 2 CPUs, 2 workers).
 SLOWEST_FIRST = [
-    "tests/test_case_studies.py",  # + test_deck, test_programmes (`SHARED_RUNS`): a run of each programme, one
-                                   # with PDFs, each with its deck: ~120 s
-    "tests/test_end_to_end.py",  # + test_browser (`SHARED_RUNS`): two batch runs (warm, cold) + browser + axe:
-                                 # ~110 s (~130 s with axe)
-    "tests/test_interrupt.py",  # three `sdp-eval run` processes: ~60 s
-    "tests/test_report_parameters.py",  # four papermill runs: ~52 s
-    "tests/test_warm_batch.py",  # ~45 s
-    "tests/test_reader_text.py",  # every report in-process, twice: ~39 s
-    "tests/test_batch.py",  # ~25 s
+    "tests/test_case_studies.py",  # + test_deck, test_programmes, test_figure_alt (`SHARED_RUNS`): a run of
+                                   # each programme, one with PDFs, each with its deck: ~90 s
+    "tests/test_end_to_end.py",  # + test_browser (`SHARED_RUNS`): two batch runs (warm, cold), browser, axe: ~85 s
+    "tests/test_interrupt.py",  # three `sdp-eval run` processes: ~35 s
+    "tests/test_report_parameters.py",  # four notebooks in one warm kernel: ~25 s
+    "tests/test_warm_batch.py",  # ~30 s
+    "tests/test_reader_text.py",  # every report in-process, twice: ~20 s
+    "tests/test_batch.py",  # ~20 s
     "tests/test_pdf.py",
     "tests/test_trends.py",
     "tests/test_synthetic.py",
