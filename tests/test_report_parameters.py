@@ -1,9 +1,10 @@
 """Reports run with non-default parameters show the numbers of those parameters in every section.
 
 Each notebook is executed by papermill in one warm kernel, reset before each notebook (as `sdp-eval run`
-does), with periods other than the headline ones and a 99.8% confidence level; the numbers in its tables are then checked against the library's
-functions called directly with the same parameters: the uptake change and its Wilson and Newcombe
-intervals, the difference-in-differences, the theory-of-change indicator, value for money and the SII.
+does), with periods other than the headline ones and a 99.8% confidence level; the numbers in its tables
+are then checked against the library's functions called directly with the same parameters: the uptake
+change and its Wilson and Newcombe intervals, the difference-in-differences, the theory-of-change indicator,
+value for money and the SII.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def kernel():
-    """One warm kernel for this file's notebooks, started in notebooks/ as the batch's are."""
+    """One warm kernel for this file's notebooks, started in notebooks/ (where they run)."""
     batch.register_engine()
     warm = batch.WarmKernel(str(ROOT / "notebooks")).start()
     try:
