@@ -4,8 +4,7 @@ For each size N this script
 
 1. makes a params folder with N partners (the partners of params/programme.yaml; for N above their
    number, clones with new ids `<id>_c<k>` and names "<name> (clone k)") and a data folder to match,
-   made by `sdp_lib.synthetic.generate(seed, data_dir, params_dir)`, with sdp_lib's bytecode compiled
-   first (as a `pip install` leaves it), so that no measurement compiles the library again in each kernel;
+   made by `sdp_lib.synthetic.generate(seed, data_dir, params_dir)`;
 2. measures four ways of making the same N + 3 reports (the partners, the programme, data-quality
    and planning reports), each in a fresh Python process:
 
@@ -24,6 +23,9 @@ measuring process and all its descendants (workers, kernels, papermill and nbcon
 sampled every 0.2 s from /proc. For the warm run it also prints where a report's seconds go: the
 kernel starts, the resets between notebooks, execution (and, within it, the sections of the partner
 report that take longest, from papermill's cell timings), writing the notebook and the HTML export.
+
+Before the first size, sdp_lib's bytecode is compiled (as a `pip install` leaves it), so that no
+measurement compiles the library again in each kernel.
 
 Usage (by hand, not in CI; the largest size takes a while):
 
